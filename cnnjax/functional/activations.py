@@ -1,0 +1,46 @@
+"""Activation functions (elementwise unless stated)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def relu(x: jax.Array) -> jax.Array:
+    """max(x, 0)."""
+    return jax.nn.relu(x)
+
+
+def tanh(x: jax.Array) -> jax.Array:
+    """Hyperbolic tangent."""
+    return jnp.tanh(x)
+
+
+def scaled_tanh(x: jax.Array) -> jax.Array:
+    """LeCun et al. 1998's squashing function, 1.7159 tanh(2x / 3)."""
+    return 1.7159 * jnp.tanh(2.0 * x / 3.0)
+
+
+def sigmoid(x: jax.Array) -> jax.Array:
+    """1 / (1 + exp(-x))."""
+    return jax.nn.sigmoid(x)
+
+
+def step(x: jax.Array) -> jax.Array:
+    """The perceptron's threshold: 1 where x > 0, else 0 (its gradient is zero everywhere)."""
+    return (x > 0).astype(jnp.result_type(x, jnp.float32))
+
+
+def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
+    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
+    return jax.nn.softmax(x, axis=axis)
+
+
+ACTIVATIONS = {"relu": relu, "tanh": tanh, "scaled_tanh": scaled_tanh, "sigmoid": sigmoid, "step": step}
+
+
+def get_activation(name: str):
+    """Looks an activation up by name."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]

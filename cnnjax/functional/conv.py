@@ -1,0 +1,240 @@
+"""Convolutions on `jax.lax.conv_general_dilated`: NHWC activations, HWIO kernels (1-D, 2-D and 3-D).
+
+As in every deep learning library, "convolution" here is cross-correlation: the kernel is not flipped. The
+mathematical convolution of the notes is `conv(x, flip(w), padding=k - 1)` (see `tests/functional`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from cnnjax.functional._checks import Padding, as_tuple, check_rank, check_window_fits, padding_pairs
+
+_SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
+
+
+def _dimension_numbers(nd: int) -> tuple[str, str, str]:
+    if nd not in _SPATIAL:
+        raise ValueError(f"w: expected a kernel of rank 3, 4 or 5 (1-D, 2-D or 3-D HWIO), got rank {nd + 2}")
+    s = _SPATIAL[nd]
+    return f"N{s}C", f"{s}IO", f"N{s}C"
+
+
+def conv_output_size(
+    n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, *, strict: bool = False
+) -> int:
+    """Output length of a convolution along one axis: floor((n + 2p - d(k-1) - 1) / s) + 1.
+
+    With `strict=True`, raises when the strided windows do not tile the padded input exactly (the notes' 7x7 input,
+    3x3 filter, stride 3 "doesn't fit").
+    """
+    for name, value, minimum in (("n", n, 1), ("kernel", kernel, 1), ("stride", stride, 1), ("dilation", dilation, 1)):
+        if value < minimum:
+            raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    if padding < 0:
+        raise ValueError(f"padding: expected an int >= 0, got {padding!r}")
+    span = n + 2 * padding - dilation * (kernel - 1) - 1
+    if span < 0:
+        raise ValueError(f"kernel: expected a window no larger than the padded input {n + 2 * padding}, got {kernel}")
+    if strict and span % stride:
+        raise ValueError(
+            f"stride: a {kernel}-wide window with stride {stride} does not fit an input of {n} padded by {padding} "
+            f"((n + 2p - k) / s = {(n + 2 * padding - kernel) / stride:.2f} is not an integer)"
+        )
+    return span // stride + 1
+
+
+def _prepare(x, w, stride, padding, dilation, groups):
+    nd = w.ndim - 2
+    lhs_spec, rhs_spec, _ = _dimension_numbers(nd)
+    check_rank(x.shape, nd + 2, "x", lhs_spec)
+    strides = as_tuple(stride, nd, "stride")
+    dilations = as_tuple(dilation, nd, "dilation")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"groups: expected an int >= 1, got {groups!r}")
+    in_channels, (kernel_in, out_channels) = x.shape[-1], w.shape[-2:]
+    if in_channels != kernel_in * groups:
+        raise ValueError(
+            f"w: expected {in_channels // groups if in_channels % groups == 0 else in_channels} input channels "
+            f"(x has {in_channels} channels, groups={groups}), got kernel shape {tuple(w.shape)} ({rhs_spec})"
+        )
+    if out_channels % groups:
+        raise ValueError(f"groups: expected a divisor of the {out_channels} output channels, got {groups}")
+    window = [d * (k - 1) + 1 for k, d in zip(w.shape[:nd], dilations)]
+    pairs = padding_pairs(padding, x.shape[1:-1], window, strides)
+    check_window_fits(x.shape[1:-1], window, pairs, "w")
+    return nd, strides, dilations, pairs
+
+
+def conv(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Padding = "SAME",
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> jax.Array:
+    """N-D convolution (cross-correlation), chosen by the kernel's rank.
+
+    Args:
+      x: input, (N, *spatial, C_in), e.g. (N, H, W, C_in).
+      w: kernel, (*kernel_size, C_in // groups, C_out), e.g. (kh, kw, C_in // groups, C_out).
+      b: optional bias, (C_out,).
+      stride, dilation: an int or one per spatial dimension.
+      padding: 'SAME' | 'VALID' | int | one int per dimension | explicit (low, high) pairs.
+      groups: feature groups; groups == C_in == C_out // m is depthwise convolution.
+
+    Returns:
+      (N, *out_spatial, C_out), out = floor((n + p_lo + p_hi - d(k-1) - 1) / s) + 1.
+    """
+    nd, strides, dilations, pairs = _prepare(x, w, stride, padding, dilation, groups)
+    y = lax.conv_general_dilated(
+        x,
+        w,
+        window_strides=strides,
+        padding=pairs,
+        rhs_dilation=dilations,
+        dimension_numbers=_dimension_numbers(nd),
+        feature_group_count=groups,
+    )
+    return y if b is None else y + b
+
+
+def conv_transpose(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Padding = "SAME",
+    dilation: int | Sequence[int] = 1,
+) -> jax.Array:
+    """Transposed ("fractionally strided") convolution: zeros are inserted between input pixels, then convolved.
+
+    Flax's convention (`lax.conv_transpose`, kernel not flipped): with padding 'SAME' the output is n * stride.
+
+    Args:
+      x: (N, *spatial, C_in).
+      w: (*kernel_size, C_in, C_out).
+      b: optional (C_out,).
+
+    Returns:
+      (N, *out_spatial, C_out); 'SAME': n * s, 'VALID': n * s + max(k - s, 0).
+    """
+    nd = w.ndim - 2
+    check_rank(x.shape, nd + 2, "x", _dimension_numbers(nd)[0])
+    if x.shape[-1] != w.shape[-2]:
+        raise ValueError(
+            f"w: expected {x.shape[-1]} input channels to match x, got kernel shape {tuple(w.shape)}"
+        )
+    strides = as_tuple(stride, nd, "stride")
+    dilations = as_tuple(dilation, nd, "dilation")
+    if isinstance(padding, str) and padding.upper() not in ("SAME", "VALID"):
+        raise ValueError(f"padding: expected 'SAME', 'VALID', an int or (low, high) pairs, got {padding!r}")
+    pad = padding.upper() if isinstance(padding, str) else padding_pairs(padding, x.shape[1:-1], w.shape[:nd], strides)
+    y = lax.conv_transpose(
+        x, w, strides=strides, padding=pad, rhs_dilation=dilations, dimension_numbers=_dimension_numbers(nd)
+    )
+    return y if b is None else y + b
+
+
+def locally_connected(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None = None,
+    *,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: Padding = "VALID",
+) -> jax.Array:
+    """Locally connected layer: a convolution whose weights are not shared between positions.
+
+    Args:
+      x: (N, *spatial, C_in).
+      w: (*out_spatial, C_in * prod(kernel_size), C_out); the patch axis is ordered input channel first, then the
+        window positions (the order of `lax.conv_general_dilated_patches`).
+      b: optional bias, (*out_spatial, C_out).
+
+    Returns:
+      (N, *out_spatial, C_out).
+    """
+    nd = w.ndim - 2
+    lhs_spec, rhs_spec, _ = _dimension_numbers(nd)
+    check_rank(x.shape, nd + 2, "x", lhs_spec)
+    window = as_tuple(kernel_size, nd, "kernel_size")
+    strides = as_tuple(stride, nd, "stride")
+    pairs = padding_pairs(padding, x.shape[1:-1], window, strides)
+    check_window_fits(x.shape[1:-1], window, pairs, "kernel_size")
+    out_spatial = tuple(
+        conv_output_size(n + lo + hi, k, s) for n, k, s, (lo, hi) in zip(x.shape[1:-1], window, strides, pairs)
+    )
+    expected = (*out_spatial, x.shape[-1] * math.prod(window))
+    if tuple(w.shape[:-1]) != expected:
+        raise ValueError(f"w: expected shape {(*expected, 'C_out')}, got {tuple(w.shape)}")
+    y = lax.conv_general_dilated_local(
+        x,
+        w,
+        window_strides=strides,
+        padding=pairs,
+        filter_shape=window,
+        dimension_numbers=(lhs_spec, rhs_spec, lhs_spec),
+    )
+    return y if b is None else y + b
+
+
+def conv_matrix(
+    w: np.ndarray | jax.Array,
+    input_shape: Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[tuple[int, int]] = 0,
+) -> np.ndarray:
+    """The matrix M with conv(x, w).ravel() == M @ x.ravel() for one image (a doubly blocked Toeplitz matrix).
+
+    Built explicitly, one kernel tap at a time: row = output position and channel, column = input pixel and channel.
+
+    Args:
+      w: 2-D kernel (kh, kw, C_in, C_out).
+      input_shape: (H, W, C_in) of one image.
+      stride: int or (sh, sw).
+      padding: int or ((top, bottom), (left, right)) zero padding.
+
+    Returns:
+      (oh * ow * C_out, H * W * C_in) float array, row-major in (oh, ow, C_out) and (H, W, C_in).
+    """
+    w = np.asarray(w)
+    if w.ndim != 4:
+        raise ValueError(f"w: expected a 2-D kernel (kh, kw, C_in, C_out), got shape {w.shape}")
+    h, wd, c_in = input_shape
+    if c_in != w.shape[2]:
+        raise ValueError(f"input_shape: expected {w.shape[2]} channels to match w, got {tuple(input_shape)}")
+    kh, kw, _, c_out = w.shape
+    sh, sw = as_tuple(stride, 2, "stride")
+    (pt, pb), (pl, pr) = padding_pairs(padding, (h, wd), (kh, kw), (sh, sw))
+    oh = conv_output_size(h + pt + pb, kh, sh)
+    ow = conv_output_size(wd + pl + pr, kw, sw)
+    matrix = np.zeros((oh, ow, c_out, h, wd, c_in), dtype=w.dtype)
+    oi, oj = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
+    for di in range(kh):
+        for dj in range(kw):
+            ii, jj = oi * sh + di - pt, oj * sw + dj - pl
+            inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < wd)
+            # Each output position (oi, oj) reads input pixel (ii, jj) with weight w[di, dj]: one block diagonal.
+            matrix[oi[inside], oj[inside], :, ii[inside], jj[inside], :] = w[di, dj].T
+    return matrix.reshape(oh * ow * c_out, h * wd * c_in)
+
+
+def linear(x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
+    """Fully connected layer: (..., D_in) @ (D_in, D_out) + (D_out,) -> (..., D_out)."""
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(f"w: expected {x.shape[-1]} input features to match x {tuple(x.shape)}, got {tuple(w.shape)}")
+    y = jnp.matmul(x, w)
+    return y if b is None else y + b

@@ -1,0 +1,35 @@
+"""The classic fixed 3x3 filters of the lecture notes, as (3, 3) arrays, and `as_kernel` to use one in `conv`.
+
+They are printed as in the notes (integer weights, not normalised): divide a blur by its sum for unit gain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FIXED_FILTERS: dict[str, np.ndarray] = {
+    "sobel_x": np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    "sobel_y": np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+    "box_blur": np.ones((3, 3)),
+    "gaussian_blur": np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]),
+    "gaussian_blur_cross": np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]]),
+    "sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    "sharpen_strong": np.array([[-1, -1, -1], [-1, 9, -1], [-1, -1, -1]]),
+    "outline": np.array([[0, -1, 0], [-1, 8, -1], [0, -1, 0]]),
+    "vertical_line": np.array([[-1, 1, -1], [-1, 1, -1], [-1, 1, -1]]),
+    "horizontal_line": np.array([[-1, -1, -1], [1, 1, 1], [-1, -1, -1]]),
+    "corner": np.array([[-1, -1, -1], [-1, 1, 1], [-1, 1, 1]]),
+}
+
+
+def fixed_filter(name: str) -> np.ndarray:
+    """A (3, 3) float32 copy of a named filter."""
+    if name not in FIXED_FILTERS:
+        raise ValueError(f"name: expected one of {sorted(FIXED_FILTERS)}, got {name!r}")
+    return FIXED_FILTERS[name].astype(np.float32)
+
+
+def as_kernel(filt: np.ndarray, channels: int = 1) -> np.ndarray:
+    """A (kh, kw) filter as a depthwise HWIO kernel (kh, kw, 1, channels), for `conv(..., groups=channels)`."""
+    filt = np.asarray(filt, np.float32)
+    return np.repeat(filt[:, :, None, None], channels, axis=3)

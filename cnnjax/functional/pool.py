@@ -1,0 +1,123 @@
+"""Pooling on `lax.reduce_window`: spatial max/average/Lp pooling, global and adaptive pooling, and pooling across
+channels (maxout). Inputs are (N, *spatial, C)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from cnnjax.functional._checks import Padding, as_tuple, check_window_fits, padding_pairs
+
+
+def _window_args(x, window, stride, padding, ceil_mode):
+    if x.ndim < 3:
+        raise ValueError(f"x: expected a rank >= 3 array (N, *spatial, C), got shape {tuple(x.shape)}")
+    nd = x.ndim - 2
+    window = as_tuple(window, nd, "window")
+    stride = window if stride is None else as_tuple(stride, nd, "stride")
+    spatial = x.shape[1:-1]
+    pairs = padding_pairs(padding, spatial, window, stride)
+    check_window_fits(spatial, window, pairs, "window")
+    if ceil_mode:  # PyTorch's ceil_mode: one more window where a partial one remains, starting inside the input.
+        ceiled = []
+        for n, k, s, (lo, hi) in zip(spatial, window, stride, pairs):
+            out = -(-(n + lo + hi - k) // s) + 1
+            if (out - 1) * s >= n + lo:
+                out -= 1
+            ceiled.append((lo, max(hi, (out - 1) * s + k - n - lo)))
+        pairs = ceiled
+    return (1, *window, 1), (1, *stride, 1), ((0, 0), *pairs, (0, 0))
+
+
+def _reduce(x, init, op: Callable, window, stride, padding, ceil_mode=False):
+    dims, strides, pads = _window_args(x, window, stride, padding, ceil_mode)
+    return lax.reduce_window(x, jnp.asarray(init, x.dtype), op, dims, strides, pads)
+
+
+def max_pool(
+    x: jax.Array,
+    window: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: Padding = "VALID",
+    *,
+    ceil_mode: bool = False,
+) -> jax.Array:
+    """Max pooling over spatial windows; padded positions never win. (N, *spatial, C) -> (N, *out, C).
+
+    `stride` defaults to `window` (non-overlapping); AlexNet's overlapping pooling is window 3, stride 2.
+    Its gradient flows only to the arg-max of each window.
+    """
+    return _reduce(x, -jnp.inf, lax.max, window, stride, padding, ceil_mode)
+
+
+def avg_pool(
+    x: jax.Array,
+    window: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: Padding = "VALID",
+    *,
+    count_include_pad: bool = True,
+    ceil_mode: bool = False,
+) -> jax.Array:
+    """Average pooling. (N, *spatial, C) -> (N, *out, C).
+
+    With `count_include_pad=False` padded zeros are left out of each window's count.
+    """
+    dims, strides, pads = _window_args(x, window, stride, padding, ceil_mode)
+    total = lax.reduce_window(x, jnp.asarray(0, x.dtype), lax.add, dims, strides, pads)
+    if count_include_pad and not ceil_mode:
+        return total / math.prod(dims)
+    count = lax.reduce_window(jnp.ones((1, *x.shape[1:-1], 1), x.dtype), jnp.asarray(0, x.dtype), lax.add, dims, strides, pads)
+    return total / count
+
+
+def lp_pool(
+    x: jax.Array,
+    window: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: Padding = "VALID",
+    *,
+    p: float = 2.0,
+) -> jax.Array:
+    """Lp pooling, (sum over the window of |x|^p)^(1/p); p=2 is L2 pooling. (N, *spatial, C) -> (N, *out, C)."""
+    if p <= 0:
+        raise ValueError(f"p: expected a positive exponent, got {p!r}")
+    total = _reduce(jnp.abs(x) ** p, 0.0, lax.add, window, stride, padding)
+    return total ** (1.0 / p)
+
+
+def global_avg_pool(x: jax.Array) -> jax.Array:
+    """Mean over all spatial positions: (N, *spatial, C) -> (N, C)."""
+    if x.ndim < 3:
+        raise ValueError(f"x: expected a rank >= 3 array (N, *spatial, C), got shape {tuple(x.shape)}")
+    return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
+
+
+def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Array:
+    """PyTorch's adaptive average pooling: output cell i averages input [floor(i n / o), ceil((i + 1) n / o)).
+
+    (N, *spatial, C) -> (N, *output_size, C); the identity when the sizes already match.
+    """
+    nd = x.ndim - 2
+    sizes = as_tuple(output_size, nd, "output_size")
+    for axis, (n, o) in enumerate(zip(x.shape[1:-1], sizes), start=1):
+        if n == o:
+            continue
+        cells = [
+            jnp.mean(lax.slice_in_dim(x, (i * n) // o, -(-((i + 1) * n) // o), axis=axis), axis=axis, keepdims=True)
+            for i in range(o)
+        ]
+        x = jnp.concatenate(cells, axis=axis)
+    return x
+
+
+def channel_max_pool(x: jax.Array, pool_size: int) -> jax.Array:
+    """Max over groups of `pool_size` consecutive channels (maxout): (..., C) -> (..., C // pool_size)."""
+    channels = x.shape[-1]
+    if pool_size < 1 or channels % pool_size:
+        raise ValueError(f"pool_size: expected a divisor of the {channels} channels, got {pool_size!r}")
+    return jnp.max(x.reshape(*x.shape[:-1], channels // pool_size, pool_size), axis=-1)
