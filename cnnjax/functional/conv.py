@@ -59,9 +59,11 @@ def _prepare(x, w, stride, padding, dilation, groups):
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"groups: expected an int >= 1, got {groups!r}")
     in_channels, (kernel_in, out_channels) = x.shape[-1], w.shape[-2:]
+    if in_channels % groups:
+        raise ValueError(f"groups: expected a divisor of the {in_channels} input channels of x, got {groups}")
     if in_channels != kernel_in * groups:
         raise ValueError(
-            f"w: expected {in_channels // groups if in_channels % groups == 0 else in_channels} input channels "
+            f"w: expected {in_channels // groups} input channels "
             f"(x has {in_channels} channels, groups={groups}), got kernel shape {tuple(w.shape)} ({rhs_spec})"
         )
     if out_channels % groups:
@@ -120,6 +122,11 @@ def conv_transpose(
     """Transposed ("fractionally strided") convolution: zeros are inserted between input pixels, then convolved.
 
     Flax's convention (`lax.conv_transpose`, kernel not flipped): with padding 'SAME' the output is n * stride.
+    It is the gradient of `conv` with respect to its input for the kernel flipped spatially with its in/out axes
+    swapped: for padding 'SAME' or 'VALID', `conv_transpose(g, w, stride=s, padding=p)` equals the vjp of
+    `z -> conv(z, jnp.flip(w, spatial axes).swapaxes(-1, -2), stride=s, padding=p)` at z of the output's shape,
+    applied to g. Explicit (lo, hi) pairs pad the zero-inserted input: out = (n - 1) s + 1 + lo + hi - k + 1, so
+    PyTorch's `padding=p` has the output size of k - 1 - p here.
 
     Args:
       x: (N, *spatial, C_in).
@@ -127,7 +134,7 @@ def conv_transpose(
       b: optional (C_out,).
 
     Returns:
-      (N, *out_spatial, C_out); 'SAME': n * s, 'VALID': n * s + max(k - s, 0).
+      (N, *out_spatial, C_out); 'SAME': n * s, 'VALID': n * s + max(k - s, 0), k the dilated kernel size.
     """
     nd = w.ndim - 2
     check_rank(x.shape, nd + 2, "x", _dimension_numbers(nd)[0])

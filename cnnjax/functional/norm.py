@@ -6,6 +6,7 @@ from typing import TypedDict
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 
@@ -93,6 +94,7 @@ def local_response_norm(
     squares = jnp.square(x)
     window = (1,) * (x.ndim - 1) + (size,)
     pads = ((0, 0),) * (x.ndim - 1) + ((size // 2, (size - 1) // 2),)
-    sums = lax.reduce_window(squares, jnp.asarray(0, x.dtype), lax.add, window, (1,) * x.ndim, pads)
+    zero = np.asarray(0, jax.dtypes.canonicalize_dtype(squares.dtype))  # concrete, so that jit + grad work
+    sums = lax.reduce_window(squares, zero, lax.add, window, (1,) * x.ndim, pads)
     scale = alpha / size if average else alpha
     return x / (k + scale * sums) ** beta

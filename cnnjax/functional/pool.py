@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from cnnjax.functional._checks import Padding, as_tuple, check_window_fits, padding_pairs
@@ -33,9 +34,15 @@ def _window_args(x, window, stride, padding, ceil_mode):
     return (1, *window, 1), (1, *stride, 1), ((0, 0), *pairs, (0, 0))
 
 
+def _identity(value, x) -> np.ndarray:
+    """A concrete init value: a traced one (`jnp.asarray` under jit) sends `lax.reduce_window` to its generic form,
+    which has no reverse-mode derivative."""
+    return np.asarray(value, jax.dtypes.canonicalize_dtype(x.dtype))
+
+
 def _reduce(x, init, op: Callable, window, stride, padding, ceil_mode=False):
     dims, strides, pads = _window_args(x, window, stride, padding, ceil_mode)
-    return lax.reduce_window(x, jnp.asarray(init, x.dtype), op, dims, strides, pads)
+    return lax.reduce_window(x, _identity(init, x), op, dims, strides, pads)
 
 
 def max_pool(
@@ -51,7 +58,9 @@ def max_pool(
     `stride` defaults to `window` (non-overlapping); AlexNet's overlapping pooling is window 3, stride 2.
     Its gradient flows only to the arg-max of each window.
     """
-    return _reduce(x, -jnp.inf, lax.max, window, stride, padding, ceil_mode)
+    x = jnp.asarray(x)
+    lowest = -jnp.inf if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.iinfo(x.dtype).min  # integer images too
+    return _reduce(x, lowest, lax.max, window, stride, padding, ceil_mode)
 
 
 def avg_pool(
@@ -68,10 +77,15 @@ def avg_pool(
     With `count_include_pad=False` padded zeros are left out of each window's count.
     """
     dims, strides, pads = _window_args(x, window, stride, padding, ceil_mode)
-    total = lax.reduce_window(x, jnp.asarray(0, x.dtype), lax.add, dims, strides, pads)
+    total = lax.reduce_window(x, _identity(0, x), lax.add, dims, strides, pads)
     if count_include_pad and not ceil_mode:
         return total / math.prod(dims)
-    count = lax.reduce_window(jnp.ones((1, *x.shape[1:-1], 1), x.dtype), jnp.asarray(0, x.dtype), lax.add, dims, strides, pads)
+    ones = jnp.ones((1, *x.shape[1:-1], 1), x.dtype)
+    if count_include_pad:  # PyTorch: the given padding counts, the cells ceil_mode adds beyond it do not.
+        given = _window_args(x, window, stride, padding, False)[2]
+        ones = jnp.pad(ones, given, constant_values=1)
+        pads = tuple((lo - g_lo, hi - g_hi) for (lo, hi), (g_lo, g_hi) in zip(pads, given))
+    count = lax.reduce_window(ones, _identity(0, x), lax.add, dims, strides, pads)
     return total / count
 
 
@@ -102,6 +116,8 @@ def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Arr
 
     (N, *spatial, C) -> (N, *output_size, C); the identity when the sizes already match.
     """
+    if x.ndim < 3:
+        raise ValueError(f"x: expected a rank >= 3 array (N, *spatial, C), got shape {tuple(x.shape)}")
     nd = x.ndim - 2
     sizes = as_tuple(output_size, nd, "output_size")
     for axis, (n, o) in enumerate(zip(x.shape[1:-1], sizes), start=1):

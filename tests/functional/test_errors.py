@@ -1,0 +1,159 @@
+"""Bad input raises ValueError/TypeError naming the argument, what was expected and what was received; for array
+ops the same error is raised under jax.jit (the checks run in Python on static shapes, before any XLA code)."""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnnjax import functional as F
+
+x4 = jnp.ones((1, 5, 5, 3))  # NHWC
+w4 = jnp.ones((3, 3, 3, 2))  # HWIO
+logits, labels = jnp.zeros((4, 3)), jnp.zeros((4,), jnp.int32)
+state3 = {"mean": jnp.zeros(3), "var": jnp.ones(3)}
+
+# (id, function of the arrays, arrays, exception, message pattern, also under jit)
+CASES = [
+    # conv
+    ("conv-rank", lambda x: F.conv(x, w4), (x4[0],), ValueError,
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 5, 3\)", True),
+    ("conv-kernel-rank", lambda x: F.conv(x, jnp.ones((3, 3))), (x4,), ValueError,
+     r"w: expected a kernel of rank 3, 4 or 5 .* got rank 2", True),
+    ("conv-channels", lambda x: F.conv(x, jnp.ones((3, 3, 4, 2))), (x4,), ValueError,
+     r"w: expected 3 input channels \(x has 3 channels, groups=1\), got kernel shape \(3, 3, 4, 2\) \(HWIO\)", True),
+    ("conv-kernel-too-large", lambda x: F.conv(x, jnp.ones((7, 7, 3, 2)), padding="VALID"), (x4,), ValueError,
+     r"w: expected a window no larger than the padded input, got window \(7, 7\) for spatial size \(5, 5\)", True),
+    ("conv-dilated-kernel-too-large", lambda x: F.conv(x, w4, padding=0, dilation=3), (x4,), ValueError,
+     r"w: expected a window no larger than the padded input, got window \(7, 7\)", True),
+    ("conv-stride-zero", lambda x: F.conv(x, w4, stride=0), (x4,), ValueError,
+     r"stride: expected values >= 1, got 0", True),
+    ("conv-stride-negative", lambda x: F.conv(x, w4, stride=(1, -2)), (x4,), ValueError,
+     r"stride: expected values >= 1, got \(1, -2\)", True),
+    ("conv-stride-length", lambda x: F.conv(x, w4, stride=(1, 2, 1)), (x4,), ValueError,
+     r"stride: expected 2 values \(one per spatial dimension\), got 3", True),
+    ("conv-stride-bool", lambda x: F.conv(x, w4, stride=True), (x4,), TypeError,
+     r"stride: expected an int or a sequence of 2 ints, got True", True),
+    ("conv-dilation-zero", lambda x: F.conv(x, w4, dilation=0), (x4,), ValueError,
+     r"dilation: expected values >= 1, got 0", True),
+    ("conv-padding-string", lambda x: F.conv(x, w4, padding="FULL"), (x4,), ValueError,
+     r"padding: expected 'SAME', 'VALID', an int or \(low, high\) pairs, got 'FULL'", True),
+    ("conv-padding-negative", lambda x: F.conv(x, w4, padding=-1), (x4,), ValueError,
+     r"padding: expected non-negative padding, got -1", True),
+    ("conv-padding-length", lambda x: F.conv(x, w4, padding=[1, 1, 1]), (x4,), ValueError,
+     r"padding: expected 2 entries \(one per spatial dimension\), got \[1, 1, 1\]", True),
+    ("conv-groups-input", lambda x: F.conv(jnp.ones((1, 5, 5, 6)), jnp.ones((3, 3, 1, 4)), groups=4), (x4,),
+     ValueError, r"groups: expected a divisor of the 6 input channels of x, got 4", True),
+    ("conv-groups-output", lambda x: F.conv(jnp.ones((1, 5, 5, 4)), jnp.ones((3, 3, 2, 5)), groups=2), (x4,),
+     ValueError, r"groups: expected a divisor of the 5 output channels, got 2", True),
+    ("conv-groups-zero", lambda x: F.conv(x, w4, groups=0), (x4,), ValueError,
+     r"groups: expected an int >= 1, got 0", True),
+    # conv_transpose, locally_connected, linear
+    ("conv_transpose-channels", lambda x: F.conv_transpose(x, jnp.ones((3, 3, 2, 4))), (x4,), ValueError,
+     r"w: expected 3 input channels to match x, got kernel shape \(3, 3, 2, 4\)", True),
+    ("conv_transpose-padding", lambda x: F.conv_transpose(x, w4, padding="CAUSAL"), (x4,), ValueError,
+     r"padding: expected 'SAME', 'VALID', an int or \(low, high\) pairs, got 'CAUSAL'", True),
+    ("conv_transpose-rank", lambda x: F.conv_transpose(x[0], w4), (x4,), ValueError,
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 5, 3\)", True),
+    ("conv_transpose-stride", lambda x: F.conv_transpose(x, w4, stride=0), (x4,), ValueError,
+     r"stride: expected values >= 1, got 0", True),
+    ("locally_connected-shape", lambda x: F.locally_connected(x, jnp.ones((3, 3, 9, 2)), kernel_size=3), (x4,),
+     ValueError, r"w: expected shape \(3, 3, 27, 'C_out'\), got \(3, 3, 9, 2\)", True),
+    ("locally_connected-too-large", lambda x: F.locally_connected(x, jnp.ones((1, 1, 108, 2)), kernel_size=6),
+     (x4,), ValueError, r"kernel_size: expected a window no larger than the padded input, got window \(6, 6\)", True),
+    ("linear-features", lambda x: F.linear(x, jnp.ones((4, 2))), (logits,), ValueError,
+     r"w: expected 3 input features to match x \(4, 3\), got \(4, 2\)", True),
+    # pooling
+    ("max_pool-too-large", lambda x: F.max_pool(x, 6), (x4,), ValueError,
+     r"window: expected a window no larger than the padded input, got window \(6, 6\) for spatial size \(5, 5\)",
+     True),
+    ("max_pool-rank", lambda x: F.max_pool(x[0, 0], 2), (x4,), ValueError,
+     r"x: expected a rank >= 3 array \(N, \*spatial, C\), got shape \(5, 3\)", True),
+    ("max_pool-stride", lambda x: F.max_pool(x, 2, 0), (x4,), ValueError,
+     r"stride: expected values >= 1, got 0", True),
+    ("avg_pool-padding", lambda x: F.avg_pool(x, 2, padding="REFLECT"), (x4,), ValueError,
+     r"padding: expected 'SAME', 'VALID', an int or \(low, high\) pairs, got 'REFLECT'", True),
+    ("avg_pool-window-length", lambda x: F.avg_pool(x, (2, 2, 2)), (x4,), ValueError,
+     r"window: expected 2 values \(one per spatial dimension\), got 3", True),
+    ("lp_pool-p", lambda x: F.lp_pool(x, 2, p=0.0), (x4,), ValueError,
+     r"p: expected a positive exponent, got 0.0", True),
+    ("global_avg_pool-rank", lambda x: F.global_avg_pool(x[0, 0]), (x4,), ValueError,
+     r"x: expected a rank >= 3 array \(N, \*spatial, C\), got shape \(5, 3\)", True),
+    ("adaptive_avg_pool-size", lambda x: F.adaptive_avg_pool(x, (2, 2, 2)), (x4,), ValueError,
+     r"output_size: expected 2 values \(one per spatial dimension\), got 3", True),
+    ("adaptive_avg_pool-rank", lambda x: F.adaptive_avg_pool(x[0, 0], 2), (x4,), ValueError,
+     r"x: expected a rank >= 3 array \(N, \*spatial, C\), got shape \(5, 3\)", True),
+    ("channel_max_pool-divisor", lambda x: F.channel_max_pool(x, 2), (x4,), ValueError,
+     r"pool_size: expected a divisor of the 3 channels, got 2", True),
+    # normalisation and dropout
+    ("batch_norm-momentum", lambda x: F.batch_norm(x, {}, state3, train=True, momentum=1.5), (x4,), ValueError,
+     r"momentum: expected a value in \[0, 1\], got 1.5", True),
+    ("batch_norm-state", lambda x: F.batch_norm(x, {}, {"mean": jnp.zeros(4), "var": jnp.ones(4)}, train=True),
+     (x4,), ValueError, r"state: expected running statistics of shape \(3,\), got \(4,\)", True),
+    ("local_response_norm-size", lambda x: F.local_response_norm(x, size=0), (x4,), ValueError,
+     r"size: expected an int >= 1, got 0", True),
+    ("dropout-rate-one", lambda x: F.dropout(jax.random.key(0), x, 1.0, train=True), (x4,), ValueError,
+     r"rate: expected a drop probability in \[0, 1\), got 1.0", True),
+    ("dropout-rate-negative", lambda x: F.dropout(jax.random.key(0), x, -0.1, train=False), (x4,), ValueError,
+     r"rate: expected a drop probability in \[0, 1\), got -0.1", True),
+    ("dropout-key", lambda x: F.dropout(None, x, 0.5, train=True), (x4,), ValueError,
+     r"key: expected a PRNG key for dropout in training, got None", True),
+    # losses
+    ("cross_entropy-labels", lambda z: F.softmax_cross_entropy(z, jnp.zeros((4, 3), jnp.int32)), (logits,),
+     ValueError, r"labels: expected integer class ids of shape \(4,\) .* got labels \(4, 3\)", True),
+    ("cross_entropy-smoothing", lambda z: F.softmax_cross_entropy(z, labels, label_smoothing=1.0), (logits,),
+     ValueError, r"label_smoothing: expected a value in \[0, 1\), got 1.0", True),
+    ("hinge-logits-rank", lambda z: F.multiclass_hinge(z[None], labels), (logits,), ValueError,
+     r"labels: expected integer class ids of shape \(1,\) for logits \(N, classes\), got labels \(4,\) and logits "
+     r"\(1, 4, 3\)", True),
+    ("l2_loss-shape", lambda z: F.l2_loss(z, jnp.zeros((4, 2))), (logits,), ValueError,
+     r"targets: expected shape \(4, 3\) to match predictions, got \(4, 2\)", True),
+    # plain-Python helpers (no arrays to trace)
+    ("conv_output_size-strict", lambda: F.conv_output_size(7, 3, 3, strict=True), (), ValueError,
+     r"stride: a 3-wide window with stride 3 does not fit an input of 7 padded by 0", False),
+    ("conv_output_size-kernel", lambda: F.conv_output_size(4, 7), (), ValueError,
+     r"kernel: expected a window no larger than the padded input 4, got 7", False),
+    ("conv_output_size-stride", lambda: F.conv_output_size(7, 3, 0), (), ValueError,
+     r"stride: expected an int >= 1, got 0", False),
+    ("conv_output_size-padding", lambda: F.conv_output_size(7, 3, padding=-1), (), ValueError,
+     r"padding: expected an int >= 0, got -1", False),
+    ("conv_matrix-channels", lambda: F.conv_matrix(np.ones((3, 3, 2, 1)), (5, 5, 3)), (), ValueError,
+     r"input_shape: expected 2 channels to match w, got \(5, 5, 3\)", False),
+    ("conv_matrix-rank", lambda: F.conv_matrix(np.ones((3, 2, 1)), (5, 2)), (), ValueError,
+     r"w: expected a 2-D kernel \(kh, kw, C_in, C_out\), got shape \(3, 2, 1\)", False),
+    ("max_norm", lambda: F.max_norm_project({"w": np.ones((2, 2))}, 0.0), (), ValueError,
+     r"max_norm: expected a positive bound, got 0.0", False),
+    ("activation", lambda: F.get_activation("gelu"), (), ValueError,
+     r"activation: expected one of \['relu', .*\], got 'gelu'", False),
+    ("fixed_filter", lambda: F.fixed_filter("laplace"), (), ValueError,
+     r"name: expected one of \[.*'sobel_x'.*\], got 'laplace'", False),
+]
+
+
+@pytest.mark.parametrize("fn, args, error, pattern", [c[1:5] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises_a_clear_error(fn, args, error, pattern):
+    with pytest.raises(error, match=pattern):
+        fn(*args)
+
+
+JIT_CASES = [c for c in CASES if c[5]]
+
+
+@pytest.mark.parametrize("fn, args, error, pattern", [c[1:5] for c in JIT_CASES], ids=[c[0] for c in JIT_CASES])
+def test_same_error_under_jit(fn, args, error, pattern):
+    with pytest.raises(error, match=pattern) as info:
+        jax.jit(fn)(*args)
+    assert type(info.value) is error  # not an XLA or tracer error that happens to subclass it
+
+
+def test_messages_name_expected_and_received():
+    """Every message starts with the argument's name and says both what was expected and what was received."""
+    for name, fn, args, error, _, _ in CASES:
+        with pytest.raises(error) as info:
+            fn(*args)
+        message = str(info.value)
+        assert re.match(r"^[a-z_]+: ", message), (name, message)
+        assert "expected" in message or "does not fit" in message, (name, message)
+        assert "got" in message or "is not an integer" in message, (name, message)
