@@ -4,6 +4,12 @@ Each family lives in its own file and registers its variants as presets of one m
 """
 
 from cnnjax.models import lenet  # noqa: F401  (registers the family)
+from cnnjax.models import googlenet  # noqa: F401
+from cnnjax.models import resnet  # noqa: F401
+from cnnjax.models import alexnet  # noqa: F401
+from cnnjax.models import vgg  # noqa: F401
+from cnnjax.models import autoencoder  # noqa: F401
+from cnnjax.models import unet  # noqa: F401
 from cnnjax.models.registry import create, input_shape, list_models, options, register
 
 __all__ = ["create", "input_shape", "list_models", "options", "register"]

@@ -1,0 +1,197 @@
+"""Residual networks (He, Zhang, Ren, Sun 2015): the ImageNet ResNets in torchvision's layout and the CIFAR ResNets
+of the paper's section 4.2, both from one residual block and one network module.
+
+Registered variants (trainable parameters; BatchNorm running statistics are not counted):
+
+  =========  ===========  ==============================  ====================  ==========
+  name       parameters   blocks per stage                block, widths         input
+  =========  ===========  ==============================  ====================  ==========
+  resnet18   11,689,512   2, 2, 2, 2                      basic, 64-512         224x224x3
+  resnet34   21,797,672   3, 4, 6, 3                      basic, 64-512         224x224x3
+  resnet50   25,557,032   3, 4, 6, 3                      bottleneck, 64-512    224x224x3
+  resnet101  44,549,160   3, 4, 23, 3                     bottleneck, 64-512    224x224x3
+  resnet152  60,192,808   3, 8, 36, 3                     bottleneck, 64-512    224x224x3
+  resnet20   269,722      3, 3, 3      (n = 3)            basic, 16-32-64       32x32x3
+  resnet32   464,154      5, 5, 5      (n = 5)            basic, 16-32-64       32x32x3
+  resnet44   658,586      7, 7, 7      (n = 7)            basic, 16-32-64       32x32x3
+  resnet56   853,018      9, 9, 9      (n = 9)            basic, 16-32-64       32x32x3
+  resnet110  1,727,962    18, 18, 18   (n = 18)           basic, 16-32-64       32x32x3
+  =========  ===========  ==============================  ====================  ==========
+
+Options (every variant takes all of them):
+  version: 'v1.5' (default, torchvision) puts the stride of a downsampling bottleneck on its 3x3 conv; 'v1' (the
+    paper, Caffe) on its first 1x1 conv. Same parameters; ResNet-50 costs 4.089 G MACs as v1.5, 3.86 G as v1.
+    Basic blocks have a single place for the stride, so `version` changes nothing there.
+  shortcut: 'B' (ImageNet default) projects with a 1x1 conv + BN where the shape changes; 'A' (CIFAR default) is
+    parameter-free: subsample by the stride (x[:, ::s, ::s]) and zero-pad the new channels, half before and half
+    after the old ones (as the widely used akamaster/pytorch_resnet_cifar10). resnet20 with 'B': 272,474 params.
+  stem: 'imagenet' (default for the ImageNet models) is conv 7x7/2 pad 3 + BN + ReLU + max pool 3x3/2 pad 1, a 4x
+    reduction; 'cifar' is conv 3x3/1 pad 1 + BN + ReLU, no pooling, for 32x32 or 28x28 inputs. The CIFAR models use
+    'cifar'; `create('resnet18', stem='cifar', num_classes=10)` is the usual ResNet-18 for CIFAR-10 (11,681,832
+    params with 1000 classes: the stem kernel shrinks from 7x7x3x64 to 3x3x3x64).
+Input channels are inferred, so the same models run on 28x28x1 Fashion-MNIST (a CIFAR model's stages then work at
+28, 14 and 7 pixels). The head is a global average pool, so any input size that survives the strides works.
+
+Initialisation: conv kernels He normal with fan_out (torchvision's kaiming_normal_(mode='fan_out')), BN scale 1 and
+offset 0, the classifier PyTorch's default U(+-1/sqrt(fan_in)) kernel with a zero bias.
+
+Variable names mirror torchvision's state dict ('.' becomes '/', a block's 'layerI.J' becomes 'layerI_J', and
+`downsample.0` / `downsample.1` become `downsample_conv` / `downsample_bn`):
+
+  torchvision                          here (params; BN running_mean/var -> batch_stats mean/var)
+  conv1.weight                         conv1/kernel (OIHW -> HWIO)
+  bn1.weight, bn1.bias                 bn1/scale, bn1/bias
+  layer1.0.conv1.weight ... conv3      layer1_0/conv1/kernel ... layer1_0/conv3/kernel
+  layer1.0.bn1.weight ... bn3          layer1_0/bn1/scale ... layer1_0/bn3/scale (and bias)
+  layer2.0.downsample.0.weight         layer2_0/downsample_conv/kernel
+  layer2.0.downsample.1.weight, .bias  layer2_0/downsample_bn/scale, layer2_0/downsample_bn/bias
+  fc.weight, fc.bias                   fc/kernel (transposed), fc/bias
+
+PyTorch's BN momentum 0.1 is `bn_momentum=0.9` here (Flax's convention). The CIFAR models use the same names
+(three stages: layer1 to layer3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnnjax import functional as F
+from cnnjax import nn as cnn
+from cnnjax.models.registry import register
+
+VERSIONS = ("v1", "v1.5")
+SHORTCUTS = ("A", "B")
+STEMS = ("imagenet", "cifar")
+
+conv_init = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def pad_shortcut(x: jax.Array, features: int, strides: int) -> jax.Array:
+    """Option A shortcut: (N, H, W, C) -> (N, ceil(H / s), ceil(W / s), features), subsampled and zero-padded.
+
+    The output size matches a 3x3 conv with padding 1 and stride s; the extra features - C channels are zeros, split
+    evenly before and after the C input channels.
+    """
+    x = x[:, ::strides, ::strides, :]
+    extra = features - x.shape[-1]
+    return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+
+
+class ResidualBlock(nn.Module):
+    """A basic block (3x3, 3x3; output `features`) or a bottleneck (1x1, 3x3, 1x1; output 4 * `features`), each
+    conv without bias and followed by BN, ReLU after the addition. (N, H, W, C) -> (N, H / s, W / s, out)."""
+
+    features: int
+    strides: int = 1
+    bottleneck: bool = False
+    version: str = "v1.5"
+    shortcut: str = "B"
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        conv = partial(cnn.Conv, use_bias=False, kernel_init=conv_init)
+        bn = partial(cnn.BatchNorm, momentum=self.bn_momentum, epsilon=self.bn_epsilon)
+        if self.bottleneck:
+            s1, s2 = (self.strides, 1) if self.version == "v1" else (1, self.strides)
+            y = F.relu(bn(name="bn1")(conv(self.features, 1, s1, padding=0, name="conv1")(x), train=train))
+            y = F.relu(bn(name="bn2")(conv(self.features, 3, s2, padding=1, name="conv2")(y), train=train))
+            y = bn(name="bn3")(conv(4 * self.features, 1, padding=0, name="conv3")(y), train=train)
+        else:
+            y = F.relu(bn(name="bn1")(conv(self.features, 3, self.strides, padding=1, name="conv1")(x), train=train))
+            y = bn(name="bn2")(conv(self.features, 3, padding=1, name="conv2")(y), train=train)
+        out = y.shape[-1]
+        if self.strides != 1 or x.shape[-1] != out:
+            if self.shortcut == "A":
+                x = pad_shortcut(x, out, self.strides)
+            else:
+                x = conv(out, 1, self.strides, padding=0, name="downsample_conv")(x)
+                x = bn(name="downsample_bn")(x, train=train)
+        return F.relu(y + x)
+
+
+class ResNet(nn.Module):
+    """A residual network: stem, one stage per entry of `stage_sizes` (the first at stride 1, the others halving the
+    resolution), global average pool, fc. (N, H, W, C) -> (N, num_classes). See the module docstring for options."""
+
+    stage_sizes: Sequence[int]
+    bottleneck: bool = False
+    widths: Sequence[int] = (64, 128, 256, 512)
+    num_classes: int = 1000
+    stem: str = "imagenet"
+    version: str = "v1.5"
+    shortcut: str = "B"
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name, value, choices in (
+            ("version", self.version, VERSIONS), ("shortcut", self.shortcut, SHORTCUTS), ("stem", self.stem, STEMS)
+        ):
+            if value not in choices:
+                raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+        if len(self.widths) != len(self.stage_sizes):
+            raise ValueError(
+                f"widths: expected one width per stage ({len(self.stage_sizes)}), got {tuple(self.widths)}"
+            )
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        kernel, strides = (7, 2) if self.stem == "imagenet" else (3, 1)
+        x = cnn.Conv(
+            self.widths[0], kernel, strides, padding=kernel // 2, use_bias=False, kernel_init=conv_init, name="conv1"
+        )(x)
+        x = F.relu(cnn.BatchNorm(self.bn_momentum, self.bn_epsilon, name="bn1")(x, train=train))
+        if self.stem == "imagenet":
+            x = cnn.MaxPool(3, 2, padding=1)(x)
+        block = partial(
+            ResidualBlock,
+            bottleneck=self.bottleneck,
+            version=self.version,
+            shortcut=self.shortcut,
+            bn_momentum=self.bn_momentum,
+            bn_epsilon=self.bn_epsilon,
+        )
+        for i, (size, width) in enumerate(zip(self.stage_sizes, self.widths)):
+            for j in range(size):
+                strides = 2 if i > 0 and j == 0 else 1
+                x = block(width, strides, name=f"layer{i + 1}_{j}")(x, train=train)
+        x = cnn.GlobalAvgPool()(x)
+        return cnn.Dense(self.num_classes, kernel_init=F.init.torch_default(), name="fc")(x)
+
+
+for _depth, _sizes, _bottleneck in (
+    (18, (2, 2, 2, 2), False),
+    (34, (3, 4, 6, 3), False),
+    (50, (3, 4, 6, 3), True),
+    (101, (3, 4, 23, 3), True),
+    (152, (3, 8, 36, 3), True),
+):
+    register(
+        f"resnet{_depth}",
+        ResNet,
+        input_shape=(224, 224, 3),
+        description=f"ResNet-{_depth}, torchvision layout (He et al. 2015)",
+        stage_sizes=_sizes,
+        bottleneck=_bottleneck,
+    )
+
+for _n in (3, 5, 7, 9, 18):
+    register(
+        f"resnet{6 * _n + 2}",
+        ResNet,
+        input_shape=(32, 32, 3),
+        description=f"CIFAR ResNet-{6 * _n + 2} (He et al. 2015, section 4.2), option A shortcuts",
+        stage_sizes=(_n, _n, _n),
+        widths=(16, 32, 64),
+        num_classes=10,
+        stem="cifar",
+        shortcut="A",
+    )

@@ -1,0 +1,144 @@
+"""VGG (Simonyan & Zisserman 2014): one module driven by the paper's Table 1 configurations, with optional BN.
+
+| name        | config  | weight layers | parameters  | with `batch_norm=True` (`*_bn`) |
+|-------------|---------|---------------|-------------|---------------------------------|
+| `vgg11`     | 'A'     | 11            | 132,863,336 | `vgg11_bn` 132,868,840          |
+| `vgg11_lrn` | 'A-LRN' | 11            | 132,863,336 |                                 |
+| `vgg13`     | 'B'     | 13            | 133,047,848 | `vgg13_bn` 133,053,736          |
+| `vgg16_c`   | 'C'     | 16            | 133,638,952 |                                 |
+| `vgg16`     | 'D'     | 16            | 138,357,544 | `vgg16_bn` 138,365,992          |
+| `vgg19`     | 'E'     | 19            | 143,667,240 | `vgg19_bn` 143,678,248          |
+
+(N, 224, 224, 3) -> (N, num_classes). Five blocks of stride-1 convolutions (3x3 pad 1, or 1x1 pad 0 in config C's
+last layer of blocks 3-5), each conv followed by [BatchNorm (eps 1e-5)] and ReLU, each block by a 2x2/2 max-pool
+(224 -> 7); A-LRN adds a local response normalisation (AlexNet's constants) after conv1_1. Then, in torchvision's
+layout, an adaptive average pool to 7x7 and fc1 4096 - ReLU - dropout - fc2 4096 - ReLU - dropout - fc3.
+
+Submodule names: conv{block}_{i} and bn{block}_{i} (i counts from 1 inside the block, as in the paper), fc1, fc2,
+fc3. Their torchvision counterparts (configs A, B, D, E) are given by `torchvision_names(config, batch_norm)`,
+e.g. for vgg16: conv1_1 = features.0, conv5_3 = features.28, fc1 = classifier.0, fc2 = classifier.3,
+fc3 = classifier.6; for vgg16_bn conv5_3 = features.40 and bn5_3 = features.41. fc1's input rows are in NHWC
+flatten order (h, w, c); torchvision flattens (c, h, w).
+
+Small inputs: at 32x32 the features end in 1x1x512 maps, which the default adaptive pool replicates to 7x7 (fc1
+stays 25088 x 4096). `adaptive_pool=None, fc_features=512` gives the usual CIFAR head, 512 - 512 - 512 - classes.
+
+Initialisation as torchvision's: convs He-normal with fan_out, Dense N(0, 0.01^2), biases 0, BN scale 1.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+
+from cnnjax import functional as F
+from cnnjax import nn as cnn
+from cnnjax.models.registry import register
+
+
+class VGGConv(NamedTuple):
+    """One conv layer of Table 1: `features` maps, `kernel_size` x `kernel_size`, optionally followed by LRN."""
+
+    features: int
+    kernel_size: int = 3
+    lrn: bool = False
+
+
+_64, _128, _256, _512 = VGGConv(64), VGGConv(128), VGGConv(256), VGGConv(512)
+
+# Simonyan & Zisserman, Table 1: the conv layers of each of the five blocks (a max-pool follows every block).
+CONFIGS: dict[str, tuple[tuple[VGGConv, ...], ...]] = {
+    "A": ((_64,), (_128,), (_256, _256), (_512, _512), (_512, _512)),
+    "A-LRN": ((VGGConv(64, lrn=True),), (_128,), (_256, _256), (_512, _512), (_512, _512)),
+    "B": ((_64, _64), (_128, _128), (_256, _256), (_512, _512), (_512, _512)),
+    "C": (
+        (_64, _64),
+        (_128, _128),
+        (_256, _256, VGGConv(256, 1)),
+        (_512, _512, VGGConv(512, 1)),
+        (_512, _512, VGGConv(512, 1)),
+    ),
+    "D": ((_64, _64), (_128, _128), (_256, _256, _256), (_512, _512, _512), (_512, _512, _512)),
+    "E": ((_64, _64), (_128, _128), (_256,) * 4, (_512,) * 4, (_512,) * 4),
+}
+
+TORCHVISION_CONFIGS = ("A", "B", "D", "E")
+
+
+def _blocks(config: str) -> tuple[tuple[VGGConv, ...], ...]:
+    if config not in CONFIGS:
+        raise ValueError(f"config: expected one of {sorted(CONFIGS)}, got {config!r}")
+    return CONFIGS[config]
+
+
+def torchvision_names(config: str = "D", batch_norm: bool = False) -> dict[str, str]:
+    """Maps this module's submodule names to torchvision's, e.g. {'conv1_1': 'features.0', ..., 'fc3': 'classifier.6'}.
+
+    torchvision's `features` holds conv, [bn,] relu per layer and a max-pool per block, numbered in order.
+    """
+    if config not in TORCHVISION_CONFIGS:
+        raise ValueError(f"config: torchvision has VGG configurations {list(TORCHVISION_CONFIGS)}, got {config!r}")
+    names, index = {}, 0
+    for b, block in enumerate(_blocks(config), start=1):
+        for i, _ in enumerate(block, start=1):
+            names[f"conv{b}_{i}"] = f"features.{index}"
+            if batch_norm:
+                names[f"bn{b}_{i}"] = f"features.{index + 1}"
+            index += 3 if batch_norm else 2
+        index += 1  # the block's max-pool
+    names.update({"fc1": "classifier.0", "fc2": "classifier.3", "fc3": "classifier.6"})
+    return names
+
+
+class VGG(nn.Module):
+    """VGG classifier: (N, H, W, C) -> (N, num_classes) logits, H, W >= 32. See the module docstring.
+
+    Attributes:
+      num_classes: output classes.
+      config: a key of `CONFIGS`: 'A', 'A-LRN', 'B', 'C', 'D', 'E'.
+      batch_norm: BatchNorm after every conv (torchvision's vgg*_bn; the conv keeps its bias).
+      adaptive_pool: average-pool the last maps to this size (torchvision: 7); None flattens them as they are.
+      fc_features: width of fc1 and fc2.
+      dropout_rate: dropout after fc1 and fc2.
+    """
+
+    num_classes: int = 1000
+    config: str = "D"
+    batch_norm: bool = False
+    adaptive_pool: int | None = 7
+    fc_features: int = 4096
+    dropout_rate: float = 0.5
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+        for b, block in enumerate(_blocks(self.config), start=1):
+            for i, layer in enumerate(block, start=1):
+                x = cnn.Conv(
+                    layer.features, layer.kernel_size, padding=layer.kernel_size // 2, kernel_init=conv_init,
+                    name=f"conv{b}_{i}",
+                )(x)
+                if self.batch_norm:
+                    x = cnn.BatchNorm(name=f"bn{b}_{i}")(x, train=train)
+                x = F.relu(x)
+                if layer.lrn:
+                    x = cnn.LocalResponseNorm()(x)
+            x = cnn.MaxPool(2)(x)
+        if self.adaptive_pool is not None:
+            x = cnn.AdaptiveAvgPool(self.adaptive_pool)(x)
+        x = x.reshape(x.shape[0], -1)
+        for i in (1, 2):
+            x = F.relu(cnn.Dense(self.fc_features, kernel_init=F.init.normal(0.01), name=f"fc{i}")(x))
+            x = cnn.Dropout(self.dropout_rate)(x, train=train)
+        return cnn.Dense(self.num_classes, kernel_init=F.init.normal(0.01), name="fc3")(x)
+
+
+for _name, _config in (("vgg11", "A"), ("vgg13", "B"), ("vgg16", "D"), ("vgg19", "E")):
+    register(_name, VGG, input_shape=(224, 224, 3), config=_config, description=f"VGG configuration {_config}")
+    register(f"{_name}_bn", VGG, input_shape=(224, 224, 3), config=_config, batch_norm=True,
+             description=f"VGG configuration {_config} with batch normalisation (torchvision)")
+register("vgg11_lrn", VGG, input_shape=(224, 224, 3), config="A-LRN", description="VGG configuration A-LRN")
+register("vgg16_c", VGG, input_shape=(224, 224, 3), config="C",
+         description="VGG configuration C (1x1 convs closing blocks 3-5)")
