@@ -1,0 +1,66 @@
+"""Data pipeline: datasets, deterministic batching, JAX augmentation.
+
+    ds = load_dataset("fashion_mnist")                 # Dataset: train/test Sources, mean, std, ...
+    for batch in batches(ds.train, 128, seed=0, epoch=e, start_batch=b):
+        ...                                            # {'image': uint8[B,H,W,C], 'label': int32[B]}
+    x = normalize(random_crop(key, batch["image"], padding=2), ds.mean, ds.std)
+
+tensorflow_datasets and grain are imported only when needed (`LocalIdx`, tfds
+sources, non-array batching), so importing this package stays fast.
+"""
+
+from cnnjax.data.augment import (
+    IMAGENET_PCA_EIGVALS,
+    IMAGENET_PCA_EIGVECS,
+    alexnet_crop,
+    center_crop,
+    inception_crop,
+    normalize,
+    pca_color_jitter,
+    random_crop,
+    random_flip,
+)
+from cnnjax.data.batching import batches, epoch_indices, num_batches
+from cnnjax.data.idx import IDX_DATASETS, find_idx_files, read_idx, write_idx
+from cnnjax.data.registry import Dataset, channel_stats, from_arrays, list_datasets, load_dataset
+from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, to_array_source
+
+__all__ = [
+    "IDX_DATASETS",
+    "IMAGENET_PCA_EIGVALS",
+    "IMAGENET_PCA_EIGVECS",
+    "ArraySource",
+    "Dataset",
+    "LocalIdx",
+    "ResizeCenterCrop",
+    "Source",
+    "TfdsSource",
+    "alexnet_crop",
+    "batches",
+    "center_crop",
+    "channel_stats",
+    "epoch_indices",
+    "find_idx_files",
+    "from_arrays",
+    "inception_crop",
+    "list_datasets",
+    "load_dataset",
+    "normalize",
+    "num_batches",
+    "pca_color_jitter",
+    "prepare_idx_dataset",
+    "random_crop",
+    "random_flip",
+    "read_idx",
+    "to_array_source",
+    "write_idx",
+]
+
+
+def __getattr__(name: str):
+    """Lazy exports that import tensorflow_datasets: `LocalIdx`, `prepare_idx_dataset`."""
+    if name in ("LocalIdx", "prepare_idx_dataset"):
+        from cnnjax.data import tfds_builder
+
+        return getattr(tfds_builder, name)
+    raise AttributeError(f"module 'cnnjax.data' has no attribute {name!r}")
