@@ -47,7 +47,7 @@ fi
 if [ "${1:-}" = "--torch" ] && [ ! -x .venv-torch/bin/python ]; then
   echo "setup: creating .venv-torch (Python 3.11, torch 2.13.0 CPU, torchvision 0.28.0 without its compiled ops)"
   python3.11 -m venv .venv-torch
-  .venv-torch/bin/python -m pip install -q torch==2.13.0 numpy
+  .venv-torch/bin/python -m pip install -q torch==2.13.0 numpy pillow
   .venv-torch/bin/python -m pip install -q --no-deps torchvision==0.28.0
 fi
 echo "setup: ok"
