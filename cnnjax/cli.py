@@ -1,0 +1,203 @@
+"""The `cnnjax` command: `cnnjax train ...`, `cnnjax summary ...`.
+
+Each subcommand has an `add_<name>_parser(subparsers)` that declares its arguments and a `<name>(args, extra)`
+that runs it; `main()` only dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from collections.abc import Sequence
+
+# ------------------------------------------------------------------------------------------------------ train
+
+TRAIN_EPILOG = """\
+config overrides: --config.KEY=VALUE (or --config.KEY VALUE) sets any key of the config, type-checked against
+its current value, e.g. --config.optimizer.lr=0.05 --config.schedule.decay_epochs=[30,60]
+--config.augment.flip=true. They apply after --config FILE and the flags above. An unknown key fails and lists
+the valid ones.
+
+examples:
+  cnnjax train --model lenet5 --dataset fashion_mnist --epochs 10
+  cnnjax train --config experiments/configs/resnet20_cifar10.py --workdir runs/resnet20
+  cnnjax train --config experiments/configs/lenet5_fashion_mnist.py:runlocal --config.optimizer.lr=0.01
+
+A run whose workdir holds a checkpoint resumes from it: rerun the same command with the same --workdir.
+"""
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train and evaluate a model", epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+        description="Train a model and evaluate it on the test split; writes metrics, checkpoints and a manifest "
+        "to the workdir. The last line printed is 'test_accuracy: ...'.",
+    )
+    p.add_argument("--config", metavar="FILE[:ARG]", help="a config file with get_config() (default: the built-in "
+                   "default recipe, LeNet-5 on Fashion-MNIST); ':ARG' is passed to get_config, e.g. ':runlocal'")
+    p.add_argument("--workdir", help="output directory (default: runs/<model>_<dataset>_<timestamp>)")
+    p.add_argument("--model", help="model name (config.model), see cnnjax.models.list_models()")
+    p.add_argument("--dataset", help="dataset name (config.dataset), see cnnjax.data.list_datasets()")
+    p.add_argument("--epochs", type=int, help="epochs (config.num_epochs)")
+    p.add_argument("--steps", type=int, help="steps instead of epochs (config.num_steps)")
+    p.add_argument("--batch-size", type=int, help="global batch size (config.batch_size)")
+    p.add_argument("--seed", type=int, help="root seed (config.seed)")
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                   help="save a checkpoint every STEPS steps (config.checkpoint_every_steps; 0: every epoch)")
+    p.add_argument("--limit-train", type=int, metavar="N",
+                   help="use the first N training examples (config.limit_train)")
+    p.add_argument("--data-dir", help="dataset files: the IDX directory for mnist/fashion_mnist, the tfds data_dir "
+                   "otherwise (config.data_dir)")
+    p.add_argument("--parallel", choices=("jit", "pmap"), help="data-parallel implementation (config.parallel)")
+    p.add_argument("--coordinator-address", metavar="HOST:PORT",
+                   help="multi-process: address of process 0 (config.distributed.coordinator_address)")
+    p.add_argument("--num-processes", type=int, help="multi-process: number of processes")
+    p.add_argument("--process-id", type=int, help="multi-process: this process's index")
+
+
+# Direct flag -> config key.
+TRAIN_FLAGS = {
+    "model": "model", "dataset": "dataset", "epochs": "num_epochs", "steps": "num_steps",
+    "batch_size": "batch_size", "seed": "seed", "checkpoint_every": "checkpoint_every_steps",
+    "limit_train": "limit_train", "data_dir": "data_dir", "parallel": "parallel",
+    "coordinator_address": "distributed.coordinator_address", "num_processes": "distributed.num_processes",
+    "process_id": "distributed.process_id",
+}
+
+
+def parse_config_overrides(extra: Sequence[str]) -> list[tuple[str, str]]:
+    """['--config.a.b=1', '--config.c', '2'] -> [('a.b', '1'), ('c', '2')]; anything else is an error."""
+    pairs, i = [], 0
+    while i < len(extra):
+        arg = extra[i]
+        if not arg.startswith("--config."):
+            raise ValueError(f"unrecognized argument {arg!r} (config overrides look like --config.optimizer.lr=0.05)")
+        if "=" in arg:
+            key, value = arg[len("--config."):].split("=", 1)
+            i += 1
+        elif i + 1 < len(extra):
+            key, value = arg[len("--config."):], extra[i + 1]
+            i += 2
+        else:
+            raise ValueError(f"{arg}: expected a value (--config.KEY=VALUE)")
+        pairs.append((key, value))
+    return pairs
+
+
+def build_train_config(args: argparse.Namespace, extra: Sequence[str]):
+    """The config of a `cnnjax train` command line: file (or default) -> direct flags -> --config.* overrides."""
+    from cnnjax.train import config as configlib
+
+    config = configlib.load_config(args.config) if args.config else configlib.default_config()
+    flags = [(key, str(getattr(args, flag))) for flag, key in TRAIN_FLAGS.items() if getattr(args, flag) is not None]
+    configlib.apply_overrides(config, flags)
+    configlib.apply_overrides(config, parse_config_overrides(extra))
+    return config
+
+
+def train(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    """Runs `cnnjax train`; returns the exit status."""
+    from cnnjax import train as trainlib
+
+    try:
+        config = build_train_config(args, extra)
+    except (ValueError, TypeError) as e:
+        print(f"cnnjax train: error: {e}", file=sys.stderr)
+        return 2
+    workdir = args.workdir or trainlib.default_workdir(config)
+    try:
+        trainlib.train_and_evaluate(config, workdir)
+    except trainlib.Interrupted as e:
+        print(f"cnnjax train: {e}", file=sys.stderr)
+        return 128 + e.signum
+    except (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError) as e:
+        print(f"cnnjax train: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ summary
+
+SUMMARY_EPILOG = """\
+MACs are multiply-accumulates per example of the weight layers (conv, dense); params are trainable parameters,
+batch_stats BatchNorm's running statistics; RF and jump are the receptive field of an output unit and the
+distance between neighbouring units, in input pixels. Nothing is allocated: the model is traced abstractly.
+
+examples:
+  cnnjax summary alexnet
+  cnnjax summary resnet50 --set version=v1 --json
+  cnnjax summary googlenet --set aux_logits=True --num-classes 10 --input-shape 96 96 3
+"""
+
+
+def add_summary_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "summary", help="layers, parameters, MACs and receptive fields of a model", epilog=SUMMARY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+        description="Print a model's layers in call order with output shape, parameters, MACs and receptive field.",
+    )
+    p.add_argument("name", metavar="NAME", help="a registered model, see cnnjax.models.list_models()")
+    p.add_argument("--input-shape", type=int, nargs="+", metavar="N",
+                   help="one example's shape, H W C (default: the model's native input)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
+                   help="a model option, VALUE read as a Python literal or else a string (repeatable), "
+                   "e.g. --set version=v1 --set aux_logits=True")
+    p.add_argument("--num-classes", type=int, help="output classes (default: the model's native number)")
+    p.add_argument("--batch-size", type=int, default=1, help="batch axis of the traced input (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def parse_model_options(items: Sequence[str]) -> dict[str, object]:
+    """['version=v1', 'aux_logits=True'] -> {'version': 'v1', 'aux_logits': True}."""
+    options = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--set: expected KEY=VALUE with KEY an option name, got {item!r}")
+        try:
+            options[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[key] = text
+    return options
+
+
+def summary(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    """Runs `cnnjax summary`; returns the exit status (2 for a bad command line)."""
+    from cnnjax import models
+    from cnnjax.summary import summary as summarise
+
+    try:
+        if extra:
+            raise ValueError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.name not in models.list_models():
+            raise ValueError(f"NAME: expected one of {', '.join(models.list_models())}; got {args.name!r}")
+        model = models.create(args.name, num_classes=args.num_classes, **parse_model_options(args.options))
+        shape = models.input_shape(args.name) if args.input_shape is None else args.input_shape
+        result = summarise(model, shape, batch_size=args.batch_size)
+    except (ValueError, TypeError) as e:
+        print(f"cnnjax summary: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"name": args.name, **result.to_dict()}) if args.json else result)
+    return 0
+
+
+
+# ------------------------------------------------------------------------------------------------------ main
+
+SUBCOMMANDS = {"train": (add_train_parser, train), "summary": (add_summary_parser, summary)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cnnjax", description="Convolutional networks in JAX.", allow_abbrev=False)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_parser, _ in SUBCOMMANDS.values():
+        add_parser(subparsers)
+    args, extra = parser.parse_known_args(argv)
+    return SUBCOMMANDS[args.command][1](args, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Data parallelism: a 'data' mesh over all devices (jit + NamedSharding), a pmap path, and multi-host set-up.
+
+jit path: the training state is replicated (`replicated(mesh)`), each global batch is split along its first axis
+over the mesh's 'data' axis (`batch_sharding(mesh)`), and XLA inserts the gradient all-reduce. Each process loads
+only its own part of the batch and `to_global` assembles the global array from the processes' parts.
+pmap path: arrays carry a leading device axis (`replicate`, `split_for_devices`); the step averages gradients
+with `lax.pmean` over `PMAP_AXIS`.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+DATA_AXIS = "data"
+PMAP_AXIS = "devices"
+T = TypeVar("T")
+
+
+def initialize_distributed(coordinator_address: str = "", num_processes: int = 1, process_id: int = 0) -> bool:
+    """Starts `jax.distributed` when a coordinator address is given; True if it runs.
+
+    Call before any other JAX work. Every process runs the same program with its own `process_id`
+    (`cnnjax train --coordinator-address HOST:PORT --num-processes N --process-id I`).
+    """
+    address = coordinator_address
+    if not address:
+        if num_processes != 1:
+            raise ValueError(
+                f"coordinator_address: expected 'host:port' of process 0 for num_processes={num_processes}, got ''"
+            )
+        return False
+    if not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id: expected 0 <= process_id < num_processes={num_processes}, got {process_id}")
+    if jax.distributed.is_initialized():
+        return True
+    jax.distributed.initialize(coordinator_address=address, num_processes=num_processes, process_id=process_id)
+    return True
+
+
+def data_mesh(devices: list[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh with axis 'data' over `devices` (default: all devices of all processes)."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Every device holds the whole array (the training state)."""
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """The first axis is split over the mesh's 'data' axis (batches)."""
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def check_batch_size(batch_size: int, name: str, *, devices: int, processes: int) -> None:
+    """A global batch must split evenly over processes and devices."""
+    if batch_size % devices or batch_size % processes:
+        raise ValueError(
+            f"{name}: expected a multiple of the device count {devices} (and of the process count {processes}), "
+            f"got {batch_size}"
+        )
+
+
+def to_global(local: Any, sharding: NamedSharding) -> Any:
+    """Assembles global arrays from this process's part of a batch (a pytree of NumPy arrays)."""
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local)
+
+
+def replicate(tree: Any, devices: list[jax.Device] | None = None) -> Any:
+    """pmap path: each leaf gets a leading axis of size local_device_count, one copy per device."""
+    devices = jax.local_devices() if devices is None else devices
+    sharding = NamedSharding(Mesh(np.asarray(devices), (PMAP_AXIS,)), PartitionSpec(PMAP_AXIS))
+    return jax.tree.map(lambda x: jax.device_put(jnp.stack([jnp.asarray(x)] * len(devices)), sharding), tree)
+
+
+def unreplicate(tree: Any) -> Any:
+    """pmap path: the first device's copy of each leaf."""
+    return jax.tree.map(lambda x: x[0], tree)
+
+
+def split_for_devices(local: Any, count: int) -> Any:
+    """pmap path: (B, ...) -> (count, B // count, ...) for each leaf."""
+    return jax.tree.map(lambda x: x.reshape(count, x.shape[0] // count, *x.shape[1:]), local)
+
+
+def prefetch(iterator: Iterator[T], transfer: Callable[[T], Any], size: int = 2) -> Iterator[Any]:
+    """Yields `transfer(item)` for each item, keeping `size` transfers in flight ahead of the consumer."""
+    queue: collections.deque = collections.deque()
+    for item in iterator:
+        queue.append(transfer(item))
+        if len(queue) > size:
+            yield queue.popleft()
+    while queue:
+        yield queue.popleft()

@@ -1,0 +1,153 @@
+"""What a run writes and shows: metrics.jsonl, manifest.json, optional TensorBoard events, progress output."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import tqdm
+
+LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "cnnjax")
+
+
+class MetricsWriter:
+    """Appends one JSON record per line to `workdir/metrics.jsonl` (and to TensorBoard when asked).
+
+    On resumption from step S, records after S (written after the checkpoint the run resumes from) are dropped,
+    so the file continues without duplicates.
+    """
+
+    def __init__(self, workdir: Path, *, resume_step: int, tensorboard: bool = False):
+        self.path = workdir / "metrics.jsonl"
+        kept = [r for r in read_records(self.path) if r["step"] <= resume_step]
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        os.replace(tmp, self.path)
+        self.records = kept
+        self._file = self.path.open("a")
+        self._tb = _tensorboard_writer(workdir) if tensorboard else None
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        record = {k: _json_number(v) for k, v in record.items()}
+        self.records.append(record)
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        if self._tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self._tb.add_scalar(key, value, record["step"])
+            self._tb.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl ([] when absent); a torn last line (from a kill) is ignored."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
+
+
+def _json_number(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _tensorboard_writer(workdir: Path):
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError as e:
+        raise ImportError(
+            "config.tensorboard=True needs tensorboardX: pip install 'cnnjax[tensorboard]'"
+        ) from e
+    return SummaryWriter(str(workdir / "tensorboard"))
+
+
+def write_manifest(workdir: Path, *, config_hash: str, start_time: datetime.datetime, resumed_from: int) -> None:
+    """manifest.json: library versions, devices, config hash, command line, start time; a resumption appends
+    {'start_time', 'command', 'step'} to 'resumptions'."""
+    path = workdir / "manifest.json"
+    entry = {"start_time": start_time.isoformat(timespec="seconds"), "command": sys.argv, "step": resumed_from}
+    if path.exists() and resumed_from > 0:
+        manifest = json.loads(path.read_text())
+        manifest.setdefault("resumptions", []).append(entry)
+    else:
+        manifest = {
+            "versions": {name: _version(name) for name in LIBRARIES},
+            "device_kind": jax.devices()[0].device_kind,
+            "device_count": jax.device_count(),
+            "process_count": jax.process_count(),
+            "config_hash": config_hash,
+            "command": sys.argv,
+            "start_time": entry["start_time"],
+            "python": sys.version.split()[0],
+        }
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class Progress:
+    """A tqdm bar with loss, accuracy and img/s on a terminal; plain log lines otherwise (or when not process 0)."""
+
+    def __init__(self, *, total: int, initial: int, enabled: bool = True, tty: bool | None = None):
+        self.enabled = enabled
+        self.total = total
+        tty = sys.stderr.isatty() if tty is None else tty
+        show_bar = enabled and tty
+        self._bar = tqdm.tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True) if show_bar else None
+
+    def update(self, record: Mapping[str, Any]) -> None:
+        """Shows a training record (advances the bar to record['step'])."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(record["step"] - self._bar.n)
+            self._bar.set_postfix(
+                loss=f"{record['train_loss']:.4f}", acc=f"{record['train_accuracy']:.4f}",
+                img_s=f"{record['images_per_sec']:.0f}", refresh=False,
+            )
+        else:
+            print(
+                f"step {record['step']}/{self.total} epoch {record['epoch']:.2f} loss {record['train_loss']:.4f} "
+                f"accuracy {record['train_accuracy']:.4f} lr {record['learning_rate']:.3g} "
+                f"img/s {record['images_per_sec']:.0f}",
+                flush=True,
+            )
+
+    def message(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

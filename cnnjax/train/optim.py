@@ -1,0 +1,125 @@
+"""Optimisers and learning-rate schedules from a config (optax).
+
+`make_schedule` turns `config.schedule` + `config.optimizer.lr` into a step -> lr function; `make_optimizer`
+chains gradient clipping, the optimiser and, for the 'plateau' schedule, optax's reduce_on_plateau (which scales
+the updates and is fed the training loss through `value=`). Loss-side regularisers (L1, L2) and the max-norm
+projection live in the training step, over `cnnjax.functional`'s penalties with `weight_mask`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from cnnjax import functional as F
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "plateau")
+
+Schedule = Callable[[jax.Array | int], jax.Array]
+
+
+def make_schedule(config: ml_collections.ConfigDict, *, steps_per_epoch: int, total_steps: int) -> Schedule:
+    """The learning rate of each step: `config.schedule.name` after an optional linear warm-up.
+
+    constant / plateau: `lr` (plateau's reductions are applied by the optimiser, see `make_optimizer`);
+    step: `lr * decay_factor ** (number of decay_epochs / decay_steps passed)`; cosine: from `lr` down to
+    `final_lr_fraction * lr` at `total_steps`. The warm-up rises linearly from 0 to `lr` over
+    `warmup_epochs * steps_per_epoch` steps, and the schedule after it starts at its own step 0, except `step`,
+    whose boundaries stay at the given absolute epochs/steps.
+    """
+    s, lr = config.schedule, float(config.optimizer.lr)
+    if s.name not in SCHEDULES:
+        raise ValueError(f"config.schedule.name: expected one of {list(SCHEDULES)}, got {s.name!r}")
+    if lr <= 0:
+        raise ValueError(f"config.optimizer.lr: expected a positive learning rate, got {lr!r}")
+    warmup = int(round(s.warmup_epochs * steps_per_epoch))
+    if not 0 <= warmup < total_steps:
+        raise ValueError(
+            f"config.schedule.warmup_epochs: expected a warm-up shorter than the run ({total_steps} steps), "
+            f"got {s.warmup_epochs!r} epochs = {warmup} steps (e.g. --config.schedule.warmup_epochs=0 to turn it off)"
+        )
+    if s.name == "step":
+        if s.decay_epochs and s.decay_steps:
+            raise ValueError(
+                "config.schedule: expected decay_epochs or decay_steps, got both "
+                f"{list(s.decay_epochs)} and {list(s.decay_steps)}"
+            )
+        boundaries = [int(e * steps_per_epoch) for e in s.decay_epochs] or [int(b) for b in s.decay_steps]
+        base = optax.piecewise_constant_schedule(lr, {b: s.decay_factor for b in boundaries})
+        if warmup:
+            return lambda step: jnp.where(step < warmup, lr * step / warmup, base(step))
+        return base
+    if s.name == "cosine":
+        base = optax.cosine_decay_schedule(lr, decay_steps=total_steps - warmup, alpha=s.final_lr_fraction)
+    else:
+        base = optax.constant_schedule(lr)
+    if warmup:
+        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), base], [warmup])
+    return base
+
+
+def make_optimizer(
+    config: ml_collections.ConfigDict, schedule: Schedule, *, steps_per_epoch: int
+) -> optax.GradientTransformationExtraArgs:
+    """clip (optional) -> the optimiser of `config.optimizer.name` with `schedule` -> reduce_on_plateau (optional).
+
+    The chain's `update` takes `value=<the step's training loss>` (used by reduce_on_plateau, ignored otherwise).
+    AdamW's decoupled `weight_decay` applies to kernels only (`functional.weight_mask`).
+    """
+    o = config.optimizer
+    if o.name not in OPTIMIZERS:
+        raise ValueError(f"config.optimizer.name: expected one of {list(OPTIMIZERS)}, got {o.name!r}")
+    if o.weight_decay and o.name != "adamw":
+        raise ValueError(
+            f"config.optimizer.weight_decay: decoupled weight decay is AdamW's; for {o.name!r} set "
+            f"config.regularization.l2 (an L2 penalty in the loss) instead, got weight_decay={o.weight_decay!r}"
+        )
+    optimizers = {
+        "sgd": lambda: optax.sgd(schedule),
+        "momentum": lambda: optax.sgd(schedule, momentum=o.momentum),
+        "nesterov": lambda: optax.sgd(schedule, momentum=o.momentum, nesterov=True),
+        "adam": lambda: optax.adam(schedule, b1=o.b1, b2=o.b2, eps=o.eps),
+        "adamw": lambda: optax.adamw(
+            schedule, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=o.weight_decay, mask=F.weight_mask
+        ),
+        "rmsprop": lambda: optax.rmsprop(schedule, decay=o.decay, eps=o.eps, momentum=o.momentum or None),
+    }
+    chain = []
+    if config.grad_clip_norm > 0:
+        chain.append(optax.clip_by_global_norm(config.grad_clip_norm))
+    chain.append(optimizers[o.name]())
+    if config.schedule.name == "plateau":
+        chain.append(
+            optax.contrib.reduce_on_plateau(
+                factor=config.schedule.decay_factor,
+                patience=config.schedule.plateau_patience,
+                rtol=config.schedule.plateau_rtol,
+                cooldown=config.schedule.plateau_cooldown,
+                accumulation_size=steps_per_epoch,
+            )
+        )
+    return optax.chain(*chain)
+
+
+def plateau_scale(opt_state: optax.OptState) -> jax.Array:
+    """reduce_on_plateau's current factor on the learning rate (1.0 when the chain has none)."""
+    is_plateau = lambda x: isinstance(x, optax.contrib.ReduceLROnPlateauState)  # noqa: E731
+    states = [x for x in jax.tree.leaves(opt_state, is_leaf=is_plateau) if is_plateau(x)]
+    return states[0].scale if states else jnp.asarray(1.0)
+
+
+def regularization_loss(params, config: ml_collections.ConfigDict) -> jax.Array:
+    """config.regularization's l2 * 1/2 ||W||^2 + l1 * ||W||_1 over the kernels (biases and norms excluded)."""
+    r = config.regularization
+    mask = F.weight_mask(params)
+    total = jnp.zeros((), jnp.float32)
+    if r.l2:
+        total += r.l2 * F.l2_penalty(params, mask)
+    if r.l1:
+        total += r.l1 * F.l1_penalty(params, mask)
+    return total

@@ -1,0 +1,14 @@
+"""The default recipe: LeNet-5 (modern) on Fashion-MNIST, 10 epochs; what `cnnjax train` runs without --config.
+
+    cnnjax train --config experiments/configs/default.py --workdir runs/default
+
+Same as `cnnjax train --model lenet5 --dataset fashion_mnist --epochs 10` and as lenet5_fashion_mnist.py.
+Tiny run: --config experiments/configs/default.py:runlocal
+"""
+
+from cnnjax.train.config import default_config, runlocal
+
+
+def get_config(arg: str | None = None):
+    config = default_config()
+    return runlocal(config) if arg == "runlocal" else config

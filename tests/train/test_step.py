@@ -1,0 +1,89 @@
+"""The pure training and evaluation steps."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from cnnjax import functional as F
+from cnnjax.train import create_train_state, eval_step, make_preprocess, root_key, train_step
+from cnnjax.train import config as configlib
+
+from .helpers import TinyNet, tiny_arrays, tiny_dataset
+
+
+def _setup(*, model=None, lr=0.05, **step_options):
+    model = model or TinyNet(batch_norm=True, dropout=0.1)
+    dataset = tiny_dataset()
+    augment = configlib.default_config().augment
+    augment.crop_padding = 0
+    train_fn, eval_fn, input_shape = make_preprocess(augment, dataset)
+    tx = optax.sgd(lr, momentum=0.9)
+    state = create_train_state(model, tx, root_key(0), input_shape)
+    options = dict(model=model, tx=tx, schedule=lambda s: jnp.asarray(lr), preprocess=train_fn,
+                   regularization=lambda p: 0.0)
+    options.update(step_options)
+    step = jax.jit(functools.partial(train_step, **options))
+    images, labels = tiny_arrays(32)
+    return state, step, {"image": jnp.asarray(images), "label": jnp.asarray(labels)}, eval_fn, model
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return _setup()
+
+
+def test_train_step_is_pure_and_learns(setup):
+    state, step, batch, _, _ = setup
+    again, metrics_a = step(state, batch)
+    again_b, metrics_b = step(state, batch)
+    jax.tree.map(np.testing.assert_array_equal, (again, metrics_a), (again_b, metrics_b))
+    assert int(again.step) == 1 and bool(metrics_a["finite"])
+    assert set(metrics_a) == {"step", "loss", "accuracy", "learning_rate", "finite"}
+    losses = []
+    for _ in range(30):
+        state, metrics = step(state, batch)
+        losses.append(float(metrics["loss"]))
+    assert losses[-1] < 0.5 * losses[0]
+    assert not jax.tree.all(jax.tree.map(lambda a, b: np.array_equal(a, b), state.batch_stats, again.batch_stats))
+
+
+def test_dropout_keys_follow_the_step(setup):
+    state, step, batch, _, _ = setup
+    _, first = step(state, batch)
+    _, other = step(state.replace(step=jnp.asarray(7, jnp.int32)), batch)
+    assert float(first["loss"]) != float(other["loss"])  # another dropout mask at another step
+
+
+def test_nonfinite_steps_are_skipped_and_counted():
+    state, step, batch, _, _ = _setup(
+        model=TinyNet(), regularization=lambda p: jnp.nan * F.l2_penalty(p), skip_nonfinite=True
+    )
+    new, metrics = step(state, batch)
+    assert not bool(metrics["finite"])
+    assert int(new.step) == 1 and int(new.nonfinite_steps) == 1
+    jax.tree.map(np.testing.assert_array_equal, (new.params, new.opt_state), (state.params, state.opt_state))
+
+
+def test_max_norm_projects_kernels_after_the_update():
+    state, step, batch, _, _ = _setup(model=TinyNet(), lr=5.0, max_norm=0.5)
+    new, _ = step(state, batch)
+    kernel = np.asarray(new.params["head"]["kernel"])
+    assert np.linalg.norm(kernel, axis=0).max() <= 0.5 + 1e-5
+
+
+def test_eval_step_ignores_padding(setup):
+    state, _, batch, eval_fn, model = setup
+    evaluate = jax.jit(functools.partial(eval_step, model=model, preprocess=eval_fn))
+    mask = jnp.arange(32) < 20
+    padded = {"image": batch["image"].at[20:].set(0), "label": batch["label"].at[20:].set(0), "mask": mask}
+    head = {k: v[:20] for k, v in batch.items()} | {"mask": jnp.ones(20, bool)}
+    full, part = evaluate(state, padded), evaluate(state, head)
+    assert float(full["count"]) == 20.0
+    for key in ("loss_sum", "correct"):
+        assert float(full[key]) == pytest.approx(float(part[key]), rel=1e-6)
