@@ -121,7 +121,7 @@ def _load_prepared(name: str, spec: _Spec, data_dir: PathLike | None, in_memory:
 
     try:
         splits = tfds.data_source(spec.tfds_name, split=["train", spec.test_split], data_dir=data_dir, download=False)
-    except (NotImplementedError, AssertionError, OSError, ValueError) as e:
+    except (NotImplementedError, AssertionError, OSError, ValueError, KeyError) as e:  # tfds: no copy -> KeyError
         builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
         if builder.is_prepared():
             state = f"is prepared in {builder.data_dir} as {builder.info.file_format.value}, not array_record ({e})"

@@ -131,3 +131,9 @@ def test_command_line_prepare(idx_dir, tmp_path, capsys):
     main(["prepare", "fashion_mnist", "--idx-dir", str(directory), "--data-dir", str(tmp_path / "tfds")])
     assert "fashion_mnist: train=40, test=12 in" in capsys.readouterr().out
     assert (tmp_path / "tfds" / "local_idx" / "fashion_mnist" / "1.0.0" / "dataset_info.json").exists()
+
+
+def test_unprepared_tfds_dataset_says_how_to_prepare_it(tmp_path):
+    """With no prepared copy, tfds raises KeyError deep inside; the user gets the path and the build command."""
+    with pytest.raises(FileNotFoundError, match=r"no prepared copy in .*cifar10.*tfds build cifar10 --file_format=array_record"):
+        load_dataset("cifar10", data_dir=tmp_path)
