@@ -21,6 +21,8 @@ from cnnjax.train.state import TrainState
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 
+AUX_LOSS_WEIGHT = 0.3  # Szegedy et al. 2014: the auxiliary classifiers' losses are weighted by 0.3 in training.
+
 
 def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
@@ -56,8 +58,8 @@ def train_step(
       axis_name: the pmap axis to average gradients, metrics and BatchNorm statistics over (None under jit).
 
     Returns:
-      (new state, metrics): scalar 'step' (the new step count), 'loss' (mean cross-entropy, without the
-      penalty), 'accuracy', 'learning_rate', 'finite' (bool).
+      (new state, metrics): scalar 'step' (the new step count), 'loss' (mean cross-entropy of the main output,
+      without the penalty and the auxiliary losses), 'accuracy', 'learning_rate', 'finite' (bool).
     """
     root = jax.random.wrap_key_data(state.rng)
     augment_key = rnglib.step_key(rnglib.stream(root, "augment"), state.step)
@@ -70,11 +72,16 @@ def train_step(
 
     def loss_fn(params):
         variables = {"params": params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
-        logits, updates = model.apply(
+        outputs, updates = model.apply(
             variables, images, train=True, rngs={"dropout": dropout_key}, mutable=["batch_stats"]
         )
-        data_loss = F.softmax_cross_entropy(logits, labels, label_smoothing=label_smoothing).mean()
-        return data_loss + regularization(params), (data_loss, logits, updates.get("batch_stats", {}))
+        # Models with auxiliary heads (GoogLeNet, aux_logits=True) return (logits, aux1, aux2, ...) in training.
+        logits, *aux_logits = outputs if isinstance(outputs, tuple) else (outputs,)
+        data_loss, *aux_losses = [
+            F.softmax_cross_entropy(out, labels, label_smoothing=label_smoothing).mean() for out in (logits, *aux_logits)
+        ]
+        total = data_loss + AUX_LOSS_WEIGHT * sum(aux_losses) + regularization(params)
+        return total, (data_loss, logits, updates.get("batch_stats", {}))
 
     (loss, (data_loss, logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)

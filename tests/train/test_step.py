@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +12,7 @@ import optax
 import pytest
 
 from cnnjax import functional as F
+from cnnjax import nn as cnn
 from cnnjax.train import create_train_state, eval_step, make_preprocess, root_key, train_step
 from cnnjax.train import config as configlib
 
@@ -87,3 +89,25 @@ def test_eval_step_ignores_padding(setup):
     assert float(full["count"]) == 20.0
     for key in ("loss_sum", "correct"):
         assert float(full[key]) == pytest.approx(float(part[key]), rel=1e-6)
+
+
+class _AuxNet(nn.Module):
+    """Returns (logits, aux) in training, like GoogLeNet with aux_logits=True."""
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):
+        features = x.reshape(x.shape[0], -1)
+        logits = cnn.Dense(3, name="head")(features)
+        aux = cnn.Dense(3, name="aux_head")(features)
+        return (logits, aux) if train else logits
+
+
+def test_auxiliary_heads_are_trained_with_weight_0_3_and_not_reported_as_the_loss():
+    state, step, batch, eval_fn, model = _setup(model=_AuxNet(), lr=0.1)
+    new, metrics = step(state, batch)
+    images = make_preprocess(configlib.default_config().augment, tiny_dataset())[1](batch["image"])
+    main_logits = model.apply({"params": state.params}, images)
+    expected = F.softmax_cross_entropy(main_logits, batch["label"]).mean()
+    np.testing.assert_allclose(float(metrics["loss"]), float(expected), rtol=1e-5)
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), new.params["aux_head"], state.params["aux_head"])
+    assert min(jax.tree.leaves(moved)) > 0  # the auxiliary head receives gradients
