@@ -11,6 +11,8 @@ from cnnjax import functional as F
 from cnnjax import models
 from cnnjax.models import vgg
 
+from .helpers import intermediates, numpy_variables
+
 # Published counts (shared/reference/figures.md): Caffe bvlc_alexnet, torchvision, Simonyan & Zisserman.
 PARAMS = {
     "alexnet": 60_965_224,
@@ -69,13 +71,7 @@ def test_alexnet_towers_are_grouped_convs():
 
 def _map_sizes(name, **options):
     """Spatial size after each conv and each max-pool, from the captured intermediates."""
-    model = models.create(name, **options)
-    x = jax.ShapeDtypeStruct((1, *models.input_shape(name)), jnp.float32)
-    variables = jax.eval_shape(model.init, jax.random.key(0), x)
-    _, state = jax.eval_shape(
-        lambda v, x: model.apply(v, x, capture_intermediates=True, mutable=["intermediates"]), variables, x
-    )
-    inter = state["intermediates"]
+    inter = intermediates(name, **options)
     convs = [inter[f"conv{i}"]["__call__"][0].shape[1] for i in range(1, 6)]
     pools = [y.shape[1] for k in sorted(inter) if k.startswith("MaxPool") for y in inter[k]["__call__"]]
     return convs, pools
@@ -141,23 +137,6 @@ def test_vgg_torchvision_names():
         vgg.torchvision_names("C")
 
 
-# jax.random's default threefry kernels take seconds each to compile on this CPU: the tests draw parameters with
-# NumPy (inputs too) and use 'rbg' keys for dropout and the initialisation test (same code paths, faster to compile).
-
-
-def numpy_variables(model, x, seed=0):
-    """Variables of the model's shapes drawn with NumPy: He-normal kernels, zero biases, unit BN scales/variances."""
-    rng = np.random.default_rng(seed)
-
-    def fill(path, leaf):
-        name = path[-1].key
-        if name == "kernel":
-            return jnp.asarray(rng.normal(0.0, math.sqrt(2.0 / math.prod(leaf.shape[:-1])), leaf.shape), jnp.float32)
-        return jnp.full(leaf.shape, 1.0 if name in ("scale", "var") else 0.0, jnp.float32)
-
-    return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, jax.random.key(0), x))
-
-
 def _train_and_eval(model, x, labels):
     """A jitted f(variables, dropout_key) -> (((loss, new batch_stats), grads), eval logits)."""
 
@@ -219,13 +198,7 @@ def test_alexnet_paper_initialisation():
 
 def _lrn_layers(name, **options):
     """How many times a LocalResponseNorm is applied, from the captured intermediates (shapes only)."""
-    model = models.create(name, **options)
-    x = jax.ShapeDtypeStruct((1, *models.input_shape(name)), jnp.float32)
-    variables = jax.eval_shape(model.init, jax.random.key(0), x)
-    _, state = jax.eval_shape(
-        lambda v, x: model.apply(v, x, capture_intermediates=True, mutable=["intermediates"]), variables, x
-    )
-    inter = state["intermediates"]
+    inter = intermediates(name, **options)
     return sum(len(inter[k]["__call__"]) for k in inter if k.startswith("LocalResponseNorm"))
 
 

@@ -11,6 +11,8 @@ import pytest
 from cnnjax import models
 from cnnjax.models import unet
 
+from .helpers import numpy_variables
+
 
 def conv(k: int, c_in: int, c_out: int) -> int:
     """Parameters of a k x k (transposed) convolution with bias."""
@@ -38,20 +40,6 @@ def abstract(model, shape, **kwargs):
     x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
     variables = jax.eval_shape(model.init, jax.random.key(0), x)
     return variables, jax.eval_shape(lambda v, x: model.apply(v, x, **kwargs), variables, x)
-
-
-# jax.random's default threefry kernels take seconds each to compile on this CPU: the training tests draw their
-# parameters and inputs with NumPy.
-def numpy_variables(model, x, seed=0):
-    """Variables of the model's shapes: He-normal kernels, zero biases."""
-    rng = np.random.default_rng(seed)
-
-    def fill(path, leaf):
-        if path[-1].key == "kernel":
-            return jnp.asarray(rng.normal(0.0, math.sqrt(2.0 / math.prod(leaf.shape[:-1])), leaf.shape), jnp.float32)
-        return jnp.zeros(leaf.shape, jnp.float32)
-
-    return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, jax.random.key(0), x))
 
 
 # --- autoencoder -----------------------------------------------------------------------------------------------

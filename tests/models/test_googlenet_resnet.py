@@ -16,6 +16,8 @@ from cnnjax import models
 from cnnjax.models.googlenet import INCEPTION, Inception, InceptionAux
 from cnnjax.models.resnet import ResNet, pad_shortcut
 
+from .helpers import numpy_variables
+
 
 def _abstract_init(model, shape):
     """(output, variables) as ShapeDtypeStructs, for a batch of 2 inputs of `shape`; nothing is computed."""
@@ -168,23 +170,6 @@ def test_invalid_options_raise_at_create(name, options, match):
         models.create(name, **options)
 
 
-def _host_variables(model, x):
-    """Variables of the model's shapes drawn with NumPy: kernels N(0, 2 / fan_in), BN scale and variance 1, the rest 0.
-
-    Compiling the models' own 60-120 random initialisers costs more than the training step itself on the shared
-    2-core machine; the initialisers' shapes are checked above and their values are jax.nn.initializers'.
-    """
-    rng = np.random.default_rng(0)
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == "kernel":
-            return rng.normal(0.0, np.sqrt(2.0 / math.prod(leaf.shape[:-1])), leaf.shape).astype(np.float32)
-        return (np.ones if name in ("scale", "var") else np.zeros)(leaf.shape, np.float32)
-
-    return jax.tree.map_with_path(draw, jax.eval_shape(model.init, jax.random.key(0), x))
-
-
 class InceptionWithAux(nn.Module):
     """Inception 3a feeding an auxiliary head: GoogLeNet's code paths at a compile cost a unit test can afford
     (a whole GoogLeNet's forward and backward takes ~40 s of CPU to compile; its shapes are checked above)."""
@@ -213,7 +198,7 @@ TRAIN_CASES = [  # id, model, input (H, W, C), classes, has BatchNorm
 def test_training_step_and_batch_stats(model, shape, classes, batch_norm):
     x = np.random.default_rng(1).normal(size=(4, *shape)).astype(np.float32)
     labels = np.arange(4) % classes
-    variables = _host_variables(model, x)
+    variables = numpy_variables(model, x)
     params, stats = variables["params"], variables.get("batch_stats", {})
 
     @jax.jit
