@@ -1,0 +1,78 @@
+"""Images per second of the jitted training step under variants of a config's recipe (augmentation, optimiser).
+
+    .venv/bin/python benchmarks/train_step.py --config experiments/configs/resnet20_fashion_mnist.py
+
+Random uint8 data of the config's dataset shape (28x28x1 unless --shape), the config's batch size, median of
+--steps steps after one compiling step. Run it on an otherwise idle machine: timings on a shared VM vary by more
+than the differences between variants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cnnjax import data, models
+from cnnjax.train import (
+    create_train_state, load_config, make_optimizer, make_preprocess, make_schedule, regularization_loss, root_key,
+    train_step,
+)
+
+VARIANTS = {  # name -> config overrides
+    "recipe": {},
+    "no augmentation": {"augment.crop_padding": 0, "augment.flip": False},
+    "random crop only": {"augment.flip": False},
+    "flip only": {"augment.crop_padding": 0},
+    "no augmentation, adamw, no l2": {"augment.crop_padding": 0, "augment.flip": False, "optimizer.name": "adamw",
+                                      "regularization.l2": 0.0},
+}
+
+
+def images_per_sec(config, dataset, steps: int) -> float:
+    model = models.create(config.model, num_classes=dataset.num_classes)
+    train_fn, _, shape = make_preprocess(config.augment, dataset)
+    schedule = make_schedule(config, steps_per_epoch=100, total_steps=100 * config.num_epochs)
+    tx = make_optimizer(config, schedule, steps_per_epoch=100)
+    state = create_train_state(model, tx, root_key(0), shape)
+    step = jax.jit(functools.partial(train_step, model=model, tx=tx, schedule=schedule, preprocess=train_fn,
+                                     regularization=lambda p: regularization_loss(p, config)), donate_argnums=0)
+    n = config.batch_size
+    batch = {"image": jnp.asarray(dataset.train.images[:n]), "label": jnp.asarray(dataset.train.labels[:n])}
+    state, metrics = step(state, batch)
+    jax.block_until_ready(metrics)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        state, metrics = step(state, batch)
+        jax.block_until_ready(metrics)
+        times.append(time.perf_counter() - start)
+    return n / float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="experiments/configs/resnet20_fashion_mnist.py")
+    parser.add_argument("--shape", type=int, nargs=3, default=(28, 28, 1), metavar=("H", "W", "C"))
+    parser.add_argument("--steps", type=int, default=12)
+    args = parser.parse_args()
+    base = load_config(args.config)
+    n = 4 * base.batch_size
+    rng = np.random.default_rng(0)
+    dataset = data.from_arrays(rng.integers(0, 256, (n, *args.shape), dtype=np.uint8),
+                               (np.arange(n) % 10).astype(np.int32), num_classes=10)
+    print(f"{base.model}, batch {base.batch_size}, input {tuple(args.shape)}, {jax.devices()[0].device_kind}")
+    for name, overrides in VARIANTS.items():
+        config = load_config(args.config)
+        for key, value in overrides.items():
+            section, field = key.split(".")
+            config[section][field] = value
+        print(f"  {name:34s} {images_per_sec(config, dataset, args.steps):7.0f} img/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
