@@ -1,4 +1,4 @@
-"""The `cnnjax` command: `cnnjax train ...`, `cnnjax summary ...`.
+"""The `cnnjax` command: `cnnjax train ...`, `cnnjax summary ...`, `cnnjax viz ...` (in cnnjax/viz/cli.py).
 
 Each subcommand has an `add_<name>_parser(subparsers)` that declares its arguments and a `<name>(args, extra)`
 that runs it; `main()` only dispatches.
@@ -187,7 +187,23 @@ def summary(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 # ------------------------------------------------------------------------------------------------------ main
 
-SUBCOMMANDS = {"train": (add_train_parser, train), "summary": (add_summary_parser, summary)}
+def add_viz_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`cnnjax viz` lives in cnnjax/viz/cli.py; it imports matplotlib (the 'viz' extra) only when it runs."""
+    subparsers.add_parser("viz", add_help=False, help="figures of a training workdir (filters, feature maps, "
+                          "occlusion, saliency, curves, confusion, ...); needs the 'viz' extra")
+
+
+def viz(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from cnnjax.viz import cli as vizcli
+
+    parser = argparse.ArgumentParser(prog="cnnjax", allow_abbrev=False)
+    vizcli.add_viz_parser(parser.add_subparsers(dest="command"))
+    return vizcli.viz(*parser.parse_known_args(["viz", *extra]))
+
+
+SUBCOMMANDS = {
+    "train": (add_train_parser, train), "summary": (add_summary_parser, summary), "viz": (add_viz_parser, viz),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
