@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up cnnjax in this checkout: a Python 3.12 virtual env at .venv with the package installed editable (and the
-# test extras), and the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist) unless a directory is given.
+# test and viz extras), and the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist) unless a directory is given.
 # Idempotent: a second run only checks. Options: --torch also builds .venv-torch (Python 3.11 + torch 2.13.0 CPU +
 # torchvision 0.28.0 model definitions) for the torchvision parity checks.
 set -euo pipefail
@@ -25,11 +25,11 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
 fi
-stamp=.venv/.cnnjax-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+stamp=.venv/.cnnjax-installed extras=test,viz
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" != "$extras" ]; then
   echo "setup: installing cnnjax and its dependencies into .venv"
-  .venv/bin/python -m pip install -q -e ".[test]"
-  touch "$stamp"
+  .venv/bin/python -m pip install -q -e ".[$extras]"
+  echo "$extras" > "$stamp"
 fi
 
 fmnist_dir=${CNNJAX_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}

@@ -3,7 +3,7 @@ the fixed kernels, training curves, the confusion matrix and misclassified examp
 
     from cnnjax import viz
     run = viz.load_run("runs/lenet5")                      # config, metrics, newest checkpoint, dataset
-    layer = viz.find_layer(run.layers, "conv1", need="has_filters")
+    layer = viz.find_layer(run.layers, "conv1", need="filters")
     fig = viz.filters_figure(viz.layer_kernel(run.variables, layer), title="lenet5 · conv1")
     viz.save(fig, "filters.png")
 
@@ -15,6 +15,7 @@ from cnnjax.viz.analysis import (
     Layer,
     Occlusion,
     confusion_matrix,
+    eligible,
     feature_maps,
     find_layer,
     fixed_filter_responses,
@@ -40,7 +41,7 @@ from cnnjax.viz.figures import (
 from cnnjax.viz.run import Run, load_run
 
 __all__ = [
-    "Layer", "Occlusion", "Run", "confusion_figure", "confusion_matrix", "curves_figure", "errors_figure",
+    "Layer", "Occlusion", "Run", "confusion_figure", "confusion_matrix", "curves_figure", "eligible", "errors_figure",
     "feature_maps", "featuremaps_figure", "filters_figure", "find_layer", "fixed_filter_responses",
     "kernels_figure", "layer_kernel", "layers", "load_run", "lr_steps", "most_confident_errors", "occlusion",
     "occlusion_figure", "predict", "saliency", "saliency_figure", "save",

@@ -38,7 +38,7 @@ class Layer:
     kernel_shape: tuple[int, ...] | None  # the module's own 'kernel' parameter
 
     @property
-    def spatial(self) -> bool:
+    def has_maps(self) -> bool:
         """True when the layer outputs maps (N, H, W, C)."""
         return self.output_shape is not None and len(self.output_shape) == 4
 
@@ -68,17 +68,26 @@ def layers(model: nn.Module, variables: Mapping[str, Any], input_shape: tuple[in
     return result
 
 
+NEEDS = {"maps": "layer with spatial maps (N, H, W, C)", "filters": "layer with a 2-D conv kernel"}
+
+
+def eligible(all_layers: list[Layer], need: str) -> list[Layer]:
+    """The layers with `need`: 'maps' (spatial outputs, for feature maps) or 'filters' (a conv kernel)."""
+    if need not in NEEDS:
+        raise ValueError(f"need: expected one of {sorted(NEEDS)}, got {need!r}")
+    return [layer for layer in all_layers if getattr(layer, f"has_{need}")]
+
+
 def find_layer(all_layers: list[Layer], name: str, *, need: str) -> Layer:
-    """The layer called `name` among those with `need` ('spatial' maps or 'filters'); a ValueError lists them."""
-    valid = [layer for layer in all_layers if getattr(layer, need)]
-    what = {"spatial": "layer with spatial maps (N, H, W, C)", "filters": "layer with a 2-D conv kernel"}[need]
+    """The layer called `name` among those with `need` (see `eligible`); a ValueError lists them."""
+    valid, what = eligible(all_layers, need), NEEDS[need]
     for layer in all_layers:
         if layer.name == name:
             if layer in valid:
                 return layer
             raise ValueError(
                 f"layer: expected a {what}, one of {[v.name for v in valid]}; got {name!r}, a {layer.type} with "
-                f"output {layer.output_shape}" + ("" if need == "spatial" else f" and kernel {layer.kernel_shape}")
+                f"output {layer.output_shape}" + ("" if need == "maps" else f" and kernel {layer.kernel_shape}")
             )
     raise ValueError(f"layer: expected a {what}, one of {[v.name for v in valid]}; got unknown {name!r}")
 

@@ -90,15 +90,15 @@ def _chosen(run: Run, args: argparse.Namespace, need: str) -> list[analysis.Laye
     """The --layer (checked), or the first eligible layer (all: up to 8 of them)."""
     if args.layer is not None:
         return [analysis.find_layer(run.layers, args.layer, need=need)]
-    eligible = [layer for layer in run.layers if getattr(layer, need)]
-    if not eligible:
-        raise ValueError(f"layer: {run.model_name} has no layer with {need}")
-    return eligible[:8] if args.kind == "all" else eligible[:1]
+    layers = analysis.eligible(run.layers, need)
+    if not layers:
+        raise ValueError(f"layer: expected a model with a {analysis.NEEDS[need]}, {run.model_name} has none")
+    return layers[:8] if args.kind == "all" else layers[:1]
 
 
 def filters(run: Run, args: argparse.Namespace) -> Output:
     result = []
-    for layer in _chosen(run, args, "has_filters"):
+    for layer in _chosen(run, args, "filters"):
         kernel = analysis.layer_kernel(run.variables, layer)
         figure = figures.filters_figure(kernel, title=_title(run, _layer(layer)))
         result.append((_stem("filters", layer), figure, f"learned filters of {layer.name} {layer.kernel_shape}"))
@@ -108,7 +108,7 @@ def filters(run: Run, args: argparse.Namespace) -> Output:
 def featuremaps(run: Run, args: argparse.Namespace) -> Output:
     x, label = run.test_example(args.image)
     result = []
-    for layer in _chosen(run, args, "spatial"):
+    for layer in _chosen(run, args, "maps"):
         maps = analysis.feature_maps(run.model, run.variables, x, layer)
         title = f"{_title(run, _layer(layer))} · test image #{args.image} ({run.class_names[label]})"
         figure = figures.featuremaps_figure(run.display(x), maps, title=title, max_maps=args.max_maps)

@@ -1,0 +1,247 @@
+"""`cnnjax viz`: every kind writes a non-blank PNG of the figure's size from a freshly trained workdir, and its
+Figure carries the expected titles and tick labels; the errors a user can cause."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnjax import cli as cnnjax_cli
+from cnnjax.functional import FIXED_FILTERS
+from cnnjax.viz import cli, figures, load_run
+
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.add_viz_parser(parser.add_subparsers())
+    return parser.parse_args(["viz", *argv])
+
+
+@pytest.fixture(scope="module")
+def run(workdir):
+    return load_run(workdir)
+
+
+def draw(run, kind: str, *options: str, tmp_path):
+    """The kind's single figure and the texts of all its axes (subfigures' too), after checking its PNG: the
+    figure's size, and not blank."""
+    [(stem, figure, caption)] = cli.KINDS[kind](run, parse(kind, "--workdir", str(run.workdir), *options))
+    path = figures.save(figure, tmp_path / f"{stem}.png")
+    pixels = np.asarray(Image.open(path).convert("L"), np.float32) / 255.0
+    width, height = figure.get_size_inches() * figures.DPI
+    assert pixels.shape == (round(height), round(width))
+    assert pixels.std() > 0.1, "blank figure"
+    texts = {
+        "suptitle": figure.get_suptitle(),
+        "titles": [ax.get_title() for ax in figure.axes],
+        "xlabels": [ax.get_xlabel() for ax in figure.axes],
+        "ylabels": [ax.get_ylabel() for ax in figure.axes],
+        "xticks": [[t.get_text() for t in ax.get_xticklabels()] for ax in figure.axes],
+        "yticks": [[t.get_text() for t in ax.get_yticklabels()] for ax in figure.axes],
+    }
+    return figure, texts
+
+
+def names_model_and_run(title: str, layer: str | None = None) -> None:
+    assert title.startswith("lenet5 · run lenet5_runlocal · layer"), title
+    if layer is not None:
+        assert f"layer {layer}" in title, title
+
+
+def test_filters(run, tmp_path):
+    _, texts = draw(run, "filters", tmp_path=tmp_path)
+    names_model_and_run(texts["suptitle"], "conv1 (Conv)")
+    assert "5x5x1 (all 6 filters)" in texts["suptitle"] and "scaled to its own min" in texts["suptitle"]
+    assert texts["titles"] == [f"filter {k}" for k in range(6)]
+
+
+def test_filters_of_a_deeper_layer_have_a_row_per_input_channel(run, tmp_path):
+    figure, texts = draw(run, "filters", "--layer", "conv2", tmp_path=tmp_path)
+    names_model_and_run(texts["suptitle"], "conv2 (Conv)")
+    assert len(figure.axes) == 6 * 16
+    assert [x for x in texts["xlabels"] if x] == [str(k) for k in range(16)]  # filters along the bottom row
+    assert [y for y in texts["ylabels"] if y] == [str(c) for c in range(6)]  # input channels down the left
+
+
+@pytest.mark.parametrize("layer, shape", [("conv1", "28x28 (all 6"), ("MaxPool_0#2", "5x5 (all 16"), ("conv2", "10x10")])
+def test_featuremaps(run, tmp_path, layer, shape):
+    _, texts = draw(run, "featuremaps", "--layer", layer, "--image", "3", tmp_path=tmp_path)
+    names_model_and_run(texts["suptitle"], layer)
+    label = FASHION[run.test_set.labels[3]]
+    assert f"test image #3 ({label})" in texts["suptitle"] and shape in texts["suptitle"]
+    assert "input" in texts["titles"] and "channel 0" in texts["titles"]
+    assert "activation" in texts["ylabels"]  # the colour bar
+    assert "y (pixel)" in texts["ylabels"]
+
+
+def test_featuremaps_cap(run, tmp_path):
+    _, texts = draw(run, "featuremaps", "--layer", "conv2", "--max-maps", "4", tmp_path=tmp_path)
+    assert "the first 4 of 16 channels" in texts["suptitle"]
+    assert [t for t in texts["titles"] if t.startswith("channel")] == [f"channel {k}" for k in range(4)]
+
+
+def test_occlusion(run, tmp_path):
+    figure, texts = draw(run, "occlusion", "--image", "1", "--patch-size", "8", "--stride", "4", tmp_path=tmp_path)
+    names_model_and_run(texts["suptitle"], "fc3")
+    true = FASHION[run.test_set.labels[1]]
+    assert f"true class: {true}" in texts["titles"][0] and "patch 8x8, stride 4" in texts["titles"][0]
+    assert f"P({true}) with the patch there" in texts["titles"]
+    assert list(FASHION) in texts["yticks"]  # the most-probable-class colour bar names the classes
+    assert "patch centre x (pixel)" in texts["xlabels"]
+
+
+def test_occlusion_of_another_class(run, tmp_path):
+    _, texts = draw(run, "occlusion", "--class", "Bag", tmp_path=tmp_path)
+    assert "P(Bag) with the patch there" in texts["titles"]
+
+
+def test_saliency_with_smoothgrad(run, tmp_path):
+    figure, texts = draw(run, "saliency", "--smoothgrad", "4", "--seed", "1", tmp_path=tmp_path)
+    names_model_and_run(texts["suptitle"], "fc3")
+    true = FASHION[run.test_set.labels[0]]
+    assert f"saliency of class {true!r}" in texts["suptitle"]
+    assert texts["titles"][:3] == ["input", "gradient", "SmoothGrad (n=4, noise 0.15, seed 1)"]
+    assert f"|d logit({true}) / d input|" in texts["ylabels"]
+
+
+def test_kernels(run, tmp_path):
+    _, texts = draw(run, "kernels", tmp_path=tmp_path)
+    assert "lenet5 · run lenet5_runlocal · layer: none" in texts["suptitle"]
+    panel_titles = [t for t in texts["titles"] if t]
+    assert panel_titles == ["input (grey levels)", *FIXED_FILTERS]
+
+
+def test_curves_of_two_runs(workdir, tmp_path):
+    other = tmp_path / "second"
+    other.mkdir()
+    for name in ("config.json", "metrics.jsonl"):  # curves need no checkpoint
+        shutil.copy(workdir / name, other / name)
+    runs = [load_run(workdir), load_run(other)]
+    [(_, figure, _)] = cli.curves(runs)
+    assert "runs lenet5_runlocal, second" in figure.get_suptitle()
+    loss, accuracy, lr = figure.axes
+    assert [ax.get_xlabel() for ax in figure.axes] == ["epoch"] * 3
+    assert [ax.get_ylabel() for ax in figure.axes] == ["loss", "accuracy", "learning rate"]
+    legend = [t.get_text() for t in loss.get_legend().get_texts()]
+    assert legend == ["lenet5_runlocal train", "lenet5_runlocal test", "second train", "second test"]
+    records = runs[0].records
+    np.testing.assert_allclose(loss.lines[0].get_ydata(), [r["train_loss"] for r in records if "train_loss" in r])
+
+
+def test_curves_png(run, tmp_path):
+    _, texts = draw(run, "curves", tmp_path=tmp_path)
+    names_model_and_run(texts["suptitle"])
+
+
+def test_confusion(run, tmp_path):
+    figure, texts = draw(run, "confusion", tmp_path=tmp_path)
+    names_model_and_run(texts["suptitle"], "fc3")
+    assert f"{len(run.test_set)} images" in texts["suptitle"]
+    counts_ax, normalised_ax = figure.axes[:2]
+    assert texts["xticks"][0] == list(FASHION) and texts["yticks"][1] == list(FASHION)
+    assert texts["xlabels"][:2] == ["predicted class"] * 2 and texts["ylabels"][:2] == ["true class"] * 2
+    counts = counts_ax.images[0].get_array()
+    assert counts.sum() == len(run.test_set)
+    np.testing.assert_array_equal(counts.sum(axis=1), np.bincount(run.test_set.labels, minlength=10))
+    np.testing.assert_allclose(normalised_ax.images[0].get_array().sum(axis=1), 1.0)
+    accuracy = float(re.search(r"accuracy (\d\.\d+)", texts["suptitle"]).group(1))
+    assert accuracy == pytest.approx(float(np.trace(counts) / counts.sum()), abs=1e-4)
+
+
+def test_errors(run, tmp_path):
+    _, texts = draw(run, "errors", "--count", "6", tmp_path=tmp_path)
+    names_model_and_run(texts["suptitle"], "fc3")
+    probs, labels = run.test_probabilities, run.test_set.labels
+    confidences = []
+    for title in texts["titles"]:
+        index, true, predicted, p = re.fullmatch(r"#(\d+) true: (.+)\npred: (.+) p=(\d\.\d\d)", title).groups()
+        assert FASHION[labels[int(index)]] == true and FASHION[probs[int(index)].argmax()] == predicted != true
+        confidences.append(float(p))
+    assert len(confidences) == 6 and confidences == sorted(confidences, reverse=True)
+
+
+def test_all_writes_every_kind_and_an_index(workdir, tmp_path):
+    assert cnnjax_cli.main(["viz", "all", "--workdir", str(workdir), "--out", str(tmp_path / "figs")]) == 0
+    page = (tmp_path / "figs" / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    for stem in ("filters-conv1", "filters-conv2", "featuremaps-conv1", "featuremaps-MaxPool_0-2", "occlusion",
+                 "saliency", "kernels", "curves", "confusion", "errors"):
+        assert f"{stem}.png" in images
+    assert all((tmp_path / "figs" / name).stat().st_size > 1000 for name in images)
+
+
+def test_command_line_writes_the_default_file(workdir, capsys):
+    assert cnnjax_cli.main(["viz", "kernels", "--workdir", str(workdir)]) == 0
+    assert (workdir / "viz" / "kernels.png").is_file()
+    assert capsys.readouterr().out.strip() == str(workdir / "viz" / "kernels.png")
+
+
+# ------------------------------------------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["featuremaps", "--layer", "conv9"], r"layer: expected a layer with spatial maps .*\['conv1', 'MaxPool_0', "
+                                          r"'conv2', 'MaxPool_0#2'\]; got unknown 'conv9'"),
+    (["featuremaps", "--layer", "fc1"], r"layer: expected a layer with spatial maps .*got 'fc1', a Dense with "
+                                        r"output \(1, 120\)"),
+    (["filters", "--layer", "MaxPool_0"], r"layer: expected a layer with a 2-D conv kernel, one of \['conv1', "
+                                          r"'conv2'\]; got 'MaxPool_0'"),
+    (["occlusion", "--image", "2000"], r"image: expected a test-set index in \[0, 2000\), got 2000"),
+    (["featuremaps", "--image", "-1"], r"image: expected a test-set index in \[0, 2000\), got -1"),
+    (["saliency", "--class", "Hat"], r"class: expected one of \['T-shirt/top', .*'Ankle boot'\].*got 'Hat'"),
+    (["occlusion", "--patch-size", "40"], r"size: expected a patch size in \[1, 28\] pixels, got 40"),
+    (["errors", "--count", "0"], r"count: expected a positive number of images, got 0"),
+])
+def test_user_errors(run, argv, match):
+    with pytest.raises(ValueError, match=match):
+        cli.KINDS[argv[0]](run, parse(*argv, "--workdir", str(run.workdir)))
+
+
+def test_command_line_error_message(workdir, capsys):
+    assert cnnjax_cli.main(["viz", "featuremaps", "--workdir", str(workdir), "--layer", "fc1"]) == 2
+    assert capsys.readouterr().err.startswith("cnnjax viz: error: layer: expected a layer with spatial maps")
+
+
+def test_workdir_without_checkpoint(workdir, tmp_path):
+    shutil.copy(workdir / "config.json", tmp_path / "config.json")
+    with pytest.raises(ValueError, match=r"workdir: expected a run with a saved checkpoint, but .* holds none"):
+        cli.KINDS["filters"](load_run(tmp_path), parse("filters", "--workdir", str(tmp_path)))
+    assert not (tmp_path / "checkpoints").exists()  # reading does not create it
+
+
+def test_not_a_workdir(tmp_path):
+    with pytest.raises(ValueError, match=r"workdir: expected a training workdir with a config.json, got"):
+        load_run(tmp_path)
+
+
+def test_model_without_classes(workdir, tmp_path):
+    config = json.loads((workdir / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "model": "autoencoder"}))
+    run = load_run(tmp_path)
+    for kind in ("occlusion", "saliency", "confusion", "errors"):
+        with pytest.raises(ValueError, match=rf"{kind}: expected a classifier .* got config.model 'autoencoder'"):
+            cli.KINDS[kind](run, parse(kind, "--workdir", str(tmp_path)))
+
+
+def test_one_workdir_unless_curves(workdir, capsys):
+    argv = ["viz", "confusion", "--workdir", str(workdir), "--workdir", str(workdir)]
+    assert cnnjax_cli.main(argv) == 2
+    assert "--workdir: confusion reads one workdir (curves compares several), got 2" in capsys.readouterr().err
+
+
+def test_viz_is_not_imported_by_the_library():
+    code = ("import sys, cnnjax, cnnjax.functional, cnnjax.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('cnnjax.viz', 'matplotlib'))))")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
