@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
@@ -68,7 +69,7 @@ def filters_figure(kernel: np.ndarray, *, title: str, max_filters: int = 32, max
     """The learned kernels of a conv layer, HWIO (kh, kw, in, out).
 
     One input channel: a grey image per filter; three: an RGB image per filter (a colour model's first layer, as
-    AlexNet's figure); more: a column per filter and a row per input channel. Each filter is scaled to its own
+    AlexNet's figure); more: one image with a column per filter and a row per input channel. Each filter is scaled to its own
     min..max (stated in the title); at most `max_filters` filters and `max_inputs` input channels are shown.
     """
     kh, kw, inputs, outputs = kernel.shape
@@ -90,21 +91,22 @@ def filters_figure(kernel: np.ndarray, *, title: str, max_filters: int = 32, max
                 ax.set_axis_off()
         figure.supxlabel(f"{kh}x{kw} kernel, {'RGB' if inputs == 3 else 'grey'} = input channel{'s' * (inputs > 1)}",
                          fontsize=9)
-    else:
-        figure = new_figure(max(shown * 0.55 + 1.0, 6.0), shown_in * 0.55 + 1.4)
-        axes = figure.subplots(shown_in, shown, squeeze=False)
-        for c in range(shown_in):
-            for k in range(shown):
-                ax = axes[c, k]
-                ax.imshow(scaled[k][:, :, c], cmap="gray", vmin=0.0, vmax=1.0)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if c == shown_in - 1:
-                    ax.set_xlabel(str(k), fontsize=7)
-                if k == 0:
-                    ax.set_ylabel(str(c), fontsize=7, rotation=0, labelpad=8, va="center")
-        figure.supxlabel("filter (output channel)", fontsize=9)
-        figure.supylabel("input channel", fontsize=9)
+    else:  # one image: tiles (input channel c, filter k) separated by 1-pixel white gaps
+        mosaic = np.full((shown_in * (kh + 1) - 1, shown * (kw + 1) - 1), np.nan, np.float32)
+        for k in range(shown):
+            for c in range(shown_in):
+                mosaic[c * (kh + 1) : c * (kh + 1) + kh, k * (kw + 1) : k * (kw + 1) + kw] = scaled[k][:, :, c]
+        figure = new_figure(max(shown * 0.45 + 1.5, 6.0), shown_in * 0.45 + 1.8)
+        ax = figure.subplots()
+        ax.imshow(mosaic, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=0.0, vmax=1.0)
+        ax.set_xticks([k * (kw + 1) + (kw - 1) / 2 for k in range(shown)], [str(k) for k in range(shown)], fontsize=7)
+        ax.set_yticks([c * (kh + 1) + (kh - 1) / 2 for c in range(shown_in)], [str(c) for c in range(shown_in)],
+                      fontsize=7)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_xlabel("filter (output channel)")
+        ax.set_ylabel("input channel")
     figure.suptitle(f"{title}\nlearned filters {kh}x{kw}x{inputs} ({cap})\neach filter scaled to its own "
                     "min (black) .. max (white)", fontsize=9)
     return figure
@@ -133,13 +135,12 @@ def featuremaps_figure(image: np.ndarray, maps: np.ndarray, *, title: str, max_m
             ax.set_axis_off()
     right.colorbar(im, ax=axes, shrink=0.8, label="activation")
     cap = f"the first {shown} of {channels} channels" if shown < channels else f"all {channels} channels"
-    figure.suptitle(f"{title}\nthe layer's output maps {maps.shape[0]}x{maps.shape[1]} ({cap}), one colour scale", fontsize=9)
+    figure.suptitle(f"{title}\nthe layer's output maps {maps.shape[0]}x{maps.shape[1]} ({cap}), one colour scale",
+                    fontsize=9)
     return figure
 
 
 def _class_colours(count: int) -> ListedColormap:
-    from matplotlib import colormaps
-
     base = colormaps["tab10" if count <= 10 else "tab20"]
     colours = [base(i % base.N) for i in range(count)]
     return ListedColormap(colours)
@@ -250,8 +251,6 @@ def curves_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, ti
     (solid, per logged interval) and test (dashed with dots, per evaluation); learning-rate steps dotted."""
     figure = new_figure(14.0, 4.2)
     ax_loss, ax_acc, ax_lr = figure.subplots(1, 3)
-    from matplotlib import colormaps
-
     colours = colormaps["tab10"]
     for i, (name, records) in enumerate(runs):
         colour = colours(i % 10)

@@ -66,9 +66,14 @@ def test_filters(run, tmp_path):
 def test_filters_of_a_deeper_layer_have_a_row_per_input_channel(run, tmp_path):
     figure, texts = draw(run, "filters", "--layer", "conv2", tmp_path=tmp_path)
     names_model_and_run(texts["suptitle"], "conv2 (Conv)")
-    assert len(figure.axes) == 6 * 16
-    assert [x for x in texts["xlabels"] if x] == [str(k) for k in range(16)]  # filters along the bottom row
-    assert [y for y in texts["ylabels"] if y] == [str(c) for c in range(6)]  # input channels down the left
+    assert "5x5x6 (all 16 filters)" in texts["suptitle"]
+    assert texts["xticks"] == [[str(k) for k in range(16)]] and texts["yticks"] == [[str(c) for c in range(6)]]
+    assert texts["xlabels"] == ["filter (output channel)"] and texts["ylabels"] == ["input channel"]
+    tiles = figure.axes[0].images[0].get_array()
+    assert tiles.shape == (6 * 6 - 1, 16 * 6 - 1)
+    kernel = np.asarray(run.variables["params"]["conv2"]["kernel"])
+    w = kernel[:, :, 2, 5]  # input channel 2 of filter 5, scaled by that filter's min..max
+    np.testing.assert_allclose(tiles[12:17, 30:35], (w - kernel[..., 5].min()) / np.ptp(kernel[..., 5]), rtol=1e-5)
 
 
 @pytest.mark.parametrize("layer, shape", [("conv1", "28x28 (all 6"), ("MaxPool_0#2", "5x5 (all 16"), ("conv2", "10x10")])
