@@ -69,8 +69,9 @@ def filters_figure(kernel: np.ndarray, *, title: str, max_filters: int = 32, max
     """The learned kernels of a conv layer, HWIO (kh, kw, in, out).
 
     One input channel: a grey image per filter; three: an RGB image per filter (a colour model's first layer, as
-    AlexNet's figure); more: one image with a column per filter and a row per input channel. Each filter is scaled to its own
-    min..max (stated in the title); at most `max_filters` filters and `max_inputs` input channels are shown.
+    AlexNet's figure); more: one image with a column per filter and a row per input channel. Each filter is scaled
+    to its own min..max (stated in the title); at most `max_filters` filters and `max_inputs` input channels are
+    shown.
     """
     kh, kw, inputs, outputs = kernel.shape
     kernel = np.asarray(kernel, np.float32)

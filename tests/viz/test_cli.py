@@ -76,7 +76,9 @@ def test_filters_of_a_deeper_layer_have_a_row_per_input_channel(run, tmp_path):
     np.testing.assert_allclose(tiles[12:17, 30:35], (w - kernel[..., 5].min()) / np.ptp(kernel[..., 5]), rtol=1e-5)
 
 
-@pytest.mark.parametrize("layer, shape", [("conv1", "28x28 (all 6"), ("MaxPool_0#2", "5x5 (all 16"), ("conv2", "10x10")])
+@pytest.mark.parametrize(
+    "layer, shape", [("conv1", "28x28 (all 6"), ("MaxPool_0#2", "5x5 (all 16"), ("conv2", "10x10")]
+)
 def test_featuremaps(run, tmp_path, layer, shape):
     _, texts = draw(run, "featuremaps", "--layer", layer, "--image", "3", tmp_path=tmp_path)
     names_model_and_run(texts["suptitle"], layer)
