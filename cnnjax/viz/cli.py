@@ -125,7 +125,7 @@ def occlusion(run: Run, args: argparse.Namespace) -> Output:
     x, label = run.test_example(args.image)
     size = args.patch_size or max(1, min(x.shape[:2]) // 4)
     stride = args.stride or max(1, size // 4)
-    result = analysis.occlusion(run.logits, x, size=size, stride=stride)
+    result = analysis.occlusion(run.logits_fn, x, size=size, stride=stride)
     title = f"{_title(run, _output_layer(run))} · test image #{args.image}"
     figure = figures.occlusion_figure(run.display(x), result, class_index=_class(run, args, label), true_class=label,
                                       class_names=run.class_names, title=title,
@@ -137,10 +137,10 @@ def saliency(run: Run, args: argparse.Namespace) -> Output:
     run.require_classifier("saliency")
     x, label = run.test_example(args.image)
     index = _class(run, args, label)
-    maps = {"gradient": analysis.saliency(run.logits, x, index)}
+    maps = {"gradient": analysis.saliency(run.logits_fn, x, index)}
     if args.smoothgrad:
         maps[f"SmoothGrad (n={args.smoothgrad}, noise {args.noise:g}, seed {args.seed})"] = analysis.saliency(
-            run.logits, x, index, samples=args.smoothgrad, noise=args.noise, key=jax.random.key(args.seed)
+            run.logits_fn, x, index, samples=args.smoothgrad, noise=args.noise, key=jax.random.key(args.seed)
         )
     title = f"{_title(run, _output_layer(run))} · test image #{args.image}"
     figure = figures.saliency_figure(run.display(x), maps, class_name=run.class_names[index], title=title)

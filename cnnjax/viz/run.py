@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,12 @@ class Run:
         ds = self.dataset
         return np.clip(np.asarray(x) * np.asarray(ds.std) + np.asarray(ds.mean), 0.0, 1.0)
 
-    def logits(self, x: jax.Array) -> jax.Array:
-        """Model inputs (N, h, w, C) -> logits (N, classes) with the checkpoint's variables."""
-        return self.model.apply(self.variables, x, train=False)
+    @property
+    def logits_fn(self) -> Callable[[jax.Array], jax.Array]:
+        """Model inputs (N, h, w, C) -> logits (N, classes) with the checkpoint's variables (read here, before any
+        function is traced)."""
+        model, variables = self.model, self.variables
+        return lambda x: model.apply(variables, x, train=False)
 
     @functools.cached_property
     def test_set(self) -> datalib.ArraySource:
@@ -135,8 +139,9 @@ class Run:
     @functools.cached_property
     def test_probabilities(self) -> np.ndarray:
         """Softmax (N, classes) of every test image, in jitted batches of config.eval_batch_size."""
+        logits_fn = self.logits_fn
         return analysis.predict(
-            lambda images: jax.nn.softmax(self.logits(self.inputs(images))),
+            lambda images: jax.nn.softmax(logits_fn(self.inputs(images))),
             self.test_set.images,
             batch_size=min(self.config.eval_batch_size, len(self.test_set)),
         )

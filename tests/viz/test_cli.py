@@ -95,7 +95,8 @@ def test_featuremaps_cap(run, tmp_path):
     assert [t for t in texts["titles"] if t.startswith("channel")] == [f"channel {k}" for k in range(4)]
 
 
-def test_occlusion(run, tmp_path):
+def test_occlusion(workdir, tmp_path):
+    run = load_run(workdir)  # fresh: the checkpoint is first read by the occlusion itself
     figure, texts = draw(run, "occlusion", "--image", "1", "--patch-size", "8", "--stride", "4", tmp_path=tmp_path)
     names_model_and_run(texts["suptitle"], "fc3")
     true = FASHION[run.test_set.labels[1]]
@@ -110,7 +111,8 @@ def test_occlusion_of_another_class(run, tmp_path):
     assert "P(Bag) with the patch there" in texts["titles"]
 
 
-def test_saliency_with_smoothgrad(run, tmp_path):
+def test_saliency_with_smoothgrad(workdir, tmp_path):
+    run = load_run(workdir)
     figure, texts = draw(run, "saliency", "--smoothgrad", "4", "--seed", "1", tmp_path=tmp_path)
     names_model_and_run(texts["suptitle"], "fc3")
     true = FASHION[run.test_set.labels[0]]
