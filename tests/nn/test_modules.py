@@ -34,10 +34,10 @@ def _variables(module, x, seed=1, **kwargs):
 
 CONV_CASES = [  # module, input shape, expected kernel shape, functional keyword arguments
     (nn.Conv(8, 3), (2, 9, 9, 4), (3, 3, 4, 8), dict(stride=1, padding="SAME", dilation=1, groups=1)),
-    (nn.Conv(5, 4, strides=2, padding="VALID", ndim=1), (2, 12, 3), (4, 3, 5), dict(stride=2, padding="VALID")),
+    (nn.Conv(5, 4, stride=2, padding="VALID", ndim=1), (2, 12, 3), (4, 3, 5), dict(stride=2, padding="VALID")),
     (nn.Conv(2, (2, 3, 2), dilation=(1, 2, 1), ndim=3), (1, 5, 6, 4, 2), (2, 3, 2, 2, 2),
      dict(dilation=(1, 2, 1), padding="SAME")),
-    (nn.Conv(6, 3, groups=3, strides=(2, 1), padding=1), (1, 7, 6, 3), (3, 3, 1, 6),
+    (nn.Conv(6, 3, groups=3, stride=(2, 1), padding=1), (1, 7, 6, 3), (3, 3, 1, 6),
      dict(groups=3, stride=(2, 1), padding=1)),
 ]
 
@@ -58,7 +58,7 @@ def test_conv_without_bias():
 
 def test_conv_transpose_params_and_output():
     x = _input(1, 4, 4, 2)
-    module = nn.ConvTranspose(4, 3, strides=2)
+    module = nn.ConvTranspose(4, 3, stride=2)
     variables = _variables(module, x)
     assert _shapes(variables) == {"params": {"kernel": (3, 3, 2, 4), "bias": (4,)}}
     y = module.apply(variables, x)
@@ -70,7 +70,7 @@ def test_conv_transpose_params_and_output():
 @pytest.mark.parametrize("padding, out", [("SAME", 4), ("VALID", 3), (1, 4)])
 def test_locally_connected_params_and_output(padding, out):
     x = _input(1, 7, 7, 2)
-    module = nn.LocallyConnected(5, 3, strides=2, padding=padding)
+    module = nn.LocallyConnected(5, 3, stride=2, padding=padding)
     variables = _variables(module, x)
     assert _shapes(variables) == {"params": {"kernel": (out, out, 2 * 9, 5), "bias": (out, out, 5)}}
     p = variables["params"]
