@@ -45,12 +45,13 @@ def _check_batch_norm(x, params, state, train, momentum, eps) -> None:
     if not isinstance(state, Mapping) or not {"mean", "var"} <= set(state):
         keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
         raise ValueError(f"state: expected a dict with running statistics 'mean' and 'var', got {keys}")
-    for name, tree in (("state", state), ("params", params)):
-        for key in ("mean", "var") if name == "state" else ("scale", "bias"):
+    for name, what, tree, keys in (("state", "running statistics", state, ("mean", "var")),
+                                   ("params", "scale and bias", params, ("scale", "bias"))):
+        for key in keys:
             if key in tree and jnp.shape(tree[key]) != (channels,):
                 raise ValueError(
-                    f"{name}: expected {key!r} of shape ({channels},) (the channels of x), "
-                    f"got {tuple(jnp.shape(tree[key]))}"
+                    f"{name}: expected {what} of shape ({channels},), "
+                    f"got {tuple(jnp.shape(tree[key]))} for {key!r} (x has {channels} channels)"
                 )
 
 

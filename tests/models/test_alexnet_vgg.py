@@ -9,7 +9,6 @@ import pytest
 
 from cnnjax import functional as F
 from cnnjax import models
-from cnnjax.models import vgg
 
 from .helpers import intermediates, numpy_variables
 
@@ -73,7 +72,7 @@ def _map_sizes(name, **options):
     """Spatial size after each conv and each max-pool, from the captured intermediates."""
     inter = intermediates(name, **options)
     convs = [inter[f"conv{i}"]["__call__"][0].shape[1] for i in range(1, 6)]
-    pools = [y.shape[1] for k in sorted(inter) if k.startswith("MaxPool") for y in inter[k]["__call__"]]
+    pools = [y.shape[1] for k in sorted(inter) if k.startswith("pool") for y in inter[k]["__call__"]]
     return convs, pools
 
 
@@ -121,20 +120,6 @@ def test_vgg_config_c_uses_1x1_convs():
     for name, c in (("conv3_3", 256), ("conv4_3", 512), ("conv5_3", 512)):
         assert params[name]["kernel"].shape == (1, 1, c, c)
     assert params["conv3_2"]["kernel"].shape == (3, 3, 256, 256)
-
-
-def test_vgg_torchvision_names():
-    names = vgg.torchvision_names("D")
-    assert names["conv1_1"] == "features.0" and names["conv5_3"] == "features.28"
-    assert (names["fc1"], names["fc2"], names["fc3"]) == ("classifier.0", "classifier.3", "classifier.6")
-    bn = vgg.torchvision_names("D", batch_norm=True)
-    assert (bn["conv5_3"], bn["bn5_3"]) == ("features.40", "features.41")
-    assert vgg.torchvision_names("E", batch_norm=True)["conv5_4"] == "features.49"
-    assert vgg.torchvision_names("A")["conv5_2"] == "features.18"
-    params = abstract(models.create("vgg16_bn"), (224, 224, 3))[0]["params"]
-    assert set(bn) == set(params)  # every named submodule has a counterpart
-    with pytest.raises(ValueError, match="config"):
-        vgg.torchvision_names("C")
 
 
 def _train_and_eval(model, x, labels):
@@ -199,7 +184,7 @@ def test_alexnet_paper_initialisation():
 def _lrn_layers(name, **options):
     """How many times a LocalResponseNorm is applied, from the captured intermediates (shapes only)."""
     inter = intermediates(name, **options)
-    return sum(len(inter[k]["__call__"]) for k in inter if k.startswith("LocalResponseNorm"))
+    return sum(len(inter[k]["__call__"]) for k in inter if k.startswith("lrn"))
 
 
 def test_lrn_layers():
