@@ -136,13 +136,18 @@ def padding_pairs(
     return pairs
 
 
+class WindowTooLarge(ValueError):
+    """A window (kernel or pool) larger than its padded input: the map would vanish. Models catch it to name the
+    smallest input that works."""
+
+
 def check_window_fits(
     spatial: Sequence[int], window: Sequence[int], pairs: Sequence[tuple[int, int]], name: str
 ) -> None:
     """Raises when a (dilated) window is larger than the padded input."""
     for n, k, (lo, hi) in zip(spatial, window, pairs):
         if k > n + lo + hi:
-            raise ValueError(
+            raise WindowTooLarge(
                 f"{name}: expected a window no larger than the padded input, got window {tuple(window)} "
                 f"for spatial size {tuple(spatial)} with padding {list(pairs)}"
             )

@@ -49,6 +49,7 @@ import jax
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.heads import classifier
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 
@@ -149,6 +150,7 @@ class AlexNet(nn.Module):
         return F.init.he_normal(), F.init.zeros  # truncated normal, as jax.nn.initializers.he_normal
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         if self.config not in CONFIGS:
             raise ValueError(f"config: expected one of {sorted(CONFIGS)}, got {self.config!r}")

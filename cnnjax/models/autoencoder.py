@@ -25,6 +25,7 @@ import jax
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 
@@ -76,6 +77,7 @@ class ConvAutoencoder(nn.Module):
         x = self.decoder_convs[-1](x)
         return x if self.logits else F.sigmoid(x)
 
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         return self.decode(self.encode(x))
 

@@ -55,6 +55,7 @@ import jax.numpy as jnp
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 
@@ -181,6 +182,7 @@ class GoogLeNet(nn.Module):
         super().__post_init__()
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array | tuple[jax.Array, jax.Array, jax.Array]:
         spec = LAYOUTS[self.layout]
         unit = partial(ConvUnit, layout=self.layout)

@@ -11,6 +11,7 @@ import numpy as np
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 # LeCun et al. 1998, Table I: which S2 maps (rows of the paper's table, here the inner lists) feed each C3 map.
@@ -34,6 +35,7 @@ class LeNet5(nn.Module):
     padding: int | str = 2
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         act = F.get_activation(self.activation)
         if self.pool not in ("max", "avg"):
@@ -98,6 +100,7 @@ class LeNet5Classic(nn.Module):
     pad_input: int = 0
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         act = F.scaled_tanh
         p = self.pad_input

@@ -62,6 +62,7 @@ import jax.numpy as jnp
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 VERSIONS = ("v1", "v1.5")
@@ -143,6 +144,7 @@ class ResNet(nn.Module):
         super().__post_init__()
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         kernel, stride = (7, 2) if self.stem == "imagenet" else (3, 1)
         x = cnn.Conv(

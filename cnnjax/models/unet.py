@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 PADDINGS = ("SAME", "VALID")
@@ -96,6 +97,7 @@ class UNet(nn.Module):
             )
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         if self.padding not in PADDINGS:
             raise ValueError(f"padding: expected one of {list(PADDINGS)}, got {self.padding!r}")

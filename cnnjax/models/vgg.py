@@ -35,6 +35,7 @@ import jax
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.heads import classifier
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 
@@ -91,6 +92,7 @@ class VGG(nn.Module):
     dropout_rate: float = 0.5
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         conv_init = F.init.he_normal("fan_out", "normal")
         for b, block in enumerate(blocks(self.config), start=1):

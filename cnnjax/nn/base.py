@@ -19,6 +19,17 @@ MacsRule = Callable[[Mapping[str, Shape], Shape, Shape], int]
 """(own parameter shapes by name, input shape, output shape) -> MACs per example. Shapes include the batch axis."""
 
 
+class VariableShapeError(ValueError):
+    """A parameter's stored shape differs from the one this input needs."""
+
+    def __init__(self, path: Sequence[str], name: str, stored: Shape, needed: Shape):
+        self.path, self.name, self.stored, self.needed = tuple(path), name, stored, needed
+        super().__init__(
+            f"variables: expected {'/'.join((*path, name))} of shape {needed} for this input, got {stored} "
+            f"(variables initialised for an input of another size or channel count?)"
+        )
+
+
 class Module(nn.Module):
     """A Flax module whose variables are created in `param_dtype` and whose computation runs in `dtype`.
 
@@ -35,8 +46,17 @@ class Module(nn.Module):
     macs: ClassVar[MacsRule | None] = None
 
     def declare(self, name: str, init: Initializer, shape: Sequence[int]) -> jax.Array:
-        """The parameter `name` of `shape` in `param_dtype`, returned cast to `dtype` for the computation."""
-        return self.param(name, init, tuple(shape), self.param_dtype).astype(self.dtype)
+        """The parameter `name` of `shape` in `param_dtype`, returned cast to `dtype` for the computation.
+
+        Variables made for another input (a model initialised at 28x28 applied at 32x32) raise `VariableShapeError`
+        naming the layer and both shapes, instead of Flax's error from inside the scope.
+        """
+        shape = tuple(shape)
+        if self.has_variable("params", name):
+            stored = tuple(jnp.shape(self.get_variable("params", name)))
+            if stored != shape:
+                raise VariableShapeError(self.path, name, stored, shape)
+        return self.param(name, init, shape, self.param_dtype).astype(self.dtype)
 
     def promote(self, x: jax.Array) -> jax.Array:
         """The input in the compute dtype (a uint8 image into a float32 conv, say)."""
