@@ -1,6 +1,5 @@
 """AlexNet / ZFNet / VGG: exact parameter counts and shapes (by eval_shape), small real training steps."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

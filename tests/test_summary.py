@@ -208,3 +208,30 @@ def test_cli_errors(capsys):
     assert "depth" in capsys.readouterr().err
     assert main(["summary", "resnet20", "--set", "novalue"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["alexnet", "googlenet", "resnet20", "lenet5_classic"])
+def test_row_names_are_the_module_paths_of_the_intermediates(name):
+    """Row name == '/'-joined Flax module path: `capture_intermediates` stores that row's output under it."""
+    from models.helpers import intermediates
+
+    inter = intermediates(name)
+    s = _summarise(name)
+    assert len({layer.name for layer in s.layers}) == len(s.layers)
+    for layer in s.layers:
+        node = inter
+        for key in layer.path.split("/"):
+            node = node[key]
+        assert node["__call__"][layer.call].shape == layer.output_shape, layer.path
+
+
+def test_a_module_called_twice_gets_numbered_rows():
+    class Twice(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            pool = cnn.MaxPool(2, 1, name="pool")
+            return pool(pool(x))
+
+    s = summary(Twice(), (6, 6, 1))
+    assert [(layer.path, layer.call, layer.name) for layer in s.layers] == [("pool", 0, "pool"), ("pool", 1, "pool[1]")]
+    assert [layer.output_shape for layer in s.layers] == [(1, 5, 5, 1), (1, 4, 4, 1)]
