@@ -10,6 +10,7 @@ import argparse
 import ast
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 
 # ------------------------------------------------------------------------------------------------------ train
@@ -176,10 +177,14 @@ def summary(args: argparse.Namespace, extra: Sequence[str]) -> int:
             raise ValueError(f"NAME: expected one of {', '.join(models.list_models())}; got {args.name!r}")
         model = models.create(args.name, num_classes=args.num_classes, **parse_model_options(args.options))
         shape = models.input_shape(args.name) if args.input_shape is None else args.input_shape
-        result = summarise(model, shape, batch_size=args.batch_size)
+        with warnings.catch_warnings(record=True) as caught:  # e.g. an input that leaves 1x1 maps
+            warnings.simplefilter("always")
+            result = summarise(model, shape, batch_size=args.batch_size)
     except (ValueError, TypeError) as e:
         print(f"cnnjax summary: error: {e}", file=sys.stderr)
         return 2
+    for warning in caught:
+        print(f"cnnjax summary: warning: {warning.message}", file=sys.stderr)
     print(json.dumps({"name": args.name, **result.to_dict()}) if args.json else result)
     return 0
 

@@ -11,6 +11,9 @@ so nothing is allocated), while `flax.linen.intercept_methods` records every mod
 type, input and output shapes) and tags its output in the trace. Parameter shapes come from the traced variables.
 
 Conventions:
+  rows: one per module call, in call order, named by the '/'-joined Flax module path (`Layer.path`, unique in the
+    zoo: the key under which `capture_intermediates` stores that module's output); a module called again gets
+    `Layer.call` = 1, 2, ... and the name 'path[k]'.
   params: the trainable 'params' collection of each module (its own variables, not its children's). BatchNorm's
     running statistics ('batch_stats') are counted separately. A module called twice counts its parameters once.
   MACs: multiply-accumulates per example of the weight layers, as in the published figures:
@@ -34,9 +37,12 @@ Conventions:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import inspect
 import math
+import sys
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,38 +51,32 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Primitive
 
-from cnnjax import nn as cnn
-from cnnjax.models.lenet import TrainableSubsampling
+from cnnjax.nn.base import MacsRule
 
 Shape = tuple[int, ...]
-MacsRule = Callable[[Mapping[str, Shape], Shape, Shape], int]
-"""(own parameter shapes by name, input shape, output shape) -> MACs per example. Shapes include the batch axis."""
 
 
-def _kernel_shared_over(axis_shape: Callable[[Shape, Shape], Shape]) -> MacsRule:
-    """Each kernel weight is used once per position of `axis_shape(input, output)[1:-1]`."""
-
-    def rule(params: Mapping[str, Shape], x: Shape, y: Shape) -> int:
-        kernel = params.get("kernel")
-        return 0 if kernel is None else math.prod(kernel) * math.prod(axis_shape(x, y)[1:-1])
-
-    return rule
+def _default_macs(params: Mapping[str, Shape], x: Shape, y: Shape) -> int:
+    """A module owning a 'kernel' uses each kernel weight once per output position."""
+    kernel = params.get("kernel")
+    return 0 if kernel is None else math.prod(kernel) * math.prod(y[1:-1])
 
 
-_DEFAULT_RULE = _kernel_shared_over(lambda x, y: y)
-DEFAULT_MACS_RULES: Mapping[type, MacsRule] = {
-    cnn.ConvTranspose: _kernel_shared_over(lambda x, y: x),
-    cnn.LocallyConnected: lambda params, x, y: math.prod(params["kernel"]),  # nothing shared
-    TrainableSubsampling: lambda params, x, y: math.prod(x[1:]),
-}
-"""MACs rules by module type; any other module counts `out_positions * kernel.size` when it owns a 'kernel'."""
+def macs_rule(module: nn.Module, rules: Mapping[type, MacsRule]) -> MacsRule:
+    """The MACs rule of a module: from `rules` by type (its class or a base), else the class's own `macs`
+    attribute (`cnnjax.nn.Module.macs`, e.g. ConvTranspose's, LeNet's TrainableSubsampling's), else the default."""
+    for t in type(module).__mro__:
+        if t in rules:
+            return rules[t]
+    return getattr(type(module), "macs", None) or _default_macs
 
 
 @dataclasses.dataclass(frozen=True)
 class Layer:
     """One module call. Shapes include the batch axis; counts are per example."""
 
-    path: str  # '/'-joined module names, e.g. 'layer2_0/conv1'
+    path: str  # '/'-joined Flax module path, e.g. 'layer2_0/conv1': the key of its captured intermediates
+    call: int  # 0, or k for the k-th repeated call of the same module (intermediates[path]['__call__'][call])
     type: str  # the module's class name
     depth: int  # nesting depth, 0 for the model's direct submodules
     input_shape: Shape | None
@@ -88,6 +88,11 @@ class Layer:
     connections: int
     rf_size: tuple[float, ...] | None  # receptive field of one output unit, in input pixels per spatial dimension
     rf_jump: tuple[float, ...] | None  # distance in input pixels between neighbouring output units
+
+    @property
+    def name(self) -> str:
+        """The row's unique name: the module path, with '[k]' for a repeated call (never in the zoo)."""
+        return f"{self.path}[{self.call}]" if self.call else self.path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +124,7 @@ class Summary:
         header = ("layer", "type", "output", "params", "MACs", "RF", "jump")
         rows = [
             (
-                "  " * layer.depth + (layer.path.rsplit("/", 1)[-1] or self.model),
+                layer.name or self.model,
                 layer.type,
                 "-" if layer.output_shape is None else str(layer.output_shape),
                 f"{layer.params:,}" if layer.params else "",
@@ -158,7 +163,7 @@ def summary(
         `cnnjax.models.create`); `train` is passed when the signature has it.
       input_shape: one example's shape, (H, W, C) (or (W, C), (D, H, W, C)).
       batch_size: the batch axis of the traced input; counts stay per example.
-      macs_rules: MACs rules for custom module types, over `DEFAULT_MACS_RULES`.
+      macs_rules: MACs rules by module type, over the modules' own `macs` attributes and the default.
 
     Returns:
       A `Summary`: `.layers` in call order, `.params`, `.batch_stats`, `.macs`, `str()` a table, `.to_dict()`.
@@ -178,16 +183,16 @@ def summary(
     image = _Field(axes=(None, *range(nd), None), size=(1.0,) * nd, jump=(1.0,) * nd)
     _propagate(closed.jaxpr, [image], fields)
 
-    rules = {**DEFAULT_MACS_RULES, **(macs_rules or {})}
     params, stats = variables.get("params", {}), variables.get("batch_stats", {})
-    layers, seen = [], set()
+    layers, seen = [], collections.Counter()
     for index, call in enumerate(calls):
         own = _own(params, call.path)
         if not call.path and not own and len(calls) > 1:
             continue  # the model itself: its submodules are the rows
-        first = call.path not in seen
-        seen.add(call.path)
-        rule = next((rules[t] for t in type(call.module).__mro__ if t in rules), _DEFAULT_RULE)
+        repeat = seen[call.path]
+        seen[call.path] += 1
+        first = repeat == 0
+        rule = macs_rule(call.module, macs_rules or {})
         known = call.input_shape is not None and call.output_shape is not None
         macs = int(rule(own, call.input_shape, call.output_shape)) if known else 0
         units = math.prod(call.output_shape[1:]) if macs else 0
@@ -195,6 +200,7 @@ def summary(
         layers.append(
             Layer(
                 path="/".join(call.path),
+                call=repeat,
                 type=type(call.module).__name__,
                 depth=max(len(call.path) - 1, 0),
                 input_shape=call.input_shape,
@@ -322,84 +328,117 @@ def _shape(var) -> Shape:
     return tuple(getattr(var.aval, "shape", ()))
 
 
-def _rule(eqn: JaxprEqn, ins: list[_Field | None], fields: dict[int, _Field]) -> list[_Field | None]:
-    """The fields of `eqn`'s outputs from those of its inputs (None: does not depend on the input image)."""
-    name, p = eqn.primitive.name, eqn.params
-    shapes, outs = [_shape(v) for v in eqn.invars], [_shape(v) for v in eqn.outvars]
-    live = [(f, s) for f, s in zip(ins, shapes) if f is not None]
-    first, in_shape = live[0]
-    if eqn.primitive is _tag_p:
-        fields[p["index"]] = first
-        return [first]
-    for sub in p.values():
-        jaxpr = sub.jaxpr if isinstance(sub, ClosedJaxpr) else sub
-        is_call = isinstance(jaxpr, Jaxpr) and len(jaxpr.invars) == len(eqn.invars)
-        if is_call and [_shape(v) for v in jaxpr.outvars] == outs:  # jit, custom_jvp/vjp, remat
-            return _propagate(jaxpr, ins, fields)
-    if name == "conv_general_dilated" and ins[0] is not None:
-        lhs, rhs, out = p["dimension_numbers"]
-        kernel = shapes[1]
-        windows = {
-            lhs[2 + i]: (kernel[rhs[2 + i]], p["window_strides"][i], p["rhs_dilation"][i], p["lhs_dilation"][i])
-            for i in range(len(lhs) - 2)
-        }
-        field = _window(ins[0], windows)
-        axes = [None] * len(outs[0])
-        for i, a in zip(out, lhs):
-            axes[i] = field.axes[a]
-        return [_Field(tuple(axes), field.size, field.jump)]
-    if name.startswith("reduce_window"):
-        n = len(in_shape)
-        windows = {
-            a: (p["window_dimensions"][a], p["window_strides"][a], p["window_dilation"][a], p["base_dilation"][a])
-            for a in range(n)
-        }
-        return [_window(first, windows)] * len(outs)
-    if name.startswith(("reduce_", "argm")) and "axes" in p:
-        field = _cover(first, in_shape, p["axes"])
-        return [_Field(_drop(field.axes, p["axes"]), field.size, field.jump)]
-    if name == "dot_general":  # output axes: batch, then lhs free, then rhs free
-        contract, batch = p["dimension_numbers"]
-        free = [[a for a in range(len(s)) if a not in (*c, *b)] for s, c, b in zip(shapes, contract, batch)]
-        starts = (len(batch[0]), len(batch[0]) + len(free[0]))
-        parts = []
-        for f, s, c, b, fr, start in zip(ins, shapes, contract, batch, free, starts):
-            if f is not None:
-                f = _cover(f, s, c)
-                axes = [None] * len(outs[0])
-                for o, a in [*enumerate(b), *enumerate(fr, start)]:
-                    axes[o] = f.axes[a]
-                parts.append(_Field(tuple(axes), f.size, f.jump))
-        return [_merge(parts, parts[0].axes)]
-    if name == "reshape":
-        out, mapped, covered = outs[0], [None] * len(outs[0]), []
-        starts = {math.prod(out[:o]): o for o in range(len(out)) if out[o] != 1}
-        for a, d in enumerate(first.axes):
-            o = starts.get(math.prod(in_shape[:a]))
-            if d is not None and in_shape[a] > 1:
-                if o is not None and out[o] == in_shape[a]:
-                    mapped[o] = d
-                else:
-                    covered.append(a)
-        field = _cover(first, in_shape, covered)
-        return [_Field(tuple(mapped), field.size, field.jump)]
-    if name == "broadcast_in_dim":
-        axes = [None] * len(outs[0])
-        for a, o in enumerate(p["broadcast_dimensions"]):
-            if in_shape[a] == outs[0][o]:
-                axes[o] = first.axes[a]
-        return [_Field(tuple(axes), first.size, first.jump)]
-    if name == "transpose":
-        return [_Field(tuple(first.axes[a] for a in p["permutation"]), first.size, first.jump)]
-    if name == "squeeze":
-        return [_Field(_drop(first.axes, p["dimensions"]), first.size, first.jump)]
-    if name == "slice" and p.get("strides"):
+# Receptive-field rules by primitive: (eqn params, input fields (None where independent of the image), input shapes,
+# output shapes) -> output fields. Primitives not in the table are treated as elementwise (`_elementwise`).
+FieldRule = Callable[[Mapping[str, Any], list, list[Shape], list[Shape]], list]
+
+
+def _live(ins: list, shapes: list[Shape]) -> list[tuple[_Field, Shape]]:
+    return [(f, s) for f, s in zip(ins, shapes) if f is not None]
+
+
+def _conv(p, ins, shapes, outs):
+    if ins[0] is None:  # only the kernel depends on the image: treat as elementwise
+        return _elementwise(p, ins, shapes, outs)
+    lhs, rhs, out = p["dimension_numbers"]
+    kernel = shapes[1]
+    windows = {
+        lhs[2 + i]: (kernel[rhs[2 + i]], p["window_strides"][i], p["rhs_dilation"][i], p["lhs_dilation"][i])
+        for i in range(len(lhs) - 2)
+    }
+    field = _window(ins[0], windows)
+    axes = [None] * len(outs[0])
+    for i, a in zip(out, lhs):
+        axes[i] = field.axes[a]
+    return [_Field(tuple(axes), field.size, field.jump)]
+
+
+def _reduce_window(p, ins, shapes, outs):
+    (first, in_shape), *_ = _live(ins, shapes)
+    names = ("window_dimensions", "window_strides", "window_dilation", "base_dilation")
+    windows = {a: tuple(p[k][a] for k in names) for a in range(len(in_shape))}
+    return [_window(first, windows)] * len(outs)
+
+
+def _reduce(p, ins, shapes, outs):
+    (first, in_shape), *_ = _live(ins, shapes)
+    field = _cover(first, in_shape, p["axes"])
+    return [_Field(_drop(field.axes, p["axes"]), field.size, field.jump)] * len(outs)
+
+
+def _dot_general(p, ins, shapes, outs):
+    """Output axes: batch, then lhs free, then rhs free; contracted axes are covered."""
+    contract, batch = p["dimension_numbers"]
+    free = [[a for a in range(len(s)) if a not in (*c, *b)] for s, c, b in zip(shapes, contract, batch)]
+    starts = (len(batch[0]), len(batch[0]) + len(free[0]))
+    parts = []
+    for f, s, c, b, fr, start in zip(ins, shapes, contract, batch, free, starts):
+        if f is not None:
+            f = _cover(f, s, c)
+            axes = [None] * len(outs[0])
+            for o, a in [*enumerate(b), *enumerate(fr, start)]:
+                axes[o] = f.axes[a]
+            parts.append(_Field(tuple(axes), f.size, f.jump))
+    return [_merge(parts, parts[0].axes)]
+
+
+def _reshape(p, ins, shapes, outs):
+    """Axes kept whole stay spatial; a spatial axis merged with others (flatten) is covered."""
+    (first, in_shape), *_ = _live(ins, shapes)
+    out, mapped, covered = outs[0], [None] * len(outs[0]), []
+    starts = {math.prod(out[:o]): o for o in range(len(out)) if out[o] != 1}
+    for a, d in enumerate(first.axes):
+        o = starts.get(math.prod(in_shape[:a]))
+        if d is not None and in_shape[a] > 1:
+            if o is not None and out[o] == in_shape[a]:
+                mapped[o] = d
+            else:
+                covered.append(a)
+    field = _cover(first, in_shape, covered)
+    return [_Field(tuple(mapped), field.size, field.jump)]
+
+
+def _broadcast_in_dim(p, ins, shapes, outs):
+    (first, in_shape), *_ = _live(ins, shapes)
+    axes = [None] * len(outs[0])
+    for a, o in enumerate(p["broadcast_dimensions"]):
+        if in_shape[a] == outs[0][o]:
+            axes[o] = first.axes[a]
+    return [_Field(tuple(axes), first.size, first.jump)]
+
+
+def _transpose(p, ins, shapes, outs):
+    (first, _), *_ = _live(ins, shapes)
+    return [_Field(tuple(first.axes[a] for a in p["permutation"]), first.size, first.jump)]
+
+
+def _squeeze(p, ins, shapes, outs):
+    (first, _), *_ = _live(ins, shapes)
+    return [_Field(_drop(first.axes, p["dimensions"]), first.size, first.jump)]
+
+
+def _slice(p, ins, shapes, outs):
+    (first, _), *_ = _live(ins, shapes)
+    if p.get("strides"):  # a strided slice subsamples (option A shortcuts)
         return [_window(first, {a: (1, s, 1, 1) for a, s in enumerate(p["strides"])})]
-    if name == "pad":
-        return [_window(first, {a: (1, 1, 1, i + 1) for a, (_, _, i) in enumerate(p["padding_config"])})]
-    if name in ("concatenate", "slice", "dynamic_slice", "split"):
-        return [_merge([f for f, _ in live], first.axes)] * len(outs)
-    # Elementwise ops and anything else: the union of the operands, kept per axis where the shape is unchanged.
+    return [first]
+
+
+def _pad(p, ins, shapes, outs):
+    """Interior padding dilates the input (a jump divided by i + 1)."""
+    (first, _), *_ = _live(ins, shapes)
+    return [_window(first, {a: (1, 1, 1, i + 1) for a, (_, _, i) in enumerate(p["padding_config"])})]
+
+
+def _union(p, ins, shapes, outs):
+    """Concatenation, dynamic slices, splits: the union of the operands, axis by axis."""
+    live = _live(ins, shapes)
+    return [_merge([f for f, _ in live], live[0][0].axes)] * len(outs)
+
+
+def _elementwise(p, ins, shapes, outs):
+    """The union of the operands, kept per axis where the shape is unchanged, else covering every axis."""
+    live = _live(ins, shapes)
     results = []
     for out in outs:
         same = [f for f, s in live if s == out]
@@ -409,6 +448,37 @@ def _rule(eqn: JaxprEqn, ins: list[_Field | None], fields: dict[int, _Field]) ->
             covered = [_cover(f, s, range(len(s))) for f, s in live]
             results.append(_merge(covered, (None,) * len(out)))
     return results
+
+
+_REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_and", "reduce_or", "argmax", "argmin")
+FIELD_RULES: Mapping[str, FieldRule] = {
+    "conv_general_dilated": _conv,
+    **dict.fromkeys(("reduce_window", "reduce_window_sum", "reduce_window_max", "reduce_window_min"), _reduce_window),
+    **dict.fromkeys(_REDUCTIONS, _reduce),
+    "dot_general": _dot_general,
+    "reshape": _reshape,
+    "broadcast_in_dim": _broadcast_in_dim,
+    "transpose": _transpose,
+    "squeeze": _squeeze,
+    "slice": _slice,
+    "pad": _pad,
+    **dict.fromkeys(("concatenate", "dynamic_slice", "split"), _union),
+}
+
+
+def _rule(eqn: JaxprEqn, ins: list[_Field | None], fields: dict[int, _Field]) -> list[_Field | None]:
+    """The fields of `eqn`'s outputs from those of its inputs (None: does not depend on the input image)."""
+    shapes, outs = [_shape(v) for v in eqn.invars], [_shape(v) for v in eqn.outvars]
+    if eqn.primitive is _tag_p:
+        first = next(f for f in ins if f is not None)
+        fields[eqn.params["index"]] = first
+        return [first]
+    for sub in eqn.params.values():  # jit, custom_jvp/vjp, remat: follow the inner graph
+        jaxpr = sub.jaxpr if isinstance(sub, ClosedJaxpr) else sub
+        is_call = isinstance(jaxpr, Jaxpr) and len(jaxpr.invars) == len(eqn.invars)
+        if is_call and [_shape(v) for v in jaxpr.outvars] == outs:
+            return _propagate(jaxpr, ins, fields)
+    return FIELD_RULES.get(eqn.primitive.name, _elementwise)(eqn.params, ins, shapes, outs)
 
 
 def _propagate(jaxpr: Jaxpr, ins: Sequence[_Field | None], fields: dict[int, _Field]) -> list[_Field | None]:
@@ -450,3 +520,14 @@ def _si(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.4g} {unit}"
     return str(n)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets `cnnjax.summary(model, shape)` call `summary`: the package root imports this module lazily, and once
+    imported the name `cnnjax.summary` is the module, so the module is callable as its main function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Summary:
+        return summary(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -33,7 +33,7 @@ import numpy as np
 from flax import traverse_util
 
 from cnnjax import models
-from cnnjax.models import alexnet, vgg
+from cnnjax.models import vgg
 
 Rules = tuple[tuple[str, str], ...]
 
@@ -43,9 +43,9 @@ class Family:
     """How one torchvision family maps onto a cnnjax model.
 
     Attributes:
-      model: cnnjax registry name for a torchvision name.
-      rules: regex (pattern, replacement) pairs for a torchvision name, applied in order with `re.sub` to the
-        '/'-joined cnnjax module path; the result, '/' read as '.', is the torchvision module name.
+      model: the cnnjax registry name.
+      rules: regex (pattern, replacement) pairs, applied in order with `re.sub` to the '/'-joined cnnjax module
+        path; the result, '/' read as '.', is the torchvision module name.
       classifier: the torchvision key whose first dimension is the number of classes.
       head: the cnnjax module of that classifier (its kernel's last dimension).
       flattened: cnnjax Dense modules (full paths, regex) fed by a flattened map -> that map's (H, W).
@@ -53,8 +53,8 @@ class Family:
         its torchvision keys; the names such options look at, like GoogLeNet's 'aux1', are the same in cnnjax).
     """
 
-    model: Callable[[str], str]
-    rules: Callable[[str], Rules]
+    model: str
+    rules: Rules
     classifier: str
     head: str
     flattened: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
@@ -66,50 +66,84 @@ def _renames(table: Mapping[str, str]) -> Rules:
     return tuple((rf"^{re.escape(ours)}(?=/|$)", theirs) for ours, theirs in table.items())
 
 
-_VGG_CONFIGS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
+# torchvision.models.alexnet's `features` and `classifier` indices of cnnjax's `alexnet_tv` layers.
+ALEXNET_NAMES: dict[str, str] = {
+    "conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
+    "conv5": "features.10", "fc1": "classifier.1", "fc2": "classifier.4", "fc3": "classifier.6",
+}
+
+VGG_CONFIGS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}  # torchvision's; C and A-LRN are not there
+
+
+def vgg_names(config: str = "D", batch_norm: bool = False) -> dict[str, str]:
+    """Maps cnnjax VGG submodule names to torchvision's, e.g. {'conv1_1': 'features.0', ..., 'fc3': 'classifier.6'}.
+
+    torchvision's `features` holds conv, [bn,] relu per layer and a max-pool per block, numbered in order.
+    """
+    if config not in VGG_CONFIGS.values():
+        raise ValueError(f"config: torchvision has VGG configurations {list(VGG_CONFIGS.values())}, got {config!r}")
+    names, index = {}, 0
+    for b, block in enumerate(vgg.blocks(config), start=1):
+        for i, _ in enumerate(block, start=1):
+            names[f"conv{b}_{i}"] = f"features.{index}"
+            if batch_norm:
+                names[f"bn{b}_{i}"] = f"features.{index + 1}"
+            index += 3 if batch_norm else 2
+        index += 1  # the block's max-pool
+    names.update({"fc1": "classifier.0", "fc2": "classifier.3", "fc3": "classifier.6"})
+    return names
+
+
+def _vgg(name: str) -> Family:
+    """torchvision's `name` ('vgg16', 'vgg16_bn', ...) is cnnjax's `name`."""
+    config, batch_norm = VGG_CONFIGS[name.removesuffix("_bn")], name.endswith("_bn")
+    return Family(
+        model=name,
+        rules=_renames(vgg_names(config, batch_norm)),
+        classifier="classifier.6.weight",
+        head="fc3",
+        flattened={"fc1": (7, 7)},
+    )
+
+
+_RESNET_RULES: Rules = (
+    (r"^layer(\d+)_(\d+)", r"layer\1.\2"),
+    (r"downsample_conv$", "downsample.0"),
+    (r"downsample_bn$", "downsample.1"),
+)
+
+
+def _resnet(name: str) -> Family:
+    """torchvision's `name` ('resnet18', ...) is cnnjax's `name`."""
+    return Family(model=name, rules=_RESNET_RULES, classifier="fc.weight", head="fc")
+
 
 FAMILIES: dict[str, Family] = {
     "alexnet": Family(
-        model=lambda name: "alexnet_tv",
-        rules=lambda name: _renames(alexnet.TORCHVISION_NAMES),
-        classifier="classifier.6.weight",
-        head="fc3",
+        model="alexnet_tv", rules=_renames(ALEXNET_NAMES), classifier="classifier.6.weight", head="fc3",
         flattened={"fc1": (6, 6)},
     ),
-    **{
-        f"{depth}{suffix}": Family(
-            model=lambda name: name,
-            rules=lambda name: _renames(
-                vgg.torchvision_names(_VGG_CONFIGS[name.removesuffix("_bn")], batch_norm=name.endswith("_bn"))
-            ),
-            classifier="classifier.6.weight",
-            head="fc3",
-            flattened={"fc1": (7, 7)},
-        )
-        for depth in _VGG_CONFIGS
-        for suffix in ("", "_bn")
-    },
+    "vgg11": _vgg("vgg11"),
+    "vgg11_bn": _vgg("vgg11_bn"),
+    "vgg13": _vgg("vgg13"),
+    "vgg13_bn": _vgg("vgg13_bn"),
+    "vgg16": _vgg("vgg16"),
+    "vgg16_bn": _vgg("vgg16_bn"),
+    "vgg19": _vgg("vgg19"),
+    "vgg19_bn": _vgg("vgg19_bn"),
     "googlenet": Family(
-        model=lambda name: "googlenet_tv",
-        rules=lambda name: ((r"branch(\d)_(\d)", r"branch\1.\2"),),
+        model="googlenet_tv",
+        rules=((r"branch(\d)_(\d)", r"branch\1.\2"),),
         classifier="fc.weight",
         head="fc",
         flattened={r"aux\d/fc1": (4, 4)},
         options=lambda modules: {"aux_logits": bool(modules & {"aux1", "aux2"})},
     ),
-    **{
-        f"resnet{depth}": Family(
-            model=lambda name: name,
-            rules=lambda name: (
-                (r"^layer(\d+)_(\d+)", r"layer\1.\2"),
-                (r"downsample_conv$", "downsample.0"),
-                (r"downsample_bn$", "downsample.1"),
-            ),
-            classifier="fc.weight",
-            head="fc",
-        )
-        for depth in (18, 34, 50, 101, 152)
-    },
+    "resnet18": _resnet("resnet18"),
+    "resnet34": _resnet("resnet34"),
+    "resnet50": _resnet("resnet50"),
+    "resnet101": _resnet("resnet101"),
+    "resnet152": _resnet("resnet152"),
 }
 
 SUPPORTED: tuple[str, ...] = tuple(FAMILIES)
@@ -182,8 +216,8 @@ def _torch_module(module: str, rules: Rules) -> str:
 def _entries(name: str, model: nn.Module) -> list[Entry]:
     """Every variable of `model` (shapes from an abstract init) with its torchvision key."""
     family = _family(name)
-    rules = family.rules(name)
-    shape = models.input_shape(family.model(name))
+    rules = family.rules
+    shape = models.input_shape(family.model)
     abstract = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, *shape), jnp.float32))
     entries = []
     for path, leaf in traverse_util.flatten_dict(abstract).items():
@@ -210,7 +244,7 @@ def create(name: str, state_dict: Mapping[str, np.ndarray]) -> nn.Module:
         raise ValueError(f"state_dict: a {name!r} state dict needs the classifier weight {family.classifier!r}; missing")
     num_classes = int(np.shape(state_dict[family.classifier])[0])
     modules = {key.split(".")[0] for key in state_dict}
-    return models.create(family.model(name), num_classes=num_classes, **family.options(modules))
+    return models.create(family.model, num_classes=num_classes, **family.options(modules))
 
 
 def from_torchvision(name: str, state_dict: Mapping[str, np.ndarray]) -> tuple[nn.Module, dict]:
@@ -268,7 +302,7 @@ def to_torchvision(name: str, variables: Mapping) -> dict[str, np.ndarray]:
         raise ValueError(f"variables: a {name!r} model needs the classifier kernel {'/'.join(classifier)}; missing")
     num_classes = int(flat[classifier].shape[-1])
     options = family.options({path[1] for path in flat})
-    entries = _entries(name, models.create(family.model(name), num_classes=num_classes, **options))
+    entries = _entries(name, models.create(family.model, num_classes=num_classes, **options))
     missing = sorted("/".join(e.path) for e in entries if e.path not in flat)
     unexpected = sorted("/".join(p) for p in set(flat) - {e.path for e in entries})
     if missing or unexpected:

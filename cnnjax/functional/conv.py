@@ -14,7 +14,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.functional._checks import Padding, as_tuple, check_rank, check_window_fits, padding_pairs
+from cnnjax.functional.checks import (
+    Padding,
+    as_tuple,
+    check_bias,
+    check_float_operands,
+    check_rank,
+    check_window_fits,
+    named_op,
+    padding_pairs,
+)
 
 _SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
 
@@ -50,10 +59,16 @@ def conv_output_size(
     return span // stride + 1
 
 
-def _prepare(x, w, stride, padding, dilation, groups):
+def _add_bias(y: jax.Array, b: jax.Array | None) -> jax.Array:
+    """y + b, b aligned with y's trailing axes (explicitly: the suite runs with rank promotion disallowed)."""
+    return y if b is None else y + jnp.expand_dims(b, tuple(range(y.ndim - b.ndim)))
+
+
+def _prepare(x, w, b, stride, padding, dilation, groups):
     nd = w.ndim - 2
     lhs_spec, rhs_spec, _ = _dimension_numbers(nd)
     check_rank(x.shape, nd + 2, "x", lhs_spec)
+    check_float_operands(x=x, w=w, b=b)
     strides = as_tuple(stride, nd, "stride")
     dilations = as_tuple(dilation, nd, "dilation")
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
@@ -71,9 +86,11 @@ def _prepare(x, w, stride, padding, dilation, groups):
     window = [d * (k - 1) + 1 for k, d in zip(w.shape[:nd], dilations)]
     pairs = padding_pairs(padding, x.shape[1:-1], window, strides)
     check_window_fits(x.shape[1:-1], window, pairs, "w")
+    check_bias(b, (out_channels,), "C_out")
     return nd, strides, dilations, pairs
 
 
+@named_op("conv")
 def conv(
     x: jax.Array,
     w: jax.Array,
@@ -97,7 +114,7 @@ def conv(
     Returns:
       (N, *out_spatial, C_out), out = floor((n + p_lo + p_hi - d(k-1) - 1) / s) + 1.
     """
-    nd, strides, dilations, pairs = _prepare(x, w, stride, padding, dilation, groups)
+    nd, strides, dilations, pairs = _prepare(x, w, b, stride, padding, dilation, groups)
     y = lax.conv_general_dilated(
         x,
         w,
@@ -107,9 +124,10 @@ def conv(
         dimension_numbers=_dimension_numbers(nd),
         feature_group_count=groups,
     )
-    return y if b is None else y + b
+    return _add_bias(y, b)
 
 
+@named_op("conv_transpose")
 def conv_transpose(
     x: jax.Array,
     w: jax.Array,
@@ -138,21 +156,34 @@ def conv_transpose(
     """
     nd = w.ndim - 2
     check_rank(x.shape, nd + 2, "x", _dimension_numbers(nd)[0])
+    check_float_operands(x=x, w=w, b=b)
     if x.shape[-1] != w.shape[-2]:
         raise ValueError(
             f"w: expected {x.shape[-1]} input channels to match x, got kernel shape {tuple(w.shape)}"
         )
+    check_bias(b, (w.shape[-1],), "C_out")
     strides = as_tuple(stride, nd, "stride")
     dilations = as_tuple(dilation, nd, "dilation")
     if isinstance(padding, str) and padding.upper() not in ("SAME", "VALID"):
         raise ValueError(f"padding: expected 'SAME', 'VALID', an int or (low, high) pairs, got {padding!r}")
-    pad = padding.upper() if isinstance(padding, str) else padding_pairs(padding, x.shape[1:-1], w.shape[:nd], strides)
+    if isinstance(padding, str):
+        pad = padding.upper()
+    else:
+        pad = padding_pairs(padding, x.shape[1:-1], w.shape[:nd], strides)
+        window = [d * (k - 1) + 1 for k, d in zip(w.shape[:nd], dilations)]
+        out = [(n - 1) * s + 1 + lo + hi - k + 1 for n, s, (lo, hi), k in zip(x.shape[1:-1], strides, pad, window)]
+        if min(out) < 1:
+            raise ValueError(
+                f"padding: expected padding that leaves a non-empty output, got {padding!r}: input "
+                f"{tuple(x.shape[1:-1])}, stride {strides} and (dilated) kernel {tuple(window)} give output {tuple(out)}"
+            )
     y = lax.conv_transpose(
         x, w, strides=strides, padding=pad, rhs_dilation=dilations, dimension_numbers=_dimension_numbers(nd)
     )
-    return y if b is None else y + b
+    return _add_bias(y, b)
 
 
+@named_op("locally_connected")
 def locally_connected(
     x: jax.Array,
     w: jax.Array,
@@ -176,6 +207,7 @@ def locally_connected(
     nd = w.ndim - 2
     lhs_spec, rhs_spec, _ = _dimension_numbers(nd)
     check_rank(x.shape, nd + 2, "x", lhs_spec)
+    check_float_operands(x=x, w=w, b=b)
     window = as_tuple(kernel_size, nd, "kernel_size")
     strides = as_tuple(stride, nd, "stride")
     pairs = padding_pairs(padding, x.shape[1:-1], window, strides)
@@ -186,6 +218,7 @@ def locally_connected(
     expected = (*out_spatial, x.shape[-1] * math.prod(window))
     if tuple(w.shape[:-1]) != expected:
         raise ValueError(f"w: expected shape {(*expected, 'C_out')}, got {tuple(w.shape)}")
+    check_bias(b, (*out_spatial, w.shape[-1]), "(*out_spatial, C_out)")
     y = lax.conv_general_dilated_local(
         x,
         w,
@@ -194,7 +227,7 @@ def locally_connected(
         filter_shape=window,
         dimension_numbers=(lhs_spec, rhs_spec, lhs_spec),
     )
-    return y if b is None else y + b
+    return _add_bias(y, b)
 
 
 def conv_matrix(
@@ -239,9 +272,11 @@ def conv_matrix(
     return matrix.reshape(oh * ow * c_out, h * wd * c_in)
 
 
+@named_op("linear")
 def linear(x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
     """Fully connected layer: (..., D_in) @ (D_in, D_out) + (D_out,) -> (..., D_out)."""
-    if x.shape[-1] != w.shape[0]:
+    check_float_operands(x=x, w=w, b=b)
+    if w.ndim != 2 or x.shape[-1] != w.shape[0]:
         raise ValueError(f"w: expected {x.shape[-1]} input features to match x {tuple(x.shape)}, got {tuple(w.shape)}")
-    y = jnp.matmul(x, w)
-    return y if b is None else y + b
+    check_bias(b, (w.shape[1],), "D_out")
+    return _add_bias(jnp.matmul(x, w), b)

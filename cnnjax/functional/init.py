@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from jax.nn import initializers
 
-he_normal = initializers.he_normal
+
+def he_normal(mode: str = "fan_in", distribution: str = "truncated_normal"):
+    """He et al. 2015: variance 2 / fan. The defaults are `jax.nn.initializers.he_normal`'s; torchvision's
+    `kaiming_normal_(mode='fan_out')` (VGG, ResNet) is `he_normal("fan_out", "normal")`, U-Net's N(0, 2 / fan_in)
+    `he_normal("fan_in", "normal")`."""
+    return initializers.variance_scaling(2.0, mode, distribution)
+
+
 he_uniform = initializers.he_uniform
 glorot_normal = initializers.glorot_normal
 glorot_uniform = initializers.glorot_uniform

@@ -6,15 +6,21 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from cnnjax.functional.checks import named_op
+
 
 def _check_labels(logits: jax.Array, labels: jax.Array) -> None:
+    logits, labels = jnp.asarray(logits), jnp.asarray(labels)
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
         raise ValueError(
             f"labels: expected integer class ids of shape ({logits.shape[0]},) for logits (N, classes), "
             f"got labels {tuple(labels.shape)} and logits {tuple(logits.shape)}"
         )
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels: expected integer class ids, got dtype {labels.dtype}; cast with labels.astype(int)")
 
 
+@named_op("softmax_cross_entropy")
 def softmax_cross_entropy(logits: jax.Array, labels: jax.Array, *, label_smoothing: float = 0.0) -> jax.Array:
     """-log softmax(logits)[label], optionally against labels smoothed towards uniform.
 
@@ -32,6 +38,7 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array, *, label_smoothi
     return optax.softmax_cross_entropy(logits, targets)
 
 
+@named_op("multiclass_hinge")
 def multiclass_hinge(logits: jax.Array, labels: jax.Array, *, margin: float = 1.0) -> jax.Array:
     """The multiclass SVM loss: sum over wrong classes j of max(0, s_j - s_label + margin).
 
@@ -46,6 +53,7 @@ def multiclass_hinge(logits: jax.Array, labels: jax.Array, *, margin: float = 1.
     return jnp.sum(margins, axis=-1) - margin  # the label's own term is exactly `margin`
 
 
+@named_op("l2_loss")
 def l2_loss(predictions: jax.Array, targets: jax.Array) -> jax.Array:
     """Squared error summed over all but the batch axis: (N, ...) -> (N,)."""
     if predictions.shape != jnp.shape(targets) and jnp.ndim(targets) != 0:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Mapping
 from typing import TypedDict
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from cnnjax.functional.checks import is_int, named_op
 
 
 class BatchNormParams(TypedDict, total=False):
@@ -20,6 +25,37 @@ class BatchNormState(TypedDict):
     var: jax.Array  # (C,) running (biased) variance
 
 
+def _channels(v: jax.Array, ndim: int) -> jax.Array:
+    """A (C,) vector shaped (1, ..., 1, C) to broadcast against a rank-`ndim` input (explicitly: no rank promotion)."""
+    return jnp.reshape(v, (1,) * (ndim - 1) + (-1,))
+
+
+def _check_batch_norm(x, params, state, train, momentum, eps) -> None:
+    if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+        raise TypeError(f"x: expected a floating-point array, got dtype {jnp.result_type(x)}")
+    if x.ndim < 2:
+        raise ValueError(f"x: expected a rank >= 2 array (N, ..., C), got shape {tuple(x.shape)}")
+    if train and math.prod(x.shape[:-1]) == 0:
+        raise ValueError(f"x: expected a non-empty batch in training (its statistics), got shape {tuple(x.shape)}")
+    if not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum: expected a value in [0, 1], got {momentum!r}")
+    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not eps > 0:
+        raise ValueError(f"eps: expected a positive float (it keeps rsqrt(var + eps) finite), got {eps!r}")
+    channels = x.shape[-1]
+    if not isinstance(state, Mapping) or not {"mean", "var"} <= set(state):
+        keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
+        raise ValueError(f"state: expected a dict with running statistics 'mean' and 'var', got {keys}")
+    for name, what, tree, keys in (("state", "running statistics", state, ("mean", "var")),
+                                   ("params", "scale and bias", params, ("scale", "bias"))):
+        for key in keys:
+            if key in tree and jnp.shape(tree[key]) != (channels,):
+                raise ValueError(
+                    f"{name}: expected {what} of shape ({channels},), "
+                    f"got {tuple(jnp.shape(tree[key]))} for {key!r} (x has {channels} channels)"
+                )
+
+
+@named_op("batch_norm")
 def batch_norm(
     x: jax.Array,
     params: BatchNormParams,
@@ -45,11 +81,7 @@ def batch_norm(
     Returns:
       (y with the shape of x, new state).
     """
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum: expected a value in [0, 1], got {momentum!r}")
-    channels = x.shape[-1]
-    if state["mean"].shape != (channels,):
-        raise ValueError(f"state: expected running statistics of shape ({channels},), got {state['mean'].shape}")
+    _check_batch_norm(x, params, state, train, momentum, eps)
     if train:
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axes)
@@ -63,14 +95,15 @@ def batch_norm(
         }
     else:
         mean, var, new_state = state["mean"], state["var"], state
-    y = (x - mean) * lax.rsqrt(var + eps)
+    y = (x - _channels(mean, x.ndim)) * _channels(lax.rsqrt(var + eps), x.ndim)
     if "scale" in params:
-        y = y * params["scale"]
+        y = y * _channels(params["scale"], x.ndim)
     if "bias" in params:
-        y = y + params["bias"]
+        y = y + _channels(params["bias"], x.ndim)
     return y, new_state
 
 
+@named_op("local_response_norm")
 def local_response_norm(
     x: jax.Array,
     size: int = 5,
@@ -89,8 +122,12 @@ def local_response_norm(
     Args:
       x: (N, ..., C). Returns the same shape.
     """
+    if not is_int(size):
+        raise TypeError(f"size: expected an int >= 1 (a number of channels), got {size!r}")
     if size < 1:
         raise ValueError(f"size: expected an int >= 1, got {size!r}")
+    if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+        raise TypeError(f"x: expected a floating-point array (its squares overflow integers), got dtype {jnp.result_type(x)}")
     squares = jnp.square(x)
     window = (1,) * (x.ndim - 1) + (size,)
     pads = ((0, 0),) * (x.ndim - 1) + ((size // 2, (size - 1) // 2),)

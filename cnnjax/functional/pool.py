@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.functional._checks import Padding, as_tuple, check_window_fits, padding_pairs
+from cnnjax.functional.checks import Padding, as_tuple, check_window_fits, is_int, named_op, padding_pairs
 
 
 def _window_args(x, window, stride, padding, ceil_mode):
@@ -22,6 +22,12 @@ def _window_args(x, window, stride, padding, ceil_mode):
     stride = window if stride is None else as_tuple(stride, nd, "stride")
     spatial = x.shape[1:-1]
     pairs = padding_pairs(padding, spatial, window, stride)
+    if not isinstance(padding, str) and any(max(lo, hi) > k // 2 for k, (lo, hi) in zip(window, pairs)):
+        # PyTorch's rule: a larger padding makes windows that lie wholly in the padding (-inf or 0/0 borders).
+        raise ValueError(
+            f"padding: expected at most half the window on each side ({[k // 2 for k in window]} for window "
+            f"{window}), got {padding!r}"
+        )
     check_window_fits(spatial, window, pairs, "window")
     if ceil_mode:  # PyTorch's ceil_mode: one more window where a partial one remains, starting inside the input.
         ceiled = []
@@ -40,11 +46,19 @@ def _identity(value, x) -> np.ndarray:
     return np.asarray(value, jax.dtypes.canonicalize_dtype(x.dtype))
 
 
+def _inexact(x: jax.Array) -> jax.Array:
+    """Integer inputs of a sum-based pool as float32: their means are not integers, and uint8 sums overflow
+    (the average of 2x2 uint8 200s would be 8)."""
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
+
+
 def _reduce(x, init, op: Callable, window, stride, padding, ceil_mode=False):
     dims, strides, pads = _window_args(x, window, stride, padding, ceil_mode)
     return lax.reduce_window(x, _identity(init, x), op, dims, strides, pads)
 
 
+@named_op("max_pool")
 def max_pool(
     x: jax.Array,
     window: int | Sequence[int],
@@ -56,13 +70,15 @@ def max_pool(
     """Max pooling over spatial windows; padded positions never win. (N, *spatial, C) -> (N, *out, C).
 
     `stride` defaults to `window` (non-overlapping); AlexNet's overlapping pooling is window 3, stride 2.
-    Its gradient flows only to the arg-max of each window.
+    Its gradient flows only to the arg-max of each window. Integer inputs stay integers (the max is exact).
+    Explicit padding may be at most window // 2 per side (PyTorch's rule).
     """
     x = jnp.asarray(x)
     lowest = -jnp.inf if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.iinfo(x.dtype).min  # integer images too
     return _reduce(x, lowest, lax.max, window, stride, padding, ceil_mode)
 
 
+@named_op("avg_pool")
 def avg_pool(
     x: jax.Array,
     window: int | Sequence[int],
@@ -74,8 +90,10 @@ def avg_pool(
 ) -> jax.Array:
     """Average pooling. (N, *spatial, C) -> (N, *out, C).
 
-    With `count_include_pad=False` padded zeros are left out of each window's count.
+    With `count_include_pad=False` padded zeros are left out of each window's count. Integer inputs are averaged
+    in float32 (exact sums up to 2^24), so the result is float32.
     """
+    x = _inexact(x)
     dims, strides, pads = _window_args(x, window, stride, padding, ceil_mode)
     total = lax.reduce_window(x, _identity(0, x), lax.add, dims, strides, pads)
     if count_include_pad and not ceil_mode:
@@ -89,6 +107,7 @@ def avg_pool(
     return total / count
 
 
+@named_op("lp_pool")
 def lp_pool(
     x: jax.Array,
     window: int | Sequence[int],
@@ -100,10 +119,11 @@ def lp_pool(
     """Lp pooling, (sum over the window of |x|^p)^(1/p); p=2 is L2 pooling. (N, *spatial, C) -> (N, *out, C)."""
     if p <= 0:
         raise ValueError(f"p: expected a positive exponent, got {p!r}")
-    total = _reduce(jnp.abs(x) ** p, 0.0, lax.add, window, stride, padding)
+    total = _reduce(jnp.abs(_inexact(x)) ** p, 0.0, lax.add, window, stride, padding)
     return total ** (1.0 / p)
 
 
+@named_op("global_avg_pool")
 def global_avg_pool(x: jax.Array) -> jax.Array:
     """Mean over all spatial positions: (N, *spatial, C) -> (N, C)."""
     if x.ndim < 3:
@@ -111,6 +131,7 @@ def global_avg_pool(x: jax.Array) -> jax.Array:
     return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
 
 
+@named_op("adaptive_avg_pool")
 def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Array:
     """PyTorch's adaptive average pooling: output cell i averages input [floor(i n / o), ceil((i + 1) n / o)).
 
@@ -131,9 +152,10 @@ def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Arr
     return x
 
 
+@named_op("channel_max_pool")
 def channel_max_pool(x: jax.Array, pool_size: int) -> jax.Array:
     """Max over groups of `pool_size` consecutive channels (maxout): (..., C) -> (..., C // pool_size)."""
     channels = x.shape[-1]
-    if pool_size < 1 or channels % pool_size:
+    if not is_int(pool_size) or pool_size < 1 or channels % pool_size:
         raise ValueError(f"pool_size: expected a divisor of the {channels} channels, got {pool_size!r}")
     return jnp.max(x.reshape(*x.shape[:-1], channels // pool_size, pool_size), axis=-1)

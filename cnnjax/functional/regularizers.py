@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from cnnjax.functional.checks import named_op
+
 PyTree = object
 
 
@@ -22,21 +24,25 @@ def _masked_leaves(params: PyTree, mask: PyTree | None) -> list[jax.Array]:
     return [p for p, m in zip(jax.tree.leaves(params), jax.tree.leaves(mask)) if m]
 
 
+@named_op("l2_penalty")
 def l2_penalty(params: PyTree, mask: PyTree | None = None) -> jax.Array:
     """1/2 sum of squared weights over the masked leaves (default mask: `weight_mask`)."""
     return 0.5 * sum(jnp.sum(jnp.square(p)) for p in _masked_leaves(params, mask))
 
 
+@named_op("l1_penalty")
 def l1_penalty(params: PyTree, mask: PyTree | None = None) -> jax.Array:
     """Sum of absolute weights over the masked leaves (default mask: `weight_mask`)."""
     return sum(jnp.sum(jnp.abs(p)) for p in _masked_leaves(params, mask))
 
 
+@named_op("elastic_net_penalty")
 def elastic_net_penalty(params: PyTree, l1: float, l2: float, mask: PyTree | None = None) -> jax.Array:
     """l1 * ||W||_1 + l2 * ||W||_2^2 over the masked leaves."""
     return l1 * l1_penalty(params, mask) + l2 * 2.0 * l2_penalty(params, mask)
 
 
+@named_op("max_norm_project")
 def max_norm_project(params: PyTree, max_norm: float, mask: PyTree | None = None) -> PyTree:
     """Rescales each output unit's incoming weights to L2 norm <= max_norm (masked leaves only).
 

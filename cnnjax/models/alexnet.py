@@ -23,11 +23,9 @@ Per config:
     after conv1 and conv2; conv1 padding 1 and max-pools with `ceil_mode=True` give exactly the paper's map sizes
     at 224: conv1 110, pool 55, conv2 26, pool 13, conv3-5 13, pool 6 -> 6x6x256.
 
-Submodule names and their torchvision counterparts (`alexnet_tv`; `TORCHVISION_NAMES`):
-  conv1 = features.0, conv2 = features.3, conv3 = features.6, conv4 = features.8, conv5 = features.10,
-  fc1 = classifier.1, fc2 = classifier.4, fc3 = classifier.6.
-Kernels are HWIO (torchvision: OIHW) and Dense kernels (in, out) (torchvision: (out, in)); fc1's input rows are
-in NHWC flatten order (h, w, c) whereas torchvision flattens (c, h, w).
+Submodule names: conv1..conv5, lrn{i} and pool{i} after conv{i}, fc1, fc2, fc3 (`cnnjax.convert` maps
+`alexnet_tv`'s onto torchvision's). Kernels are HWIO (torchvision: OIHW) and Dense kernels (in, out)
+(torchvision: (out, in)); fc1's input rows are in NHWC flatten order (h, w, c) whereas torchvision flattens (c, h, w).
 
 Small inputs (`small_input=True`, any config): conv1 becomes 3x3, stride 1, padding 1 and every other strided
 conv gets stride 1 (zfnet's conv2), so the three 3x3/2 max-pools are the only downsampling. Every config then
@@ -50,6 +48,8 @@ import jax
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.heads import classifier
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 
@@ -112,11 +112,6 @@ CONFIGS: dict[str, AlexNetConfig] = {
     ),
 }
 
-TORCHVISION_NAMES: dict[str, str] = {
-    "conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
-    "conv5": "features.10", "fc1": "classifier.1", "fc2": "classifier.4", "fc3": "classifier.6",
-}
-
 WEIGHT_INITS = ("paper", "he")
 
 
@@ -152,17 +147,16 @@ class AlexNet(nn.Module):
         """(kernel_init, bias_init) for one layer."""
         if self.weight_init == "paper":
             return F.init.normal(0.01), F.init.constant(paper_bias)
-        return F.init.he_normal(), F.init.zeros
+        return F.init.he_normal(), F.init.zeros  # truncated normal, as jax.nn.initializers.he_normal
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         if self.config not in CONFIGS:
             raise ValueError(f"config: expected one of {sorted(CONFIGS)}, got {self.config!r}")
         if self.weight_init not in WEIGHT_INITS:
             raise ValueError(f"weight_init: expected one of {list(WEIGHT_INITS)}, got {self.weight_init!r}")
         config = CONFIGS[self.config]
-        pool = cnn.MaxPool(self.pool_window, 2, ceil_mode=config.pool_ceil_mode)
-        lrn = cnn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
         for i, layer in enumerate(config.convs, start=1):
             kernel_size, stride, padding = layer.kernel_size, layer.stride, layer.padding
             if self.small_input:
@@ -171,30 +165,26 @@ class AlexNet(nn.Module):
                     kernel_size, padding = 3, 1
             kernel_init, bias_init = self._inits(layer.paper_bias)
             x = cnn.Conv(
-                layer.features, kernel_size, strides=stride, padding=padding,
+                layer.features, kernel_size, stride=stride, padding=padding,
                 groups=self.towers if layer.grouped else 1,
                 kernel_init=kernel_init, bias_init=bias_init, name=f"conv{i}",
             )(x)
             x = F.relu(x)
+            lrn = cnn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, name=f"lrn{i}")
             normalise = layer.lrn and self.lrn
             if normalise and not config.lrn_after_pool:
                 x = lrn(x)
             if layer.pool:
-                x = pool(x)
+                x = cnn.MaxPool(self.pool_window, 2, ceil_mode=config.pool_ceil_mode, name=f"pool{i}")(x)
             if normalise and config.lrn_after_pool:
                 x = lrn(x)
         if self.adaptive_pool is not None:
-            x = cnn.AdaptiveAvgPool(self.adaptive_pool)(x)
-        x = x.reshape(x.shape[0], -1)
-        for i in (1, 2):
-            if config.dropout_before_fc:
-                x = cnn.Dropout(self.dropout_rate)(x, train=train)
-            kernel_init, bias_init = self._inits(config.paper_fc_bias)
-            x = F.relu(cnn.Dense(self.fc_features, kernel_init=kernel_init, bias_init=bias_init, name=f"fc{i}")(x))
-            if not config.dropout_before_fc:
-                x = cnn.Dropout(self.dropout_rate)(x, train=train)
-        kernel_init, bias_init = self._inits(0.0)
-        return cnn.Dense(self.num_classes, kernel_init=kernel_init, bias_init=bias_init, name="fc3")(x)
+            x = cnn.AdaptiveAvgPool(self.adaptive_pool, name="avgpool")(x)
+        kernel_init, hidden_bias_init = self._inits(config.paper_fc_bias)
+        return classifier(
+            x, num_classes=self.num_classes, features=self.fc_features, dropout_rate=self.dropout_rate, train=train,
+            kernel_init=kernel_init, hidden_bias_init=hidden_bias_init, dropout_before_fc=config.dropout_before_fc,
+        )
 
 
 register("alexnet", AlexNet, input_shape=(227, 227, 3),

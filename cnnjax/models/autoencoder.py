@@ -25,6 +25,7 @@ import jax
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 
@@ -53,11 +54,12 @@ class ConvAutoencoder(nn.Module):
                 f"got {self.input_size!r}"
             )
         self.code_shape = (self.input_size[0] // scale, self.input_size[1] // scale, self.features[-1])
-        self.encoder_convs = [cnn.Conv(f, 3, strides=2, padding="SAME") for f in self.features]
+        self.encoder_convs = [cnn.Conv(f, 3, stride=2, padding="SAME") for f in self.features]
+        self.flatten = cnn.Flatten()
         self.latent = cnn.Dense(self.latent_dim)
         self.expand = cnn.Dense(self.code_shape[0] * self.code_shape[1] * self.code_shape[2])
         widths = (*reversed(self.features[:-1]), self.out_channels)
-        self.decoder_convs = [cnn.ConvTranspose(f, 3, strides=2, padding="SAME") for f in widths]
+        self.decoder_convs = [cnn.ConvTranspose(f, 3, stride=2, padding="SAME") for f in widths]
 
     def encode(self, x: jax.Array) -> jax.Array:
         """(N, H, W, C) images -> (N, latent_dim) codes."""
@@ -65,7 +67,7 @@ class ConvAutoencoder(nn.Module):
             raise ValueError(f"x: expected images of size {tuple(self.input_size)} (input_size), got shape {x.shape}")
         for conv in self.encoder_convs:
             x = F.relu(conv(x))
-        return self.latent(x.reshape(x.shape[0], -1))
+        return self.latent(self.flatten(x))
 
     def decode(self, z: jax.Array) -> jax.Array:
         """(N, latent_dim) codes -> (N, H, W, out_channels) images in [0, 1] (or logits)."""
@@ -75,6 +77,7 @@ class ConvAutoencoder(nn.Module):
         x = self.decoder_convs[-1](x)
         return x if self.logits else F.sigmoid(x)
 
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         return self.decode(self.encode(x))
 

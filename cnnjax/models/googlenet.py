@@ -55,6 +55,7 @@ import jax.numpy as jnp
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 
@@ -96,7 +97,7 @@ class ConvUnit(nn.Module):
 
     features: int
     kernel_size: int
-    strides: int = 1
+    stride: int = 1
     padding: int = 0
     layout: str = "paper"
 
@@ -106,7 +107,7 @@ class ConvUnit(nn.Module):
         x = cnn.Conv(
             self.features,
             self.kernel_size,
-            self.strides,
+            self.stride,
             padding=self.padding,
             use_bias=not spec.batch_norm,
             kernel_init=spec.kernel_init,
@@ -141,7 +142,7 @@ class Inception(nn.Module):
         b2 = unit(self.ch3x3, 3, padding=1, name="branch2_1")(b2, train=train)
         b3 = unit(self.ch5x5red, 1, name="branch3_0")(x, train=train)
         b3 = unit(self.ch5x5, k, padding=k // 2, name="branch3_1")(b3, train=train)
-        b4 = cnn.MaxPool(3, 1, padding=1, ceil_mode=True)(x)
+        b4 = cnn.MaxPool(3, 1, padding=1, ceil_mode=True, name="branch4_0")(x)
         b4 = unit(self.pool_proj, 1, name="branch4_1")(b4, train=train)
         return jnp.concatenate([b1, b2, b3, b4], axis=-1)
 
@@ -158,9 +159,9 @@ class InceptionAux(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         spec = LAYOUTS[self.layout]
-        x = cnn.AdaptiveAvgPool(4)(x) if spec.aux_adaptive_pool else cnn.AvgPool(5, 3)(x)
+        x = cnn.AdaptiveAvgPool(4, name="pool")(x) if spec.aux_adaptive_pool else cnn.AvgPool(5, 3, name="pool")(x)
         x = ConvUnit(128, 1, layout=self.layout, name="conv")(x, train=train)
-        x = F.relu(cnn.Dense(1024, kernel_init=spec.kernel_init, name="fc1")(x.reshape(x.shape[0], -1)))
+        x = F.relu(cnn.Dense(1024, kernel_init=spec.kernel_init, name="fc1")(cnn.Flatten(name="flatten")(x)))
         x = cnn.Dropout(0.7)(x, train=train)
         return cnn.Dense(self.num_classes, kernel_init=spec.kernel_init, name="fc2")(x)
 
@@ -181,16 +182,20 @@ class GoogLeNet(nn.Module):
         super().__post_init__()
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array | tuple[jax.Array, jax.Array, jax.Array]:
         spec = LAYOUTS[self.layout]
         unit = partial(ConvUnit, layout=self.layout)
-        pool = partial(cnn.MaxPool, strides=2, ceil_mode=True)
-        lrn = cnn.LocalResponseNorm(5, 1e-4, 0.75, k=1.0, average=True) if spec.lrn else (lambda y: y)
+        pool = partial(cnn.MaxPool, stride=2, ceil_mode=True)
+
+        def lrn(y: jax.Array, name: str) -> jax.Array:
+            return cnn.LocalResponseNorm(5, 1e-4, 0.75, k=1.0, average=True, name=name)(y) if spec.lrn else y
+
         x = unit(64, 7, 2, padding=3, name="conv1")(x, train=train)
-        x = lrn(pool(3)(x))
+        x = lrn(pool(3, name="maxpool1")(x), "lrn1")
         x = unit(64, 1, name="conv2")(x, train=train)
         x = unit(192, 3, padding=1, name="conv3")(x, train=train)
-        x = pool(3)(lrn(x))
+        x = pool(3, name="maxpool2")(lrn(x, "lrn2"))
         build_aux = self.aux_logits and (train or self.is_initializing())
         aux = []
         for stage, widths in INCEPTION.items():
@@ -198,10 +203,10 @@ class GoogLeNet(nn.Module):
             if build_aux and stage in ("4a", "4d"):
                 aux.append(InceptionAux(self.num_classes, self.layout, name=f"aux{len(aux) + 1}")(x, train=train))
             if stage == "3b":
-                x = pool(3)(x)
+                x = pool(3, name="maxpool3")(x)
             elif stage == "4e":
-                x = pool(spec.pool4_window)(x)
-        x = cnn.GlobalAvgPool()(x)
+                x = pool(spec.pool4_window, name="maxpool4")(x)
+        x = cnn.GlobalAvgPool(name="avgpool")(x)
         x = cnn.Dropout(spec.dropout)(x, train=train)
         logits = cnn.Dense(self.num_classes, kernel_init=spec.kernel_init, name="fc")(x)
         return (logits, *aux) if self.aux_logits and train else logits

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,7 @@ import numpy as np
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 # LeCun et al. 1998, Table I: which S2 maps (rows of the paper's table, here the inner lists) feed each C3 map.
@@ -32,30 +35,37 @@ class LeNet5(nn.Module):
     padding: int | str = 2
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         act = F.get_activation(self.activation)
         if self.pool not in ("max", "avg"):
             raise ValueError(f"pool: expected 'max' or 'avg', got {self.pool!r}")
-        pool = cnn.MaxPool(2) if self.pool == "max" else cnn.AvgPool(2)
-        x = pool(act(cnn.Conv(6, 5, padding=self.padding, name="conv1")(x)))
-        x = pool(act(cnn.Conv(16, 5, padding="VALID", name="conv2")(x)))
-        x = x.reshape(x.shape[0], -1)
+        pool = cnn.MaxPool if self.pool == "max" else cnn.AvgPool
+        x = pool(2, name="pool1")(act(cnn.Conv(6, 5, padding=self.padding, name="conv1")(x)))
+        x = pool(2, name="pool2")(act(cnn.Conv(16, 5, padding="VALID", name="conv2")(x)))
+        x = cnn.Flatten(name="flatten")(x)
         x = act(cnn.Dense(120, name="fc1")(x))
         x = act(cnn.Dense(84, name="fc2")(x))
         return cnn.Dense(self.num_classes, name="fc3")(x)
 
 
-class TrainableSubsampling(nn.Module):
-    """LeNet's S2/S4: 2x2 sums times a trainable coefficient plus a trainable bias, per channel (2 C params)."""
+class TrainableSubsampling(cnn.Module):
+    """LeNet's S2/S4: 2x2 sums times a trainable coefficient plus a trainable bias, per channel (2 C params).
+
+    One multiply-accumulate per input unit (LeCun et al.'s count).
+    """
+
+    macs = staticmethod(lambda params, x, y: math.prod(x[1:]))
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        coefficient = self.param("coefficient", F.init.ones, (x.shape[-1],), jnp.float32)
-        bias = self.param("bias", F.init.zeros, (x.shape[-1],), jnp.float32)
-        return F.avg_pool(x, 2) * 4.0 * coefficient + bias
+        coefficient = self.declare("coefficient", F.init.ones, (x.shape[-1],))
+        bias = self.declare("bias", F.init.zeros, (x.shape[-1],))
+        sums = F.avg_pool(self.promote(x), 2) * 4.0
+        return sums * coefficient[None, None, None, :] + bias[None, None, None, :]
 
 
-class ConnectionTableConv(nn.Module):
+class ConnectionTableConv(cnn.Module):
     """A convolution where output map j sees only the input maps `table[j]` (LeNet's C3).
 
     Only the connected kernels are parameters: 'kernel' (kh, kw, connections), 'bias' (len(table),). They are
@@ -72,10 +82,10 @@ class ConnectionTableConv(nn.Module):
         if inputs.max() >= x.shape[-1]:
             raise ValueError(f"table: references input map {inputs.max()}, but x has {x.shape[-1]} channels")
         k = self.kernel_size
-        packed = self.param("kernel", F.init.lecun_normal(in_axis=-1, out_axis=-1), (k, k, len(inputs)), jnp.float32)
-        bias = self.param("bias", F.init.zeros, (len(self.table),), jnp.float32)
+        packed = self.declare("kernel", F.init.lecun_normal(in_axis=-1, out_axis=-1), (k, k, len(inputs)))
+        bias = self.declare("bias", F.init.zeros, (len(self.table),))
         kernel = jnp.zeros((k, k, x.shape[-1], len(self.table)), packed.dtype).at[:, :, inputs, outputs].set(packed)
-        return F.conv(x, kernel, bias, padding="VALID")
+        return F.conv(self.promote(x), kernel, bias, padding="VALID")
 
 
 class LeNet5Classic(nn.Module):
@@ -90,6 +100,7 @@ class LeNet5Classic(nn.Module):
     pad_input: int = 0
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         act = F.scaled_tanh
         p = self.pad_input
@@ -98,7 +109,7 @@ class LeNet5Classic(nn.Module):
         x = act(ConnectionTableConv(C3_TABLE, name="c3")(x))
         x = act(TrainableSubsampling(name="s4")(x))
         x = act(cnn.Conv(120, 5, padding="VALID", name="c5")(x))
-        x = x.reshape(x.shape[0], -1)
+        x = cnn.Flatten(name="flatten")(x)
         x = act(cnn.Dense(84, name="f6")(x))
         return cnn.Dense(self.num_classes, name="output")(x)
 

@@ -71,6 +71,17 @@ def list_models(pattern: str | None = None) -> list[str]:
     return names if pattern is None else [n for n in names if fnmatch.fnmatch(n, pattern)]
 
 
+def name_of(model: nn.Module) -> str:
+    """The registered name whose preset `model` matches most specifically (e.g. 'alexnet_tv' for
+    AlexNet(config='tv', ...)), else the class name."""
+    matches = [
+        (len(entry.preset), name)
+        for name, entry in _REGISTRY.items()
+        if type(model) is entry.module and all(getattr(model, k, None) == v for k, v in entry.preset.items())
+    ]
+    return max(matches)[1] if matches else type(model).__name__
+
+
 def input_shape(name: str) -> tuple[int, int, int]:
     """The model's native input (H, W, C), e.g. (227, 227, 3) for alexnet."""
     return _entry(name).input_shape

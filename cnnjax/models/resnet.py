@@ -62,22 +62,23 @@ import jax.numpy as jnp
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 VERSIONS = ("v1", "v1.5")
 SHORTCUTS = ("A", "B")
 STEMS = ("imagenet", "cifar")
 
-conv_init = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+conv_init = F.init.he_normal("fan_out", "normal")
 
 
-def pad_shortcut(x: jax.Array, features: int, strides: int) -> jax.Array:
+def pad_shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:
     """Option A shortcut: (N, H, W, C) -> (N, ceil(H / s), ceil(W / s), features), subsampled and zero-padded.
 
     The output size matches a 3x3 conv with padding 1 and stride s; the extra features - C channels are zeros, split
     evenly before and after the C input channels.
     """
-    x = x[:, ::strides, ::strides, :]
+    x = x[:, ::stride, ::stride, :]
     extra = features - x.shape[-1]
     return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
 
@@ -87,7 +88,7 @@ class ResidualBlock(nn.Module):
     conv without bias and followed by BN, ReLU after the addition. (N, H, W, C) -> (N, H / s, W / s, out)."""
 
     features: int
-    strides: int = 1
+    stride: int = 1
     bottleneck: bool = False
     version: str = "v1.5"
     shortcut: str = "B"
@@ -99,19 +100,19 @@ class ResidualBlock(nn.Module):
         conv = partial(cnn.Conv, use_bias=False, kernel_init=conv_init)
         bn = partial(cnn.BatchNorm, momentum=self.bn_momentum, epsilon=self.bn_epsilon)
         if self.bottleneck:
-            s1, s2 = (self.strides, 1) if self.version == "v1" else (1, self.strides)
+            s1, s2 = (self.stride, 1) if self.version == "v1" else (1, self.stride)
             y = F.relu(bn(name="bn1")(conv(self.features, 1, s1, padding=0, name="conv1")(x), train=train))
             y = F.relu(bn(name="bn2")(conv(self.features, 3, s2, padding=1, name="conv2")(y), train=train))
             y = bn(name="bn3")(conv(4 * self.features, 1, padding=0, name="conv3")(y), train=train)
         else:
-            y = F.relu(bn(name="bn1")(conv(self.features, 3, self.strides, padding=1, name="conv1")(x), train=train))
+            y = F.relu(bn(name="bn1")(conv(self.features, 3, self.stride, padding=1, name="conv1")(x), train=train))
             y = bn(name="bn2")(conv(self.features, 3, padding=1, name="conv2")(y), train=train)
         out = y.shape[-1]
-        if self.strides != 1 or x.shape[-1] != out:
+        if self.stride != 1 or x.shape[-1] != out:
             if self.shortcut == "A":
-                x = pad_shortcut(x, out, self.strides)
+                x = pad_shortcut(x, out, self.stride)
             else:
-                x = conv(out, 1, self.strides, padding=0, name="downsample_conv")(x)
+                x = conv(out, 1, self.stride, padding=0, name="downsample_conv")(x)
                 x = bn(name="downsample_bn")(x, train=train)
         return F.relu(y + x)
 
@@ -143,14 +144,15 @@ class ResNet(nn.Module):
         super().__post_init__()
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        kernel, strides = (7, 2) if self.stem == "imagenet" else (3, 1)
+        kernel, stride = (7, 2) if self.stem == "imagenet" else (3, 1)
         x = cnn.Conv(
-            self.widths[0], kernel, strides, padding=kernel // 2, use_bias=False, kernel_init=conv_init, name="conv1"
+            self.widths[0], kernel, stride, padding=kernel // 2, use_bias=False, kernel_init=conv_init, name="conv1"
         )(x)
         x = F.relu(cnn.BatchNorm(self.bn_momentum, self.bn_epsilon, name="bn1")(x, train=train))
         if self.stem == "imagenet":
-            x = cnn.MaxPool(3, 2, padding=1)(x)
+            x = cnn.MaxPool(3, 2, padding=1, name="maxpool")(x)
         block = partial(
             ResidualBlock,
             bottleneck=self.bottleneck,
@@ -161,37 +163,24 @@ class ResNet(nn.Module):
         )
         for i, (size, width) in enumerate(zip(self.stage_sizes, self.widths)):
             for j in range(size):
-                strides = 2 if i > 0 and j == 0 else 1
-                x = block(width, strides, name=f"layer{i + 1}_{j}")(x, train=train)
-        x = cnn.GlobalAvgPool()(x)
+                stride = 2 if i > 0 and j == 0 else 1
+                x = block(width, stride, name=f"layer{i + 1}_{j}")(x, train=train)
+        x = cnn.GlobalAvgPool(name="avgpool")(x)
         return cnn.Dense(self.num_classes, kernel_init=F.init.torch_default(), name="fc")(x)
 
 
-for _depth, _sizes, _bottleneck in (
-    (18, (2, 2, 2, 2), False),
-    (34, (3, 4, 6, 3), False),
-    (50, (3, 4, 6, 3), True),
-    (101, (3, 4, 23, 3), True),
-    (152, (3, 8, 36, 3), True),
-):
-    register(
-        f"resnet{_depth}",
-        ResNet,
-        input_shape=(224, 224, 3),
-        description=f"ResNet-{_depth}, torchvision layout (He et al. 2015)",
-        stage_sizes=_sizes,
-        bottleneck=_bottleneck,
-    )
-
-for _n in (3, 5, 7, 9, 18):
-    register(
-        f"resnet{6 * _n + 2}",
-        ResNet,
-        input_shape=(32, 32, 3),
-        description=f"CIFAR ResNet-{6 * _n + 2} (He et al. 2015, section 4.2), option A shortcuts",
-        stage_sizes=(_n, _n, _n),
-        widths=(16, 32, 64),
-        num_classes=10,
-        stem="cifar",
-        shortcut="A",
-    )
+_IMAGENET = dict(input_shape=(224, 224, 3))
+_CIFAR = dict(input_shape=(32, 32, 3), widths=(16, 32, 64), num_classes=10, stem="cifar", shortcut="A")
+register("resnet18", ResNet, **_IMAGENET, stage_sizes=(2, 2, 2, 2), description="ResNet-18, torchvision layout")
+register("resnet34", ResNet, **_IMAGENET, stage_sizes=(3, 4, 6, 3), description="ResNet-34, torchvision layout")
+register("resnet50", ResNet, **_IMAGENET, stage_sizes=(3, 4, 6, 3), bottleneck=True,
+         description="ResNet-50, torchvision layout (He et al. 2015)")
+register("resnet101", ResNet, **_IMAGENET, stage_sizes=(3, 4, 23, 3), bottleneck=True,
+         description="ResNet-101, torchvision layout")
+register("resnet152", ResNet, **_IMAGENET, stage_sizes=(3, 8, 36, 3), bottleneck=True,
+         description="ResNet-152, torchvision layout")
+register("resnet20", ResNet, **_CIFAR, stage_sizes=(3, 3, 3), description="CIFAR ResNet-20 (section 4.2, n = 3)")
+register("resnet32", ResNet, **_CIFAR, stage_sizes=(5, 5, 5), description="CIFAR ResNet-32 (n = 5)")
+register("resnet44", ResNet, **_CIFAR, stage_sizes=(7, 7, 7), description="CIFAR ResNet-44 (n = 7)")
+register("resnet56", ResNet, **_CIFAR, stage_sizes=(9, 9, 9), description="CIFAR ResNet-56 (n = 9)")
+register("resnet110", ResNet, **_CIFAR, stage_sizes=(18, 18, 18), description="CIFAR ResNet-110 (n = 18)")

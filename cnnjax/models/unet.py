@@ -28,10 +28,11 @@ import jax.numpy as jnp
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 PADDINGS = ("SAME", "VALID")
-_he = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+_he = F.init.he_normal("fan_in", "normal")  # the paper's N(0, 2 / fan_in)
 
 
 def center_crop(x: jax.Array, size: Sequence[int]) -> jax.Array:
@@ -96,6 +97,7 @@ class UNet(nn.Module):
             )
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         if self.padding not in PADDINGS:
             raise ValueError(f"padding: expected one of {list(PADDINGS)}, got {self.padding!r}")
@@ -103,12 +105,12 @@ class UNet(nn.Module):
         skips = []
         for level, width in enumerate(self.features, start=1):
             if level > 1:
-                x = cnn.MaxPool(2)(x)
+                x = cnn.MaxPool(2, name=f"pool{level}")(x)
             x = DoubleConv(width, self.padding, name=f"enc{level}")(x)
             skips.append(x)
         for level in range(len(self.features) - 1, 0, -1):
             width = self.features[level - 1]
-            x = cnn.ConvTranspose(width, 2, strides=2, padding="VALID", kernel_init=_he, name=f"upconv{level}")(x)
+            x = cnn.ConvTranspose(width, 2, stride=2, padding="VALID", kernel_init=_he, name=f"upconv{level}")(x)
             x = jnp.concatenate([x, center_crop(skips[level - 1], x.shape[1:3])], axis=-1)
             x = DoubleConv(width, self.padding, name=f"dec{level}")(x)
         return cnn.Conv(self.out_channels, 1, padding=0, kernel_init=_he, name="final")(x)

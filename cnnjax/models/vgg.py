@@ -14,11 +14,10 @@ last layer of blocks 3-5), each conv followed by [BatchNorm (eps 1e-5)] and ReLU
 (224 -> 7); A-LRN adds a local response normalisation (AlexNet's constants) after conv1_1. Then, in torchvision's
 layout, an adaptive average pool to 7x7 and fc1 4096 - ReLU - dropout - fc2 4096 - ReLU - dropout - fc3.
 
-Submodule names: conv{block}_{i} and bn{block}_{i} (i counts from 1 inside the block, as in the paper), fc1, fc2,
-fc3. Their torchvision counterparts (configs A, B, D, E) are given by `torchvision_names(config, batch_norm)`,
-e.g. for vgg16: conv1_1 = features.0, conv5_3 = features.28, fc1 = classifier.0, fc2 = classifier.3,
-fc3 = classifier.6; for vgg16_bn conv5_3 = features.40 and bn5_3 = features.41. fc1's input rows are in NHWC
-flatten order (h, w, c); torchvision flattens (c, h, w).
+Submodule names: conv{block}_{i} and bn{block}_{i} (i counts from 1 inside the block, as in the paper), lrn1_1
+(A-LRN), pool{block}, fc1, fc2, fc3; `cnnjax.convert` maps them onto torchvision's (configs A, B, D, E), e.g. for
+vgg16 conv1_1 = features.0, conv5_3 = features.28, fc1 = classifier.0. fc1's input rows are in NHWC flatten order
+(h, w, c); torchvision flattens (c, h, w).
 
 Small inputs: at 32x32 the features end in 1x1x512 maps, which the default adaptive pool replicates to 7x7 (fc1
 stays 25088 x 4096). `adaptive_pool=None, fc_features=512` gives the usual CIFAR head, 512 - 512 - 512 - classes.
@@ -35,6 +34,8 @@ import jax
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
+from cnnjax.models.heads import classifier
+from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
 
 
@@ -64,32 +65,11 @@ CONFIGS: dict[str, tuple[tuple[VGGConv, ...], ...]] = {
     "E": ((_64, _64), (_128, _128), (_256,) * 4, (_512,) * 4, (_512,) * 4),
 }
 
-TORCHVISION_CONFIGS = ("A", "B", "D", "E")
-
-
-def _blocks(config: str) -> tuple[tuple[VGGConv, ...], ...]:
+def blocks(config: str) -> tuple[tuple[VGGConv, ...], ...]:
+    """The conv layers of each block of a configuration."""
     if config not in CONFIGS:
         raise ValueError(f"config: expected one of {sorted(CONFIGS)}, got {config!r}")
     return CONFIGS[config]
-
-
-def torchvision_names(config: str = "D", batch_norm: bool = False) -> dict[str, str]:
-    """Maps this module's submodule names to torchvision's, e.g. {'conv1_1': 'features.0', ..., 'fc3': 'classifier.6'}.
-
-    torchvision's `features` holds conv, [bn,] relu per layer and a max-pool per block, numbered in order.
-    """
-    if config not in TORCHVISION_CONFIGS:
-        raise ValueError(f"config: torchvision has VGG configurations {list(TORCHVISION_CONFIGS)}, got {config!r}")
-    names, index = {}, 0
-    for b, block in enumerate(_blocks(config), start=1):
-        for i, _ in enumerate(block, start=1):
-            names[f"conv{b}_{i}"] = f"features.{index}"
-            if batch_norm:
-                names[f"bn{b}_{i}"] = f"features.{index + 1}"
-            index += 3 if batch_norm else 2
-        index += 1  # the block's max-pool
-    names.update({"fc1": "classifier.0", "fc2": "classifier.3", "fc3": "classifier.6"})
-    return names
 
 
 class VGG(nn.Module):
@@ -112,9 +92,10 @@ class VGG(nn.Module):
     dropout_rate: float = 0.5
 
     @nn.compact
+    @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
-        for b, block in enumerate(_blocks(self.config), start=1):
+        conv_init = F.init.he_normal("fan_out", "normal")
+        for b, block in enumerate(blocks(self.config), start=1):
             for i, layer in enumerate(block, start=1):
                 x = cnn.Conv(
                     layer.features, layer.kernel_size, padding=layer.kernel_size // 2, kernel_init=conv_init,
@@ -124,21 +105,24 @@ class VGG(nn.Module):
                     x = cnn.BatchNorm(name=f"bn{b}_{i}")(x, train=train)
                 x = F.relu(x)
                 if layer.lrn:
-                    x = cnn.LocalResponseNorm()(x)
-            x = cnn.MaxPool(2)(x)
+                    x = cnn.LocalResponseNorm(name=f"lrn{b}_{i}")(x)
+            x = cnn.MaxPool(2, name=f"pool{b}")(x)
         if self.adaptive_pool is not None:
-            x = cnn.AdaptiveAvgPool(self.adaptive_pool)(x)
-        x = x.reshape(x.shape[0], -1)
-        for i in (1, 2):
-            x = F.relu(cnn.Dense(self.fc_features, kernel_init=F.init.normal(0.01), name=f"fc{i}")(x))
-            x = cnn.Dropout(self.dropout_rate)(x, train=train)
-        return cnn.Dense(self.num_classes, kernel_init=F.init.normal(0.01), name="fc3")(x)
+            x = cnn.AdaptiveAvgPool(self.adaptive_pool, name="avgpool")(x)
+        return classifier(
+            x, num_classes=self.num_classes, features=self.fc_features, dropout_rate=self.dropout_rate, train=train,
+            kernel_init=F.init.normal(0.01),
+        )
 
 
-for _name, _config in (("vgg11", "A"), ("vgg13", "B"), ("vgg16", "D"), ("vgg19", "E")):
-    register(_name, VGG, input_shape=(224, 224, 3), config=_config, description=f"VGG configuration {_config}")
-    register(f"{_name}_bn", VGG, input_shape=(224, 224, 3), config=_config, batch_norm=True,
-             description=f"VGG configuration {_config} with batch normalisation (torchvision)")
-register("vgg11_lrn", VGG, input_shape=(224, 224, 3), config="A-LRN", description="VGG configuration A-LRN")
-register("vgg16_c", VGG, input_shape=(224, 224, 3), config="C",
-         description="VGG configuration C (1x1 convs closing blocks 3-5)")
+_VGG = dict(input_shape=(224, 224, 3))
+register("vgg11", VGG, **_VGG, config="A", description="VGG configuration A")
+register("vgg11_lrn", VGG, **_VGG, config="A-LRN", description="VGG configuration A-LRN")
+register("vgg13", VGG, **_VGG, config="B", description="VGG configuration B")
+register("vgg16_c", VGG, **_VGG, config="C", description="VGG configuration C (1x1 convs closing blocks 3-5)")
+register("vgg16", VGG, **_VGG, config="D", description="VGG configuration D")
+register("vgg19", VGG, **_VGG, config="E", description="VGG configuration E")
+register("vgg11_bn", VGG, **_VGG, config="A", batch_norm=True, description="VGG A with batch normalisation")
+register("vgg13_bn", VGG, **_VGG, config="B", batch_norm=True, description="VGG B with batch normalisation")
+register("vgg16_bn", VGG, **_VGG, config="D", batch_norm=True, description="VGG D with batch normalisation")
+register("vgg19_bn", VGG, **_VGG, config="E", batch_norm=True, description="VGG E with batch normalisation")

@@ -10,43 +10,44 @@ import jax
 import jax.numpy as jnp
 
 from cnnjax import functional as F
-from cnnjax.functional._checks import Padding
+from cnnjax.functional.checks import Padding
+from cnnjax.nn.base import Module
 
 
 class MaxPool(nn.Module):
     """`functional.max_pool`: (N, *spatial, C) -> (N, *out, C)."""
 
     window: int | Sequence[int]
-    strides: int | Sequence[int] | None = None
+    stride: int | Sequence[int] | None = None
     padding: Padding = "VALID"
     ceil_mode: bool = False
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return F.max_pool(x, self.window, self.strides, self.padding, ceil_mode=self.ceil_mode)
+        return F.max_pool(x, self.window, self.stride, self.padding, ceil_mode=self.ceil_mode)
 
 
 class AvgPool(nn.Module):
     """`functional.avg_pool`: (N, *spatial, C) -> (N, *out, C)."""
 
     window: int | Sequence[int]
-    strides: int | Sequence[int] | None = None
+    stride: int | Sequence[int] | None = None
     padding: Padding = "VALID"
     count_include_pad: bool = True
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return F.avg_pool(x, self.window, self.strides, self.padding, count_include_pad=self.count_include_pad)
+        return F.avg_pool(x, self.window, self.stride, self.padding, count_include_pad=self.count_include_pad)
 
 
 class LpPool(nn.Module):
     """`functional.lp_pool` (L2 pooling by default)."""
 
     window: int | Sequence[int]
-    strides: int | Sequence[int] | None = None
+    stride: int | Sequence[int] | None = None
     padding: Padding = "VALID"
     p: float = 2.0
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return F.lp_pool(x, self.window, self.strides, self.padding, p=self.p)
+        return F.lp_pool(x, self.window, self.stride, self.padding, p=self.p)
 
 
 class GlobalAvgPool(nn.Module):
@@ -74,8 +75,9 @@ class ChannelMaxPool(nn.Module):
         return F.channel_max_pool(x, self.pool_size)
 
 
-class BatchNorm(nn.Module):
-    """`functional.batch_norm`; params 'scale', 'bias'; running 'mean', 'var' in the 'batch_stats' collection.
+class BatchNorm(Module):
+    """`functional.batch_norm`; params 'scale', 'bias'; running 'mean', 'var' in the 'batch_stats' collection
+    (all in `param_dtype`; the normalisation runs in `dtype`).
 
     Call with `train=True` under `mutable=['batch_stats']` to update the running statistics.
     """
@@ -92,17 +94,19 @@ class BatchNorm(nn.Module):
         channels = (x.shape[-1],)
         params = {}
         if self.use_scale:
-            params["scale"] = self.param("scale", self.scale_init, channels, jnp.float32)
+            params["scale"] = self.declare("scale", self.scale_init, channels)
         if self.use_bias:
-            params["bias"] = self.param("bias", F.init.zeros, channels, jnp.float32)
-        mean = self.variable("batch_stats", "mean", jnp.zeros, channels, jnp.float32)
-        var = self.variable("batch_stats", "var", jnp.ones, channels, jnp.float32)
-        state = {"mean": mean.value, "var": var.value}
+            params["bias"] = self.declare("bias", F.init.zeros, channels)
+        mean = self.variable("batch_stats", "mean", jnp.zeros, channels, self.param_dtype)
+        var = self.variable("batch_stats", "var", jnp.ones, channels, self.param_dtype)
+        state = {"mean": mean.value.astype(self.dtype), "var": var.value.astype(self.dtype)}
         y, new_state = F.batch_norm(
-            x, params, state, train=train, momentum=self.momentum, eps=self.epsilon, axis_name=self.axis_name
+            self.promote(x), params, state, train=train, momentum=self.momentum, eps=self.epsilon,
+            axis_name=self.axis_name,
         )
         if train and not self.is_initializing():
-            mean.value, var.value = new_state["mean"], new_state["var"]
+            mean.value = new_state["mean"].astype(self.param_dtype)
+            var.value = new_state["var"].astype(self.param_dtype)
         return y
 
 

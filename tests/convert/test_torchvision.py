@@ -16,6 +16,7 @@ from jax import lax
 
 from cnnjax import models
 from cnnjax.convert import TORCHVISION_MODELS, from_torchvision, to_torchvision
+from cnnjax.convert.torchvision import ALEXNET_NAMES, vgg_names
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCH_PYTHON = ROOT / ".venv-torch" / "bin" / "python"
@@ -182,3 +183,24 @@ def test_logits_match_torchvision(tmp_path):
         errors = parity.check(tmp_path / f"{case}.npz")
         # float64: the conversion alone; float32: as used (these small models are well-conditioned enough).
         assert errors.float64 <= 1e-4 and errors.float32 <= 1e-4, f"{case}: {errors}"
+
+
+def test_alexnet_torchvision_names_cover_its_parameters():
+    x = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
+    params = jax.eval_shape(models.create("alexnet_tv").init, jax.random.key(0), x)["params"]
+    assert set(ALEXNET_NAMES) == set(params)
+
+
+def test_vgg_torchvision_names():
+    names = vgg_names("D")
+    assert names["conv1_1"] == "features.0" and names["conv5_3"] == "features.28"
+    assert (names["fc1"], names["fc2"], names["fc3"]) == ("classifier.0", "classifier.3", "classifier.6")
+    bn = vgg_names("D", batch_norm=True)
+    assert (bn["conv5_3"], bn["bn5_3"]) == ("features.40", "features.41")
+    assert vgg_names("E", batch_norm=True)["conv5_4"] == "features.49"
+    assert vgg_names("A")["conv5_2"] == "features.18"
+    x = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
+    params = jax.eval_shape(models.create("vgg16_bn").init, jax.random.key(0), x)["params"]
+    assert set(bn) == set(params)  # every named submodule has a counterpart
+    with pytest.raises(ValueError, match="config"):
+        vgg_names("C")

@@ -110,6 +110,64 @@ CASES = [
      r"\(1, 4, 3\)", True),
     ("l2_loss-shape", lambda z: F.l2_loss(z, jnp.zeros((4, 2))), (logits,), ValueError,
      r"targets: expected shape \(4, 3\) to match predictions, got \(4, 2\)", True),
+    # dtypes (issue 8): integer sums of products overflow, mixed dtypes are refused by cnnjax, not lax
+    ("conv-int8", lambda x: F.conv(x.astype(jnp.int8), w4.astype(jnp.int8)), (x4,), TypeError,
+     r"x: expected a floating-point array .* got dtype int8", True),
+    ("conv-f32-f16", lambda x: F.conv(x, w4.astype(jnp.float16)), (x4,), TypeError,
+     r"x: expected x, w of one dtype, got x float32, w float16", True),
+    ("conv-uint8-image", lambda x: F.conv(x.astype(jnp.uint8), w4), (x4,), TypeError,
+     r"x: expected a floating-point array .* got dtype uint8", True),
+    ("conv-bias-dtype", lambda x: F.conv(x, w4, jnp.zeros(2, jnp.float16)), (x4,), TypeError,
+     r"x: expected x, w, b of one dtype, got x float32, w float32, b float16", True),
+    ("linear-f32-f16", lambda z: F.linear(z, jnp.ones((3, 2), jnp.float16)), (logits,), TypeError,
+     r"x: expected x, w of one dtype, got x float32, w float16", True),
+    ("conv_transpose-int", lambda x: F.conv_transpose(x.astype(jnp.int32), w4.astype(jnp.int32)), (x4,), TypeError,
+     r"x: expected a floating-point array .* got dtype int32", True),
+    # shapes and kinds that used to fail deep inside lax/XLA
+    ("conv-bias-shape", lambda x: F.conv(x, w4, jnp.zeros(3)), (x4,), ValueError,
+     r"b: expected shape \(2,\) \(C_out\), got \(3,\)", True),
+    ("linear-bias-shape", lambda z: F.linear(z, jnp.ones((3, 2)), jnp.zeros((1, 2))), (logits,), ValueError,
+     r"b: expected shape \(2,\) \(D_out\), got \(1, 2\)", True),
+    ("conv-padding-float", lambda x: F.conv(x, w4, padding=1.5), (x4,), TypeError,
+     r"padding: expected 'SAME', 'VALID', an int or \(low, high\) pairs, got 1.5", True),
+    ("conv-padding-float-pair", lambda x: F.conv(x, w4, padding=((1, 1.5), (1, 1))), (x4,), TypeError,
+     r"padding: expected 'SAME', 'VALID', an int or \(low, high\) pairs, got \(\(1, 1.5\), \(1, 1\)\)", True),
+    ("conv-stride-float", lambda x: F.conv(x, w4, stride=(1.5, 1)), (x4,), TypeError,
+     r"stride: expected an int or a sequence of 2 ints, got \(1.5, 1\)", True),
+    ("max_pool-padding-over-half", lambda x: F.max_pool(x, 2, padding=2), (x4,), ValueError,
+     r"padding: expected at most half the window on each side \(\[1, 1\] for window \(2, 2\)\), got 2", True),
+    ("avg_pool-padding-over-half", lambda x: F.avg_pool(x, 3, 1, padding=((0, 2), (0, 0))), (x4,), ValueError,
+     r"padding: expected at most half the window on each side .* got \(\(0, 2\), \(0, 0\)\)", True),
+    ("conv_transpose-empty", lambda x: F.conv_transpose(x[:, :1, :1], jnp.ones((5, 5, 3, 2)), padding=0), (x4,),
+     ValueError, r"padding: expected padding that leaves a non-empty output, got 0: .* give output \(-3, -3\)", True),
+    ("batch_norm-empty-batch", lambda x: F.batch_norm(x[:0], {}, state3, train=True), (x4,), ValueError,
+     r"x: expected a non-empty batch in training \(its statistics\), got shape \(0, 5, 5, 3\)", True),
+    ("batch_norm-rank-1", lambda x: F.batch_norm(x[0, 0, 0], {}, state3, train=True), (x4,), ValueError,
+     r"x: expected a rank >= 2 array \(N, ..., C\), got shape \(3,\)", True),
+    ("batch_norm-eps-zero", lambda x: F.batch_norm(x, {}, state3, train=False, eps=0.0), (x4,), ValueError,
+     r"eps: expected a positive float .* got 0.0", True),
+    ("batch_norm-no-var", lambda x: F.batch_norm(x, {}, {"mean": jnp.zeros(3)}, train=False), (x4,), ValueError,
+     r"state: expected a dict with running statistics 'mean' and 'var', got \['mean'\]", True),
+    ("batch_norm-scale-shape", lambda x: F.batch_norm(x, {"scale": jnp.ones(4)}, state3, train=False), (x4,),
+     ValueError, r"params: expected scale and bias of shape \(3,\), got \(4,\) for 'scale'", True),
+    ("batch_norm-int", lambda x: F.batch_norm(x.astype(jnp.int32), {}, state3, train=True), (x4,), TypeError,
+     r"x: expected a floating-point array, got dtype int32", True),
+    ("dropout-key-int", lambda x: F.dropout(0, x, 0.5, train=True), (x4,), TypeError,
+     r"key: expected one PRNG key from jax.random.key\(seed\) .* got int 0", True),
+    ("dropout-key-raw-array", lambda x: F.dropout(jnp.zeros(4, jnp.uint32), x, 0.5, train=True), (x4,), TypeError,
+     r"key: expected one PRNG key .* got an array of dtype uint32 and shape \(4,\)", True),
+    ("dropout-key-float", lambda x: F.dropout(jnp.zeros(2), x, 0.5, train=True), (x4,), TypeError,
+     r"key: expected one PRNG key .* got an array of dtype float32 and shape \(2,\)", True),
+    ("dropout-keys-batch", lambda x: F.dropout(jax.random.split(jax.random.key(0)), x, 0.5, train=True), (x4,),
+     ValueError, r"key: expected one PRNG key .* got an array of keys of shape \(2,\)", True),
+    ("local_response_norm-size-float", lambda x: F.local_response_norm(x, size=2.5), (x4,), TypeError,
+     r"size: expected an int >= 1 \(a number of channels\), got 2.5", True),
+    ("local_response_norm-size-str", lambda x: F.local_response_norm(x, size="5"), (x4,), TypeError,
+     r"size: expected an int >= 1 \(a number of channels\), got '5'", True),
+    ("cross_entropy-float-labels", lambda z: F.softmax_cross_entropy(z, jnp.zeros(4)), (logits,), TypeError,
+     r"labels: expected integer class ids, got dtype float32", True),
+    ("channel_max_pool-float", lambda x: F.channel_max_pool(x, 1.5), (x4,), ValueError,
+     r"pool_size: expected a divisor of the 3 channels, got 1.5", True),
     # plain-Python helpers (no arrays to trace)
     ("conv_output_size-strict", lambda: F.conv_output_size(7, 3, 3, strict=True), (), ValueError,
      r"stride: a 3-wide window with stride 3 does not fit an input of 7 padded by 0", False),
@@ -145,7 +203,8 @@ JIT_CASES = [c for c in CASES if c[5]]
 def test_same_error_under_jit(fn, args, error, pattern):
     with pytest.raises(error, match=pattern) as info:
         jax.jit(fn)(*args)
-    assert type(info.value) is error  # not an XLA or tracer error that happens to subclass it
+    # not an XLA or tracer error that happens to subclass it (cnnjax's own subclasses, e.g. WindowTooLarge, are fine)
+    assert type(info.value) is error or type(info.value).__module__.startswith("cnnjax."), type(info.value)
 
 
 def test_messages_name_expected_and_received():
@@ -157,3 +216,17 @@ def test_messages_name_expected_and_received():
         assert re.match(r"^[a-z_]+: ", message), (name, message)
         assert "expected" in message or "does not fit" in message, (name, message)
         assert "got" in message or "is not an integer" in message, (name, message)
+
+
+def test_integer_inputs_give_exact_results():
+    """uint8 averages are computed in float32 (no wrap-around: 200s average to 200, not 8); max_pool stays integer."""
+    image = jnp.full((1, 2, 2, 1), 200, jnp.uint8)
+    mean = F.avg_pool(image, 2)
+    assert mean.dtype == jnp.float32 and float(mean[0, 0, 0, 0]) == 200.0
+    assert float(F.lp_pool(image, 2, p=1.0)[0, 0, 0, 0]) == 800.0
+    peak = F.max_pool(image, 2)
+    assert peak.dtype == jnp.uint8 and int(peak[0, 0, 0, 0]) == 200
+    assert float(F.global_avg_pool(image)[0, 0]) == 200.0
+    # int8 convolution is refused (above); in float32 the 2700 of 3 x 3 x 3 taps of 10 * 10 is exact.
+    x, w = jnp.full((1, 3, 3, 3), 10.0), jnp.full((3, 3, 3, 1), 10.0)
+    assert float(F.conv(x, w, padding="VALID")[0, 0, 0, 0]) == 2700.0

