@@ -17,6 +17,7 @@ Steps, each a pure function of arrays:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -157,8 +158,12 @@ def hog(images: jax.Array, spec: HogSpec) -> jax.Array:
     return features**spec.power if spec.power != 1 else features
 
 
+@functools.partial(jax.jit, static_argnames="spec")
+def _hog_uint8(images: jax.Array, spec: HogSpec) -> jax.Array:
+    return hog(images.astype(jnp.float32) / 255.0, spec)
+
+
 def hog_features(images: np.ndarray, spec: HogSpec, batch_size: int = 5000) -> np.ndarray:
     """`hog` of uint8 (N, H, W, 1) images scaled to [0, 1], jitted and computed in batches -> float32 (N, D)."""
-    fn = jax.jit(lambda x: hog(x.astype(jnp.float32) / 255.0, spec))
-    out = [np.asarray(fn(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    out = [np.asarray(_hog_uint8(images[i : i + batch_size], spec)) for i in range(0, len(images), batch_size)]
     return np.concatenate(out, axis=0)

@@ -13,6 +13,7 @@ the minibatches, so a seed gives the same bits on the same machine.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -61,35 +62,42 @@ def predict(params: Params, x: jax.Array | np.ndarray) -> np.ndarray:
     return np.asarray(jnp.argmax(jnp.asarray(x) @ params["w"] + params["b"], axis=-1))
 
 
+def _optimizer(lr: float, total_steps: int) -> optax.GradientTransformation:
+    return optax.adam(optax.cosine_decay_schedule(lr, total_steps))
+
+
+@functools.partial(jax.jit, static_argnames=("batch", "lr", "total_steps"))
+def _epoch(params, opt_state, x, y, reg, key, *, batch: int, lr: float, total_steps: int):
+    """One pass over (x, y) in the minibatch order drawn from `key` (the last partial minibatch dropped)."""
+    optimizer = _optimizer(lr, total_steps)
+    steps = x.shape[0] // batch
+    order = jax.random.permutation(key, x.shape[0])[: steps * batch].reshape(steps, batch)
+
+    def step(carry, idx):
+        params, opt_state = carry
+        grads = jax.grad(objective)(params, x[idx], y[idx], reg)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), None
+
+    (params, opt_state), _ = jax.lax.scan(step, (params, opt_state), order)
+    return params, opt_state, objective(params, x, y, reg)
+
+
 def train_svm(
     key: jax.Array, x: np.ndarray, y: np.ndarray, spec: SvmSpec, num_classes: int
 ) -> tuple[Params, dict[str, Any]]:
     """Fits the SVM on (x, y). Returns the parameters {'w': (D, K), 'b': (K,)} and a log {'objective': per epoch}."""
     n, d = x.shape
     batch = min(spec.batch_size, n)
-    steps_per_epoch = n // batch
-    reg = 1.0 / (spec.C * n)
+    total_steps = spec.epochs * (n // batch)
+    reg = jnp.float32(1.0 / (spec.C * n))  # traced: settings that differ only in C share one compilation
     init_key, order_key = jax.random.split(key)
     params = {"w": spec.init_scale * jax.random.normal(init_key, (d, num_classes)), "b": jnp.zeros(num_classes)}
-    optimizer = optax.adam(optax.cosine_decay_schedule(spec.lr, spec.epochs * steps_per_epoch))
+    opt_state = _optimizer(spec.lr, total_steps).init(params)
     x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
-
-    @jax.jit
-    def epoch(carry, epoch_key):
-        params, opt_state = carry
-        order = jax.random.permutation(epoch_key, n)[: steps_per_epoch * batch].reshape(steps_per_epoch, batch)
-
-        def step(carry, idx):
-            params, opt_state = carry
-            grads = jax.grad(objective)(params, x[idx], y[idx], reg)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), None
-
-        (params, opt_state), _ = jax.lax.scan(step, (params, opt_state), order)
-        return (params, opt_state), objective(params, x, y, reg)
-
-    carry, objectives = (params, optimizer.init(params)), []
+    objectives = []
     for e in range(spec.epochs):
-        carry, value = epoch(carry, jax.random.fold_in(order_key, e))
+        params, opt_state, value = _epoch(params, opt_state, x, y, reg, jax.random.fold_in(order_key, e),
+                                          batch=batch, lr=spec.lr, total_steps=total_steps)
         objectives.append(float(value))
-    return carry[0], {"objective": objectives}
+    return params, {"objective": objectives}
