@@ -39,7 +39,7 @@ class SvmSpec:
     """
 
     C: float = 1.0
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 500
     lr: float = 1e-3
     init_scale: float = 1e-3
