@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--row", choices=[name for name, row in ROWS.items() if row.kind == "descriptor_svm"],
                       required=True)
     tune.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
+    tune.add_argument("--fresh", action="store_true", help="refit every setting (else reuse those in tune.json)")
     mrg = commands.add_parser("merge", help="results.json, results.md and error_vs_year.png from the result files")
     mrg.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     mrg.add_argument("--out-dir", type=Path, default=runner.PACKAGE_DIR)
@@ -60,8 +61,9 @@ def main(argv: list[str] | None = None) -> None:
         from cnnjax.data import load_dataset
 
         data = load_dataset("fashion_mnist")
-        grid = descriptor.tune(data.train.images, data.train.labels)
         path = Path(args.results_dir) / args.row / "tune.json"
+        previous = None if args.fresh or not path.exists() else json.loads(path.read_text())
+        grid = descriptor.tune(data.train.images, data.train.labels, previous=previous)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"row": args.row, "command": f"python -m experiments.progression tune --row "
                                     f"{args.row}", "versions": runner.versions(), **grid}, indent=2) + "\n")

@@ -79,7 +79,8 @@ def test_merge_writes_results_table_and_plot(tmp_path, runners):
     assert saved[0]["test_error_std"] == 0.0 and saved[0]["seeds"] == [0]
     assert fake["imagenet_top5_error"] == IMAGENET[2].top5_error and fake["epochs"] == 3
     table = (tmp_path / "results.md").read_text()
-    assert "| 2012 | `fake` |" in table and f"{100 * np.mean(errors):.2f} ± {100 * np.std(errors, ddof=1):.2f}" in table
+    assert "| 2012 | `fake` |" in table
+    assert f"{100 * np.mean(errors):.2f} ± {100 * np.std(errors, ddof=1):.2f}" in table
     png = (tmp_path / "error_vs_year.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
@@ -120,18 +121,28 @@ def test_descriptor_row_fits_and_tunes_on_toy_images(tmp_path):
     assert (tmp_path / "classifier.npz").exists()
 
     grid = {"hog": (HogSpec(cells=(7,), orientations=4), HogSpec(cells=(14,), orientations=2)), "C": (1.0, 2.0)}
-    tuned = descriptor.tune(images, labels, grid, SvmSpec(epochs=5, lr=0.05), validation_size=40, log=lambda _: None)
-    assert len(tuned["grid"]) == 4 and tuned["split"]["validation"].startswith("training images [80, 120)")
+    kwargs = {"svm": SvmSpec(epochs=5, lr=0.05), "refine": (0.5, 1.0), "validation_size": 40}
+    tuned = descriptor.tune(images, labels, grid, log=lambda _: None, **kwargs)
+    assert [r["stage"] for r in tuned["grid"]] == [1, 1, 1, 1, 2]  # refine 1.0 repeats a stage-1 C: skipped
+    stage1_best = min(tuned["grid"][:4], key=lambda r: r["val_error"])
+    assert tuned["grid"][4]["hog"] == stage1_best["hog"]
+    assert tuned["grid"][4]["svm"]["C"] == stage1_best["svm"]["C"] / 2
+    assert tuned["split"]["validation"].startswith("training images [80, 120)")
     assert tuned["best"]["val_error"] == min(r["val_error"] for r in tuned["grid"])
     assert descriptor.settings_from_record(tuned["best"]).hog in grid["hog"]
 
+    lines, saved = [], json.loads(json.dumps(tuned))  # a rerun on the same split and seed reuses every record
+    again = descriptor.tune(images, labels, grid, previous=saved, log=lines.append, **kwargs)
+    assert json.loads(json.dumps(again)) == saved
+    assert len(lines) == 5 and all(line.endswith("(reused)") for line in lines)
 
-def test_registry_rows_are_well_formed():
-    assert [row.year for row in ROWS.values()] == sorted(row.year for row in ROWS.values())
-    assert get_row("hog_svm").imagenet.top5_error == 28.2
-    assert {row.kind for row in ROWS.values()} == {"cnn", "descriptor_svm"}
-    with pytest.raises(ValueError, match="row"):
-        get_row("alexnet2")
+
+def test_descriptor_row_uses_the_committed_tuning_choice():
+    path = runner.RESULTS_DIR / "hog_svm" / "tune.json"
+    if not path.exists():
+        pytest.skip("no committed tuning of hog_svm")
+    best = json.loads(path.read_text())["best"]
+    assert get_row("hog_svm").settings == descriptor.settings_from_record(best)
 
 
 def test_lenet5_row_config_and_size():
@@ -146,3 +157,9 @@ def test_cli_list(capsys):
     cli.main(["list"])
     out = capsys.readouterr().out
     assert "hog_svm" in out and "28.2%" in out
+
+
+def test_cli_merge_into_a_folder(tmp_path, capsys):
+    cli.main(["merge", "--results-dir", str(tmp_path / "none"), "--out-dir", str(tmp_path)])
+    assert json.loads((tmp_path / "results.json").read_text()) == {"rows": []}
+    assert "merge: wrote" in capsys.readouterr().out
