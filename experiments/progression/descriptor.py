@@ -3,8 +3,8 @@
 Validation: the last `VALIDATION_SIZE` (10,000) images of the Fashion-MNIST training file, always the same ones; the
 SVM is fitted on the first 50,000 for every setting of `GRID`, then for finer values of C around the best (`tune`),
 with seed 0, and the setting of the lowest validation error is the row's. The row then fits on all 60,000 training
-images and is evaluated once on the test set. Feature standardisation (mean 0, std 1 per dimension) takes its statistics from the
-images the SVM is fitted on, never from the validation or test images.
+images and is evaluated once on the test set. Feature standardisation (mean 0, std 1 per dimension) takes its
+statistics from the images the SVM is fitted on, never from the validation or test images.
 """
 
 from __future__ import annotations
