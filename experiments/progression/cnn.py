@@ -1,0 +1,46 @@
+"""The CNN rows: a cnnjax training config, trained by `cnnjax.train.train_and_evaluate` (which resumes from the
+workdir's checkpoints), scored by its returned `test_accuracy`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+from cnnjax import models, summary
+from cnnjax.train import load_config, train_and_evaluate
+
+
+def cnn_config(config_file: str, seed: int, runlocal: bool = False) -> ml_collections.ConfigDict:
+    """The row's training config with its seed (the one place a row's config is loaded)."""
+    config = load_config(f"{config_file}:runlocal" if runlocal else config_file)
+    config.seed = seed
+    return config
+
+
+def size(config: ml_collections.ConfigDict, input_shape: tuple[int, int, int] = (28, 28, 1)) -> tuple[int, int]:
+    """Trainable parameters and MACs per image of the config's model at `input_shape`."""
+    model = models.create(config.model, num_classes=10, **config.model_options)
+    s = summary(model, input_shape)
+    return s.params, s.macs
+
+
+def run(config_file: str, seed: int, workdir: Path, runlocal: bool = False) -> dict[str, Any]:
+    """Trains (or resumes) the config in `workdir`; returns test_error, epochs, params, macs and details."""
+    config = cnn_config(config_file, seed, runlocal)
+    resumed = (workdir / "checkpoints").is_dir()
+    metrics = train_and_evaluate(config, workdir)
+    params, macs = size(config)
+    return {
+        "test_error": 1.0 - float(metrics["test_accuracy"]),
+        "epochs": float(metrics["epoch"]),
+        "params": params,
+        "macs": macs,
+        "details": {
+            "config": config_file,
+            "resumed_from_checkpoint": resumed,
+            "test_loss": float(metrics["test_loss"]),
+            "train_loss": float(metrics.get("train_loss", float("nan"))),
+        },
+    }

@@ -1,0 +1,131 @@
+"""The rows of the study: one registry, in year order, beside the notes' ImageNet table.
+
+A row is run with `python -m experiments.progression run --row NAME --seed S`. Kinds:
+  'descriptor_svm': `settings` is a `descriptor.DescriptorSettings` (HOG-like features + linear SVM);
+  'cnn': `settings` is the path of a cnnjax training config file (its `get_config()`), run by
+         `cnnjax.train.train_and_evaluate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from experiments.progression.descriptor import DescriptorSettings
+from experiments.progression.hog import HogSpec
+from experiments.progression.svm import SvmSpec
+
+KINDS = ("descriptor_svm", "cnn")
+SEEDS = (0, 1, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageNetFigure:
+    """One line of the notes' "ImageNet results over the years" table (top-5 error, %)."""
+
+    year: int
+    entry: str
+    top5_error: float
+    source: str
+
+
+_NOTES = "lecture notes, 'ImageNet results over the years' (top-5 error)"
+
+IMAGENET: tuple[ImageNetFigure, ...] = (
+    ImageNetFigure(2010, "Hand-designed descriptors + SVM", 28.2, _NOTES),
+    ImageNetFigure(2011, "Compressed Fisher vectors + SVM", 25.8, _NOTES),
+    ImageNetFigure(2012, "AlexNet", 16.4, f"{_NOTES}; Krizhevsky et al. 2012, 5 CNNs, test (figures.md)"),
+    ImageNetFigure(
+        2013, "a variant of AlexNet (Clarifai; ZFNet's year)", 11.7,
+        f"{_NOTES}; the winner Clarifai, ZFNet's own 6-net ensemble was 14.8 (figures.md)",
+    ),
+    ImageNetFigure(2014, "VGG", 7.3, "Simonyan & Zisserman 2014, ILSVRC submission, test (figures.md)"),
+    ImageNetFigure(2014, "GoogLeNet", 6.6, f"{_NOTES}; Szegedy et al. 2014: 6.67, 7 models x 144 crops (figures.md)"),
+    ImageNetFigure(
+        2015, "deep residual nets", 4.5,
+        f"{_NOTES}; He et al. 2015: ensemble test 3.57, one ResNet-152 5.71 (figures.md)",
+    ),
+)
+
+
+def imagenet_figure(year: int, entry: str) -> ImageNetFigure:
+    """The notes' figure of `year` whose entry starts with `entry`."""
+    for figure in IMAGENET:
+        if figure.year == year and figure.entry.startswith(entry):
+            return figure
+    raise ValueError(f"imagenet_figure: no entry {entry!r} in {year} among {[(f.year, f.entry) for f in IMAGENET]}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """A row of the study.
+
+    Attributes:
+      name: the row's id (`--row NAME`; its result files are results/NAME/seed<S>.json).
+      year: the year it stands for.
+      model: what is trained, in words.
+      kind: one of `KINDS`.
+      adaptation: how the ImageNet-era method is adapted to 28x28x1 Fashion-MNIST.
+      imagenet: the notes' ImageNet figure of its year (None before ImageNet).
+      settings: the kind's settings (see the module docstring).
+      seeds: the seeds of the study.
+    """
+
+    name: str
+    year: int
+    model: str
+    kind: str
+    adaptation: str
+    imagenet: ImageNetFigure | None
+    settings: Any
+    seeds: tuple[int, ...] = SEEDS
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: expected one of {KINDS}, got {self.kind!r}")
+
+    def command(self, seed: int) -> str:
+        """The command that runs (row, seed)."""
+        return f"python -m experiments.progression run --row {self.name} --seed {seed}"
+
+
+ROWS: dict[str, Row] = {
+    row.name: row
+    for row in (
+        Row(
+            name="lenet5",
+            year=1998,
+            model="LeNet-5 (modern: 6@5x5 pad 2, max-pool, 16@5x5, max-pool, 120-84-10, ReLU)",
+            kind="cnn",
+            adaptation="native 28x28x1 input (conv1 padded by 2, as the 32x32 original sees a padded digit)",
+            imagenet=None,
+            settings="experiments/configs/lenet5_fashion_mnist.py",
+        ),
+        Row(
+            name="hog_svm",
+            year=2010,
+            model="HOG-like descriptors (Sobel gradients, soft-binned cell histograms, L2-Hys blocks) + linear SVM",
+            kind="descriptor_svm",
+            adaptation=(
+                "the 2010/2011 stand-in: dense HOG on the whole 28x28 image (3- and 6-pixel cells concatenated, "
+                "12 signed orientation bins: the dark background makes the contrast sign informative) instead of "
+                "SIFT/Fisher-vector encodings of large images; one linear multiclass SVM (the notes' hinge loss) on "
+                "the standardised descriptor; settings chosen on the last 10,000 training images"
+            ),
+            imagenet=imagenet_figure(2010, "Hand-designed"),
+            # Chosen by `python -m experiments.progression tune --row hog_svm` (results/hog_svm/tune.json):
+            # validation error 7.94% (cells 4, unsigned 9 bins, the Dalal-Triggs default: 9.52% at its best C).
+            settings=DescriptorSettings(
+                hog=HogSpec(cells=(3, 6), orientations=12, signed=True), svm=SvmSpec(C=3e-4)
+            ),
+        ),
+    )
+}
+
+
+def get_row(name: str, rows: dict[str, Row] | None = None) -> Row:
+    """The row called `name` (in `rows`, default `ROWS`)."""
+    rows = ROWS if rows is None else rows
+    if name not in rows:
+        raise ValueError(f"row: expected one of {list(rows)}, got {name!r}")
+    return rows[name]

@@ -1,0 +1,141 @@
+"""Running (row, seed) pairs: each trains in its own workdir and writes one small result JSON.
+
+Run directories (checkpoints, logs, fitted classifiers) go under `runs/progression/<row>/seed<S>` (ignored by git);
+result files under `experiments/progression/results/<row>/seed<S>.json` (committed). A (row, seed) is done when its
+result file exists: `run_all` skips it; a CNN run interrupted before writing it resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from experiments.progression import cnn, descriptor
+from experiments.progression.rows import ROWS, Row
+
+PACKAGE_DIR = Path(__file__).parent
+RESULTS_DIR = PACKAGE_DIR / "results"
+WORKDIR_ROOT = Path("runs/progression")
+
+RowRunner = Callable[[Row, int, Path, bool], dict[str, Any]]
+
+RUNNERS: dict[str, RowRunner] = {  # kind -> (row, seed, workdir, runlocal) -> outcome
+    "descriptor_svm": lambda row, seed, workdir, runlocal: descriptor.run_fashion_mnist(
+        row.settings, seed, workdir, runlocal
+    ),
+    "cnn": lambda row, seed, workdir, runlocal: cnn.run(row.settings, seed, workdir, runlocal),
+}
+
+
+def result_path(row: str, seed: int, results_dir: Path = RESULTS_DIR) -> Path:
+    return Path(results_dir) / row / f"seed{seed}.json"
+
+
+def workdir_path(row: str, seed: int, workdir_root: Path = WORKDIR_ROOT) -> Path:
+    return Path(workdir_root) / row / f"seed{seed}"
+
+
+def versions() -> dict[str, Any]:
+    """What produced a result: library versions, the git commit, the machine."""
+    packages = {name: _version(name) for name in ("cnnjax", "jax", "jaxlib", "optax", "flax", "numpy")}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=PACKAGE_DIR
+        ).stdout.strip()
+        dirty = bool(subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=PACKAGE_DIR
+        ).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {
+        "python": platform.python_version(),
+        **packages,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    }
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def run_one(
+    row: Row,
+    seed: int,
+    *,
+    workdir_root: Path = WORKDIR_ROOT,
+    results_dir: Path = RESULTS_DIR,
+    runlocal: bool = False,
+    runners: Mapping[str, RowRunner] = RUNNERS,
+) -> dict[str, Any]:
+    """Trains (row, seed) in its workdir and writes its result file; returns the result.
+
+    With `runlocal` (a smoke run of seconds) the workdir is `<workdir_root>-runlocal/...` and the result is written
+    there, never into `results_dir`.
+    """
+    if runlocal:
+        workdir_root = Path(f"{workdir_root}-runlocal")
+        results_dir = workdir_root
+    workdir = workdir_path(row.name, seed, workdir_root)
+    started = time.perf_counter()
+    outcome = runners[row.kind](row, seed, workdir, runlocal)
+    seconds = time.perf_counter() - started
+    result = {
+        "row": row.name,
+        "seed": seed,
+        "test_error": outcome["test_error"],
+        "train_seconds": round(seconds, 1),
+        "epochs": outcome["epochs"],
+        "params": outcome["params"],
+        "macs": outcome["macs"],
+        "command": row.command(seed) + (" --runlocal" if runlocal else ""),
+        "argv": sys.argv,
+        "workdir": str(workdir),
+        "versions": versions(),
+        "details": outcome.get("details", {}),
+    }
+    path = result_path(row.name, seed, results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)  # a result file is whole or absent
+    return result
+
+
+def pending(rows: Mapping[str, Row] = ROWS, results_dir: Path = RESULTS_DIR) -> list[tuple[Row, int]]:
+    """The (row, seed) pairs without a result file, in registry order."""
+    return [(row, seed) for row in rows.values() for seed in row.seeds
+            if not result_path(row.name, seed, results_dir).exists()]
+
+
+def run_all(
+    rows: Mapping[str, Row] = ROWS,
+    *,
+    workdir_root: Path = WORKDIR_ROOT,
+    results_dir: Path = RESULTS_DIR,
+    runners: Mapping[str, RowRunner] = RUNNERS,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Runs every (row, seed) that has no result file yet; returns the new results."""
+    todo = pending(rows, results_dir)
+    done = sum(len(row.seeds) for row in rows.values()) - len(todo)
+    log(f"run --all: {done} done, {len(todo)} to run")
+    results = []
+    for row, seed in todo:
+        log(f"run --all: {row.name} seed {seed}")
+        results.append(run_one(row, seed, workdir_root=workdir_root, results_dir=results_dir, runners=runners))
+        log(f"run --all: {row.name} seed {seed}: test_error {results[-1]['test_error']:.4f} "
+            f"({results[-1]['train_seconds']:.0f} s)")
+    return results
