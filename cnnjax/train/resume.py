@@ -79,6 +79,7 @@ def restore_run(
     if "model_options" not in meta:
         raise ValueError(f"workdir: the checkpoint of step {meta['step']} in {workdir} records no model options "
                          "(written before cnnjax recorded them)")
-    model = modellib.create(config.model, **meta["model_options"])
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_options"].items()}  # JSON lists
+    model = modellib.create(config.model, **options)
     variables = {"params": state["params"], **({"batch_stats": state["batch_stats"]} if state["batch_stats"] else {})}
     return config, model, variables
