@@ -60,28 +60,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.augment.inception_crop = False  # inception-style random-size crops to crop_size in training
     c.augment.pca_jitter = 0.0  # std of AlexNet's PCA colour noise (0 = off)
 
-    c.optimizer = ml_collections.ConfigDict()
-    c.optimizer.name = "sgd"  # sgd | momentum | nesterov | adam | adamw | rmsprop
-    c.optimizer.lr = 0.01  # peak learning rate
-    c.optimizer.momentum = 0.9  # momentum, nesterov, rmsprop
-    c.optimizer.b1 = 0.9  # adam, adamw
-    c.optimizer.b2 = 0.999  # adam, adamw
-    c.optimizer.eps = 1e-8  # adam, adamw, rmsprop
-    c.optimizer.decay = 0.9  # rmsprop's squared-gradient average
-    c.optimizer.weight_decay = 0.0  # adamw's decoupled weight decay (kernels only)
-
-    c.schedule = ml_collections.ConfigDict()
-    c.schedule.name = "constant"  # constant | step | cosine | plateau
-    c.schedule.warmup_fraction = 0.0  # linear warm-up from 0 over this fraction of the run ...
-    c.schedule.warmup_epochs = 0.0  # ... or epochs ...
-    c.schedule.warmup_steps = 0  # ... or steps; composable with every schedule
-    c.schedule.decay_epochs = []  # step: multiply the lr by decay_factor at these epochs ...
-    c.schedule.decay_steps = []  # ... or at these steps
-    c.schedule.decay_factor = 0.1
-    c.schedule.final_lr_fraction = 0.0  # cosine: lr at the end / peak lr
-    c.schedule.plateau_patience = 5  # plateau: epochs without improvement of the epoch's mean training loss
-    c.schedule.plateau_rtol = 1e-4
-    c.schedule.plateau_cooldown = 0
+    c.optimizer = _optimizer_schema()
+    c.schedule = _schedule_schema()
 
     c.regularization = ml_collections.ConfigDict()
     c.regularization.l2 = 0.0  # l2 * 1/2 ||W||^2 in the loss (the papers' "weight decay" with SGD)
@@ -107,6 +87,35 @@ def default_config() -> ml_collections.ConfigDict:
     for key in FREE_FORM_KEYS:
         c[key].unlock()
     return c
+
+
+def _optimizer_schema() -> ml_collections.ConfigDict:
+    o = ml_collections.ConfigDict()
+    o.name = "sgd"  # sgd | momentum | nesterov | adam | adamw | rmsprop
+    o.lr = 0.01  # peak learning rate
+    o.momentum = 0.9  # momentum, nesterov, rmsprop
+    o.b1 = 0.9  # adam, adamw
+    o.b2 = 0.999  # adam, adamw
+    o.eps = 1e-8  # adam, adamw, rmsprop
+    o.decay = 0.9  # rmsprop's squared-gradient average
+    o.weight_decay = 0.0  # adamw's decoupled weight decay (kernels only)
+    return o
+
+
+def _schedule_schema() -> ml_collections.ConfigDict:
+    s = ml_collections.ConfigDict()
+    s.name = "constant"  # constant | step | cosine | plateau
+    s.warmup_fraction = 0.0  # linear warm-up from 0 over this fraction of the run ...
+    s.warmup_epochs = 0.0  # ... or epochs ...
+    s.warmup_steps = 0  # ... or steps; composable with every schedule
+    s.decay_epochs = []  # step: multiply the lr by decay_factor at these epochs ...
+    s.decay_steps = []  # ... or at these steps
+    s.decay_factor = 0.1
+    s.final_lr_fraction = 0.0  # cosine: lr at the end / peak lr
+    s.plateau_patience = 5  # plateau: epochs without improvement of the epoch's mean training loss
+    s.plateau_rtol = 1e-4
+    s.plateau_cooldown = 0
+    return s
 
 
 def runlocal(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

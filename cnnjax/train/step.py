@@ -35,6 +35,15 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
+def _step_keys(state: TrainState, axis_name: str | None) -> tuple[jax.Array, jax.Array]:
+    """The step's augmentation and dropout keys (per device under pmap)."""
+    root = jax.random.wrap_key_data(state.rng)
+    keys = [rnglib.step_key(rnglib.stream(root, name), state.step) for name in ("augment", "dropout")]
+    if axis_name is not None:
+        keys = [jax.random.fold_in(key, jax.lax.axis_index(axis_name)) for key in keys]
+    return keys[0], keys[1]
+
+
 def split_outputs(outputs: Any, spec: OutputSpec) -> tuple[jax.Array, list[jax.Array]]:
     """(main output, auxiliary outputs) of a model's training output, checked against its declared outputs."""
     main, *aux = outputs if isinstance(outputs, tuple) else (outputs,)
@@ -82,12 +91,7 @@ def train_step(
       without the penalty and the auxiliary losses), task.train_metric (e.g. 'accuracy'), 'learning_rate',
       'finite' (bool).
     """
-    root = jax.random.wrap_key_data(state.rng)
-    augment_key = rnglib.step_key(rnglib.stream(root, "augment"), state.step)
-    dropout_key = rnglib.step_key(rnglib.stream(root, "dropout"), state.step)
-    if axis_name is not None:
-        augment_key = jax.random.fold_in(augment_key, jax.lax.axis_index(axis_name))
-        dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(axis_name))
+    augment_key, dropout_key = _step_keys(state, axis_name)
     images = preprocess.train(augment_key, batch["image"])
     targets = task.targets(images, batch["label"])
     inputs = preprocess.normalize(images)
@@ -99,9 +103,8 @@ def train_step(
             variables, inputs, train=True, rngs={"dropout": dropout_key}, mutable=["batch_stats"]
         )
         main, aux = split_outputs(outputs, spec)
-        data_loss = task.loss_per_example(main, targets, train=True).mean()
-        aux_loss = sum(w * task.loss_per_example(out, targets, train=True).mean() for (_, w), out in zip(spec.aux, aux))
-        total = data_loss + aux_loss + regularization(params)
+        data_loss, *aux_losses = [task.loss_per_example(out, targets, train=True).mean() for out in (main, *aux)]
+        total = data_loss + sum(w * aux_loss for (_, w), aux_loss in zip(spec.aux, aux_losses)) + regularization(params)
         return total, (data_loss, main, updates.get("batch_stats", {}))
 
     (loss, (data_loss, main, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
