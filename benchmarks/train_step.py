@@ -10,18 +10,14 @@ than the differences between variants.
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax import data, models
-from cnnjax.train import (
-    create_train_state, load_config, make_optimizer, make_preprocess, make_schedule, regularization_loss, root_key,
-    train_step,
-)
+from cnnjax import data
+from cnnjax.train import build, create_train_state, load_config, make_train_step, root_key, validate
 
 VARIANTS = {  # name -> config overrides
     "recipe": {},
@@ -34,13 +30,12 @@ VARIANTS = {  # name -> config overrides
 
 
 def images_per_sec(config, dataset, steps: int) -> float:
-    model = models.create(config.model, num_classes=dataset.num_classes)
-    train_fn, _, shape = make_preprocess(config.augment, dataset)
-    schedule = make_schedule(config, steps_per_epoch=100, total_steps=100 * config.num_epochs)
-    tx = make_optimizer(config, schedule, steps_per_epoch=100)
-    state = create_train_state(model, tx, root_key(0), shape)
-    step = jax.jit(functools.partial(train_step, model=model, tx=tx, schedule=schedule, preprocess=train_fn,
-                                     regularization=lambda p: regularization_loss(p, config)), donate_argnums=0)
+    config = validate(config, dataset_given=True)
+    setup = build(config, dataset)
+    step, tx = make_train_step(config, model=setup.model, task=setup.task, preprocess=setup.preprocess,
+                               plan=setup.plan)
+    state = create_train_state(setup.model, tx, root_key(0), setup.preprocess.input_shape)
+    step = jax.jit(step, donate_argnums=0)
     n = config.batch_size
     batch = {"image": jnp.asarray(dataset.train.images[:n]), "label": jnp.asarray(dataset.train.labels[:n])}
     state, metrics = step(state, batch)
@@ -68,9 +63,7 @@ def main() -> None:
     print(f"{base.model}, batch {base.batch_size}, input {tuple(args.shape)}, {jax.devices()[0].device_kind}")
     for name, overrides in VARIANTS.items():
         config = load_config(args.config)
-        for key, value in overrides.items():
-            section, field = key.split(".")
-            config[section][field] = value
+        config.update_from_flattened_dict(overrides)
         print(f"  {name:34s} {images_per_sec(config, dataset, args.steps):7.0f} img/s", flush=True)
 
 

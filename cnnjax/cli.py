@@ -19,14 +19,19 @@ TRAIN_EPILOG = """\
 config overrides: --config.KEY=VALUE (or --config.KEY VALUE) sets any key of the config, type-checked against
 its current value, e.g. --config.optimizer.lr=0.05 --config.schedule.decay_epochs=[30,60]
 --config.augment.flip=true. They apply after --config FILE and the flags above. An unknown key fails and lists
-the valid ones.
+the valid ones. Every value is checked before anything runs.
 
 examples:
   cnnjax train --model lenet5 --dataset fashion_mnist --epochs 10
+  cnnjax train --model autoencoder --dataset fashion_mnist --loss l2
+  cnnjax train --model unet --dataset fashion_mnist
+  cnnjax train --model lenet5 --loss multiclass_hinge --config.label_smoothing=0
   cnnjax train --config experiments/configs/resnet20_cifar10.py --workdir runs/resnet20
   cnnjax train --config experiments/configs/lenet5_fashion_mnist.py:runlocal --config.optimizer.lr=0.01
 
-A run whose workdir holds a checkpoint resumes from it: rerun the same command with the same --workdir.
+Without --config, the model's packaged recipe runs (cnnjax/train/recipes/: classifier.py for the classifiers,
+autoencoder.py, unet.py). A run whose workdir holds a checkpoint resumes from it: rerun the same command with
+the same --workdir.
 """
 
 
@@ -35,21 +40,24 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train and evaluate a model", epilog=TRAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
         description="Train a model and evaluate it on the test split; writes metrics, checkpoints and a manifest "
-        "to the workdir. The last line printed is 'test_accuracy: ...'.",
+        "to the workdir. The last line printed is the task's main test metric: 'test_accuracy: ...' for a "
+        "classifier, 'test_mse: ...' for the autoencoder, 'test_mean_iou: ...' for the U-Net.",
     )
-    p.add_argument("--config", metavar="FILE[:ARG]", help="a config file with get_config() (default: the built-in "
-                   "default recipe, LeNet-5 on Fashion-MNIST); ':ARG' is passed to get_config, e.g. ':runlocal'")
+    p.add_argument("--config", metavar="FILE[:ARG]", help="a config file with get_config() (default: the model's "
+                   "packaged recipe); ':ARG' is passed to get_config, one of the file's ARGS, e.g. ':runlocal'")
     p.add_argument("--workdir", help="output directory (default: runs/<model>_<dataset>_<timestamp>)")
     p.add_argument("--model", help="model name (config.model), see cnnjax.models.list_models()")
     p.add_argument("--dataset", help="dataset name (config.dataset), see cnnjax.data.list_datasets()")
-    p.add_argument("--epochs", type=int, help="epochs (config.num_epochs)")
-    p.add_argument("--steps", type=int, help="steps instead of epochs (config.num_steps)")
+    p.add_argument("--loss", help="the loss (config.loss): softmax_cross_entropy (the classifiers' default), "
+                   "multiclass_hinge (classifiers), l2 (reconstruction), pixel_softmax_cross_entropy (segmentation)")
+    p.add_argument("--epochs", type=int, help="the run's length in epochs (config.num_epochs; sets num_steps=0)")
+    p.add_argument("--steps", type=int, help="the run's length in steps (config.num_steps; sets num_epochs=0)")
     p.add_argument("--batch-size", type=int, help="global batch size (config.batch_size)")
     p.add_argument("--seed", type=int, help="root seed (config.seed)")
     p.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                    help="save a checkpoint every STEPS steps (config.checkpoint_every_steps; 0: every epoch)")
     p.add_argument("--limit-train", type=int, metavar="N",
-                   help="use the first N training examples (config.limit_train)")
+                   help="use the first N >= 1 training examples (config.limit_train; default: all)")
     p.add_argument("--data-dir", help="dataset files: the IDX directory for mnist/fashion_mnist, the tfds data_dir "
                    "otherwise (config.data_dir)")
     p.add_argument("--parallel", choices=("jit", "pmap"), help="data-parallel implementation (config.parallel)")
@@ -61,7 +69,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
 
 # Direct flag -> config key.
 TRAIN_FLAGS = {
-    "model": "model", "dataset": "dataset", "epochs": "num_epochs", "steps": "num_steps",
+    "model": "model", "dataset": "dataset", "loss": "loss", "epochs": "num_epochs", "steps": "num_steps",
     "batch_size": "batch_size", "seed": "seed", "checkpoint_every": "checkpoint_every_steps",
     "limit_train": "limit_train", "data_dir": "data_dir", "parallel": "parallel",
     "coordinator_address": "distributed.coordinator_address", "num_processes": "distributed.num_processes",
@@ -88,15 +96,53 @@ def parse_config_overrides(extra: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def build_train_config(args: argparse.Namespace, extra: Sequence[str]):
-    """The config of a `cnnjax train` command line: file (or default) -> direct flags -> --config.* overrides."""
-    from cnnjax.train import config as configlib
+def parse_value(config, key: str, text: str) -> object:
+    """The value of `--config.<key>=<text>`, parsed for the type of the field (a Python literal, true/false for
+    booleans, the text itself for strings and for unknown free-form model options)."""
+    import ml_collections
 
-    config = configlib.load_config(args.config) if args.config else configlib.default_config()
-    flags = [(key, str(getattr(args, flag))) for flag, key in TRAIN_FLAGS.items() if getattr(args, flag) is not None]
-    configlib.apply_overrides(config, flags)
-    configlib.apply_overrides(config, parse_config_overrides(extra))
-    return config
+    *parents, leaf = key.split(".")
+    node = config
+    for name in parents:
+        node = node[name] if isinstance(node, ml_collections.ConfigDict) and name in node else None
+    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        kind = None  # unknown here: config.set_value names the valid keys, or adds a free-form option
+    else:
+        kind = node.get_type(leaf)
+    if kind is str:
+        return text
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise TypeError(f"config.{key}: expected true or false, got {text!r}")
+        return text.lower() in ("true", "1")
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        if kind is None or issubclass(kind, ml_collections.ConfigDict):
+            return text
+        raise TypeError(f"config.{key}: expected a {kind.__name__} like {node[leaf]!r}, got {text!r}") from None
+
+
+def build_train_config(args: argparse.Namespace, extra: Sequence[str]):
+    """The validated config of a `cnnjax train` command line: the file (or the model's packaged recipe) -> the
+    flags -> the --config.* overrides."""
+    from cnnjax.train import config as configlib
+    from cnnjax.train import recipes
+
+    if args.epochs is not None and args.steps is not None:
+        raise ValueError(f"--epochs / --steps: expected the run's length in one of them, got both "
+                         f"({args.epochs} / {args.steps})")
+    config = configlib.load_config(args.config) if args.config else recipes.recipe(args.model or "lenet5")
+    for flag, key in TRAIN_FLAGS.items():
+        if getattr(args, flag) is not None:
+            configlib.set_value(config, key, getattr(args, flag))
+    if args.epochs is not None:
+        config.num_steps = 0
+    if args.steps is not None:
+        config.num_epochs = 0
+    for key, text in parse_config_overrides(extra):
+        configlib.set_value(config, key, parse_value(config, key, text))
+    return configlib.validate(config)
 
 
 def train(args: argparse.Namespace, extra: Sequence[str]) -> int:

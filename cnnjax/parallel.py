@@ -10,6 +10,7 @@ with `lax.pmean` over `PMAP_AXIS`.
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -100,3 +101,79 @@ def prefetch(iterator: Iterator[T], transfer: Callable[[T], Any], size: int = 2)
             yield queue.popleft()
     while queue:
         yield queue.popleft()
+
+
+class Jit:
+    """The jit strategy: the state replicated over a 'data' mesh of all devices, batches split along it; XLA
+    inserts the gradient all-reduce (`axis_name` None: the steps reduce nothing themselves)."""
+
+    axis_name = None
+
+    def __init__(self):
+        mesh = data_mesh()
+        self.devices = jax.device_count()
+        self.state_sharding = replicated(mesh)  # also the sharding a restored state is read into
+        self._batch_sharding = batch_sharding(mesh)
+
+    def compile_train(self, step: Callable) -> Callable:
+        return jax.jit(step, donate_argnums=0, out_shardings=(self.state_sharding, self.state_sharding))
+
+    def compile_eval(self, step: Callable) -> Callable:
+        return jax.jit(step, out_shardings=self.state_sharding)
+
+    def init(self, init: Callable[[], Any]) -> Any:
+        """Runs `init` (a pure function returning the state) with its result replicated."""
+        return jax.jit(init, out_shardings=self.state_sharding)()
+
+    def put_state(self, state: Any) -> Any:
+        return state
+
+    def put_batch(self, batch: Any) -> Any:
+        """This process's part of a global batch (NumPy) -> global arrays."""
+        return to_global(batch, self._batch_sharding)
+
+    def local(self, tree: Any) -> Any:
+        """One copy of a replicated tree (still on device)."""
+        return tree
+
+    def to_host(self, tree: Any) -> Any:
+        return jax.device_get(self.local(tree))
+
+
+class Pmap(Jit):
+    """The pmap strategy: a leading device axis on the state (`replicate`) and on batches (`split_for_devices`);
+    the steps average gradients and sum evaluation metrics over `axis_name` themselves."""
+
+    axis_name = PMAP_AXIS
+
+    def __init__(self):
+        self.devices = jax.local_device_count() * jax.process_count()
+        self.state_sharding = None  # a restored state lives on one device until `put_state`
+
+    def compile_train(self, step: Callable) -> Callable:
+        return jax.pmap(functools.partial(step, axis_name=PMAP_AXIS), axis_name=PMAP_AXIS, donate_argnums=0)
+
+    def compile_eval(self, step: Callable) -> Callable:
+        return jax.pmap(functools.partial(step, axis_name=PMAP_AXIS), axis_name=PMAP_AXIS)
+
+    def init(self, init: Callable[[], Any]) -> Any:
+        return replicate(jax.jit(init)())
+
+    def put_state(self, state: Any) -> Any:
+        return replicate(state)
+
+    def put_batch(self, batch: Any) -> Any:
+        return split_for_devices(batch, jax.local_device_count())
+
+    def local(self, tree: Any) -> Any:
+        return unreplicate(tree)
+
+
+STRATEGIES = {"jit": Jit, "pmap": Pmap}
+
+
+def strategy(name: str) -> Jit:
+    """The data-parallel strategy 'jit' or 'pmap' (see the module docstring)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"parallel: expected one of {list(STRATEGIES)}, got {name!r}")
+    return STRATEGIES[name]()

@@ -20,7 +20,7 @@ from cnnjax.data.augment import (
     random_crop,
     random_flip,
 )
-from cnnjax.data.batching import batches, epoch_indices, num_batches
+from cnnjax.data.batching import batches, epoch_indices, num_batches, padded_batches, take
 from cnnjax.data.idx import IDX_DATASETS, find_idx_files, read_idx, write_idx
 from cnnjax.data.registry import Dataset, channel_stats, from_arrays, list_datasets, load_dataset
 from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, to_array_source
@@ -47,11 +47,13 @@ __all__ = [
     "load_dataset",
     "normalize",
     "num_batches",
+    "padded_batches",
     "pca_color_jitter",
     "prepare_idx_dataset",
     "random_crop",
     "random_flip",
     "read_idx",
+    "take",
     "to_array_source",
     "write_idx",
 ]

@@ -196,9 +196,9 @@ def _resize_weights(start: jax.Array, length: jax.Array, in_size: int, out_size:
     the interval [start, start + length) of each input row (pixel i covers [i, i+1))
     onto `out_size` pixels; the same weights as ``jax.image.scale_and_translate``."""
     step = length / out_size  # [N]: input pixels per output pixel.
-    centers = start[:, None] + (jnp.arange(out_size) + 0.5) * step[:, None]  # [N, out]
+    centers = start[:, None] + (jnp.arange(out_size)[None, :] + 0.5) * step[:, None]  # [N, out]
     radius = jnp.maximum(step, 1.0)[:, None, None]  # Widen the triangle when downsampling.
-    distance = jnp.abs(jnp.arange(in_size) + 0.5 - centers[:, :, None])  # [N, out, in]
+    distance = jnp.abs(jnp.arange(in_size)[None, None, :] + 0.5 - centers[:, :, None])  # [N, out, in]
     weights = jnp.maximum(0.0, 1.0 - distance / radius)
     return weights / jnp.maximum(weights.sum(axis=-1, keepdims=True), 1e-12)
 
@@ -212,4 +212,5 @@ def normalize(images: jax.Array, mean: Sequence[float], std: Sequence[float]) ->
             f"normalize: mean and std must have one value per channel ({images.shape[-1]}), "
             f"got shapes {mean.shape} and {std.shape}"
         )
-    return (jnp.asarray(images, jnp.float32) / 255.0 - mean) / std
+    per_channel = (1,) * (images.ndim - 1) + mean.shape if mean.ndim else ()  # explicit broadcast (rank promotion)
+    return (jnp.asarray(images, jnp.float32) / 255.0 - mean.reshape(per_channel)) / std.reshape(per_channel)

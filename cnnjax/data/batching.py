@@ -189,3 +189,54 @@ def _grain_batches(
         yield from iterator
     finally:
         iterator.close()  # Stops worker processes now rather than at garbage collection.
+
+
+class _Head:
+    """The first `limit` examples of a random-access source."""
+
+    def __init__(self, source: Source, limit: int):
+        self.source, self.limit = source, limit
+
+    def __len__(self) -> int:
+        return self.limit
+
+    def __getitem__(self, index: int) -> Example:
+        if not 0 <= index < self.limit:
+            raise IndexError(index)
+        return self.source[index]
+
+
+def take(source: Source, limit: int | None) -> Source:
+    """The first `limit` examples of `source` (all of them when limit is None or at least len(source))."""
+    if limit is None or limit >= len(source):
+        return source
+    _check_int("limit", limit, 1)
+    if isinstance(source, ArraySource):
+        return ArraySource(source.images[:limit], source.labels[:limit])
+    return _Head(source, limit)
+
+
+def padded_batches(
+    source: Source, batch_size: int, *, shard_index: int = 0, shard_count: int = 1
+) -> Iterator[Batch]:
+    """The evaluation batches of one shard, in source order, each padded to `batch_size` examples, with a 'mask'
+    (bool[B], False on padding): {'image', 'label', 'mask'}. Every shard yields the same number of batches (the
+    largest shard's), so that processes evaluating together take the same number of steps."""
+    count = num_batches(source, batch_size, drop_remainder=False, shard_count=shard_count)
+    batches_ = batches(
+        source, batch_size, seed=0, epoch=0, shuffle=False, drop_remainder=False,
+        shard_index=shard_index, shard_count=shard_count,
+    )
+    empty = None
+    for _ in range(count):
+        batch = next(batches_, None)
+        if batch is None:  # a shard with one batch fewer: a batch of padding only
+            empty = empty or {"image": np.zeros((0, *source[0]["image"].shape), np.uint8),
+                              "label": np.zeros((0,), np.int32)}
+            batch = empty
+        n = len(batch["label"])
+        yield {
+            "image": np.pad(batch["image"], [(0, batch_size - n)] + [(0, 0)] * (batch["image"].ndim - 1)),
+            "label": np.pad(batch["label"], (0, batch_size - n)),
+            "mask": np.arange(batch_size) < n,
+        }

@@ -62,3 +62,21 @@ def l2_loss(predictions: jax.Array, targets: jax.Array) -> jax.Array:
         )
     errors = jnp.square(predictions - targets)
     return jnp.sum(errors.reshape(errors.shape[0], -1), axis=-1)
+
+
+def pixel_softmax_cross_entropy(logits: jax.Array, labels: jax.Array, *, label_smoothing: float = 0.0) -> jax.Array:
+    """`softmax_cross_entropy` of every pixel, averaged over each example's pixels (segmentation).
+
+    Args:
+      logits: (N, H, W, K) per-pixel class scores. labels: (N, H, W) integer class ids. label_smoothing: in [0, 1).
+    Returns:
+      (N,) losses: the mean over the H x W pixels of each example.
+    """
+    if logits.ndim != 4 or labels.shape != logits.shape[:3]:
+        raise ValueError(
+            f"labels: expected integer class ids of shape {tuple(logits.shape[:3])} for logits (N, H, W, classes), "
+            f"got labels {tuple(labels.shape)} and logits {tuple(logits.shape)}"
+        )
+    n, k = logits.shape[0], logits.shape[-1]
+    per_pixel = softmax_cross_entropy(logits.reshape(-1, k), labels.reshape(-1), label_smoothing=label_smoothing)
+    return per_pixel.reshape(n, -1).mean(axis=-1)

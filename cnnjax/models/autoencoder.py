@@ -19,6 +19,7 @@ out_channels=3`. `encode` and `decode` are methods: `model.apply(variables, x, m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
@@ -26,6 +27,7 @@ import jax
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
+from cnnjax.models.outputs import OutputSpec
 from cnnjax.models.registry import register
 
 
@@ -39,6 +41,8 @@ class ConvAutoencoder(nn.Module):
       latent_dim: size of the dense code.
       logits: return the decoder's logits instead of sigmoid(logits) in [0, 1].
     """
+
+    outputs: ClassVar[OutputSpec] = OutputSpec("reconstruction")
 
     out_channels: int = 1
     input_size: tuple[int, int] = (28, 28)

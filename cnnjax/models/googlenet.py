@@ -56,7 +56,10 @@ import jax.numpy as jnp
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
+from cnnjax.models.outputs import OutputSpec
 from cnnjax.models.registry import register
+
+AUX_LOSS_WEIGHT = 0.3  # Szegedy et al. 2014: each auxiliary classifier's loss is weighted by 0.3 in training.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +178,12 @@ class GoogLeNet(nn.Module):
     num_classes: int = 1000
     layout: str = "paper"
     aux_logits: bool = False
+
+    @property
+    def outputs(self) -> OutputSpec:
+        """A classifier; with `aux_logits`, two auxiliary classifiers whose losses the paper weights by 0.3."""
+        aux = (("aux1", AUX_LOSS_WEIGHT), ("aux2", AUX_LOSS_WEIGHT)) if self.aux_logits else ()
+        return OutputSpec("classification", aux)
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:

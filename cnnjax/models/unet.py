@@ -21,6 +21,7 @@ Initialisation as the paper's: weights N(0, 2 / fan_in), biases 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
+from cnnjax.models.outputs import OutputSpec
 from cnnjax.models.registry import register
 
 PADDINGS = ("SAME", "VALID")
@@ -79,6 +81,8 @@ class UNet(nn.Module):
       features: widths of the contracting path, one per level (the paper's 64, 128, 256, 512, 1024).
       padding: 'SAME' (output size = input size) or 'VALID' (the paper's unpadded convs with cropped skips).
     """
+
+    outputs: ClassVar[OutputSpec] = OutputSpec("segmentation")
 
     out_channels: int = 2
     features: Sequence[int] = (64, 128, 256, 512, 1024)

@@ -1,23 +1,32 @@
-"""Training: `train_and_evaluate(config, workdir)`, its configs, the pure steps, optimisers and checkpoints.
+"""Training: `train_and_evaluate(config, workdir)`, the config schema and recipes, tasks, the pure steps,
+optimisers, checkpoints, and `restore_run(workdir)` to read a finished run.
 
-    from cnnjax.train import default_config, train_and_evaluate
-    config = default_config()
+    from cnnjax.train import recipe, train_and_evaluate
+    config = recipe("lenet5")                            # the packaged recipe (cnnjax/train/recipes/)
     config.optimizer.lr = 1e-3
-    metrics = train_and_evaluate(config, "runs/lenet5")   # {'test_accuracy': ..., ...}
+    metrics = train_and_evaluate(config, "runs/lenet5")  # {'test_accuracy': ..., ...}
+    config, model, variables = restore_run("runs/lenet5")
 """
 
+from cnnjax.train.build import Setup, build, build_model
 from cnnjax.train.checkpoint import Checkpointer
-from cnnjax.train.config import apply_overrides, config_hash, default_config, load_config, runlocal, validate
+from cnnjax.train.config import default_config, fill, load_config, runlocal, validate
 from cnnjax.train.loop import Interrupted, default_workdir, train_and_evaluate
 from cnnjax.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule, regularization_loss
-from cnnjax.train.preprocess import make_preprocess
+from cnnjax.train.plan import Actions, Plan, actions, resolve
+from cnnjax.train.preprocess import Preprocess, make_preprocess
+from cnnjax.train.recipes import recipe
+from cnnjax.train.resume import config_hash, restore_run
 from cnnjax.train.rng import root_key, shuffle_seed, stable_hash, step_key, stream
 from cnnjax.train.state import TrainState, create_train_state
-from cnnjax.train.step import eval_step, train_step
+from cnnjax.train.step import eval_step, make_train_step, train_step
+from cnnjax.train.tasks import LOSSES, TASKS, Task, make_task
 
 __all__ = [
-    "OPTIMIZERS", "SCHEDULES", "Checkpointer", "Interrupted", "TrainState", "apply_overrides", "config_hash",
-    "create_train_state", "default_config", "default_workdir", "eval_step", "load_config", "make_optimizer",
-    "make_preprocess", "make_schedule", "regularization_loss", "root_key", "runlocal", "shuffle_seed",
-    "stable_hash", "step_key", "stream", "train_and_evaluate", "train_step", "validate",
+    "LOSSES", "OPTIMIZERS", "SCHEDULES", "TASKS", "Actions", "Checkpointer", "Interrupted", "Plan", "Preprocess",
+    "Setup", "Task", "TrainState", "actions", "build", "build_model", "config_hash", "create_train_state",
+    "default_config", "default_workdir", "eval_step", "fill", "load_config", "make_optimizer", "make_preprocess",
+    "make_schedule", "make_task", "make_train_step", "recipe", "regularization_loss", "resolve", "restore_run",
+    "root_key", "runlocal", "shuffle_seed", "stable_hash", "step_key", "stream", "train_and_evaluate", "train_step",
+    "validate",
 ]

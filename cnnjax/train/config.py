@@ -1,54 +1,58 @@
-"""Training configs: the schema with the default recipe, config files, dotted overrides, and the config hash.
+"""The config schema, config files, and the validation of every config value (in `validate`, and only there).
 
-A config is an `ml_collections.ConfigDict`. `default_config()` holds every key the trainer reads, set to the
-default recipe (LeNet-5 on Fashion-MNIST); experiment files (`experiments/configs/*.py`, big_vision style) start
-from it and change what their recipe needs. A config file defines `get_config(arg=None)`; `load_config('f.py:arg')`
-passes 'arg' to it (e.g. 'runlocal' for a tiny run).
+A config is an `ml_collections.ConfigDict`. `default_config()` is the schema: every key the trainer reads, at
+values that change nothing (plain SGD at a constant rate, no weight decay, no label smoothing, no warm-up, no
+augmentation) and no run length. Recipes are config files that start from it and state only what they change:
+the packaged ones (`cnnjax.train.recipes`, what `cnnjax train --model NAME` uses) and the experiments'
+(`experiments/configs/*.py`, big_vision style). A config file defines `get_config(arg=None)` and, if it takes an
+argument, the tuple `ARGS` of those it knows; `load_config('f.py:arg')` passes 'arg' to it (e.g. 'runlocal').
+
+Durations: each is given in one unit, the other left at 0: num_epochs | num_steps, schedule.warmup_fraction
+(of the run) | warmup_epochs | warmup_steps, schedule.decay_epochs | decay_steps; `plan.resolve` turns them into
+steps.
 """
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import importlib.util
-import json
-from collections.abc import Iterable, Mapping
+import math
+import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import ml_collections
+from ml_collections import config_dict
 
-# Keys that do not change the numbers a run computes: they may differ between a run and its resumption and are
-# left out of the config hash.
-RUN_ONLY_KEYS = frozenset({
-    "data_dir", "idx_dir", "log_every_steps", "checkpoint_every_steps", "checkpoint_keep", "tensorboard",
-    "stop_after_step", "distributed.coordinator_address", "distributed.num_processes", "distributed.process_id",
-})
-# Sub-dicts whose keys are free-form (passed through as keyword arguments).
-FREE_FORM_KEYS = frozenset({"model_options"})
+from cnnjax import data as datalib
+from cnnjax import models as modellib
+from cnnjax.models.outputs import output_spec
+from cnnjax.train import optim, tasks
+
+FREE_FORM_KEYS = frozenset({"model_options"})  # sub-dicts whose keys are free (keyword options of the model)
+PARALLEL = ("jit", "pmap")
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """Every key the trainer reads, set to the default recipe: LeNet-5 on Fashion-MNIST, 10 epochs.
-
-    The recipe (AdamW lr 3e-3, weight decay 5e-4 on kernels, batch 128, 1 warm-up epoch then cosine decay, label
-    smoothing 0.1, no augmentation) reaches >= 90% test accuracy in 10 epochs (91.1% measured with seed 0).
-    """
+    """The schema: every key the trainer reads, at neutral values (see the module docstring). Locked: assigning
+    an unknown key fails; values are type-checked by ConfigDict."""
     c = ml_collections.ConfigDict()
     c.model = "lenet5"
     c.model_options = ml_collections.ConfigDict()  # keyword options of cnnjax.models.create
+    c.loss = ""  # a loss of cnnjax.train.tasks.LOSSES that fits the model's task; '' = the task's default
     c.dataset = "fashion_mnist"
     c.data_dir = ""  # '' = the data library's default
     c.idx_dir = ""  # a folder of IDX files (MNIST format) to read instead of tfds
-    c.limit_train = 0  # use only the first N training examples (0 = all)
-    c.limit_test = 0  # use only the first N test examples (0 = all)
+    c.limit_train = config_dict.placeholder(int)  # use only the first N training examples (None = all)
+    c.limit_test = config_dict.placeholder(int)  # use only the first N test examples (None = all)
 
     c.seed = 0
-    c.num_epochs = 10
-    c.num_steps = 0  # > 0: train for this many steps instead of num_epochs
+    c.num_epochs = 0  # the run's length: num_epochs or num_steps (one of them > 0)
+    c.num_steps = 0
     c.batch_size = 128  # global batch, over all devices and processes
     c.eval_batch_size = 1000
 
+    c.pad_to = 0  # > 0: zero-pad images (centred) to pad_to x pad_to, before augmentation and in evaluation
     c.augment = ml_collections.ConfigDict()
     c.augment.crop_padding = 0  # random_crop with this zero padding (0 = off)
     c.augment.flip = False  # random horizontal flips
@@ -56,33 +60,15 @@ def default_config() -> ml_collections.ConfigDict:
     c.augment.inception_crop = False  # inception-style random-size crops to crop_size in training
     c.augment.pca_jitter = 0.0  # std of AlexNet's PCA colour noise (0 = off)
 
-    c.optimizer = ml_collections.ConfigDict()
-    c.optimizer.name = "adamw"  # sgd | momentum | nesterov | adam | adamw | rmsprop
-    c.optimizer.lr = 3e-3  # peak learning rate
-    c.optimizer.momentum = 0.9  # momentum, nesterov, rmsprop
-    c.optimizer.b1 = 0.9  # adam, adamw
-    c.optimizer.b2 = 0.999  # adam, adamw
-    c.optimizer.eps = 1e-8  # adam, adamw, rmsprop
-    c.optimizer.decay = 0.9  # rmsprop's squared-gradient average
-    c.optimizer.weight_decay = 5e-4  # adamw's decoupled weight decay (kernels only)
-
-    c.schedule = ml_collections.ConfigDict()
-    c.schedule.name = "cosine"  # constant | step | cosine | plateau
-    c.schedule.warmup_epochs = 1.0  # linear warm-up from 0, composable with every schedule
-    c.schedule.decay_epochs = []  # step: divide the lr by 1/decay_factor at these epochs ...
-    c.schedule.decay_steps = []  # ... or at these steps
-    c.schedule.decay_factor = 0.1
-    c.schedule.final_lr_fraction = 0.0  # cosine: lr at the end / peak lr
-    c.schedule.plateau_patience = 5  # plateau: epochs without improvement of the epoch's mean training loss
-    c.schedule.plateau_rtol = 1e-4
-    c.schedule.plateau_cooldown = 0
+    c.optimizer = _optimizer_schema()
+    c.schedule = _schedule_schema()
 
     c.regularization = ml_collections.ConfigDict()
     c.regularization.l2 = 0.0  # l2 * 1/2 ||W||^2 in the loss (the papers' "weight decay" with SGD)
     c.regularization.l1 = 0.0  # l1 * ||W||_1 in the loss
     c.regularization.max_norm = 0.0  # > 0: project each unit's incoming weights onto ||w|| <= max_norm
     c.grad_clip_norm = 0.0  # > 0: clip the global gradient norm
-    c.label_smoothing = 0.1
+    c.label_smoothing = 0.0  # for the cross-entropy losses
 
     c.log_every_steps = 100
     c.eval_every_epochs = 1  # 0: evaluate only at the end
@@ -97,152 +83,246 @@ def default_config() -> ml_collections.ConfigDict:
     c.distributed.coordinator_address = ""  # 'host:port' of process 0: run jax.distributed.initialize
     c.distributed.num_processes = 1
     c.distributed.process_id = 0
+    c.lock()
+    for key in FREE_FORM_KEYS:
+        c[key].unlock()
     return c
 
 
+def _optimizer_schema() -> ml_collections.ConfigDict:
+    o = ml_collections.ConfigDict()
+    o.name = "sgd"  # sgd | momentum | nesterov | adam | adamw | rmsprop
+    o.lr = 0.01  # peak learning rate
+    o.momentum = 0.9  # momentum, nesterov, rmsprop
+    o.b1 = 0.9  # adam, adamw
+    o.b2 = 0.999  # adam, adamw
+    o.eps = 1e-8  # adam, adamw, rmsprop
+    o.decay = 0.9  # rmsprop's squared-gradient average
+    o.weight_decay = 0.0  # adamw's decoupled weight decay (kernels only)
+    return o
+
+
+def _schedule_schema() -> ml_collections.ConfigDict:
+    s = ml_collections.ConfigDict()
+    s.name = "constant"  # constant | step | cosine | plateau
+    s.warmup_fraction = 0.0  # linear warm-up from 0 over this fraction of the run ...
+    s.warmup_epochs = 0.0  # ... or epochs ...
+    s.warmup_steps = 0  # ... or steps; composable with every schedule
+    s.decay_epochs = []  # step: multiply the lr by decay_factor at these epochs ...
+    s.decay_steps = []  # ... or at these steps
+    s.decay_factor = 0.1
+    s.final_lr_fraction = 0.0  # cosine: lr at the end / peak lr
+    s.plateau_patience = 5  # plateau: epochs without improvement of the epoch's mean training loss
+    s.plateau_rtol = 1e-4
+    s.plateau_cooldown = 0
+    return s
+
+
 def runlocal(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """Shrinks a config to a run of a few seconds (the 'runlocal' argument of the experiment files)."""
+    """Shrinks a config to a run of a few seconds (the 'runlocal' argument of the config files)."""
     config.num_epochs = 1
     config.num_steps = 0
     config.limit_train = 8 * config.batch_size
     config.limit_test = 2 * config.eval_batch_size
     config.log_every_steps = 2
     config.schedule.warmup_epochs = min(config.schedule.warmup_epochs, 0.5)
+    config.schedule.warmup_steps = min(config.schedule.warmup_steps, 4)
     config.schedule.decay_epochs = []
     config.schedule.decay_steps = []
     return config
 
 
+# ------------------------------------------------------------------------------------------------ config files
 def load_config(spec: str) -> ml_collections.ConfigDict:
-    """Loads 'path/to/file.py' or 'path/to/file.py:arg' by calling the file's `get_config()` / `get_config(arg)`."""
+    """Loads 'path/to/file.py' or 'path/to/file.py:arg' by calling the file's `get_config()` / `get_config(arg)`.
+
+    Raises ValueError naming the file (and line) for a missing file, a syntax error or an exception while
+    importing it or in get_config, an argument not in the file's `ARGS`, or a result that is not a config.
+    """
     path, arg = spec, None
     if ":" in spec and not spec.endswith(".py"):
         path, arg = spec.rsplit(":", 1)
     file = Path(path)
     if file.suffix != ".py" or not file.is_file():
         raise ValueError(f"config: expected a Python file (optionally 'file.py:arg'), got {spec!r}")
+    module = _run_file(file, lambda: _import(file))
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config: {file} defines no get_config()")
+    if arg is not None:
+        valid = tuple(getattr(module, "ARGS", ()))
+        if arg not in valid:
+            raise ValueError(f"config: {file}:{arg}: expected an argument of {list(valid)} (the file's ARGS), "
+                             f"got {arg!r}")
+    result = _run_file(file, lambda: module.get_config() if arg is None else module.get_config(arg))
+    if not isinstance(result, (ml_collections.ConfigDict, Mapping)):
+        raise ValueError(f"config: {file}: get_config() returned {type(result).__name__}, expected an "
+                         "ml_collections.ConfigDict")
+    return fill(result)
+
+
+def _import(file: Path):
     module_spec = importlib.util.spec_from_file_location(f"cnnjax_config_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"config: {spec!r} defines no get_config()")
-    config = module.get_config() if arg is None else module.get_config(arg)
-    return validate(config)
+    return module
 
 
-def validate(config: ml_collections.ConfigDict | Mapping[str, Any]) -> ml_collections.ConfigDict:
-    """Checks that every key of `config` is known, and fills the keys it lacks from `default_config()`."""
+def _run_file(file: Path, call: Callable[[], Any]) -> Any:
+    """call(), with any error from the config file turned into one ValueError naming the file and line."""
+    try:
+        return call()
+    except SyntaxError as e:
+        raise ValueError(f"config: {file}:{e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001 (any error of user code: reported in one line)
+        lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if Path(f.filename) == file.absolute()]
+        where = f"{file}:{lines[-1]}" if lines else str(file)
+        raise ValueError(f"config: {where}: {type(e).__name__}: {e}") from None
+
+
+# ------------------------------------------------------------------------------------------------ validation
+def fill(config: ml_collections.ConfigDict | Mapping[str, Any]) -> ml_collections.ConfigDict:
+    """The schema with the settings of `config` (a ConfigDict or nested dict) applied: unknown keys and values of
+    the wrong type are refused, keys `config` lacks keep the schema's value."""
     full = default_config()
-    _merge(full, config, prefix="")
+    for key, value in flatten(config).items():
+        set_value(full, key, value)
     return full
 
 
-def _merge(target: ml_collections.ConfigDict, source: Mapping[str, Any], prefix: str) -> None:
-    for key, value in source.items():
-        dotted = prefix + key
-        if key not in target:
-            raise ValueError(f"config: unknown key {dotted!r}; valid keys here: {sorted(target.keys())}")
-        if isinstance(target[key], ml_collections.ConfigDict):
-            if not isinstance(value, (Mapping, ml_collections.ConfigDict)):
-                raise TypeError(f"config.{dotted}: expected a dict of settings, got {value!r}")
-            if dotted in FREE_FORM_KEYS:
-                target[key] = ml_collections.ConfigDict(dict(value.items()))
-            else:
-                _merge(target[key], value, prefix=dotted + ".")
-        else:
-            target[key] = _checked(dotted, target[key], value)
-
-
-def _checked(dotted: str, current: Any, value: Any) -> Any:
-    """`value` converted to the type of the field's current value, or a TypeError naming the field."""
-    kind = type(current)
-    if isinstance(current, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(current, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(current, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif isinstance(current, (list, tuple)):
-        ok, kind = isinstance(value, (list, tuple)), list
-    else:
-        ok = current is None or isinstance(value, kind)
-    if not ok:
-        raise TypeError(f"config.{dotted}: expected a {kind.__name__} like {current!r}, got {value!r}")
-    return kind(value) if current is not None else value
-
-
-def parse_override(config: ml_collections.ConfigDict, key: str, text: str) -> Any:
-    """Parses the command-line text of `--config.<key>=<text>` against the field's current type."""
-    current = _lookup(config, key)
-    if isinstance(current, ml_collections.ConfigDict):
-        raise ValueError(f"config.{key}: is a group of settings {sorted(current.keys())}; set one of them")
-    if isinstance(current, str):
-        return text
-    if isinstance(current, bool):
-        lowered = text.lower()
-        if lowered not in ("true", "false", "1", "0"):
-            raise TypeError(f"config.{key}: expected true or false, got {text!r}")
-        return lowered in ("true", "1")
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        if current is None:
-            return text
-        raise TypeError(f"config.{key}: expected a {type(current).__name__} like {current!r}, got {text!r}") from None
-    return value
-
-
-def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[tuple[str, str]]) -> None:
-    """Applies ('optimizer.lr', '0.05') pairs in place, type-checked against the existing fields."""
-    for key, text in overrides:
-        value = parse_override(config, key, text)
-        *parents, leaf = key.split(".")
-        node = config
-        for name in parents:
-            node = node[name]
-        if ".".join(parents) in FREE_FORM_KEYS:
-            node[leaf] = value
-        else:
-            node[leaf] = _checked(key, node[leaf], value)
-
-
-def _lookup(config: ml_collections.ConfigDict, key: str) -> Any:
-    node, path = config, []
-    for name in key.split("."):
-        if ".".join(path) in FREE_FORM_KEYS:
-            return node.get(name)
+def set_value(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
+    """config[key] = value for a dotted key, through ConfigDict's own checks, with errors that name the key."""
+    *parents, leaf = key.split(".")
+    node = config
+    for depth, name in enumerate(parents):
         if not isinstance(node, ml_collections.ConfigDict) or name not in node:
-            where = f"config.{'.'.join(path)}" if path else "config"
-            valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-            raise ValueError(f"config: unknown key {key!r}; valid keys of {where}: {valid}")
+            _unknown(key, node, parents[:depth])
         node = node[name]
-        path.append(name)
-    return node
+    if not isinstance(node, ml_collections.ConfigDict) or (leaf not in node and node.is_locked):
+        _unknown(key, node, parents)
+    if isinstance(node.get(leaf), ml_collections.ConfigDict):
+        raise ValueError(f"config.{key}: is a group of settings {sorted(node[leaf].keys())}; set one of them")
+    kind = node.get_type(leaf) if leaf in node else None
+    if isinstance(value, bool) and kind in (int, float):  # ConfigDict would take True as 1
+        raise TypeError(f"config.{key}: expected {_a(kind)} like {node[leaf]!r}, got {value!r}")
+    try:
+        node[leaf] = value
+    except TypeError:
+        raise TypeError(f"config.{key}: expected {_a(kind)} like {node[leaf]!r}, got {value!r}") from None
+
+
+def _a(kind: type) -> str:
+    return ("an " if kind.__name__[0] in "aeiou" else "a ") + kind.__name__
+
+
+def _unknown(key: str, node: Any, path: list[str]) -> None:
+    where = "config." + ".".join(path) if path else "config"
+    valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+    raise ValueError(f"config: unknown key {key!r}; valid keys of {where}: {valid}")
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """{'optimizer.lr': 0.003, ...}: the leaves of a (nested) config under dotted keys."""
     flat = {}
     for key, value in config.items():
-        if isinstance(value, Mapping):
+        if isinstance(value, (Mapping, ml_collections.ConfigDict)):
             flat.update(flatten(value, prefix + key + "."))
         else:
             flat[prefix + key] = list(value) if isinstance(value, tuple) else value
     return flat
 
 
-def hashed_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The settings that determine a run's numbers (all but RUN_ONLY_KEYS), flattened."""
-    return {k: v for k, v in flatten(config.to_dict()).items() if k not in RUN_ONLY_KEYS}
+def _at_least(minimum: float) -> Callable[[Any], bool]:
+    return lambda v: v >= minimum
 
 
-def config_hash(config: ml_collections.ConfigDict) -> str:
-    """A 16-hex-digit SHA-256 of `hashed_settings(config)`: equal hashes, equal numbers."""
-    text = json.dumps(hashed_settings(config), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+# (key, test, what is expected): the range of every numeric setting.
+RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("limit_train", lambda v: v is None or v >= 1, "a positive number of examples, or None for all"),
+    ("limit_test", lambda v: v is None or v >= 1, "a positive number of examples, or None for all"),
+    ("num_epochs", _at_least(0), "a number of epochs >= 0"),
+    ("num_steps", _at_least(0), "a number of steps >= 0"),
+    ("batch_size", _at_least(1), "a positive batch size"),
+    ("eval_batch_size", _at_least(1), "a positive batch size"),
+    ("pad_to", _at_least(0), "0 (off) or a size in pixels"),
+    ("augment.crop_padding", _at_least(0), "0 (off) or a padding in pixels"),
+    ("augment.crop_size", _at_least(0), "0 (off) or a size in pixels"),
+    ("augment.pca_jitter", _at_least(0), "a standard deviation >= 0"),
+    ("optimizer.lr", lambda v: v > 0, "a positive learning rate"),
+    ("optimizer.weight_decay", _at_least(0), "a weight decay >= 0"),
+    ("schedule.warmup_fraction", lambda v: 0 <= v < 1, "a fraction of the run in [0, 1)"),
+    ("schedule.warmup_epochs", _at_least(0), "a number of epochs >= 0"),
+    ("schedule.warmup_steps", _at_least(0), "a number of steps >= 0"),
+    ("schedule.decay_factor", lambda v: v > 0, "a positive factor"),
+    ("schedule.final_lr_fraction", _at_least(0), "a fraction >= 0"),
+    ("schedule.plateau_patience", _at_least(0), "a number of epochs >= 0"),
+    ("regularization.l2", _at_least(0), "a weight >= 0"),
+    ("regularization.l1", _at_least(0), "a weight >= 0"),
+    ("regularization.max_norm", _at_least(0), "0 (off) or a positive norm"),
+    ("grad_clip_norm", _at_least(0), "0 (off) or a positive norm"),
+    ("label_smoothing", lambda v: 0 <= v < 1, "a value in [0, 1)"),
+    ("log_every_steps", _at_least(1), "a positive number of steps"),
+    ("eval_every_epochs", _at_least(0), "a number of epochs >= 0 (0: only at the end)"),
+    ("checkpoint_every_steps", _at_least(0), "a number of steps >= 0 (0: every epoch)"),
+    ("checkpoint_keep", _at_least(1), "a positive number of checkpoints"),
+    ("stop_after_step", _at_least(0), "a step >= 0 (0: off)"),
+    ("distributed.num_processes", _at_least(1), "a positive number of processes"),
+)
+# Durations given in several units: at most one of each group may be set.
+ONE_OF = (
+    ("num_epochs", "num_steps"),
+    ("schedule.warmup_fraction", "schedule.warmup_epochs", "schedule.warmup_steps"),
+    ("schedule.decay_epochs", "schedule.decay_steps"),
+)
 
 
-def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """'key: saved -> current' for each setting that differs between two `hashed_settings` dicts."""
-    keys = sorted(set(saved) | set(current))
-    return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
+def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: object | None = None,
+             dataset_given: bool = False) -> ml_collections.ConfigDict:
+    """The full config (`fill`), after checking every value: ranges, choices, one unit per duration, and that the
+    loss fits the model's task. Run before anything else (no workdir, no data).
+
+    Args:
+      model: the Flax module that will be trained instead of `config.model` (its declared outputs are checked).
+      dataset_given: a Dataset is passed in, so config.dataset is not looked up.
+    """
+    config = fill(config)
+    flat = flatten(config)
+    _check_ranges(flat)
+    _check_durations(flat)
+    choices = [("optimizer.name", optim.OPTIMIZERS), ("schedule.name", optim.SCHEDULES), ("parallel", PARALLEL)]
+    if model is None:
+        choices.append(("model", modellib.list_models()))
+    if not dataset_given:
+        choices.append(("dataset", datalib.list_datasets()))
+    for key, valid in choices:
+        if flat[key] not in valid:
+            raise ValueError(f"config.{key}: expected one of {list(valid)}, got {flat[key]!r}")
+    if config.optimizer.weight_decay and config.optimizer.name != "adamw":
+        raise ValueError(
+            f"config.optimizer.weight_decay: decoupled weight decay is AdamW's; for {config.optimizer.name!r} set "
+            f"config.regularization.l2 (an L2 penalty in the loss) instead, got weight_decay="
+            f"{config.optimizer.weight_decay!r}"
+        )
+    if config.augment.inception_crop and not config.augment.crop_size:
+        raise ValueError("config.augment.inception_crop: expected config.augment.crop_size > 0 (the output size), "
+                         "got 0")
+    spec = output_spec(model if model is not None else modellib.create(config.model, **config.model_options))
+    tasks.check_loss(spec.task, config.loss, config.label_smoothing)
+    return config
+
+
+def _check_ranges(flat: dict[str, Any]) -> None:
+    for key, test, expected in RULES:
+        value = flat[key]
+        number = value is None or (not isinstance(value, bool) and math.isfinite(value))
+        if not (number and test(value)):
+            raise ValueError(f"config.{key}: expected {expected}, got {value!r}")
+
+
+def _check_durations(flat: dict[str, Any]) -> None:
+    for keys in ONE_OF:
+        given = [k for k in keys if flat[k]]
+        if len(given) > 1:
+            shown = ", ".join(f"{k}={flat[k]!r}" for k in given)
+            raise ValueError(f"config: expected one of {', '.join(keys)} (the others 0), got {shown}")
+    if not (flat["num_epochs"] or flat["num_steps"]):
+        raise ValueError("config.num_epochs / num_steps: expected the run's length in one of them, got 0 / 0")

@@ -8,11 +8,13 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import tqdm
 
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "cnnjax")
@@ -113,10 +115,13 @@ def _version(name: str) -> str:
 
 
 class Progress:
-    """A tqdm bar with loss, accuracy and img/s on a terminal; plain log lines otherwise (or when not process 0)."""
+    """A tqdm bar with loss, the training metric (`metric`: record['train_<metric>']) and img/s on a terminal;
+    plain log lines otherwise (or when not process 0)."""
 
-    def __init__(self, *, total: int, initial: int, enabled: bool = True, tty: bool | None = None):
+    def __init__(self, *, total: int, initial: int, enabled: bool = True, tty: bool | None = None,
+                 metric: str = "accuracy"):
         self.enabled = enabled
+        self.metric = metric
         self.total = total
         tty = sys.stderr.isatty() if tty is None else tty
         show_bar = enabled and tty
@@ -129,13 +134,13 @@ class Progress:
         if self._bar is not None:
             self._bar.update(record["step"] - self._bar.n)
             self._bar.set_postfix(
-                loss=f"{record['train_loss']:.4f}", acc=f"{record['train_accuracy']:.4f}",
+                loss=f"{record['train_loss']:.4f}", **{self.metric[:3]: f"{record['train_' + self.metric]:.4f}"},
                 img_s=f"{record['images_per_sec']:.0f}", refresh=False,
             )
         else:
             print(
                 f"step {record['step']}/{self.total} epoch {record['epoch']:.2f} loss {record['train_loss']:.4f} "
-                f"accuracy {record['train_accuracy']:.4f} lr {record['learning_rate']:.3g} "
+                f"{self.metric} {record['train_' + self.metric]:.4f} lr {record['learning_rate']:.3g} "
                 f"img/s {record['images_per_sec']:.0f}",
                 flush=True,
             )
@@ -151,3 +156,46 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+class PendingMetrics:
+    """The per-step training metrics since the last record: device arrays until `pull` fetches them, then host
+    values. `keys` are the step's metrics ('step', 'loss', the task's training metric, 'learning_rate', 'finite').
+
+    The host values are saved with each checkpoint (`state_dict`), so a resumed run writes the same records.
+    """
+
+    def __init__(self, keys: tuple[str, ...], images_per_step: int, saved: dict[str, list] | None = None):
+        self.keys = keys
+        self.images_per_step = images_per_step
+        self.pending: list[dict[str, Any]] = []
+        self.host = {k: list(saved[k]) for k in keys} if saved else {k: [] for k in keys}
+        self.steps_timed = 0
+        self.since = time.perf_counter()
+
+    def add(self, metrics: dict[str, Any]) -> None:
+        self.pending.append(metrics)
+        self.steps_timed += 1
+
+    def pull(self) -> dict[str, np.ndarray]:
+        """Fetches the pending metrics; returns {key: (steps,) array} of every step since the last record."""
+        for metrics in jax.device_get(self.pending):
+            for key in self.keys:
+                self.host[key].append(np.asarray(metrics[key]).reshape(-1)[0].item())
+        self.pending = []
+        return {k: np.asarray(v) for k, v in self.host.items()}
+
+    def clear(self) -> None:
+        self.host = {k: [] for k in self.keys}
+
+    def state_dict(self) -> dict[str, list]:
+        """The fetched values not yet in a record (JSON-serialisable)."""
+        return {k: list(v) for k, v in self.host.items()}
+
+    def restart(self) -> None:
+        """Starts timing anew (img/s measures training only)."""
+        self.since, self.steps_timed = time.perf_counter(), 0
+
+    def images_per_sec(self) -> float:
+        elapsed = time.perf_counter() - self.since
+        return self.steps_timed * self.images_per_step / elapsed if elapsed > 0 else 0.0

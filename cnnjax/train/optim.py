@@ -16,6 +16,7 @@ import ml_collections
 import optax
 
 from cnnjax import functional as F
+from cnnjax.train.plan import Plan
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
@@ -23,39 +24,24 @@ SCHEDULES = ("constant", "step", "cosine", "plateau")
 Schedule = Callable[[jax.Array | int], jax.Array]
 
 
-def make_schedule(config: ml_collections.ConfigDict, *, steps_per_epoch: int, total_steps: int) -> Schedule:
+def make_schedule(config: ml_collections.ConfigDict, plan: Plan) -> Schedule:
     """The learning rate of each step: `config.schedule.name` after an optional linear warm-up.
 
     constant / plateau: `lr` (plateau's reductions are applied by the optimiser, see `make_optimizer`);
-    step: `lr * decay_factor ** (number of decay_epochs / decay_steps passed)`; cosine: from `lr` down to
-    `final_lr_fraction * lr` at `total_steps`. The warm-up rises linearly from 0 to `lr` over
-    `warmup_epochs * steps_per_epoch` steps, and the schedule after it starts at its own step 0, except `step`,
-    whose boundaries stay at the given absolute epochs/steps.
+    step: `lr * decay_factor ** (number of the plan's decay boundaries passed)`; cosine: from `lr` down to
+    `final_lr_fraction * lr` at the plan's last step. The warm-up rises linearly from 0 to `lr` over the plan's
+    `warmup_steps`, and the schedule after it starts at its own step 0, except `step`, whose boundaries stay at
+    their absolute steps. The config is validated (`config.validate`) and the durations resolved (`plan.resolve`).
     """
     s, lr = config.schedule, float(config.optimizer.lr)
-    if s.name not in SCHEDULES:
-        raise ValueError(f"config.schedule.name: expected one of {list(SCHEDULES)}, got {s.name!r}")
-    if lr <= 0:
-        raise ValueError(f"config.optimizer.lr: expected a positive learning rate, got {lr!r}")
-    warmup = int(round(s.warmup_epochs * steps_per_epoch))
-    if not 0 <= warmup < total_steps:
-        raise ValueError(
-            f"config.schedule.warmup_epochs: expected a warm-up shorter than the run ({total_steps} steps), "
-            f"got {s.warmup_epochs!r} epochs = {warmup} steps (e.g. --config.schedule.warmup_epochs=0 to turn it off)"
-        )
+    warmup = plan.warmup_steps
     if s.name == "step":
-        if s.decay_epochs and s.decay_steps:
-            raise ValueError(
-                "config.schedule: expected decay_epochs or decay_steps, got both "
-                f"{list(s.decay_epochs)} and {list(s.decay_steps)}"
-            )
-        boundaries = [int(e * steps_per_epoch) for e in s.decay_epochs] or [int(b) for b in s.decay_steps]
-        base = optax.piecewise_constant_schedule(lr, {b: s.decay_factor for b in boundaries})
+        base = optax.piecewise_constant_schedule(lr, {b: s.decay_factor for b in plan.decay_boundaries})
         if warmup:
             return lambda step: jnp.where(step < warmup, lr * step / warmup, base(step))
         return base
     if s.name == "cosine":
-        base = optax.cosine_decay_schedule(lr, decay_steps=total_steps - warmup, alpha=s.final_lr_fraction)
+        base = optax.cosine_decay_schedule(lr, decay_steps=plan.total_steps - warmup, alpha=s.final_lr_fraction)
     else:
         base = optax.constant_schedule(lr)
     if warmup:
@@ -72,13 +58,6 @@ def make_optimizer(
     AdamW's decoupled `weight_decay` applies to kernels only (`functional.weight_mask`).
     """
     o = config.optimizer
-    if o.name not in OPTIMIZERS:
-        raise ValueError(f"config.optimizer.name: expected one of {list(OPTIMIZERS)}, got {o.name!r}")
-    if o.weight_decay and o.name != "adamw":
-        raise ValueError(
-            f"config.optimizer.weight_decay: decoupled weight decay is AdamW's; for {o.name!r} set "
-            f"config.regularization.l2 (an L2 penalty in the loss) instead, got weight_decay={o.weight_decay!r}"
-        )
     optimizers = {
         "sgd": lambda: optax.sgd(schedule),
         "momentum": lambda: optax.sgd(schedule, momentum=o.momentum),

@@ -1,31 +1,59 @@
-"""The pure training and evaluation steps. Compile them once with `jax.jit` (donating the state).
+"""The pure training and evaluation steps, and `make_train_step(config, ...)` that wires one from a config.
 
-Batches arrive as {'image': uint8 (B, H, W, C), 'label': int32 (B,)}; augmentation and the uint8 -> float
-normalisation run here, on device, with keys folded from the state's root key and step.
+Batches arrive as {'image': uint8 (B, H, W, C), 'label': int32 (B,)}; augmentation, the task's targets and the
+uint8 -> float normalisation run here, on device, with keys folded from the state's root key and step. Compile
+the steps once (`cnnjax.parallel`: jit, or pmap with `axis_name`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
 from cnnjax import functional as F
+from cnnjax.models.outputs import OutputSpec, output_spec
 from cnnjax.train import rng as rnglib
-from cnnjax.train.optim import Schedule, plateau_scale
+from cnnjax.train.optim import Schedule, make_optimizer, make_schedule, plateau_scale, regularization_loss
+from cnnjax.train.plan import Plan
+from cnnjax.train.preprocess import Preprocess
 from cnnjax.train.state import TrainState
+from cnnjax.train.tasks import Task
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
-
-AUX_LOSS_WEIGHT = 0.3  # Szegedy et al. 2014: the auxiliary classifiers' losses are weighted by 0.3 in training.
+TrainStep = Callable[..., tuple[TrainState, Metrics]]
 
 
 def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _step_keys(state: TrainState, axis_name: str | None) -> tuple[jax.Array, jax.Array]:
+    """The step's augmentation and dropout keys (per device under pmap)."""
+    root = jax.random.wrap_key_data(state.rng)
+    keys = [rnglib.step_key(rnglib.stream(root, name), state.step) for name in ("augment", "dropout")]
+    if axis_name is not None:
+        keys = [jax.random.fold_in(key, jax.lax.axis_index(axis_name)) for key in keys]
+    return keys[0], keys[1]
+
+
+def split_outputs(outputs: Any, spec: OutputSpec) -> tuple[jax.Array, list[jax.Array]]:
+    """(main output, auxiliary outputs) of a model's training output, checked against its declared outputs."""
+    main, *aux = outputs if isinstance(outputs, tuple) else (outputs,)
+    if len(aux) != len(spec.aux):
+        names = [name for name, _ in spec.aux]
+        raise ValueError(
+            f"model: expected 1 + {len(spec.aux)} auxiliary outputs {names} in training (its OutputSpec, "
+            f"cnnjax.models.outputs), got {1 + len(aux)} outputs"
+        )
+    return main, aux
 
 
 def train_step(
@@ -33,11 +61,11 @@ def train_step(
     batch: Batch,
     *,
     model: nn.Module,
+    task: Task,
     tx: optax.GradientTransformationExtraArgs,
     schedule: Schedule,
-    preprocess: Callable[[jax.Array, jax.Array], jax.Array],
+    preprocess: Preprocess,
     regularization: Callable[[object], jax.Array],
-    label_smoothing: float = 0.0,
     max_norm: float = 0.0,
     skip_nonfinite: bool = False,
     axis_name: str | None = None,
@@ -47,47 +75,43 @@ def train_step(
     Args:
       state: the training state.
       batch: {'image': uint8 (B, H, W, C), 'label': int32 (B,)} (under pmap: this device's part).
-      model: the Flax module, applied with train=True.
+      model: the Flax module, applied with train=True; its auxiliary outputs (`output_spec(model).aux`) add their
+        weighted losses.
+      task: targets, loss (with its label smoothing) and the training metric.
       tx: the optimiser; its update receives `value=` the batch's loss (for reduce_on_plateau).
       schedule: step -> learning rate (for the metrics).
-      preprocess: (key, uint8 images) -> float32 model inputs (augmentation + normalisation).
+      preprocess: augmentation (key, uint8 images) -> images, and their normalisation.
       regularization: params -> scalar penalty added to the loss (L1/L2 on kernels).
-      label_smoothing: passed to `functional.softmax_cross_entropy`.
       max_norm: > 0: project the kernels' unit weight vectors after the update (`functional.max_norm_project`).
       skip_nonfinite: keep the old state (except step and nonfinite_steps) when the loss or a gradient is not finite.
       axis_name: the pmap axis to average gradients, metrics and BatchNorm statistics over (None under jit).
 
     Returns:
-      (new state, metrics): scalar 'step' (the new step count), 'loss' (mean cross-entropy of the main output,
-      without the penalty and the auxiliary losses), 'accuracy', 'learning_rate', 'finite' (bool).
+      (new state, metrics): scalar 'step' (the new step count), 'loss' (the task's mean loss of the main output,
+      without the penalty and the auxiliary losses), task.train_metric (e.g. 'accuracy'), 'learning_rate',
+      'finite' (bool).
     """
-    root = jax.random.wrap_key_data(state.rng)
-    augment_key = rnglib.step_key(rnglib.stream(root, "augment"), state.step)
-    dropout_key = rnglib.step_key(rnglib.stream(root, "dropout"), state.step)
-    if axis_name is not None:
-        augment_key = jax.random.fold_in(augment_key, jax.lax.axis_index(axis_name))
-        dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(axis_name))
-    images = preprocess(augment_key, batch["image"])
-    labels = batch["label"]
+    augment_key, dropout_key = _step_keys(state, axis_name)
+    images = preprocess.train(augment_key, batch["image"])
+    targets = task.targets(images, batch["label"])
+    inputs = preprocess.normalize(images)
+    spec = output_spec(model)
 
     def loss_fn(params):
         variables = {"params": params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
         outputs, updates = model.apply(
-            variables, images, train=True, rngs={"dropout": dropout_key}, mutable=["batch_stats"]
+            variables, inputs, train=True, rngs={"dropout": dropout_key}, mutable=["batch_stats"]
         )
-        # Models with auxiliary heads (GoogLeNet, aux_logits=True) return (logits, aux1, aux2, ...) in training.
-        logits, *aux_logits = outputs if isinstance(outputs, tuple) else (outputs,)
-        data_loss, *aux_losses = [
-            F.softmax_cross_entropy(out, labels, label_smoothing=label_smoothing).mean() for out in (logits, *aux_logits)
-        ]
-        total = data_loss + AUX_LOSS_WEIGHT * sum(aux_losses) + regularization(params)
-        return total, (data_loss, logits, updates.get("batch_stats", {}))
+        main, aux = split_outputs(outputs, spec)
+        data_loss, *aux_losses = [task.loss_per_example(out, targets, train=True).mean() for out in (main, *aux)]
+        total = data_loss + sum(w * aux_loss for (_, w), aux_loss in zip(spec.aux, aux_losses)) + regularization(params)
+        return total, (data_loss, main, updates.get("batch_stats", {}))
 
-    (loss, (data_loss, logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
+    (loss, (data_loss, main, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    metric = task.train_metric_value(main, targets)
     if axis_name is not None:
-        grads, data_loss, loss, accuracy, batch_stats = jax.lax.pmean(
-            (grads, data_loss, loss, accuracy, batch_stats), axis_name
+        grads, data_loss, loss, metric, batch_stats = jax.lax.pmean(
+            (grads, data_loss, loss, metric, batch_stats), axis_name
         )
     updates, opt_state = tx.update(grads, state.opt_state, state.params, value=data_loss)
     params = optax.apply_updates(state.params, updates)
@@ -101,7 +125,7 @@ def train_step(
     metrics = {
         "step": new.step,
         "loss": data_loss,
-        "accuracy": accuracy,
+        task.train_metric: metric,
         "learning_rate": schedule(state.step) * plateau_scale(state.opt_state),
         "finite": finite,
     }
@@ -113,23 +137,31 @@ def eval_step(
     batch: Batch,
     *,
     model: nn.Module,
-    preprocess: Callable[[jax.Array], jax.Array],
+    task: Task,
+    preprocess: Preprocess,
     axis_name: str | None = None,
 ) -> Metrics:
-    """Sums over one evaluation batch.
+    """Sums over one evaluation batch (`task.eval_sums`, summed over devices under pmap).
 
     Args:
       batch: {'image': uint8 (B, H, W, C), 'label': int32 (B,), 'mask': bool (B,)}; mask False marks padding.
-      preprocess: uint8 images -> float32 model inputs (no randomness).
-
-    Returns:
-      {'loss_sum', 'correct', 'count'}: summed cross-entropy (no label smoothing), correct predictions, examples.
     """
-    logits = model.apply(state.variables(), preprocess(batch["image"]), train=False)
-    mask = batch["mask"].astype(jnp.float32)
-    sums = {
-        "loss_sum": jnp.sum(F.softmax_cross_entropy(logits, batch["label"]) * mask),
-        "correct": jnp.sum((jnp.argmax(logits, -1) == batch["label"]) * mask),
-        "count": jnp.sum(mask),
-    }
+    images = preprocess.eval(batch["image"])
+    outputs = model.apply(state.variables(), preprocess.normalize(images), train=False)
+    sums = task.eval_sums(outputs, task.targets(images, batch["label"]), batch["mask"])
     return sums if axis_name is None else jax.lax.psum(sums, axis_name)
+
+
+def make_train_step(
+    config: ml_collections.ConfigDict, *, model: nn.Module, task: Task, preprocess: Preprocess, plan: Plan
+) -> tuple[TrainStep, optax.GradientTransformationExtraArgs]:
+    """(step, tx): `train_step` with the optimiser, schedule and regularisation of a validated config, and the
+    optimiser (for `create_train_state`). The step takes (state, batch) and, under pmap, `axis_name=`."""
+    schedule = make_schedule(config, plan)
+    tx = make_optimizer(config, schedule, steps_per_epoch=plan.steps_per_epoch)
+    step = functools.partial(
+        train_step, model=model, task=task, tx=tx, schedule=schedule, preprocess=preprocess,
+        regularization=functools.partial(regularization_loss, config=config),
+        max_norm=config.regularization.max_norm, skip_nonfinite=config.skip_nonfinite,
+    )
+    return step, tx

@@ -13,25 +13,22 @@ Tiny run: --config experiments/configs/alexnet_imagenet.py:runlocal
 
 from cnnjax.train.config import default_config, runlocal
 
+ARGS = ("runlocal",)
+
 
 def get_config(arg: str | None = None):
     config = default_config()
     config.model = "alexnet"
     config.dataset = "imagenet2012"
     config.num_epochs = 90
-    config.batch_size = 128
     config.eval_batch_size = 500
     config.optimizer.name = "momentum"
     config.optimizer.lr = 0.01
     config.optimizer.momentum = 0.9
-    config.optimizer.weight_decay = 0.0
     config.regularization.l2 = 5e-4
     config.schedule.name = "plateau"
-    config.schedule.warmup_epochs = 0.0
     config.schedule.decay_factor = 0.1
     config.schedule.plateau_patience = 2
-    config.label_smoothing = 0.0
-    config.augment.crop_padding = 0
     config.augment.crop_size = 227
     config.augment.pca_jitter = 0.1
     config.checkpoint_every_steps = 5_000

@@ -2,13 +2,12 @@
 
     cnnjax train --config experiments/configs/default.py --workdir runs/default
 
-Same as `cnnjax train --model lenet5 --dataset fashion_mnist --epochs 10` and as lenet5_fashion_mnist.py.
+Same as `cnnjax train --model lenet5 --dataset fashion_mnist --epochs 10` and as lenet5_fashion_mnist.py (the
+packaged recipe cnnjax/train/recipes/classifier.py).
 Tiny run: --config experiments/configs/default.py:runlocal
 """
 
-from cnnjax.train.config import default_config, runlocal
+from cnnjax.train.recipes import classifier
 
-
-def get_config(arg: str | None = None):
-    config = default_config()
-    return runlocal(config) if arg == "runlocal" else config
+ARGS = classifier.ARGS
+get_config = classifier.get_config

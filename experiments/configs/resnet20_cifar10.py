@@ -11,23 +11,21 @@ Tiny run: --config experiments/configs/resnet20_cifar10.py:runlocal
 
 from cnnjax.train.config import default_config, runlocal
 
+ARGS = ("runlocal",)
+
 
 def get_config(arg: str | None = None):
     config = default_config()
     config.model = "resnet20"
     config.dataset = "cifar10"
     config.num_steps = 64_000
-    config.batch_size = 128
     config.optimizer.name = "momentum"
     config.optimizer.lr = 0.1
     config.optimizer.momentum = 0.9
-    config.optimizer.weight_decay = 0.0
     config.regularization.l2 = 1e-4
     config.schedule.name = "step"
-    config.schedule.warmup_epochs = 0.0
     config.schedule.decay_steps = [32_000, 48_000]
     config.schedule.decay_factor = 0.1
-    config.label_smoothing = 0.0
     config.augment.crop_padding = 4
     config.augment.flip = True
     config.eval_every_epochs = 10

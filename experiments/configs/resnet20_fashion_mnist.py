@@ -9,21 +9,19 @@ Tiny run: --config experiments/configs/resnet20_fashion_mnist.py:runlocal
 
 from cnnjax.train.config import default_config, runlocal
 
+ARGS = ("runlocal",)
+
 
 def get_config(arg: str | None = None):
     config = default_config()
     config.model = "resnet20"
-    config.dataset = "fashion_mnist"
     config.num_epochs = 30
-    config.batch_size = 128
     config.optimizer.name = "nesterov"
     config.optimizer.lr = 0.1
     config.optimizer.momentum = 0.9
-    config.optimizer.weight_decay = 0.0
     config.regularization.l2 = 1e-4
     config.schedule.name = "cosine"
-    config.schedule.warmup_epochs = 1.0
-    config.label_smoothing = 0.0
+    config.schedule.warmup_epochs = 1.0  # 1 of 30 epochs
     config.augment.crop_padding = 2
     config.augment.flip = True
     return runlocal(config) if arg == "runlocal" else config

@@ -5,9 +5,11 @@
 Every config file here also takes ':runlocal' (e.g. --config experiments/configs/resnet20_cifar10.py:runlocal).
 """
 
-from cnnjax.train.config import default_config, runlocal
+from cnnjax.train.recipes import classifier
+
+ARGS = ("runlocal",)
 
 
 def get_config(arg: str | None = None):
-    del arg
-    return runlocal(default_config())
+    del arg  # tiny already
+    return classifier.get_config("runlocal")

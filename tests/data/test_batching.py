@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cnnjax.data import ArraySource, batches, epoch_indices, num_batches
+from cnnjax.data import ArraySource, batches, epoch_indices, num_batches, padded_batches, take
 
 
 def make_source(n=103, shape=(4, 4, 1)):
@@ -163,3 +163,26 @@ def test_argument_errors(kwargs, error, match):
 def test_batch_size_error():
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         num_batches(make_source(), 0)
+
+
+@pytest.mark.parametrize("wrap", [lambda s: s, ListSource], ids=["array", "random_access"])
+def test_take_keeps_the_first_n_examples(wrap):
+    source = wrap(make_source())
+    head = take(source, 10)
+    assert len(head) == 10 and [int(head[i]["label"]) for i in range(10)] == list(range(10))
+    assert take(source, None) is source and take(source, 500) is source
+    with pytest.raises(IndexError):
+        head[10]
+    with pytest.raises(ValueError, match="limit must be >= 1"):
+        take(source, 0)
+
+
+def test_padded_batches_cover_every_example_once_with_a_mask():
+    source = make_source(n=23)
+    shards = [list(padded_batches(source, 4, shard_index=i, shard_count=2)) for i in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 3  # 12 and 11 examples: the same number of batches
+    seen = [i for shard in shards for b in shard for i in ids(b)[b["mask"]]]
+    assert sorted(seen) == list(range(23))
+    last = shards[1][-1]
+    assert last["image"].shape == (4, 4, 4, 1) and last["mask"].tolist() == [True, True, True, False]
+    assert (last["label"][~last["mask"]] == 0).all()

@@ -13,7 +13,8 @@ import ml_collections
 import numpy as np
 
 from cnnjax import data
-from cnnjax.train import default_config
+from cnnjax.train import config as configlib
+from cnnjax.train import recipe
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,21 +60,18 @@ def tiny_dataset(n_train: int = 256, n_test: int = 100) -> data.Dataset:
 
 
 def tiny_config(**overrides) -> ml_collections.ConfigDict:
-    """The default config shrunk: batch 32, 2 epochs of 8 steps, AdamW lr 0.02 with a warm-up, 1-pixel shifts."""
-    config = default_config()
+    """The classifier recipe shrunk: batch 32, 2 epochs of 8 steps, AdamW lr 0.02 with a 4-step warm-up, 1-pixel
+    shifts."""
+    config = recipe("lenet5")
     config.batch_size = 32
     config.eval_batch_size = 50
     config.num_epochs = 2
     config.log_every_steps = 4
-    config.schedule.warmup_epochs = 0.5
+    config.schedule.warmup_fraction = 0.25
     config.optimizer.lr = 0.02
     config.augment.crop_padding = 1
     for key, value in overrides.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for name in parents:
-            node = node[name]
-        node[leaf] = value
+        configlib.set_value(config, key, value)
     return config
 
 

@@ -25,7 +25,7 @@ def _argv(data_dir, workdir):
     return [
         "train", "--model", "lenet5", "--dataset", "fashion_mnist", "--data-dir", str(data_dir), "--epochs", "3",
         "--batch-size", "32", "--checkpoint-every", str(EVERY), "--workdir", str(workdir),
-        "--config.eval_batch_size=50", "--config.log_every_steps=4", "--config.schedule.warmup_epochs=0.5",
+        "--config.eval_batch_size=50", "--config.log_every_steps=4",
     ]
 
 

@@ -1,116 +1,154 @@
-"""Config files, dotted overrides with type checks, the config hash, and the `cnnjax train` argument handling."""
+"""The schema, config files and recipes, typed settings, and the validation of every value (one error table)."""
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
-from cnnjax import cli
 from cnnjax.train import config as configlib
+from cnnjax.train import recipes
 
 from .helpers import REPO
 
 CONFIGS = sorted((REPO / "experiments" / "configs").glob("*.py"))
+RECIPES = sorted(p for p in (REPO / "cnnjax" / "train" / "recipes").glob("*.py") if p.stem != "__init__")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_experiment_configs_load_and_document_their_command(path):
-    config = configlib.load_config(str(path))
-    tiny = configlib.load_config(f"{path}:runlocal")
+    config = configlib.validate(configlib.load_config(str(path)))
+    tiny = configlib.validate(configlib.load_config(f"{path}:runlocal"))
     assert config.model and config.dataset
     assert tiny.limit_train == 8 * tiny.batch_size and tiny.num_epochs == 1 and tiny.num_steps == 0
     assert f"cnnjax train --config experiments/configs/{path.name}" in path.read_text()
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_packaged_recipes_load_validate_and_document_their_command(path):
+    config = configlib.validate(configlib.load_config(str(path)))
+    tiny = configlib.validate(configlib.load_config(f"{path}:runlocal"))
+    assert tiny.num_epochs == 1 and tiny.limit_train == 8 * tiny.batch_size
+    assert f"cnnjax train --model {config.model}" in path.read_text()
+    assert recipes.recipe_file(config.model) == path
+
+
+def test_the_schema_is_neutral_and_recipes_state_only_their_changes():
+    schema = configlib.default_config()
+    assert (schema.optimizer.name, schema.optimizer.weight_decay, schema.schedule.name) == ("sgd", 0.0, "constant")
+    assert schema.label_smoothing == 0.0 and schema.regularization.l2 == 0.0 and schema.augment.crop_padding == 0
+    assert not (schema.schedule.warmup_fraction or schema.schedule.warmup_epochs or schema.schedule.warmup_steps)
+    lenet = recipes.recipe("lenet5")  # today's main job: AdamW, cosine, a tenth of the run warming up, smoothing
+    assert (lenet.optimizer.name, lenet.optimizer.lr, lenet.optimizer.weight_decay) == ("adamw", 3e-3, 5e-4)
+    assert (lenet.schedule.name, lenet.schedule.warmup_fraction, lenet.label_smoothing) == ("cosine", 0.1, 0.1)
+    assert (lenet.num_epochs, lenet.batch_size, lenet.model, lenet.dataset) == (10, 128, "lenet5", "fashion_mnist")
+    assert recipes.recipe("resnet20").model == "resnet20"  # classifiers without a recipe take LeNet-5's
+    assert recipes.recipe("autoencoder").loss == "l2" and recipes.recipe("unet").pad_to == 32
+    changed = {k for k, v in configlib.flatten(lenet).items() if configlib.flatten(schema)[k] != v}
+    assert changed == {"num_epochs", "optimizer.name", "optimizer.lr", "optimizer.weight_decay", "schedule.name",
+                       "schedule.warmup_fraction", "label_smoothing"}
 
 
 def test_paper_recipes():
     resnet = configlib.load_config(str(REPO / "experiments/configs/resnet20_cifar10.py"))
     assert (resnet.optimizer.name, resnet.optimizer.lr, resnet.optimizer.momentum) == ("momentum", 0.1, 0.9)
     assert (list(resnet.schedule.decay_steps), resnet.num_steps) == ([32_000, 48_000], 64_000)
-    assert (resnet.regularization.l2, resnet.batch_size) == (1e-4, 128)
+    assert (resnet.regularization.l2, resnet.batch_size, resnet.label_smoothing) == (1e-4, 128, 0.0)
     alexnet = configlib.load_config(str(REPO / "experiments/configs/alexnet_imagenet.py"))
     assert (alexnet.optimizer.lr, alexnet.regularization.l2, alexnet.schedule.name) == (0.01, 5e-4, "plateau")
+    assert alexnet.optimizer.weight_decay == 0.0 and alexnet.schedule.warmup_epochs == 0.0
 
 
-def test_overrides_are_typed_against_the_existing_field():
+def test_settings_are_typed_by_configdict_with_errors_naming_the_key():
     config = configlib.default_config()
-    configlib.apply_overrides(config, [
-        ("optimizer.lr", "0.05"), ("num_epochs", "3"), ("augment.flip", "true"), ("optimizer.name", "sgd"),
-        ("schedule.decay_epochs", "[1, 2]"), ("model_options.dropout", "0.5"),
-    ])
-    assert config.optimizer.lr == 0.05 and isinstance(config.optimizer.lr, float)
-    assert config.num_epochs == 3 and config.augment.flip is True and config.optimizer.name == "sgd"
-    assert list(config.schedule.decay_epochs) == [1, 2] and config.model_options.dropout == 0.5
-    configlib.apply_overrides(config, [("optimizer.lr", "1")])  # an int where a float is expected is fine
+    configlib.set_value(config, "optimizer.lr", 1)  # an int where a float is expected is fine
     assert config.optimizer.lr == 1.0 and isinstance(config.optimizer.lr, float)
+    configlib.set_value(config, "schedule.decay_epochs", (1, 2))
+    configlib.set_value(config, "model_options.dropout", 0.5)  # free-form
+    configlib.set_value(config, "limit_train", 640)
+    assert list(config.schedule.decay_epochs) == [1, 2] and config.model_options.dropout == 0.5
+    with pytest.raises(AttributeError):
+        config.optimizer.lrr = 1.0  # the schema is locked
 
 
-@pytest.mark.parametrize("key, text, error, words", [
-    ("optimizer.lrr", "0.1", ValueError, ["optimizer.lrr", "'lr'", "'momentum'"]),
-    ("nosuch", "1", ValueError, ["nosuch", "'optimizer'", "'seed'"]),
+@pytest.mark.parametrize("key, value, error, words", [
+    ("optimizer.lrr", 0.1, ValueError, ["optimizer.lrr", "'lr'", "'momentum'"]),
+    ("nosuch", 1, ValueError, ["nosuch", "'optimizer'", "'seed'"]),
     ("optimizer.lr", "fast", TypeError, ["config.optimizer.lr", "float", "'fast'"]),
-    ("num_epochs", "2.5", TypeError, ["config.num_epochs", "int", "2.5"]),
-    ("augment.flip", "maybe", TypeError, ["config.augment.flip", "'maybe'"]),
+    ("num_epochs", 2.5, TypeError, ["config.num_epochs", "int", "2.5"]),
+    ("augment.flip", 1, TypeError, ["config.augment.flip", "bool", "1"]),
+    ("seed", True, TypeError, ["config.seed", "int", "True"]),
     ("optimizer", "adam", ValueError, ["config.optimizer", "'lr'"]),
 ])
-def test_bad_overrides_name_the_key_and_the_valid_choices(key, text, error, words):
+def test_bad_settings_name_the_key_and_the_valid_choices(key, value, error, words):
     with pytest.raises(error) as info:
-        configlib.apply_overrides(configlib.default_config(), [(key, text)])
+        configlib.set_value(configlib.default_config(), key, value)
     for word in words:
         assert word in str(info.value)
 
 
+@pytest.mark.parametrize("settings, words", [
+    ({"limit_train": 0}, ["config.limit_train", "positive number of examples", "got 0"]),
+    ({"limit_train": -5}, ["config.limit_train", "got -5"]),
+    ({"limit_test": -1}, ["config.limit_test", "got -1"]),
+    ({"checkpoint_every_steps": -1}, ["config.checkpoint_every_steps", ">= 0", "got -1"]),
+    ({"eval_every_epochs": -2}, ["config.eval_every_epochs", ">= 0", "got -2"]),
+    ({"log_every_steps": 0}, ["config.log_every_steps", "positive", "got 0"]),
+    ({"eval_batch_size": 0}, ["config.eval_batch_size", "positive batch size", "got 0"]),
+    ({"batch_size": -128}, ["config.batch_size", "got -128"]),
+    ({"optimizer.lr": float("nan")}, ["config.optimizer.lr", "positive learning rate", "nan"]),
+    ({"label_smoothing": 1.0}, ["config.label_smoothing", "[0, 1)", "1.0"]),
+    ({"schedule.warmup_fraction": 1.5}, ["config.schedule.warmup_fraction", "[0, 1)", "1.5"]),
+    ({"checkpoint_keep": 0}, ["config.checkpoint_keep", "got 0"]),
+    ({"num_epochs": 0}, ["num_epochs / num_steps", "run's length", "0 / 0"]),
+    ({"num_steps": 100}, ["num_epochs, num_steps", "num_epochs=10", "num_steps=100"]),
+    ({"schedule.warmup_steps": 5}, ["warmup_fraction", "warmup_steps=5"]),
+    ({"model": "lenet6"}, ["config.model", "'lenet5'", "'lenet6'"]),
+    ({"dataset": "mnist2"}, ["config.dataset", "'fashion_mnist'", "'mnist2'"]),
+    ({"parallel": "vmap"}, ["config.parallel", "'pmap'", "'vmap'"]),
+    ({"loss": "l2"}, ["config.loss", "classification", "'multiclass_hinge'", "'l2'"]),
+    ({"loss": "hinge"}, ["config.loss", "'multiclass_hinge'", "'hinge'"]),
+    ({"loss": "multiclass_hinge"}, ["config.label_smoothing", "'multiclass_hinge'", "0.1"]),
+    ({"model": "autoencoder", "loss": "multiclass_hinge", "label_smoothing": 0.0},
+     ["config.loss", "reconstruction", "['l2']", "'multiclass_hinge'"]),
+    ({"model_options.widht": 3}, ["options", "'lenet5'", "widht"]),
+    ({"augment.inception_crop": True}, ["config.augment.inception_crop", "crop_size > 0"]),
+])
+def test_every_bad_value_is_refused_by_validate(settings, words):
+    config = recipes.recipe("lenet5")
+    for key, value in settings.items():
+        configlib.set_value(config, key, value)
+    with pytest.raises(ValueError) as info:
+        configlib.validate(config)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
 def test_validate_fills_defaults_and_rejects_unknown_keys():
-    full = configlib.validate({"seed": 3, "optimizer": {"lr": 0.5}})
-    assert full.seed == 3 and full.optimizer.lr == 0.5 and full.optimizer.name == "adamw"
-    with pytest.raises(ValueError, match="'optimiser'.*valid keys here"):
+    full = configlib.validate({"seed": 3, "num_epochs": 1, "optimizer": {"lr": 0.5}})
+    assert full.seed == 3 and full.optimizer.lr == 0.5 and full.optimizer.name == "sgd"
+    with pytest.raises(ValueError, match=r"'optimiser\.lr'.*valid keys of config: \[.*'optimizer'"):
         configlib.validate({"optimiser": {"lr": 0.5}})
     with pytest.raises(TypeError, match="config.batch_size"):
         configlib.validate({"batch_size": "big"})
 
 
-def test_config_hash_ignores_run_only_keys_and_changes_with_the_recipe():
-    base = configlib.default_config()
-    same = configlib.default_config()
-    same.log_every_steps, same.checkpoint_every_steps, same.stop_after_step, same.data_dir = 7, 9, 3, "/x"
-    other = configlib.default_config()
-    other.optimizer.lr = 0.1
-    assert configlib.config_hash(base) == configlib.config_hash(same)
-    assert configlib.config_hash(base) != configlib.config_hash(other)
-    changed = configlib.differences(configlib.hashed_settings(base), configlib.hashed_settings(other))
-    assert changed == ["optimizer.lr: 0.003 -> 0.1"]
-
-
-def test_load_config_errors(tmp_path):
+@pytest.mark.parametrize("text, arg, words", [
+    ("def get_config(arg=None):\n    return None\n", None, ["f.py", "returned NoneType", "ConfigDict"]),
+    ("x = 1\n", None, ["f.py", "defines no get_config"]),
+    ("def get_config(:\n", None, ["f.py:1", "syntax error"]),
+    ("import os\nimport not_a_module_xyz\n", None, ["f.py:2", "ModuleNotFoundError", "not_a_module_xyz"]),
+    ("def get_config(arg=None):\n    return 1 / 0\n", None, ["f.py:2", "ZeroDivisionError"]),
+    ("ARGS = ('runlocal',)\ndef get_config(arg=None):\n    return {}\n", "runlcoal", ["f.py:runlcoal", "['runlocal']",
+                                                                                 "'runlcoal'"]),
+    ("def get_config():\n    return {}\n", "runlocal", ["f.py:runlocal", "[]", "ARGS"]),
+])
+def test_bad_config_files_give_one_line_naming_the_file(tmp_path, text, arg, words):
+    path = tmp_path / "f.py"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        configlib.load_config(str(path) + (f":{arg}" if arg else ""))
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, (word, message)
     with pytest.raises(ValueError, match="expected a Python file"):
         configlib.load_config(str(tmp_path / "missing.py"))
-    empty = tmp_path / "empty.py"
-    empty.write_text("x = 1\n")
-    with pytest.raises(ValueError, match="defines no get_config"):
-        configlib.load_config(str(empty))
-
-
-def _train_args(argv):
-    parser = argparse.ArgumentParser(allow_abbrev=False)
-    cli.add_train_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_known_args(["train", *argv])
-
-
-def test_command_line_builds_the_config_file_then_flags_then_dotted_overrides():
-    args, extra = _train_args([
-        "--config", str(REPO / "experiments/configs/resnet20_fashion_mnist.py:runlocal"), "--epochs", "2",
-        "--batch-size", "64", "--seed", "5", "--checkpoint-every", "10", "--limit-train", "640",
-        "--data-dir", "/data", "--config.optimizer.lr=0.05", "--config.schedule.name", "constant",
-        "--config.batch_size=32",
-    ])
-    config = cli.build_train_config(args, extra)
-    assert (config.model, config.num_epochs, config.seed, config.checkpoint_every_steps) == ("resnet20", 2, 5, 10)
-    assert (config.limit_train, config.data_dir, config.optimizer.lr) == (640, "/data", 0.05)
-    assert config.schedule.name == "constant" and config.batch_size == 32  # dotted overrides win
-
-
-def test_command_line_rejects_stray_arguments(capsys):
-    assert cli.main(["train", "--epoch", "3"]) == 2
-    assert "unrecognized argument '--epoch'" in capsys.readouterr().err
-    assert cli.main(["train", "--config.optimizer.lrr=1"]) == 2
-    assert "valid keys of config.optimizer" in capsys.readouterr().err

@@ -6,10 +6,12 @@ import json
 import re
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnnjax.train import Checkpointer, train_and_evaluate
+from cnnjax import models
+from cnnjax.train import Checkpointer, restore_run, train_and_evaluate
 
 from .helpers import TinyNet, tiny_config, tiny_dataset
 
@@ -106,7 +108,7 @@ def test_checkpoint_that_does_not_fit_the_model_names_the_parameter(tmp_path):
 
 def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     settings = {"optimizer.name": "sgd", "optimizer.weight_decay": 0.0, "optimizer.lr": 1e30,
-                "schedule.warmup_epochs": 0.0, "checkpoint_every_steps": 1, "log_every_steps": 1}
+                "schedule.warmup_fraction": 0.0, "checkpoint_every_steps": 1, "log_every_steps": 1}
     with pytest.raises(FloatingPointError, match=r"at step (\d+)") as info:
         _run(tmp_path, **settings)
     bad = int(re.search(r"at step (\d+)", str(info.value)).group(1))
@@ -133,5 +135,26 @@ def test_unknown_model_and_dataset_list_the_valid_ones(tmp_path):
         train_and_evaluate(tiny_config(model="lenet6"), tmp_path)
     with pytest.raises(ValueError, match=r"config.dataset: expected one of \[.*'fashion_mnist'.*\], got 'mnist2'"):
         train_and_evaluate(tiny_config(dataset="mnist2"), tmp_path)
-    with pytest.raises(ValueError, match=r"unknown key 'optimiser'"):
+    with pytest.raises(ValueError, match=r"unknown key 'optimiser.lr'"):
         train_and_evaluate({"optimiser": {"lr": 1.0}}, tmp_path)
+
+
+def test_a_config_that_fails_validation_creates_no_workdir(tmp_path):
+    with pytest.raises(ValueError, match="config.log_every_steps"):
+        _run(tmp_path / "run", log_every_steps=0)
+    with pytest.raises(ValueError, match="warm-up shorter than the run"):  # needs the data's size: still before
+        _run(tmp_path / "run", **{"schedule.warmup_fraction": 0.0, "schedule.warmup_steps": 50})
+    assert not (tmp_path / "run").exists()
+
+
+def test_restore_run_rebuilds_model_and_variables_from_the_workdir(tmp_path):
+    """The registered autoencoder, fitted to 8x8 images by its task: restore_run needs no dataset."""
+    config = tiny_config(model="autoencoder", num_epochs=1, loss="l2", label_smoothing=0.0,
+                         **{"model_options.features": (4, 8), "model_options.latent_dim": 8})
+    final = train_and_evaluate(config, tmp_path, dataset=tiny_dataset(n_train=64))
+    restored, model, variables = restore_run(tmp_path)
+    assert restored.model == "autoencoder" and tuple(model.input_size) == (8, 8) and model.latent_dim == 8
+    state = Checkpointer(tmp_path / "checkpoints", keep=1).read()[0]
+    _assert_trees_equal(variables["params"], state["params"])
+    assert model.apply(variables, jnp.zeros((4, 8, 8, 1), jnp.float32)).shape == (4, 8, 8, 1)
+    assert final["step"] == 2 and "test_mse" in final

@@ -65,3 +65,21 @@ def test_tensorboard_events_are_written(tmp_path):
     writer.write(RECORD)
     writer.close()
     assert any((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_pending_metrics_stay_on_device_until_pulled_and_survive_a_checkpoint():
+    import jax.numpy as jnp
+
+    from cnnjax.train.metrics import PendingMetrics
+
+    keys = ("step", "loss", "mse", "learning_rate", "finite")
+    pending = PendingMetrics(keys, images_per_step=32)
+    for step in (1, 2):
+        pending.add({"step": jnp.asarray(step), "loss": jnp.asarray(0.5 * step), "mse": jnp.asarray(0.1),
+                     "learning_rate": jnp.asarray(0.01), "finite": jnp.asarray(True)})
+    values = pending.pull()
+    assert list(values["step"]) == [1, 2] and list(values["loss"]) == [0.5, 1.0] and values["finite"].all()
+    resumed = PendingMetrics(keys, images_per_step=32, saved=pending.state_dict())
+    assert resumed.pull()["loss"].tolist() == [0.5, 1.0]
+    pending.clear()
+    assert pending.pull()["step"].size == 0 and pending.images_per_sec() >= 0.0

@@ -16,27 +16,34 @@ from cnnjax import functional as F
 from cnnjax.train import config as configlib
 from cnnjax.train import optim
 from cnnjax.train import rng as rnglib
+from cnnjax.train.plan import resolve
 
 PARAMS = {"conv": {"kernel": jnp.ones((3, 3, 1, 2)), "bias": jnp.ones((2,))}, "bn": {"scale": jnp.ones((2,))}}
 
 
 def _config(**settings):
     config = configlib.default_config()
-    config.schedule.warmup_epochs = 0.0
-    configlib.apply_overrides(config, [(k, str(v)) for k, v in settings.items()])
+    config.optimizer.lr = 3e-3
+    for key, value in settings.items():
+        configlib.set_value(config, key, value)
     return config
 
 
+def _schedule(config, *, steps_per_epoch, total_steps):
+    config.num_steps = total_steps
+    return optim.make_schedule(config, resolve(config, steps_per_epoch))
+
+
 def test_constant_and_step_schedules():
-    constant = optim.make_schedule(_config(**{"schedule.name": "constant"}), steps_per_epoch=10, total_steps=100)
+    constant = _schedule(_config(**{"schedule.name": "constant"}), steps_per_epoch=10, total_steps=100)
     assert float(constant(0)) == float(constant(99)) == pytest.approx(3e-3)
-    step = optim.make_schedule(
+    step = _schedule(
         _config(**{"schedule.name": "step", "optimizer.lr": 0.1, "schedule.decay_epochs": [3, 6]}),
         steps_per_epoch=10, total_steps=100,
     )
     lrs = [float(step(s)) for s in (0, 29, 30, 59, 60, 99)]
     np.testing.assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
-    by_steps = optim.make_schedule(
+    by_steps = _schedule(
         _config(**{"schedule.name": "step", "optimizer.lr": 0.1, "schedule.decay_steps": [32, 48]}),
         steps_per_epoch=10, total_steps=64,
     )
@@ -46,7 +53,7 @@ def test_constant_and_step_schedules():
 def test_cosine_with_linear_warmup():
     config = _config(**{"schedule.name": "cosine", "optimizer.lr": 1.0, "schedule.warmup_epochs": 2.0,
                         "schedule.final_lr_fraction": 0.1})
-    schedule = optim.make_schedule(config, steps_per_epoch=5, total_steps=110)
+    schedule = _schedule(config, steps_per_epoch=5, total_steps=110)
     np.testing.assert_allclose([float(schedule(s)) for s in (0, 5, 10)], [0.0, 0.5, 1.0], atol=1e-6)
     np.testing.assert_allclose(float(schedule(60)), 0.1 + 0.9 * 0.5, rtol=1e-5)  # halfway through the cosine
     np.testing.assert_allclose(float(schedule(110)), 0.1, rtol=1e-5)
@@ -55,7 +62,7 @@ def test_cosine_with_linear_warmup():
 def test_warmup_composes_with_step_decay_at_absolute_boundaries():
     config = _config(**{"schedule.name": "step", "optimizer.lr": 1.0, "schedule.warmup_epochs": 1.0,
                         "schedule.decay_epochs": [2]})
-    schedule = optim.make_schedule(config, steps_per_epoch=10, total_steps=40)
+    schedule = _schedule(config, steps_per_epoch=10, total_steps=40)
     np.testing.assert_allclose([float(schedule(s)) for s in (5, 10, 19, 20)], [0.5, 1.0, 1.0, 0.1], rtol=1e-6)
 
 
@@ -63,11 +70,13 @@ def test_warmup_composes_with_step_decay_at_absolute_boundaries():
     ({"schedule.name": "linear"}, "config.schedule.name: expected one of"),
     ({"schedule.warmup_epochs": 20.0}, "warm-up shorter than the run"),
     ({"optimizer.lr": -1.0}, "positive learning rate"),
-    ({"schedule.name": "step", "schedule.decay_epochs": [1], "schedule.decay_steps": [5]}, "got both"),
+    ({"schedule.name": "step", "schedule.decay_epochs": [1], "schedule.decay_steps": [5]}, "decay_epochs, "),
 ])
 def test_schedule_errors(settings, match):
+    """Caught by the config's validation (names, ranges, units) or the plan (a warm-up longer than the run)."""
     with pytest.raises(ValueError, match=match):
-        optim.make_schedule(_config(**settings), steps_per_epoch=10, total_steps=100)
+        config = configlib.validate(_config(num_steps=100, **settings))
+        _schedule(config, steps_per_epoch=10, total_steps=100)
 
 
 @pytest.mark.parametrize("name, reference", [
@@ -97,9 +106,9 @@ def test_adamw_decays_kernels_only_and_other_optimizers_refuse_decoupled_decay()
     np.testing.assert_array_equal(updates["conv"]["bias"], 0.0)
     np.testing.assert_array_equal(updates["bn"]["scale"], 0.0)
     with pytest.raises(ValueError, match="config.regularization.l2"):
-        optim.make_optimizer(_config(**{"optimizer.name": "sgd"}), lambda s: 0.1, steps_per_epoch=10)
+        configlib.validate(_config(num_epochs=1, **{"optimizer.name": "sgd", "optimizer.weight_decay": 5e-4}))
     with pytest.raises(ValueError, match="expected one of .*'rmsprop'"):
-        optim.make_optimizer(_config(**{"optimizer.name": "lbfgs"}), lambda s: 0.1, steps_per_epoch=10)
+        configlib.validate(_config(num_epochs=1, **{"optimizer.name": "lbfgs"}))
 
 
 def test_gradient_clipping():

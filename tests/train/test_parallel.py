@@ -129,3 +129,21 @@ def test_sharding_helpers_on_one_device():
     assert list(parallel.prefetch(iter(range(5)), lambda i: i * 10, size=2)) == [0, 10, 20, 30, 40]
     with pytest.raises(ValueError, match="coordinator_address"):
         parallel.initialize_distributed("", num_processes=2, process_id=0)
+
+
+@pytest.mark.parametrize("name", ["jit", "pmap"])
+def test_strategies_compile_put_fetch_and_reduce_on_one_device(name):
+    strategy = parallel.strategy(name)
+    assert strategy.devices == jax.device_count() and strategy.axis_name == (None if name == "jit" else "devices")
+
+    def step(state, batch, axis_name=None):
+        total = batch["x"].sum()
+        total = total if axis_name is None else jax.lax.psum(total, axis_name)
+        return state + 1, total
+
+    compiled = strategy.compile_train(step)
+    state = strategy.init(lambda: np.float32(0.0))
+    state, total = compiled(state, strategy.put_batch({"x": np.arange(4.0, dtype=np.float32)}))
+    assert float(strategy.to_host(state)) == 1.0 and float(strategy.to_host(total)) == 6.0
+    with pytest.raises(ValueError, match="parallel: expected one of"):
+        parallel.strategy("vmap")

@@ -13,26 +13,27 @@ import pytest
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
-from cnnjax.train import create_train_state, eval_step, make_preprocess, root_key, train_step
+from cnnjax.models.outputs import OutputSpec
+from cnnjax.train import create_train_state, eval_step, make_preprocess, make_task, root_key, train_step
 from cnnjax.train import config as configlib
 
 from .helpers import TinyNet, tiny_arrays, tiny_dataset
+
+CLASSIFY = make_task("classification", loss="", num_classes=4)
 
 
 def _setup(*, model=None, lr=0.05, **step_options):
     model = model or TinyNet(batch_norm=True, dropout=0.1)
     dataset = tiny_dataset()
-    augment = configlib.default_config().augment
-    augment.crop_padding = 0
-    train_fn, eval_fn, input_shape = make_preprocess(augment, dataset)
+    preprocess = make_preprocess(configlib.default_config().augment, dataset)
     tx = optax.sgd(lr, momentum=0.9)
-    state = create_train_state(model, tx, root_key(0), input_shape)
-    options = dict(model=model, tx=tx, schedule=lambda s: jnp.asarray(lr), preprocess=train_fn,
+    state = create_train_state(model, tx, root_key(0), preprocess.input_shape)
+    options = dict(model=model, task=CLASSIFY, tx=tx, schedule=lambda s: jnp.asarray(lr), preprocess=preprocess,
                    regularization=lambda p: 0.0)
     options.update(step_options)
     step = jax.jit(functools.partial(train_step, **options))
     images, labels = tiny_arrays(32)
-    return state, step, {"image": jnp.asarray(images), "label": jnp.asarray(labels)}, eval_fn, model
+    return state, step, {"image": jnp.asarray(images), "label": jnp.asarray(labels)}, preprocess, model
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +81,8 @@ def test_max_norm_projects_kernels_after_the_update():
 
 
 def test_eval_step_ignores_padding(setup):
-    state, _, batch, eval_fn, model = setup
-    evaluate = jax.jit(functools.partial(eval_step, model=model, preprocess=eval_fn))
+    state, _, batch, preprocess, model = setup
+    evaluate = jax.jit(functools.partial(eval_step, model=model, task=CLASSIFY, preprocess=preprocess))
     mask = jnp.arange(32) < 20
     padded = {"image": batch["image"].at[20:].set(0), "label": batch["label"].at[20:].set(0), "mask": mask}
     head = {k: v[:20] for k, v in batch.items()} | {"mask": jnp.ones(20, bool)}
@@ -92,7 +93,9 @@ def test_eval_step_ignores_padding(setup):
 
 
 class _AuxNet(nn.Module):
-    """Returns (logits, aux) in training, like GoogLeNet with aux_logits=True."""
+    """Returns (logits, aux) in training, like GoogLeNet with aux_logits=True, and declares it."""
+
+    outputs = OutputSpec("classification", (("aux", 0.3),))
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
@@ -103,11 +106,30 @@ class _AuxNet(nn.Module):
 
 
 def test_auxiliary_heads_are_trained_with_weight_0_3_and_not_reported_as_the_loss():
-    state, step, batch, eval_fn, model = _setup(model=_AuxNet(), lr=0.1)
+    state, step, batch, preprocess, model = _setup(model=_AuxNet(), lr=0.1)
     new, metrics = step(state, batch)
-    images = make_preprocess(configlib.default_config().augment, tiny_dataset())[1](batch["image"])
+    images = preprocess.normalize(preprocess.eval(batch["image"]))
     main_logits = model.apply({"params": state.params}, images)
     expected = F.softmax_cross_entropy(main_logits, batch["label"]).mean()
     np.testing.assert_allclose(float(metrics["loss"]), float(expected), rtol=1e-5)
     moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), new.params["aux_head"], state.params["aux_head"])
     assert min(jax.tree.leaves(moved)) > 0  # the auxiliary head receives gradients
+
+
+def test_undeclared_auxiliary_outputs_are_an_error():
+    class Undeclared(_AuxNet):
+        outputs = OutputSpec()
+
+    state, step, batch, _, _ = _setup(model=Undeclared())
+    with pytest.raises(ValueError, match=r"expected 1 \+ 0 auxiliary outputs \[\] in training.*got 2 outputs"):
+        step(state, batch)
+
+
+def test_aux_weight_comes_from_the_model():
+    """The auxiliary loss enters with the model's declared weight: weight 0 leaves the main loss's gradient alone."""
+    class Unweighted(_AuxNet):
+        outputs = OutputSpec("classification", (("aux", 0.0),))
+
+    state, step, batch, _, _ = _setup(model=Unweighted(), lr=0.1)
+    new, _ = step(state, batch)
+    np.testing.assert_array_equal(new.params["aux_head"]["kernel"], state.params["aux_head"]["kernel"])

@@ -1,0 +1,97 @@
+"""Everything a run computes with, built from a validated config and a dataset: pure, no files, no compilation.
+
+`build(config, dataset)` -> `Setup`: the data subsets and per-process batch sizes, the plan (durations in
+steps), the preprocessing, the model fitted to the data, the task, and the steps (uncompiled).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import ml_collections
+
+from cnnjax import data as datalib
+from cnnjax import models as modellib
+from cnnjax import parallel
+from cnnjax.models.outputs import output_spec
+from cnnjax.train import plan as planlib
+from cnnjax.train import rng as rnglib
+from cnnjax.train.preprocess import Preprocess, make_preprocess
+from cnnjax.train.state import create_train_state
+from cnnjax.train.step import TrainStep, eval_step, make_train_step
+from cnnjax.train.tasks import Task, make_task
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """A run's pieces. model_options: the options the model was created with (recorded with each checkpoint);
+    train_step / eval_step / init: the pure steps and the state's initialisation, to be compiled."""
+
+    config: ml_collections.ConfigDict
+    dataset: datalib.Dataset
+    train_source: datalib.Source
+    test_source: datalib.Source
+    local_batch: int
+    local_eval_batch: int
+    plan: planlib.Plan
+    preprocess: Preprocess
+    model: nn.Module
+    model_options: dict[str, Any]
+    task: Task
+    shuffle_seed: int
+    train_step: TrainStep
+    eval_step: Callable[..., dict[str, jax.Array]]
+    init: Callable[[], Any]
+
+
+def build_model(
+    config: ml_collections.ConfigDict, dataset: datalib.Dataset, input_shape: tuple[int, int, int],
+    model: nn.Module | None = None,
+) -> tuple[nn.Module, dict[str, Any], Task]:
+    """(model, the options it was created with, task): `config.model` fitted to the data by its task (classes,
+    output channels, input size), config.model_options winning; or the given `model` as it is."""
+    spec = output_spec(model if model is not None else modellib.create(config.model, **config.model_options))
+    task = make_task(spec.task, loss=config.loss, num_classes=dataset.num_classes,
+                     label_smoothing=config.label_smoothing)
+    if model is not None:
+        return model, {}, task
+    valid = modellib.options(config.model)
+    fitted = {k: v for k, v in task.model_options(input_shape).items() if k in valid}
+    options = {**fitted, **config.model_options.to_dict()}
+    return modellib.create(config.model, **options), options, task
+
+
+def build(
+    config: ml_collections.ConfigDict, dataset: datalib.Dataset, model: nn.Module | None = None, *,
+    devices: int = 1, processes: int = 1,
+) -> Setup:
+    """The `Setup` of a validated config (`config.validate`) on `dataset`, for `devices` devices over `processes`
+    processes (the global batches must split evenly)."""
+    for key in ("batch_size", "eval_batch_size"):
+        parallel.check_batch_size(config[key], f"config.{key}", devices=devices, processes=processes)
+    train_source = datalib.take(dataset.train, config.limit_train)
+    test_source = datalib.take(dataset.test, config.limit_test)
+    local_batch = config.batch_size // processes
+    steps_per_epoch = datalib.num_batches(train_source, local_batch, shard_count=processes)
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"config.batch_size: expected at most the {len(train_source)} training examples, got {config.batch_size}"
+        )
+    plan = planlib.resolve(config, steps_per_epoch)
+    preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to)
+    model, options, task = build_model(config, dataset, preprocess.input_shape, model)
+    train_step, tx = make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
+    root = rnglib.root_key(config.seed)
+    return Setup(
+        config=config, dataset=dataset, train_source=train_source, test_source=test_source,
+        local_batch=local_batch, local_eval_batch=config.eval_batch_size // processes, plan=plan,
+        preprocess=preprocess, model=model, model_options=options, task=task,
+        shuffle_seed=rnglib.shuffle_seed(root), train_step=train_step,
+        eval_step=functools.partial(eval_step, model=model, task=task, preprocess=preprocess),
+        init=functools.partial(create_train_state, model, tx, root, preprocess.input_shape),
+    )

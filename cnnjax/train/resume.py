@@ -1,0 +1,85 @@
+"""Resuming and reading runs: the config hash that a checkpoint must match, and `restore_run(workdir)`.
+
+A checkpoint's meta holds the hash of the settings that determine the run's numbers (all but RUN_ONLY_KEYS) and
+the settings themselves, so a resumption with another config fails naming each changed setting. It also holds the
+options the model was created with, so `restore_run` rebuilds the model of a workdir without its dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import ml_collections
+
+from cnnjax import models as modellib
+from cnnjax.train import config as configlib
+from cnnjax.train.checkpoint import Checkpointer
+
+# Keys that do not change the numbers a run computes: they may differ between a run and its resumption and are
+# left out of the config hash.
+RUN_ONLY_KEYS = frozenset({
+    "data_dir", "idx_dir", "log_every_steps", "checkpoint_every_steps", "checkpoint_keep", "tensorboard",
+    "stop_after_step", "distributed.coordinator_address", "distributed.num_processes", "distributed.process_id",
+})
+
+
+def hashed_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The settings that determine a run's numbers (all but RUN_ONLY_KEYS), flattened."""
+    return {k: v for k, v in configlib.flatten(config.to_dict()).items() if k not in RUN_ONLY_KEYS}
+
+
+def config_hash(config: ml_collections.ConfigDict) -> str:
+    """A 16-hex-digit SHA-256 of `hashed_settings(config)`: equal hashes, equal numbers."""
+    text = json.dumps(hashed_settings(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """'key: saved -> current' for each setting that differs between two `hashed_settings` dicts."""
+    keys = sorted(set(saved) | set(current))
+    return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
+
+
+def check_same_config(meta: Mapping[str, Any], config: ml_collections.ConfigDict, directory: Path) -> None:
+    """Raises ValueError naming the changed settings when checkpoint `meta` was written by another config."""
+    current = config_hash(config)
+    if meta["config_hash"] != current:
+        changed = differences(meta["config"], hashed_settings(config))
+        raise ValueError(
+            f"config: the checkpoint in {directory} was written with config hash {meta['config_hash']}, this run "
+            f"has {current}; changed settings (checkpoint -> now): {changed}. Use a new workdir, or the "
+            "checkpoint's settings to resume."
+        )
+
+
+def restore_run(
+    workdir: str | Path, step: int | None = None
+) -> tuple[ml_collections.ConfigDict, nn.Module, dict[str, Any]]:
+    """(config, model, variables) of a workdir's checkpoint `step` (default: the newest), without its dataset.
+
+    The variables are {'params': ..., 'batch_stats': ...} ('batch_stats' only for models with BatchNorm), ready for
+    `model.apply(variables, x, train=False)` on inputs preprocessed like the run's (normalised with the dataset's
+    mean and std, padded to config.pad_to / center-cropped to config.augment.crop_size).
+    """
+    workdir = Path(workdir)
+    config_file = workdir / "config.json"
+    if not config_file.is_file():
+        raise ValueError(f"workdir: expected a run's directory with config.json, got {str(workdir)!r}")
+    config = configlib.fill(json.loads(config_file.read_text()))
+    checkpointer = Checkpointer(workdir / "checkpoints", keep=max(config.checkpoint_keep, 1))
+    try:
+        state, meta = checkpointer.read(step)
+    finally:
+        checkpointer.close()
+    if "model_options" not in meta:
+        raise ValueError(f"workdir: the checkpoint of step {meta['step']} in {workdir} records no model options "
+                         "(written before cnnjax recorded them)")
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_options"].items()}  # JSON lists
+    model = modellib.create(config.model, **options)
+    variables = {"params": state["params"], **({"batch_stats": state["batch_stats"]} if state["batch_stats"] else {})}
+    return config, model, variables
