@@ -28,8 +28,9 @@ from cnnjax import models as modellib
 from cnnjax import parallel
 from cnnjax.train import config as configlib
 from cnnjax.train import rng as rnglib
+from cnnjax.train import workdir as workdirlib
 from cnnjax.train.checkpoint import Checkpointer
-from cnnjax.train.metrics import MetricsWriter, Progress, write_manifest
+from cnnjax.train.metrics import MetricsWriter, Progress, finish_manifest, write_manifest
 from cnnjax.train.optim import make_optimizer, make_schedule, regularization_loss
 from cnnjax.train.preprocess import make_preprocess
 from cnnjax.train.state import TrainState, create_train_state
@@ -77,22 +78,23 @@ def train_and_evaluate(
     start_time = datetime.datetime.now(datetime.timezone.utc)
     config = configlib.validate(config)
     parallel.initialize_distributed(**config.distributed)
-    workdir = _prepare_workdir(Path(workdir))
-    if model is None:
-        _check_choice("config.model", config.model, modellib.list_models())
-    else:  # record what actually runs
-        config.model = f"{type(model).__module__}.{type(model).__qualname__}"
-    if config.parallel not in ("jit", "pmap"):
-        raise ValueError(f"config.parallel: expected 'jit' or 'pmap', got {config.parallel!r}")
-    if dataset is None:
-        dataset = _load_dataset(config)
-    else:
-        config.dataset = dataset.name
-    run = _Run(config, workdir, dataset, model)
-    try:
-        return run.train(started, start_time)
-    finally:
-        run.close()
+    # [H4 hook: workdir] created if needed, held by this run alone, removed if the run fails before writing
+    with workdirlib.open_workdir(workdir, main=jax.process_index() == 0) as workdir:
+        if model is None:
+            _check_choice("config.model", config.model, modellib.list_models())
+        else:  # record what actually runs
+            config.model = f"{type(model).__module__}.{type(model).__qualname__}"
+        if config.parallel not in ("jit", "pmap"):
+            raise ValueError(f"config.parallel: expected 'jit' or 'pmap', got {config.parallel!r}")
+        if dataset is None:
+            dataset = _load_dataset(config)
+        else:
+            config.dataset = dataset.name
+        run = _Run(config, workdir, dataset, model)
+        try:
+            return run.train(started, start_time)
+        finally:
+            run.close()
 
 
 def _check_choice(name: str, value: str, valid: list[str]) -> None:
@@ -107,18 +109,6 @@ def _load_dataset(config: ml_collections.ConfigDict) -> datalib.Dataset:
     if config.dataset in datalib.IDX_DATASETS and idx_dir is None:
         idx_dir, data_dir = data_dir, None
     return datalib.load_dataset(config.dataset, data_dir=data_dir, idx_dir=idx_dir)
-
-
-def _prepare_workdir(workdir: Path) -> Path:
-    """Creates `workdir` and checks it is writable, before any data loading or training."""
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write_test_{jax.process_index()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise ValueError(f"workdir: expected a writable directory, got {str(workdir)!r} ({e})") from None
-    return workdir.absolute()
 
 
 def _head(source: datalib.Source, limit: int) -> datalib.Source:
@@ -209,16 +199,29 @@ class _Run:
         self.checkpointer = Checkpointer(workdir / "checkpoints", keep=config.checkpoint_keep)
         self.interval = _Interval(self.images_per_step)
         self.last_evaluation: dict[str, Any] | None = None
-        self.last_checkpoint = self.checkpointer.latest_step()
-        if self.last_checkpoint is None:
+        # [H4 hook: restore] the newest intact checkpoint (unreadable newer ones reported and set aside)
+        abstract = jax.eval_shape(init_fn)
+        if state_sharding is not None:
+            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=state_sharding), abstract)
+        restored = self.checkpointer.restore_latest(
+            abstract, required_meta=("config_hash", "config", "pending_metrics"), check_meta=self._check_meta,
+            report=self._message,
+        )
+        if restored is None:
+            self.last_checkpoint, saved_records = None, None
             state = jax.jit(init_fn, out_shardings=state_sharding)()
         else:
-            state = self._restore(self.last_checkpoint, jax.eval_shape(init_fn), state_sharding)
+            state, meta, self.last_checkpoint = restored
+            self.interval = _Interval(self.images_per_step, saved=meta["pending_metrics"])
+            saved_records = meta.get("records")
         self.state = parallel.replicate(state) if self.pmap else state
         self.start_step = int(jax.device_get(state.step))
         self.writer = None  # only process 0 writes files
-        if self.is_main:
-            self.writer = MetricsWriter(workdir, resume_step=self.start_step, tensorboard=config.tensorboard)
+        if self.is_main:  # [H4 hook: records] restored from the checkpoint when metrics.jsonl lost some
+            self.writer = MetricsWriter(
+                workdir, resume_step=self.start_step, saved_records=saved_records, tensorboard=config.tensorboard,
+                report=self._message,
+            )
         self.progress = Progress(total=self.total_steps, initial=self.start_step, enabled=self.is_main)
         self._signal: int | None = None
 
@@ -226,10 +229,8 @@ class _Run:
     def _host_state(self) -> TrainState:
         return parallel.unreplicate(self.state) if self.pmap else self.state
 
-    def _restore(self, step: int, abstract: TrainState, sharding) -> TrainState:
-        """The state of checkpoint `step`, after checking it was written by this config; restores the metrics
-        not yet in a record."""
-        meta = self.checkpointer.meta(step)
+    def _check_meta(self, meta: dict[str, Any]) -> None:
+        """A checkpoint must have been written by this config."""
         if meta["config_hash"] != self.config_hash:
             changed = configlib.differences(meta["config"], configlib.hashed_settings(self.config))
             raise ValueError(
@@ -237,10 +238,10 @@ class _Run:
                 f"{meta['config_hash']}, this run has {self.config_hash}; changed settings (checkpoint -> now): "
                 f"{changed}. Use a new workdir, or the checkpoint's settings to resume."
             )
-        if sharding is not None:
-            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
-        self.interval = _Interval(self.images_per_step, saved=meta["pending_metrics"])
-        return self.checkpointer.restore(abstract, step)
+
+    def _message(self, text: str) -> None:
+        if self.is_main:
+            print(text, flush=True)
 
     def _save(self, step: int) -> None:
         meta = {
@@ -252,6 +253,7 @@ class _Run:
             "config_hash": self.config_hash,
             "config": configlib.hashed_settings(self.config),
             "pending_metrics": self.interval.state_dict(),
+            "records": self.writer.records if self.writer else [],  # [H4 hook: records] to restore metrics.jsonl
         }
         self.checkpointer.save(self._host_state(), meta)
         self.last_checkpoint = step
@@ -304,14 +306,17 @@ class _Run:
         return {"test_loss": float(totals["loss_sum"]) / count, "test_accuracy": float(totals["correct"]) / count}
 
     def train(self, started: float, start_time: datetime.datetime) -> dict[str, Any]:
+        self._compile()
         if self.is_main:
             (self.workdir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2, default=str) + "\n")
-            write_manifest(
-                self.workdir, config_hash=self.config_hash, start_time=start_time, resumed_from=self.start_step
+            write_manifest(  # [H4 hook: manifest] + data files' fingerprint, compile time
+                self.workdir, config_hash=self.config_hash, start_time=start_time, resumed_from=self.start_step,
+                data_files=self.dataset.files, compile_seconds=self.compile_seconds,
             )
             if self.start_step:
                 self.progress.message(f"resuming from the checkpoint of step {self.start_step} in {self.workdir}")
         step = self.start_step
+        self.interval.restart()  # [H4 hook: compile] img/s counts from here, after compilation
         with self._signals():
             while step < self.total_steps:
                 epoch, start_batch = divmod(step, self.steps_per_epoch)
@@ -329,6 +334,23 @@ class _Run:
                     return {**(self.writer.records[-1] if self.writer and self.writer.records else {}), "step": step,
                             "stopped": True}
         return self._finish(step, started)
+
+    def _compile(self) -> None:
+        """[H4 hook: compile] Compiles the train step ahead of time, timed apart (compile_seconds in the manifest
+        and the first record) so that img/s measures training only."""
+        batch, shape = self.config.batch_size, tuple(self.dataset.image_shape)
+        if self.pmap:
+            devices = jax.local_device_count()
+            specs = {"image": ((devices, self.local_batch // devices, *shape), np.uint8, None),
+                     "label": ((devices, self.local_batch // devices), np.int32, None)}
+        else:
+            specs = {"image": ((batch, *shape), np.uint8, self.batch_sharding),
+                     "label": ((batch,), np.int32, self.batch_sharding)}
+        abstract = {k: jax.ShapeDtypeStruct(s, d, sharding=sh) for k, (s, d, sh) in specs.items()}
+        began = time.perf_counter()
+        self.train_step = self.train_step.lower(self.state, abstract).compile()
+        self.compile_seconds = time.perf_counter() - began
+        self.compile_logged = False
 
     def _after_step(self, step: int) -> bool:
         """Logging, evaluation and checkpointing after `step`; True when training stops here."""
@@ -385,6 +407,8 @@ class _Run:
         }
         if self.config.skip_nonfinite:
             record["nonfinite_steps"] = int(jax.device_get(self._host_state().nonfinite_steps))
+        if not self.compile_logged:  # [H4 hook: compile] the first record of this process says what compiling took
+            record["compile_seconds"], self.compile_logged = self.compile_seconds, True
         self.progress.update(record)
         if evaluate:
             record.update(self.evaluate())
@@ -408,9 +432,13 @@ class _Run:
             final = {**previous, "step": step, "epoch": step / self.steps_per_epoch, **self.evaluate()}
         wall = time.time() - started
         nonfinite = int(jax.device_get(self._host_state().nonfinite_steps))
+        result = {**final, "nonfinite_steps": nonfinite, "wall_time": wall}
         if self.is_main:
+            finish_manifest(  # [H4 hook: manifest] the end time and the final metrics
+                self.workdir, end_time=datetime.datetime.now(datetime.timezone.utc), metrics=result
+            )
             print(f"test_accuracy: {final['test_accuracy']:.4f} (wall time {wall:.1f} s)", flush=True)
-        return {**final, "nonfinite_steps": nonfinite, "wall_time": wall}
+        return result
 
     @contextlib.contextmanager
     def _signals(self):
