@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import importlib.util
 import json
+import time
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_manifest_records_the_run_and_its_resumptions(tmp_path, monkeypatch):
     assert manifest["config_hash"] == "abc" and manifest["start_time"] == "2026-01-02T03:04:05+00:00"
     assert manifest["versions"]["jax"][0].isdigit() and manifest["device_count"] >= 1
     assert manifest["cwd"] == str(tmp_path) and manifest["compile_seconds"] == 2.5
-    assert manifest["data_files"] == [
+    assert sorted(manifest["data_files"], key=lambda entry: entry["path"]) == [
         {"path": str(data), "size": 6000, "sha256": hashlib.sha256(b"cnnjax" * 1000).hexdigest()}
     ]
     assert [(r["step"], r["compile_seconds"], r["cwd"]) for r in manifest["resumptions"]] == [(40, 1.5, str(tmp_path))]
@@ -139,3 +140,40 @@ def test_tensorboard_events_are_written(tmp_path):
     writer.write(RECORD)
     writer.close()
     assert any((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_a_run_reports_compile_time_apart_and_fingerprints_its_data(tmp_path, monkeypatch):
+    """Compilation (made slow here) is in compile_seconds, not in the first record's img/s; the manifest has the
+    data files' sizes and sha256, the working directory, the end time and the final metrics."""
+    import jax
+
+    from cnnjax.train import train_and_evaluate
+
+    from .helpers import TinyNet, tiny_config, write_fake_fashion_mnist
+
+    slow = 1.5
+    compile_ = jax.stages.Lowered.compile
+
+    def slow_compile(self, *args, **kwargs):
+        time.sleep(slow)
+        return compile_(self, *args, **kwargs)
+
+    monkeypatch.setattr(jax.stages.Lowered, "compile", slow_compile)
+    monkeypatch.chdir(tmp_path)
+    data_dir = write_fake_fashion_mnist(tmp_path / "data", n_train=128, n_test=50)
+    config = tiny_config(dataset="fashion_mnist", data_dir=str(data_dir), num_epochs=1, log_every_steps=2)
+    final = train_and_evaluate(config, tmp_path / "run", model=TinyNet(num_classes=10))
+    records = read_records(tmp_path / "run" / "metrics.jsonl")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["compile_seconds"] >= slow and records[0]["compile_seconds"] == manifest["compile_seconds"]
+    assert all("compile_seconds" not in r for r in records[1:])
+    first_interval = records[0]["step"] * config.batch_size / records[0]["images_per_sec"]
+    assert first_interval < slow  # the seconds the first record's img/s covers: training only
+    files = sorted(data_dir.iterdir())
+    assert sorted(manifest["data_files"], key=lambda entry: entry["path"]) == [
+        {"path": str(p), "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+        for p in files
+    ]
+    assert manifest["cwd"] == str(tmp_path) and manifest["end_time"] >= manifest["start_time"]
+    assert manifest["final_metrics"]["test_accuracy"] == final["test_accuracy"]
+    assert manifest["final_metrics"]["step"] == final["step"] == 4

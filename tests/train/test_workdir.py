@@ -146,3 +146,61 @@ def test_resume_command(argv, expected):
     command = resume_command(argv, "runs/my run")
     assert command == expected
     assert shlex.split(command)[-2:] == ["--workdir", "runs/my run"]
+
+
+def test_cnnjax_train_on_a_workdir_in_use_refuses_at_once(tmp_path, capsys):
+    from cnnjax import cli
+
+    holder = _hold(tmp_path)
+    try:
+        started = time.monotonic()
+        assert cli.main(["train", "--workdir", str(tmp_path), "--steps", "1"]) == 1
+        assert time.monotonic() - started < 10.0  # before any data is loaded or anything compiled
+        err = capsys.readouterr().err
+        assert f"cnnjax train: error: workdir: {tmp_path} is in use by another run: pid {holder.pid} on host " in err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_an_interrupted_run_without_workdir_prints_the_command_that_resumes_it(tmp_path, monkeypatch, capsys):
+    from cnnjax import cli
+
+    from .helpers import write_fake_fashion_mnist
+
+    data_dir = write_fake_fashion_mnist(tmp_path / "data", n_train=320, n_test=50)
+    argv = ["train", "--model", "lenet5", "--dataset", "fashion_mnist", "--data-dir", str(data_dir), "--epochs", "1",
+            "--batch-size", "32", "--checkpoint-every", "2", "--config.eval_batch_size=50",
+            "--config.schedule.warmup_epochs=0.5"]
+    process = subprocess.Popen([sys.executable, "-m", "cnnjax.cli", *argv], env=cli_env(), cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("runs/*/checkpoints/2")):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    (workdir,) = tmp_path.glob("runs/*")
+    (line,) = [line for line in err.splitlines() if line.startswith("cnnjax train: to resume: ")]
+    command = shlex.split(line.removeprefix("cnnjax train: to resume: "))
+    assert command == ["cnnjax", *argv, "--workdir", str(workdir.relative_to(tmp_path))]
+    monkeypatch.chdir(tmp_path)  # the command is for the same working directory
+    assert cli.main(command[1:]) == 0
+    assert "resuming from the checkpoint of step" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"model": "lenet6"}, "config.model: expected one of"),
+    ({"dataset": "fashion_mnist", "data_dir": "/nonexistent/fashion"}, "IDX files missing in /nonexistent/fashion"),
+])
+def test_a_run_that_fails_validation_leaves_no_workdir(tmp_path, overrides, match):
+    from cnnjax.train import train_and_evaluate
+
+    from .helpers import tiny_config
+
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        train_and_evaluate(tiny_config(**overrides), tmp_path / "runs" / "new")
+    assert list(tmp_path.iterdir()) == []
