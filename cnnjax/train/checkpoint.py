@@ -90,7 +90,9 @@ class Checkpointer:
         if missing:
             raise CheckpointError(step, f"{path}: missing keys {missing}")
         if meta["step"] != step:
-            raise CheckpointError(step, f"{path}: expected 'step': {step} (the checkpoint's folder), got {meta['step']!r}")
+            raise CheckpointError(
+                step, f"{path}: expected 'step': {step} (the checkpoint's folder), got {meta['step']!r}"
+            )
         return dict(meta)
 
     def restore(self, target: TrainState, step: int, meta: dict[str, Any] | None = None) -> TrainState:

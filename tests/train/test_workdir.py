@@ -50,7 +50,8 @@ def test_a_second_run_refuses_at_once_naming_the_holder(tmp_path):
             pass
         assert time.monotonic() - started < 1.0
         message = str(info.value)
-        assert f"{tmp_path} is in use by another run: pid {holder.pid} on host {socket.gethostname()}, started " in message
+        holder_text = f"pid {holder.pid} on host {socket.gethostname()}, started "
+        assert f"{tmp_path} is in use by another run: {holder_text}" in message
         assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == holder.pid  # left as it was
     finally:
         holder.kill()
