@@ -148,6 +148,7 @@ def build_train_config(args: argparse.Namespace, extra: Sequence[str]):
 def train(args: argparse.Namespace, extra: Sequence[str]) -> int:
     """Runs `cnnjax train`; returns the exit status."""
     from cnnjax import train as trainlib
+    from cnnjax.train.workdir import resume_command
 
     try:
         config = build_train_config(args, extra)
@@ -159,6 +160,8 @@ def train(args: argparse.Namespace, extra: Sequence[str]) -> int:
         trainlib.train_and_evaluate(config, workdir)
     except trainlib.Interrupted as e:
         print(f"cnnjax train: {e}", file=sys.stderr)
+        if args.workdir is None:  # [H4 hook: resume command] the workdir was chosen here: say how to resume
+            print(f"cnnjax train: to resume: {resume_command(args.argv, workdir)}", file=sys.stderr)
         return 128 + e.signum
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError) as e:
         print(f"cnnjax train: error: {e}", file=sys.stderr)
@@ -263,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for add_parser, _ in SUBCOMMANDS.values():
         add_parser(subparsers)
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # [H4 hook: resume command] as typed
     return SUBCOMMANDS[args.command][1](args, extra)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import jax
@@ -132,6 +132,12 @@ class Jit:
         """This process's part of a global batch (NumPy) -> global arrays."""
         return to_global(batch, self._batch_sharding)
 
+    def abstract_batch(self, local_batch: int, image_shape: Sequence[int]) -> dict[str, jax.ShapeDtypeStruct]:
+        """The shapes, dtypes and shardings of what `put_batch` makes of a training batch (to compile ahead)."""
+        shape = (local_batch * jax.process_count(), *image_shape)
+        return {"image": jax.ShapeDtypeStruct(shape, np.uint8, sharding=self._batch_sharding),
+                "label": jax.ShapeDtypeStruct(shape[:1], np.int32, sharding=self._batch_sharding)}
+
     def local(self, tree: Any) -> Any:
         """One copy of a replicated tree (still on device)."""
         return tree
@@ -164,6 +170,11 @@ class Pmap(Jit):
 
     def put_batch(self, batch: Any) -> Any:
         return split_for_devices(batch, jax.local_device_count())
+
+    def abstract_batch(self, local_batch: int, image_shape: Sequence[int]) -> dict[str, jax.ShapeDtypeStruct]:
+        devices = jax.local_device_count()
+        shape = (devices, local_batch // devices, *image_shape)
+        return {"image": jax.ShapeDtypeStruct(shape, np.uint8), "label": jax.ShapeDtypeStruct(shape[:2], np.int32)}
 
     def local(self, tree: Any) -> Any:
         return unreplicate(tree)

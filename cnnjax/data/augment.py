@@ -129,7 +129,7 @@ def pca_color_jitter(
             f"got {eigvals.shape} and {eigvecs.shape}"
         )
     alpha = std * jax.random.normal(key, (n, c), jnp.float32)
-    shift = 255.0 * (alpha * eigvals) @ eigvecs.T  # [N, C]: sum_j eigvecs[i, j] alpha_j eigvals_j.
+    shift = 255.0 * (alpha * eigvals[None, :]) @ eigvecs.T  # [N, C]: sum_j eigvecs[i, j] alpha_j eigvals_j.
     return images.astype(jnp.float32) + shift[:, None, None, :]
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnjax.data.sources import check_labels
+
 # IDX type code -> big-endian NumPy dtype.
 _IDX_DTYPES: Mapping[int, np.dtype] = {
     0x08: np.dtype(">u1"),
@@ -197,11 +199,18 @@ def find_idx_files(name: str, idx_dir: str | os.PathLike | None = None) -> dict[
     return {split: (found[images], found[labels]) for split, (images, labels) in IDX_FILES.items()}
 
 
-def load_idx_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_idx_split(
+    images_path: Path, labels_path: Path, num_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Reads one split: images uint8[N, H, W, 1] and labels int32[N].
 
+    Args:
+      images_path, labels_path: the split's two IDX files.
+      num_classes: when given, every label must be in [0, num_classes).
+
     Raises:
-      ValueError: the files are not uint8 images [N, H, W] and labels [N] of equal N.
+      ValueError: the files are not uint8 images [N, H, W] and labels [N] of equal N, or a label is out of
+        range (the message names the labels file, the first bad index and its value).
     """
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
@@ -213,4 +222,6 @@ def load_idx_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np
             f"IDX file {labels_path}: expected uint8 labels [{images.shape[0]}] to match {images_path.name}, "
             f"got {labels.dtype}{list(labels.shape)}"
         )
+    if num_classes is not None:
+        check_labels(labels, num_classes, f"IDX file {labels_path}")
     return images[..., None], labels.astype(np.int32)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
 from cnnjax.data import idx
-from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, to_array_source
+from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, check_labels, to_array_source
 
 PathLike = str | os.PathLike
 
@@ -35,6 +36,8 @@ class Dataset:
         for `cnnjax.data.normalize`.
       train, test: the splits (`ArraySource` when in memory).
       class_names: optional human-readable class names.
+      files: the files the splits are read from (IDX files, or the prepared tfds directory's files); empty
+        for in-memory arrays. The run manifest fingerprints them.
     """
 
     name: str
@@ -45,6 +48,7 @@ class Dataset:
     train: Source
     test: Source
     class_names: tuple[str, ...] | None = None
+    files: tuple[Path, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,20 +104,46 @@ def list_datasets() -> tuple[str, ...]:
     return tuple(_SPECS)
 
 
-def _make(name: str, spec: _Spec, train: Source, test: Source, class_names: tuple[str, ...] | None = None) -> Dataset:
-    return Dataset(name, spec.num_classes, spec.image_shape, spec.mean, spec.std, train, test, class_names)
+def _make(
+    name: str, spec: _Spec, train: Source, test: Source, class_names: tuple[str, ...] | None, files: list[Path]
+) -> Dataset:
+    return Dataset(
+        name, spec.num_classes, spec.image_shape, spec.mean, spec.std, train, test, class_names, tuple(files)
+    )
+
+
+def _tfds_files(data_dir: str | os.PathLike) -> list[Path]:
+    """The files of a prepared tfds dataset version directory (array_record shards, dataset_info.json, ...);
+    none for tfds's mock data, which has no directory."""
+    return sorted(p for p in Path(data_dir).glob("*") if p.is_file())
+
+
+def _check_tfds_classes(name: str, spec: _Spec, data_source) -> None:
+    """A prepared copy's label feature must have the registry's number of classes (tfds checks each label
+    against it when preparing, so this bounds every label without reading the examples)."""
+    num_classes = data_source.dataset_info.features["label"].num_classes
+    if num_classes != spec.num_classes:
+        raise ValueError(
+            f"{name}: the prepared copy in {data_source.dataset_info.data_dir} has labels in [0, {num_classes}), "
+            f"expected num_classes={spec.num_classes}"
+        )
 
 
 def _load_idx(name: str, spec: _Spec, data_dir: PathLike | None, idx_dir: PathLike | None, in_memory: bool) -> Dataset:
     class_names = idx.IDX_DATASETS[name].class_names
     if in_memory:
         files = idx.find_idx_files(name, idx_dir)
-        train, test = (ArraySource(*idx.load_idx_split(*files[split])) for split in ("train", "test"))
-        return _make(name, spec, train, test, class_names)
+        train, test = (
+            ArraySource(*idx.load_idx_split(*files[split], num_classes=spec.num_classes)) for split in ("train", "test")
+        )
+        return _make(name, spec, train, test, class_names, [path for pair in files.values() for path in pair])
     from cnnjax.data import tfds_builder  # Imports tensorflow_datasets.
 
-    splits = tfds_builder.prepare_idx_dataset(name, data_dir=data_dir, idx_dir=idx_dir).as_data_source()
-    return _make(name, spec, TfdsSource(splits["train"]), TfdsSource(splits["test"]), class_names)
+    builder = tfds_builder.prepare_idx_dataset(name, data_dir=data_dir, idx_dir=idx_dir)
+    splits = builder.as_data_source()
+    _check_tfds_classes(name, spec, splits["train"])
+    train, test = TfdsSource(splits["train"]), TfdsSource(splits["test"])
+    return _make(name, spec, train, test, class_names, _tfds_files(builder.data_dir))
 
 
 def _load_prepared(name: str, spec: _Spec, data_dir: PathLike | None, in_memory: bool) -> Dataset:
@@ -128,12 +158,15 @@ def _load_prepared(name: str, spec: _Spec, data_dir: PathLike | None, in_memory:
         else:
             state = f"was not found: no prepared copy in {builder.data_dir}"
         raise FileNotFoundError(f"{name}: tfds dataset '{spec.tfds_name}' {state}. {spec.prepare_hint}") from e
+    _check_tfds_classes(name, spec, splits[0])
     class_names = tuple(splits[0].dataset_info.features["label"].names)
     transform = ResizeCenterCrop(spec.resize) if spec.resize else None
     train, test = (TfdsSource(split, transform) for split in splits)
     if in_memory:
         train, test = to_array_source(train), to_array_source(test)
-    return _make(name, spec, train, test, class_names)
+        for source, split in ((train, "train"), (test, spec.test_split)):
+            check_labels(source.labels, spec.num_classes, f"{name}: tfds split {split!r}")
+    return _make(name, spec, train, test, class_names, _tfds_files(splits[0].dataset_info.data_dir))
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -221,9 +254,7 @@ def from_arrays(
     if num_classes is None:
         num_classes = int(max(train.labels.max(initial=0), test.labels.max(initial=0))) + 1
     for labels_, split in ((train.labels, "labels"), (test.labels, "test_labels")):
-        if labels_.size and (labels_.min() < 0 or labels_.max() >= num_classes):
-            raise ValueError(f"from_arrays: {split} must be in [0, num_classes={num_classes}), "
-                             f"got range [{labels_.min()}, {labels_.max()}]")
+        check_labels(labels_, num_classes, f"from_arrays: {split}")
     if class_names is not None and len(class_names) != num_classes:
         raise ValueError(
             f"from_arrays: class_names must have num_classes={num_classes} entries, got {len(class_names)}"

@@ -99,6 +99,20 @@ class ResizeCenterCrop:
         return f"ResizeCenterCrop({self.size})"
 
 
+def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
+    """Raises ValueError, naming `where`, the first index and value of a label outside [0, num_classes).
+
+    One vectorised pass over `labels` (integer [N]), cheap next to reading the images.
+    """
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        first = int(bad[0])
+        raise ValueError(
+            f"{where}: expected labels in [0, num_classes={num_classes}), got {int(labels[first])} at index {first} "
+            f"({bad.size} of {labels.size} labels are outside)"
+        )
+
+
 def to_array_source(source: Source) -> ArraySource:
     """Reads every example of `source` (all of one image shape) into memory."""
     if isinstance(source, ArraySource):

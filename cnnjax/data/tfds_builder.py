@@ -61,7 +61,8 @@ class LocalIdx(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(*paths) for split, paths in files.items()}
 
     def _generate_examples(self, images_path: Path, labels_path: Path) -> Iterator[tuple[int, dict]]:
-        images, labels = idx.load_idx_split(images_path, labels_path)
+        num_classes = len(idx.IDX_DATASETS[self.builder_config.name].class_names)
+        images, labels = idx.load_idx_split(images_path, labels_path, num_classes=num_classes)
         if images.shape[1:] != (28, 28, 1):
             raise ValueError(f"IDX file {images_path}: expected 28x28 images, got {images.shape[1:3]}")
         for i, (image, label) in enumerate(zip(images, labels)):

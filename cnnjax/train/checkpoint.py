@@ -2,19 +2,46 @@
 
 Layout: `workdir/checkpoints/<step>/{state, meta}`, the newest `keep` kept. Saving is asynchronous (orbax copies
 the arrays off the device before `save` returns); a checkpoint that was being written when the process died is
-never listed, so a restart resumes from the last complete one.
+never listed (orbax writes into a temporary folder and renames it when complete), so a restart resumes from the
+last complete one.
+
+A complete checkpoint can still be damaged later (a disk fault, a truncated copy, a deleted file). Orbax and
+TensorStore detect much of that (unparsable JSON, missing files, checksums of OCDBT's index) but not all: zeroed
+bytes inside a large compressed array chunk can decode to wrong numbers silently. So each checkpoint's meta also
+carries a fingerprint of the saved arrays (computed on the device), compared after restoring.
+`restore_latest` falls back past unreadable checkpoints to the newest intact one and moves the bad ones to
+`checkpoints/unreadable/<step>` (with a `why.txt`), deleting nothing; orbax lists only folders named by a step
+number, so the moved ones are out of its way.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import flax.serialization
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from cnnjax.train.state import TrainState
+
+UNREADABLE = "unreadable"  # checkpoints/unreadable/<step>: checkpoints set aside by `restore_latest`
+META_FILE = Path("meta") / "metadata"  # where orbax's JsonCheckpointHandler writes the meta of a checkpoint
+STATE_INDEX = Path("state") / "_METADATA"  # the tree of saved arrays; without it orbax restores an empty tree
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read back as saved; the message names the checkpoint (or file) and the reason."""
+
+    def __init__(self, step: int, reason: str, message: str | None = None):
+        self.step, self.reason = step, reason
+        super().__init__(message or f"checkpoint {step}: {reason}")
 
 
 class Checkpointer:
@@ -31,30 +58,115 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    def all_steps(self) -> list[int]:
+        """The complete checkpoints' steps, oldest first."""
+        return sorted(self._manager.all_steps())
+
     def save(self, state: TrainState, meta: dict[str, Any]) -> None:
-        """Starts saving `state` (and `meta`, JSON-serialisable) as checkpoint `meta['step']`."""
-        items = ocp.args.Composite(
-            state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)), meta=ocp.args.JsonSave(meta)
-        )
+        """Starts saving `state` (and `meta`, JSON-serialisable) as checkpoint `meta['step']`; the meta gets the
+        state's fingerprint."""
+        state_dict = flax.serialization.to_state_dict(state)
+        meta = {**meta, "state_fingerprint": fingerprint(state_dict)}
+        items = ocp.args.Composite(state=ocp.args.StandardSave(state_dict), meta=ocp.args.JsonSave(meta))
         self._manager.save(int(meta["step"]), args=items, force=True)
 
-    def meta(self, step: int) -> dict[str, Any]:
-        """The JSON record saved with checkpoint `step` (cheap: no arrays are read)."""
-        return dict(self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+    def meta(self, step: int, required: Sequence[str] = ()) -> dict[str, Any]:
+        """The JSON record saved with checkpoint `step` (cheap: no arrays are read).
 
-    def restore(self, target: TrainState, step: int) -> TrainState:
+        Raises:
+          CheckpointError: the record is missing, not JSON, not an object, lacks a `required` key, or belongs to
+            another step; the message names the file.
+        """
+        path = self.directory / str(step) / META_FILE
+        try:
+            meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except json.JSONDecodeError as e:
+            raise CheckpointError(step, f"{path}: not valid JSON ({e})") from None
+        except Exception as e:  # orbax raises FileNotFoundError, OSError, ValueError, ... depending on the fault
+            raise CheckpointError(step, f"{path}: unreadable ({_one_line(e, self.directory / str(step))})") from None
+        if not isinstance(meta, dict):
+            raise CheckpointError(step, f"{path}: expected a JSON object, got {type(meta).__name__}")
+        missing = [key for key in ("step", *required) if key not in meta]
+        if missing:
+            raise CheckpointError(step, f"{path}: missing keys {missing}")
+        if meta["step"] != step:
+            raise CheckpointError(
+                step, f"{path}: expected 'step': {step} (the checkpoint's folder), got {meta['step']!r}"
+            )
+        return dict(meta)
+
+    def restore(self, target: TrainState, step: int, meta: dict[str, Any] | None = None) -> TrainState:
         """Restores checkpoint `step` into the structure, shapes and shardings of `target` (arrays or
         `jax.ShapeDtypeStruct`s, e.g. from `jax.eval_shape`).
 
+        Args:
+          target: the state to restore into.
+          step: the checkpoint.
+          meta: its meta (default: read it); its fingerprint is checked against the restored arrays.
+
         Raises:
           ValueError: the checkpoint's arrays do not fit `target` (names each differing path and its shapes).
+          CheckpointError: the checkpoint cannot be read, or reads back other arrays than were saved.
         """
+        meta = self.meta(step) if meta is None else meta
         target_dict = flax.serialization.to_state_dict(target)
-        saved = self._manager.item_metadata(step)["state"]
-        _check_fits(saved.tree if hasattr(saved, "tree") else saved, target_dict, self.directory / str(step))
+        _check_fits(self._saved_tree(step), target_dict, self.directory / str(step))
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_dict)
-        restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-        return flax.serialization.from_state_dict(target, restored["state"])
+        restored = self._read_state(step, ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        self._verify(step, restored, meta)
+        return flax.serialization.from_state_dict(target, restored)
+
+    def restore_latest(
+        self,
+        target: TrainState,
+        *,
+        required_meta: Sequence[str] = (),
+        check_meta: Callable[[dict[str, Any]], None] | None = None,
+        report: Callable[[str], None] | None = None,
+    ) -> tuple[TrainState, dict[str, Any], int] | None:
+        """The newest checkpoint that reads back intact, as (state, meta, step); None when there is none.
+
+        Unreadable newer checkpoints are reported (one line each: which one, why) and moved to
+        `checkpoints/unreadable/<step>` (process 0 moves; every process then sees the same steps).
+
+        Args:
+          target: as for `restore`.
+          required_meta: keys the meta must have (a meta without them counts as unreadable).
+          check_meta: called with each readable meta before its arrays are read; what it raises (e.g. a config
+            that differs from the checkpoint's) propagates: that is not a damaged checkpoint.
+          report: where the messages go (default: stderr).
+
+        Raises:
+          CheckpointError: there are checkpoints but none is readable (one line naming each and why; nothing is
+            moved then, since a fault that hits every checkpoint is more likely in the reading than in the files).
+          ValueError: from `check_meta`, or a checkpoint that does not fit `target`.
+        """
+        report = report or (lambda text: print(text, file=sys.stderr, flush=True))
+        failures: list[CheckpointError] = []
+        for step in reversed(self.all_steps()):
+            try:
+                meta = self.meta(step, required_meta)
+                if check_meta is not None:
+                    check_meta(meta)
+                state = self.restore(target, step, meta)
+            except CheckpointError as e:
+                failures.append(e)
+                continue
+            for failure in failures:
+                moved = self._set_aside(failure)
+                report(
+                    f"checkpoint {failure.step} in {self.directory} is unreadable: {failure.reason}; moved to "
+                    f"{moved}; resuming from checkpoint {step}"
+                )
+            return state, meta, step
+        if failures:
+            reasons = "; ".join(f"{e.step}: {e.reason}" for e in failures)
+            raise CheckpointError(
+                failures[0].step, reasons,
+                f"no readable checkpoint in {self.directory} (step {reasons}). Nothing was moved; move them away "
+                f"(or use another workdir) to start afresh.",
+            )
+        return None
 
     def read(self, step: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Checkpoint `step` (default: the latest) as saved, without a model: ({'step', 'params', 'batch_stats',
@@ -62,14 +174,14 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise ValueError(f"step: expected a saved checkpoint, but {self.directory} holds none")
-        saved = self._manager.item_metadata(step)["state"]
+        meta = self.meta(step)
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])  # whatever topology saved it
-        saved = saved.tree if hasattr(saved, "tree") else saved
-        abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), saved)
-        restored = self._manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+        abstract = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), self._saved_tree(step)
         )
-        return dict(restored["state"]), dict(restored["meta"])
+        restored = self._read_state(step, ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        self._verify(step, restored, meta)
+        return dict(restored), meta
 
     def wait(self) -> None:
         """Blocks until pending saves are on disk."""
@@ -77,6 +189,93 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def _saved_tree(self, step: int) -> Any:
+        """The saved arrays' metadata tree (shapes, dtypes)."""
+        where = self.directory / str(step)
+        if not (where / STATE_INDEX).is_file():
+            raise CheckpointError(step, f"{where / STATE_INDEX} is missing (the index of the saved arrays)")
+        try:
+            saved = self._manager.item_metadata(step)["state"]
+        except Exception as e:  # a damaged index: JSONDecodeError, ValueError from TensorStore, ...
+            raise CheckpointError(step, f"state: {_one_line(e, where)}") from None
+        return saved.tree if hasattr(saved, "tree") else saved
+
+    def _read_state(self, step: int, args: ocp.args.Composite) -> dict[str, Any]:
+        try:
+            return self._manager.restore(step, args=args)["state"]
+        except Exception as e:  # TensorStore: DATA_LOSS, NOT_FOUND, OUT_OF_RANGE, ...; orbax: various
+            raise CheckpointError(step, f"state: {_one_line(e, self.directory / str(step))}") from None
+
+    def _verify(self, step: int, restored: dict[str, Any], meta: dict[str, Any]) -> None:
+        expected = meta.get("state_fingerprint")  # absent in checkpoints written before fingerprints
+        if expected is not None and fingerprint(restored) != expected:
+            raise CheckpointError(
+                step, f"state: the arrays read back differ from those saved (fingerprint {fingerprint(restored)}, "
+                f"saved {expected}); a data file is damaged"
+            )
+
+    def _set_aside(self, failure: CheckpointError) -> Path:
+        """Moves checkpoint `failure.step` to checkpoints/unreadable/<step>[-n], with the reason in why.txt."""
+        aside = self.directory / UNREADABLE
+        destination, n = aside / str(failure.step), 1
+        while destination.exists():
+            n += 1
+            destination = aside / f"{failure.step}-{n}"
+        if jax.process_index() == 0:
+            aside.mkdir(exist_ok=True)
+            os.rename(self.directory / str(failure.step), destination)
+            (destination / "why.txt").write_text(f"{failure}\n")
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"cnnjax checkpoint {failure.step} set aside")
+        self._manager.reload()
+        return destination
+
+
+def fingerprint(tree: Any) -> str:
+    """A 16-hex-digit digest of a pytree's array contents and paths, computed on the arrays' devices.
+
+    Per leaf: the sums (mod 2^32) of its bits as uint32 words, once weighted by odd position factors (so any one
+    changed word changes it) and once xor-mixed with the position; the host hashes those with the leaf paths.
+    Integer arithmetic: the same on every backend and topology.
+    """
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    paths = [jax.tree_util.keystr(path) for path, _ in leaves]
+    sums = jax.device_get(_leaf_sums([leaf for _, leaf in leaves]))
+    digest = hashlib.sha256()
+    for path, (weighted, mixed) in zip(paths, sums):
+        digest.update(f"{path}:{int(weighted)}:{int(mixed)};".encode())
+    return digest.hexdigest()[:16]
+
+
+@jax.jit
+def _leaf_sums(leaves: list[jax.Array]) -> list[tuple[jax.Array, jax.Array]]:
+    sums = []
+    for leaf in leaves:
+        words = _as_uint32(jnp.asarray(leaf)).reshape(-1)
+        position = jnp.arange(words.size, dtype=jnp.uint32)
+        weighted = jnp.sum(words * (2 * position + 1), dtype=jnp.uint32)
+        mixed = jnp.sum(words ^ (position * jnp.uint32(0x9E3779B9)), dtype=jnp.uint32)
+        sums.append((weighted, mixed))
+    return sums
+
+
+def _as_uint32(x: jax.Array) -> jax.Array:
+    """The bits of `x` as uint32 words (narrower types widened, 64-bit types split in two)."""
+    if x.dtype == jnp.bool_:
+        return x.astype(jnp.uint32)
+    unsigned = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}[x.dtype.itemsize]
+    return jax.lax.bitcast_convert_type(x, unsigned).astype(jnp.uint32)
+
+
+def _one_line(error: Exception, where: Path) -> str:
+    """An exception as one short line, paths inside the checkpoint `where` made relative to it."""
+    text = " ".join(str(error).split()).replace(f"{where}/", "")
+    text = f"{type(error).__name__}: {text}" if not text.startswith(type(error).__name__) else text
+    return text if len(text) <= 240 else text[:237] + "..."
 
 
 def _shapes(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:

@@ -28,9 +28,10 @@ from cnnjax import parallel
 from cnnjax.train import config as configlib
 from cnnjax.train import plan as planlib
 from cnnjax.train import resume
+from cnnjax.train import workdir as workdirlib
 from cnnjax.train.build import Setup, build
 from cnnjax.train.checkpoint import Checkpointer
-from cnnjax.train.metrics import MetricsWriter, PendingMetrics, Progress, write_manifest
+from cnnjax.train.metrics import MetricsWriter, PendingMetrics, Progress, finish_manifest, write_manifest
 
 
 class Interrupted(Exception):
@@ -62,7 +63,8 @@ def train_and_evaluate(
 
     Args:
       config: a config (keys of `config.default_config()`; missing keys take its values), e.g. a recipe.
-      workdir: where the run's files go; created (after the config is validated and the data loaded).
+      workdir: where the run's files go; created after the config is validated and the data loaded, held by this
+        run alone (a second run on it refuses), and removed again if the run fails before writing anything.
       dataset: use this Dataset (e.g. from `data.from_arrays`) instead of loading `config.dataset`.
       model: use this Flax module instead of `models.create(config.model, ...)`.
 
@@ -83,12 +85,13 @@ def train_and_evaluate(
         config.dataset = dataset.name
     strategy = parallel.strategy(config.parallel)
     setup = build(config, dataset, model, devices=strategy.devices, processes=jax.process_count())
-    run = _Run(setup, prepare_workdir(Path(workdir)), strategy)
-    try:
-        run.start(start_time)
-        return run.train(started)
-    finally:
-        run.close()
+    with workdirlib.open_workdir(workdir, main=jax.process_index() == 0) as path:
+        run = _Run(setup, path, strategy)
+        try:
+            run.start(start_time)
+            return run.train(started)
+        finally:
+            run.close()
 
 
 def load_dataset(config: ml_collections.ConfigDict) -> datalib.Dataset:
@@ -97,18 +100,6 @@ def load_dataset(config: ml_collections.ConfigDict) -> datalib.Dataset:
     if config.dataset in datalib.IDX_DATASETS and idx_dir is None:
         idx_dir, data_dir = data_dir, None
     return datalib.load_dataset(config.dataset, data_dir=data_dir, idx_dir=idx_dir)
-
-
-def prepare_workdir(workdir: Path) -> Path:
-    """Creates `workdir` and checks it is writable, before any compilation or training."""
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write_test_{jax.process_index()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise ValueError(f"workdir: expected a writable directory, got {str(workdir)!r} ({e})") from None
-    return workdir.absolute()
 
 
 class _Run:
@@ -125,31 +116,41 @@ class _Run:
         keys = ("step", "loss", self.task.train_metric, "learning_rate", "finite")
         self.pending = PendingMetrics(keys, self.config.batch_size)
         self.last_evaluation: dict[str, Any] | None = None
-        self.last_checkpoint = self.checkpointer.latest_step()
-        self.state = self._init_or_restore()
+        self.state, meta = self._init_or_restore()
         self.start_step = int(jax.device_get(strategy.local(self.state).step))
         self.writer = None  # only process 0 writes files
-        if self.is_main:
-            self.writer = MetricsWriter(workdir, resume_step=self.start_step, tensorboard=self.config.tensorboard)
+        if self.is_main:  # records lost from metrics.jsonl come back from the checkpoint
+            self.writer = MetricsWriter(
+                workdir, resume_step=self.start_step, saved_records=meta.get("records"),
+                tensorboard=self.config.tensorboard, report=self._message,
+            )
         self.progress = Progress(total=self.plan.total_steps, initial=self.start_step, enabled=self.is_main,
                                  metric=self.task.train_metric)
         self._signal: int | None = None
 
     # ----------------------------------------------------------------------------------------------- state
-    def _init_or_restore(self) -> Any:
-        """A fresh state, or the newest checkpoint's after checking it was written by this config (its pending
-        metrics, not yet in a record, come back too)."""
-        if self.last_checkpoint is None:
-            return self.strategy.init(self.setup.init)
-        step = self.last_checkpoint
-        meta = self.checkpointer.meta(step)
-        resume.check_same_config(meta, self.config, self.checkpointer.directory)
+    def _init_or_restore(self) -> tuple[Any, dict[str, Any]]:
+        """(state, checkpoint meta): a fresh state and {}, or the newest intact checkpoint's after checking it was
+        written by this config (unreadable newer ones are reported and set aside; its pending metrics, not yet in
+        a record, come back too)."""
         abstract = jax.eval_shape(self.setup.init)
         sharding = self.strategy.state_sharding
         if sharding is not None:
             abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+        restored = self.checkpointer.restore_latest(
+            abstract, required_meta=("config_hash", "config", "pending_metrics"), report=self._message,
+            check_meta=lambda meta: resume.check_same_config(meta, self.config, self.checkpointer.directory),
+        )
+        if restored is None:
+            self.last_checkpoint = None
+            return self.strategy.init(self.setup.init), {}
+        state, meta, self.last_checkpoint = restored
         self.pending = PendingMetrics(self.pending.keys, self.config.batch_size, saved=meta["pending_metrics"])
-        return self.strategy.put_state(self.checkpointer.restore(abstract, step))
+        return self.strategy.put_state(state), meta
+
+    def _message(self, text: str) -> None:
+        if self.is_main:
+            print(text, flush=True)
 
     def _save(self, step: int) -> None:
         plan = self.plan
@@ -164,6 +165,7 @@ class _Run:
             "pending_metrics": self.pending.state_dict(),
             "model_options": self.setup.model_options,
             "input_shape": list(self.setup.preprocess.input_shape),
+            "records": self.writer.records if self.writer else [],  # to restore a lost metrics.jsonl
         }
         self.checkpointer.save(self.strategy.local(self.state), meta)
         self.last_checkpoint = step
@@ -190,19 +192,26 @@ class _Run:
 
     # ----------------------------------------------------------------------------------------------- loop
     def start(self, start_time: datetime.datetime) -> None:
-        """Writes config.json and the manifest (process 0)."""
+        """Compiles the train step ahead of time (timed apart, so that img/s measures training only), then writes
+        config.json and the manifest (process 0)."""
+        began = time.perf_counter()
+        abstract_batch = self.strategy.abstract_batch(self.setup.local_batch, self.setup.dataset.image_shape)
+        self.train_step = self.train_step.lower(self.state, abstract_batch).compile()
+        self.compile_seconds: float | None = time.perf_counter() - began  # None once a record carries it
         if not self.is_main:
             return
         text = json.dumps(self.config.to_dict(), indent=2, default=str) + "\n"
         (self.workdir / "config.json").write_text(text)
         write_manifest(self.workdir, config_hash=self.config_hash, start_time=start_time,
-                       resumed_from=self.start_step)
+                       resumed_from=self.start_step, data_files=self.setup.dataset.files,
+                       compile_seconds=self.compile_seconds)
         if self.start_step:
             self.progress.message(f"resuming from the checkpoint of step {self.start_step} in {self.workdir}")
 
     def train(self, started: float) -> dict[str, Any]:
         """The loop: batches -> train_step -> the plan's actions; then the final evaluation and the last line."""
         step = self.start_step
+        self.pending.restart()  # img/s counts from here, after compilation
         with self._signals():
             while step < self.plan.total_steps:
                 epoch, start_batch = divmod(step, self.plan.steps_per_epoch)
@@ -267,6 +276,8 @@ class _Run:
         }
         if self.config.skip_nonfinite:
             record["nonfinite_steps"] = int(self.strategy.to_host(self.state.nonfinite_steps))
+        if self.compile_seconds is not None:  # the first record of this process says what compiling took
+            record["compile_seconds"], self.compile_seconds = self.compile_seconds, None
         self.progress.update(record)
         if evaluate:
             record.update(self.evaluate())
@@ -292,9 +303,11 @@ class _Run:
         wall = time.time() - started
         nonfinite = int(self.strategy.to_host(self.state.nonfinite_steps))
         main = f"test_{self.task.main_metric}"
+        result = {**final, "nonfinite_steps": nonfinite, "wall_time": wall}
         if self.is_main:
+            finish_manifest(self.workdir, end_time=datetime.datetime.now(datetime.timezone.utc), metrics=result)
             print(f"{main}: {final[main]:.4f} (wall time {wall:.1f} s)", flush=True)
-        return {**final, "nonfinite_steps": nonfinite, "wall_time": wall}
+        return result
 
     @contextlib.contextmanager
     def _signals(self):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import importlib.metadata
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,40 @@ class MetricsWriter:
     """Appends one JSON record per line to `workdir/metrics.jsonl` (and to TensorBoard when asked).
 
     On resumption from step S, records after S (written after the checkpoint the run resumes from) are dropped,
-    so the file continues without duplicates.
+    so the file continues without duplicates. Each checkpoint carries the records up to its step (`records`,
+    saved with it as `saved_records`): a file that is missing, shorter or different up to S is rewritten from
+    them, with a message; without them (a checkpoint of an older cnnjax) a missing file is an error.
     """
 
-    def __init__(self, workdir: Path, *, resume_step: int, tensorboard: bool = False):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        resume_step: int,
+        saved_records: list[dict[str, Any]] | None = None,
+        tensorboard: bool = False,
+        report: Callable[[str], None] | None = None,
+    ):
         self.path = workdir / "metrics.jsonl"
-        kept = [r for r in read_records(self.path) if r["step"] <= resume_step]
+        on_disk = read_records(self.path)
+        kept = [r for r in on_disk if r["step"] <= resume_step]
+        if saved_records is not None and kept != saved_records:
+            if not self.path.exists():
+                state = "was missing"
+            elif kept == saved_records[: len(kept)]:
+                state = f"had {len(kept)} of them"
+            else:
+                state = "differed from them"
+            (report or _stderr)(
+                f"{self.path}: restored the {len(saved_records)} records up to step {resume_step} from the "
+                f"checkpoint (the file {state})"
+            )
+            kept = list(saved_records)
+        elif saved_records is None and resume_step > 0 and not self.path.exists():
+            raise ValueError(
+                f"{self.path}: missing, and the checkpoint of step {resume_step} carries no records to restore it "
+                f"from (written by an older cnnjax); put the file back, or use a new workdir"
+            )
         tmp = self.path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
         os.replace(tmp, self.path)
@@ -85,13 +114,25 @@ def _tensorboard_writer(workdir: Path):
     return SummaryWriter(str(workdir / "tensorboard"))
 
 
-def write_manifest(workdir: Path, *, config_hash: str, start_time: datetime.datetime, resumed_from: int) -> None:
-    """manifest.json: library versions, devices, config hash, command line, start time; a resumption appends
-    {'start_time', 'command', 'step'} to 'resumptions'."""
+def write_manifest(
+    workdir: Path,
+    *,
+    config_hash: str,
+    start_time: datetime.datetime,
+    resumed_from: int,
+    data_files: Sequence[Path] = (),
+    compile_seconds: float | None = None,
+) -> None:
+    """manifest.json: library versions, devices, config hash, command line, working directory, start time, the
+    data files' fingerprint (`data_fingerprint`) and the step's compile time; a resumption appends
+    {'start_time', 'command', 'cwd', 'step', 'compile_seconds'} to 'resumptions'."""
     path = workdir / "manifest.json"
-    entry = {"start_time": start_time.isoformat(timespec="seconds"), "command": sys.argv, "step": resumed_from}
+    entry = {
+        "start_time": start_time.isoformat(timespec="seconds"), "command": sys.argv, "cwd": os.getcwd(),
+        "step": resumed_from, "compile_seconds": compile_seconds,
+    }
     if path.exists() and resumed_from > 0:
-        manifest = json.loads(path.read_text())
+        manifest = _read_manifest(path)
         manifest.setdefault("resumptions", []).append(entry)
     else:
         manifest = {
@@ -101,10 +142,53 @@ def write_manifest(workdir: Path, *, config_hash: str, start_time: datetime.date
             "process_count": jax.process_count(),
             "config_hash": config_hash,
             "command": sys.argv,
+            "cwd": entry["cwd"],
             "start_time": entry["start_time"],
             "python": sys.version.split()[0],
+            "data_files": data_fingerprint(data_files),
+            "compile_seconds": compile_seconds,
         }
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    _write_json(path, manifest)
+
+
+def finish_manifest(workdir: Path, *, end_time: datetime.datetime, metrics: Mapping[str, Any]) -> None:
+    """Adds the end time and the final metrics to manifest.json (a resumed run's end replaces the earlier)."""
+    path = workdir / "manifest.json"
+    manifest = _read_manifest(path)
+    manifest["end_time"] = end_time.isoformat(timespec="seconds")
+    manifest["final_metrics"] = {k: _json_number(v) for k, v in metrics.items()}
+    _write_json(path, manifest)
+
+
+def data_fingerprint(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """[{'path', 'size', 'sha256'}] of each file (read once, in 1 MiB blocks: ~1 s per GB)."""
+    entries = []
+    for path in paths:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        entries.append({"path": str(Path(path).absolute()), "size": Path(path).stat().st_size,
+                        "sha256": digest.hexdigest()})
+    return entries
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); move it away to start a new manifest") from None
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Writes atomically (a kill leaves the old file or the new one, never a torn one)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _version(name: str) -> str:
@@ -131,12 +215,13 @@ class Progress:
         """Shows a training record (advances the bar to record['step'])."""
         if not self.enabled:
             return
-        if self._bar is not None:
-            self._bar.update(record["step"] - self._bar.n)
+        if self._bar is not None:  # the values first, then the step: the bar never shows a step with older values
             self._bar.set_postfix(
                 loss=f"{record['train_loss']:.4f}", **{self.metric[:3]: f"{record['train_' + self.metric]:.4f}"},
                 img_s=f"{record['images_per_sec']:.0f}", refresh=False,
             )
+            self._bar.update(record["step"] - self._bar.n)
+            self._bar.refresh()  # `update` may skip drawing (tqdm's mininterval): records are rare, draw each
         else:
             print(
                 f"step {record['step']}/{self.total} epoch {record['epoch']:.2f} loss {record['train_loss']:.4f} "

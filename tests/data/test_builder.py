@@ -55,6 +55,24 @@ def test_prepare_idx_dataset_reuses_the_prepared_copy(idx_dir, tmp_path):
     assert sorted(labels) == sorted(memory.train.labels[np.random.default_rng([0, 0]).permutation(40)])
 
 
+def test_prepare_rejects_labels_out_of_range_naming_the_file(idx_dir, tmp_path):
+    directory, arrays = idx_dir
+    labels = arrays["t10k"][1].copy()
+    labels[3] = 10
+    write_idx(directory / "t10k-labels-idx1-ubyte", labels)
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte: expected labels in \[0, num_classes=10\), got 10 at "
+                       r"index 3"):
+        prepare_idx_dataset("mnist", data_dir=tmp_path / "tfds", idx_dir=directory)
+
+
+def test_prepared_dataset_lists_its_files(idx_dir, tmp_path):
+    directory, _ = idx_dir
+    ds = load_dataset("mnist", in_memory=False, data_dir=tmp_path / "tfds", idx_dir=directory)
+    names = [p.name for p in ds.files]
+    assert "dataset_info.json" in names and any(".array_record" in name for name in names)
+    assert all(p.parent == tmp_path / "tfds" / "local_idx" / "mnist" / "1.0.0" for p in ds.files)
+
+
 def test_prepare_rejects_images_that_are_not_28x28(tmp_path):
     for split, n in (("train", 3), ("t10k", 2)):
         write_idx(tmp_path / f"{split}-images-idx3-ubyte", np.zeros((n, 32, 32), np.uint8))

@@ -15,6 +15,7 @@ from cnnjax.data import (
     list_datasets,
     load_dataset,
     to_array_source,
+    write_idx,
 )
 
 
@@ -42,6 +43,29 @@ def test_mnist_in_memory_from_idx_dir(idx_dir):
     np.testing.assert_array_equal(ds.test.labels, arrays["t10k"][1])
     example = ds.test[5]
     assert example["image"].shape == (28, 28, 1) and example["label"] == arrays["t10k"][1][5]
+
+
+@pytest.mark.parametrize("split, index, value", [("train", 7, 10), ("t10k", 0, 255), ("t10k", 10, 12)])
+def test_labels_out_of_range_name_the_file_index_and_value(idx_dir, split, index, value):
+    directory, arrays = idx_dir
+    labels = arrays[split][1].copy()
+    labels[index] = value
+    labels[-1] = 200  # a later bad label: the message names the first
+    suffix = ".gz" if split == "train" else ""
+    write_idx(directory / f"{split}-labels-idx1-ubyte{suffix}", labels)
+    with pytest.raises(ValueError) as info:
+        load_dataset("mnist", idx_dir=directory)
+    message = str(info.value)
+    assert f"{split}-labels-idx1-ubyte{suffix}" in message
+    assert f"expected labels in [0, num_classes=10), got {value} at index {index}" in message
+    assert f"of {len(labels)} labels are outside" in message
+
+
+def test_dataset_lists_the_files_it_was_read_from(idx_dir):
+    directory, _ = idx_dir
+    ds = load_dataset("mnist", idx_dir=directory)
+    assert sorted(p.name for p in ds.files) == sorted(p.name for p in directory.iterdir())
+    assert from_arrays(np.zeros((2, 3, 3, 1), np.uint8), np.arange(2)).files == ()
 
 
 def test_env_var_directory(idx_dir, monkeypatch):
@@ -82,7 +106,7 @@ def test_from_arrays_statistics_and_defaults():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(test_images=np.zeros((2, 5, 5, 3), np.uint8)), "both test_images and test_labels"),
     (dict(test_images=np.zeros((2, 4, 4, 3), np.uint8), test_labels=np.zeros(2, int)), "training image shape"),
-    (dict(num_classes=2), r"labels must be in \[0, num_classes=2\), got range \[0, 3\]"),
+    (dict(num_classes=2), r"from_arrays: labels: expected labels in \[0, num_classes=2\), got 2 at index 2 \(2 of 4"),
     (dict(class_names=("a", "b")), "class_names must have num_classes=4 entries, got 2"),
     (dict(mean=(0.5,)), r"one entry per channel \(3\), got 1 and 3"),
 ])
