@@ -8,7 +8,6 @@ fixed filters' responses, and test-set predictions.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax import functional as F
+from cnnjax.summary import Layer as SummaryRow
 from cnnjax.summary import summary
 
 LogitsFn = Callable[[jax.Array], jax.Array]
@@ -25,17 +25,32 @@ LogitsFn = Callable[[jax.Array], jax.Array]
 
 @dataclasses.dataclass(frozen=True)
 class Layer:
-    """A module call of a model, named as in `cnnjax summary` (its '/'-joined module path).
+    """A row of `cnnjax summary` (`summary.Layer`: its unique `name`, module `path`, `call`, `type`,
+    `output_shape`) with the shape of the module's own 'kernel' parameter."""
 
-    A module called more than once (a shared pooling module) names its later calls 'path#2', 'path#3', ...
-    """
+    row: SummaryRow
+    kernel_shape: tuple[int, ...] | None
 
-    name: str
-    path: str
-    call: int  # 0 for the module's first call
-    type: str
-    output_shape: tuple[int, ...] | None  # with the batch axis
-    kernel_shape: tuple[int, ...] | None  # the module's own 'kernel' parameter
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+    @property
+    def path(self) -> str:
+        return self.row.path
+
+    @property
+    def call(self) -> int:
+        return self.row.call
+
+    @property
+    def type(self) -> str:
+        return self.row.type
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        """With the batch axis."""
+        return None if self.row.output_shape is None else tuple(self.row.output_shape)
 
     @property
     def has_maps(self) -> bool:
@@ -49,22 +64,12 @@ class Layer:
 
 
 def layers(model: nn.Module, variables: Mapping[str, Any], input_shape: tuple[int, ...]) -> list[Layer]:
-    """The module calls of `model` on one (H, W, C) input, in call order, as `cnnjax summary` lists them."""
-    calls: Counter[str] = Counter()
+    """The module calls of `model` on one (H, W, C) input, in call order: the rows of `cnnjax summary`."""
     result = []
     for row in summary(model, tuple(input_shape)).layers:
-        call = calls[row.path]
-        calls[row.path] += 1
-        kernel = _lookup(variables.get("params", {}), row.path.split("/"))
-        kernel = kernel.get("kernel") if isinstance(kernel, Mapping) else None
-        result.append(Layer(
-            name=row.path if call == 0 else f"{row.path}#{call + 1}",
-            path=row.path,
-            call=call,
-            type=row.type,
-            output_shape=None if row.output_shape is None else tuple(row.output_shape),
-            kernel_shape=None if kernel is None else tuple(kernel.shape),
-        ))
+        params = _lookup(variables.get("params", {}), row.path.split("/"))
+        kernel = params.get("kernel") if isinstance(params, Mapping) else None
+        result.append(Layer(row, None if kernel is None else tuple(kernel.shape)))
     return result
 
 
@@ -192,7 +197,7 @@ def saliency(
     if not samples:
         return np.asarray(jax.jit(jax.grad(score))(x))
     sigma = noise * (x.max() - x.min())
-    noisy = x + sigma * jax.random.normal(key, (samples, *x.shape), x.dtype)
+    noisy = x[None] + sigma * jax.random.normal(key, (samples, *x.shape), x.dtype)
     return np.asarray(jax.jit(jax.vmap(jax.grad(score)))(noisy).mean(axis=0))
 
 

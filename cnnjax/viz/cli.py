@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,12 +29,14 @@ kinds:
   occlusion    P(class) and the most probable class as a grey patch slides over the image (--patch-size, --stride)
   saliency     gradient of the class logit with respect to the input (--smoothgrad N for SmoothGrad, --seed)
   kernels      the fixed 3x3 filters of cnnjax.functional applied to test image --image
-  curves       train/test loss and accuracy, learning rate against epoch (several --workdir: one plot)
+  curves       train/test loss and the task's metric (accuracy, mse, ...), learning rate against epoch
+               (several --workdir: one plot)
   confusion    the test-set confusion matrix, counts and row-normalised
   errors       the most confidently misclassified test images (--count)
   all          every kind (filters and feature maps of each layer, up to 8) into a folder with index.html
 
-Layer names are those of `cnnjax summary` (a module called twice names its second call PATH#2).
+Layer names are the 'layer' column of `cnnjax summary MODEL` (Flax module paths, e.g. conv1, pool1,
+layer2_0/conv1). occlusion, saliency, confusion and errors need a classifier; all skips them for other models.
 --class (occlusion, saliency) defaults to the image's true class.
 
 examples:
@@ -83,7 +86,8 @@ def _output_layer(run: Run) -> str:
 
 
 def _stem(kind: str, layer: analysis.Layer) -> str:
-    return f"{kind}-{layer.name.replace('/', '_').replace('#', '-')}"
+    """A file stem: 'featuremaps-layer2_0_conv1' for layer 'layer2_0/conv1'."""
+    return f"{kind}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', layer.name).strip('_')}"
 
 
 def _chosen(run: Run, args: argparse.Namespace, need: str) -> list[analysis.Layer]:
@@ -179,10 +183,11 @@ def errors(run: Run, args: argparse.Namespace) -> Output:
 def curves(runs: Sequence[Run]) -> Output:
     models = sorted({run.model_name for run in runs})
     title = f"{', '.join(models)} · run{'s' * (len(runs) > 1)} {', '.join(run.name for run in runs)} · layer: none"
-    figure = figures.curves_figure([(run.name, run.records) for run in runs], title=title)
+    figure = figures.curves_figure([(run.name, run.records, run.metric_keys) for run in runs], title=title)
     return [("curves", figure, "training curves")]
 
 
+NEED_CLASSES = ("occlusion", "saliency", "confusion", "errors")  # each calls run.require_classifier
 KINDS: dict[str, Callable[[Run, argparse.Namespace], Output]] = {
     "filters": filters, "featuremaps": featuremaps, "occlusion": occlusion, "saliency": saliency,
     "kernels": kernels, "curves": lambda run, args: curves([run]), "confusion": confusion, "errors": errors,
@@ -222,7 +227,7 @@ def viz(args: argparse.Namespace, extra: Sequence[str]) -> int:
             folder = Path(args.out) if args.out else run.workdir / "viz"
             entries = []
             for kind, make in KINDS.items():
-                if kind in ("occlusion", "saliency", "confusion", "errors") and not run.classifier:
+                if kind in NEED_CLASSES and not run.classifier:
                     continue
                 for stem, figure, caption in make(run, args):
                     figures.save(figure, folder / f"{stem}.png")

@@ -247,33 +247,40 @@ def lr_steps(records: Sequence[Mapping[str, Any]]) -> list[float]:
     ]
 
 
-def curves_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, title: str) -> Figure:
-    """Loss, accuracy and learning rate against epoch for each (run name, metrics.jsonl records): training
-    (solid, per logged interval) and test (dashed with dots, per evaluation); learning-rate steps dotted."""
+def curves_figure(
+    runs: Sequence[tuple[str, Sequence[Mapping[str, Any]], tuple[str, str]]], *, title: str
+) -> Figure:
+    """Loss, the task's metric and the learning rate against epoch for each (run name, metrics.jsonl records,
+    (training metric key, test metric key)), e.g. ('train_accuracy', 'test_accuracy') or ('train_mse',
+    'test_mse'): training (solid, per logged interval) and test (dashed with dots, per evaluation);
+    learning-rate steps dotted."""
     figure = new_figure(14.0, 4.2)
-    ax_loss, ax_acc, ax_lr = figure.subplots(1, 3)
+    ax_loss, ax_metric, ax_lr = figure.subplots(1, 3)
     colours = colormaps["tab10"]
-    for i, (name, records) in enumerate(runs):
+    metric_names = []
+    for i, (name, records, (train_key, test_key)) in enumerate(runs):
         colour = colours(i % 10)
-        train = [r for r in records if "train_loss" in r]
-        test = [r for r in records if "test_loss" in r]
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            ax.plot([r["epoch"] for r in train], [r[f"train_{key}"] for r in train], "-", color=colour,
-                    label=f"{name} train", linewidth=1)
-            ax.plot([r["epoch"] for r in test], [r[f"test_{key}"] for r in test], "--o", color=colour,
-                    label=f"{name} test", markersize=3)
+        train_name, test_name = train_key.removeprefix("train_"), test_key.removeprefix("test_")
+        metric = train_name if train_name == test_name else f"{train_name} (train), {test_name} (test)"
+        metric_names += [metric] if metric not in metric_names else []
+        for ax, (train, test) in ((ax_loss, ("train_loss", "test_loss")), (ax_metric, (train_key, test_key))):
+            for key, style, part in ((train, "-", "train"), (test, "--o", "test")):
+                points = [(r["epoch"], r[key]) for r in records if key in r]
+                ax.plot([e for e, _ in points], [v for _, v in points], style, color=colour, label=f"{name} {part}",
+                        linewidth=1, markersize=3)
             for epoch in lr_steps(records):
                 ax.axvline(epoch, color=colour, linestyle=":", linewidth=1)
         with_lr = [r for r in records if "learning_rate" in r]
         ax_lr.plot([r["epoch"] for r in with_lr], [r["learning_rate"] for r in with_lr], "-", color=colour,
                    label=name)
-    for ax, label in ((ax_loss, "loss"), (ax_acc, "accuracy"), (ax_lr, "learning rate")):
+    metric_label = "; ".join(metric_names)
+    for ax, label in ((ax_loss, "loss"), (ax_metric, metric_label), (ax_lr, "learning rate")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     ax_loss.set_title("loss (train: mean over each logging interval)", fontsize=9)
-    ax_acc.set_title("accuracy", fontsize=9)
+    ax_metric.set_title(metric_label, fontsize=9)
     ax_lr.set_title("learning rate (dotted lines: its steps)", fontsize=9)
     figure.suptitle(f"{title}\ntraining curves from metrics.jsonl", fontsize=9)
     return figure

@@ -1,8 +1,9 @@
 """A training workdir read for figures: `load_run(workdir) -> Run`. All reading of a workdir's files (config.json,
-metrics.jsonl, checkpoints/) happens here.
+metrics.jsonl, checkpoints/) happens here; the training code does the reading (`cnnjax.train.restore_run`,
+`load_dataset`, `make_preprocess`), so a figure sees the run as training and evaluation saw it.
 
-The config and the records are read at once; the dataset, the model and the newest checkpoint's variables on
-first use, so `curves` works on a run that has no checkpoint yet.
+The config and the records are read at once; the dataset, and the model with the newest checkpoint's variables,
+on first use, so `curves` works on a run that has no checkpoint yet.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import numpy as np
 
 from cnnjax import data as datalib
 from cnnjax import models as modellib
-from cnnjax.train import Checkpointer, make_preprocess, validate
+from cnnjax.models.outputs import OutputSpec, output_spec
+from cnnjax.train import Preprocess, make_preprocess, restore_run, validate
+from cnnjax.train.loop import load_dataset
 from cnnjax.train.metrics import read_records
+from cnnjax.train.tasks import TASKS
 from cnnjax.viz import analysis
 
 
@@ -36,26 +40,33 @@ class Run:
     def model_name(self) -> str:
         return self.config.model
 
+    @functools.cached_property
+    def spec(self) -> OutputSpec:
+        """What the model's output is (its task), from the config alone (as `cnnjax.train.validate` reads it)."""
+        return output_spec(modellib.create(self.config.model, **self.config.model_options))
+
     @property
     def classifier(self) -> bool:
-        """True when the model has a classifier head (a `num_classes` option)."""
-        return "num_classes" in modellib.options(self.config.model)
+        """True when the model's task is classification (logits over the dataset's classes)."""
+        return self.spec.task == "classification"
+
+    @property
+    def metric_keys(self) -> tuple[str, str]:
+        """(training, test) record keys of the task's metric, e.g. ('train_accuracy', 'test_accuracy')."""
+        task = TASKS[self.spec.task]
+        return f"train_{task.train_metric}", f"test_{task.main_metric}"
 
     def require_classifier(self, kind: str) -> None:
         if not self.classifier:
             raise ValueError(
-                f"{kind}: expected a classifier (a model with num_classes), got config.model {self.config.model!r} "
-                f"of {self.workdir}"
+                f"{kind}: expected a classifier (a model whose task is classification), got config.model "
+                f"{self.config.model!r} of {self.workdir}, a {self.spec.task} model"
             )
 
     @functools.cached_property
     def dataset(self) -> datalib.Dataset:
-        """config.dataset, found as training found it (IDX datasets read config.idx_dir or config.data_dir)."""
-        config = self.config
-        idx_dir, data_dir = config.idx_dir or None, config.data_dir or None
-        if config.dataset in datalib.IDX_DATASETS and idx_dir is None:
-            idx_dir, data_dir = data_dir, None
-        return datalib.load_dataset(config.dataset, data_dir=data_dir, idx_dir=idx_dir)
+        """config.dataset, loaded as training loads it."""
+        return load_dataset(self.config)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -72,35 +83,34 @@ class Run:
         raise ValueError(f"class: expected one of {list(names)} (or an index below {len(names)}), got {name!r}")
 
     @functools.cached_property
-    def model(self) -> nn.Module:
-        kwargs = {"num_classes": self.dataset.num_classes} if self.classifier else {}
-        return modellib.create(self.config.model, **kwargs, **self.config.model_options)
+    def _restored(self) -> tuple[nn.Module, dict[str, Any]]:
+        directory = self.workdir / "checkpoints"
+        if not directory.is_dir():  # restore_run would create it
+            raise ValueError(f"workdir: expected a run with a saved checkpoint, but {directory} holds none")
+        _, model, variables = restore_run(self.workdir)
+        return model, variables
 
-    @functools.cached_property
+    @property
+    def model(self) -> nn.Module:
+        """The model as the newest checkpoint recorded it (`cnnjax.train.restore_run`)."""
+        return self._restored[0]
+
+    @property
     def variables(self) -> dict[str, Any]:
         """{'params', 'batch_stats'} of the newest checkpoint."""
-        directory = self.workdir / "checkpoints"
-        checkpointer = Checkpointer(directory, keep=self.config.checkpoint_keep) if directory.is_dir() else None
-        if checkpointer is None or checkpointer.latest_step() is None:
-            raise ValueError(f"workdir: expected a run with a saved checkpoint, but {directory} holds none")
-        try:
-            state, _ = checkpointer.read()
-        finally:
-            checkpointer.close()
-        return {"params": state["params"], **({"batch_stats": state["batch_stats"]} if state["batch_stats"] else {})}
+        return self._restored[1]
 
     @functools.cached_property
-    def _preprocess(self):
-        _, eval_fn, input_shape = make_preprocess(self.config.augment, self.dataset)
-        return eval_fn, input_shape
+    def _preprocess(self) -> Preprocess:
+        return make_preprocess(self.config.augment, self.dataset, pad=self.config.pad_to)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return self._preprocess[1]
+        return self._preprocess.input_shape
 
     def inputs(self, images: np.ndarray) -> jax.Array:
         """uint8 images (N, H, W, C) -> the model's float inputs, as in evaluation."""
-        return self._preprocess[0](images)
+        return self._preprocess.normalize(self._preprocess.eval(images))
 
     def display(self, x: jax.Array) -> np.ndarray:
         """A model input (..., h, w, C) back in [0, 1] pixel values, for drawing."""
@@ -117,13 +127,7 @@ class Run:
     @functools.cached_property
     def test_set(self) -> datalib.ArraySource:
         """The test split the run evaluated on (its first config.limit_test examples when set)."""
-        test = self.dataset.test
-        limit = self.config.limit_test
-        if 0 < limit < len(test):
-            if isinstance(test, datalib.ArraySource):
-                return datalib.ArraySource(test.images[:limit], test.labels[:limit])
-            return datalib.to_array_source([test[i] for i in range(limit)])
-        return datalib.to_array_source(test)
+        return datalib.to_array_source(datalib.take(self.dataset.test, self.config.limit_test))
 
     def test_example(self, index: int) -> tuple[jax.Array, int]:
         """(model input (h, w, C), label) of test image `index`."""
@@ -154,8 +158,4 @@ def load_run(workdir: str | Path) -> Run:
     if not config_file.is_file():
         raise ValueError(f"workdir: expected a training workdir with a config.json, got {str(workdir)!r}")
     config = validate(json.loads(config_file.read_text()))
-    if config.model not in modellib.list_models():
-        raise ValueError(
-            f"workdir: expected a run of a registered model, got config.model {config.model!r} in {config_file}"
-        )
     return Run(workdir, config, read_records(workdir / "metrics.jsonl"))

@@ -62,7 +62,7 @@ def test_smoothgrad_is_the_mean_gradient_over_noisy_copies(lenet):
     logits_fn, x = lenet
     key = jax.random.key(7)
     sigma = 0.2 * (x.max() - x.min())
-    noisy = x + sigma * jax.random.normal(key, (5, *x.shape))
+    noisy = x[None] + sigma * jax.random.normal(key, (5, *x.shape))
     grad = jax.grad(lambda image: logits_fn(image[None])[0, 2])
     expected = np.mean([grad(n) for n in noisy], axis=0)
     got = analysis.saliency(logits_fn, x, 2, samples=5, noise=0.2, key=key)

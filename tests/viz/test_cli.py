@@ -77,7 +77,7 @@ def test_filters_of_a_deeper_layer_have_a_row_per_input_channel(run, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "layer, shape", [("conv1", "28x28 (all 6"), ("MaxPool_0#2", "5x5 (all 16"), ("conv2", "10x10")]
+    "layer, shape", [("conv1", "28x28 (all 6"), ("pool2", "5x5 (all 16"), ("conv2", "10x10")]
 )
 def test_featuremaps(run, tmp_path, layer, shape):
     _, texts = draw(run, "featuremaps", "--layer", layer, "--image", "3", tmp_path=tmp_path)
@@ -181,7 +181,7 @@ def test_all_writes_every_kind_and_an_index(workdir, tmp_path):
     assert cnnjax_cli.main(["viz", "all", "--workdir", str(workdir), "--out", str(tmp_path / "figs")]) == 0
     page = (tmp_path / "figs" / "index.html").read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
-    for stem in ("filters-conv1", "filters-conv2", "featuremaps-conv1", "featuremaps-MaxPool_0-2", "occlusion",
+    for stem in ("filters-conv1", "filters-conv2", "featuremaps-conv1", "featuremaps-pool2", "occlusion",
                  "saliency", "kernels", "curves", "confusion", "errors"):
         assert f"{stem}.png" in images
     assert all((tmp_path / "figs" / name).stat().st_size > 1000 for name in images)
@@ -197,12 +197,12 @@ def test_command_line_writes_the_default_file(workdir, capsys):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["featuremaps", "--layer", "conv9"], r"layer: expected a layer with spatial maps .*\['conv1', 'MaxPool_0', "
-                                          r"'conv2', 'MaxPool_0#2'\]; got unknown 'conv9'"),
+    (["featuremaps", "--layer", "conv9"], r"layer: expected a layer with spatial maps .*\['conv1', 'pool1', "
+                                          r"'conv2', 'pool2'\]; got unknown 'conv9'"),
     (["featuremaps", "--layer", "fc1"], r"layer: expected a layer with spatial maps .*got 'fc1', a Dense with "
                                         r"output \(1, 120\)"),
-    (["filters", "--layer", "MaxPool_0"], r"layer: expected a layer with a 2-D conv kernel, one of \['conv1', "
-                                          r"'conv2'\]; got 'MaxPool_0'"),
+    (["filters", "--layer", "pool1"], r"layer: expected a layer with a 2-D conv kernel, one of \['conv1', "
+                                      r"'conv2'\]; got 'pool1'"),
     (["occlusion", "--image", "2000"], r"image: expected a test-set index in \[0, 2000\), got 2000"),
     (["featuremaps", "--image", "-1"], r"image: expected a test-set index in \[0, 2000\), got -1"),
     (["saliency", "--class", "Hat"], r"class: expected one of \['T-shirt/top', .*'Ankle boot'\].*got 'Hat'"),
@@ -231,13 +231,21 @@ def test_not_a_workdir(tmp_path):
         load_run(tmp_path)
 
 
-def test_model_without_classes(workdir, tmp_path):
-    config = json.loads((workdir / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, "model": "autoencoder"}))
-    run = load_run(tmp_path)
+def test_a_model_without_classes(autoencoder_workdir, tmp_path):
+    run = load_run(autoencoder_workdir)
+    assert not run.classifier and run.metric_keys == ("train_mse", "test_mse")
     for kind in ("occlusion", "saliency", "confusion", "errors"):
-        with pytest.raises(ValueError, match=rf"{kind}: expected a classifier .* got config.model 'autoencoder'"):
-            cli.KINDS[kind](run, parse(kind, "--workdir", str(tmp_path)))
+        with pytest.raises(ValueError, match=rf"{kind}: expected a classifier .* got config.model 'autoencoder' "
+                                             r".*, a reconstruction model"):
+            cli.KINDS[kind](run, parse(kind, "--workdir", str(autoencoder_workdir)))
+    assert cnnjax_cli.main(["viz", "all", "--workdir", str(autoencoder_workdir), "--out", str(tmp_path)]) == 0
+    images = re.findall(r'<img src="([^"]+)"', (tmp_path / "index.html").read_text())
+    assert {name.removesuffix(".png").split("-")[0] for name in images} == {"filters", "featuremaps", "kernels",
+                                                                           "curves"}
+    [(_, figure, _)] = cli.curves([run])
+    metric = figure.axes[1]
+    assert metric.get_ylabel() == "mse"
+    np.testing.assert_allclose(metric.lines[1].get_ydata(), [r["test_mse"] for r in run.records if "test_mse" in r])
 
 
 def test_one_workdir_unless_curves(workdir, capsys):
