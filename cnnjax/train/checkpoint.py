@@ -45,13 +45,19 @@ class CheckpointError(ValueError):
 
 
 class Checkpointer:
-    """Saves and restores (TrainState, meta dict) pairs under `directory`, keeping the newest `keep`."""
+    """Saves and restores (TrainState, meta dict) pairs under `directory`, keeping the newest `keep`.
 
-    def __init__(self, directory: Path, *, keep: int):
+    read_only=True: only reads (for tools that look at a run that may still be training: no folder is created,
+    no half-written checkpoint of the running process is cleaned up, nothing is deleted)."""
+
+    def __init__(self, directory: Path, *, keep: int, read_only: bool = False):
         if keep < 1:
             raise ValueError(f"config.checkpoint_keep: expected a positive number of checkpoints, got {keep!r}")
         self.directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=None if read_only else keep, create=not read_only, cleanup_tmp_directories=not read_only,
+            read_only=read_only,
+        )
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 

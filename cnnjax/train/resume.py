@@ -71,7 +71,7 @@ def restore_run(
     if not config_file.is_file():
         raise ValueError(f"workdir: expected a run's directory with config.json, got {str(workdir)!r}")
     config = configlib.fill(json.loads(config_file.read_text()))
-    checkpointer = Checkpointer(workdir / "checkpoints", keep=max(config.checkpoint_keep, 1))
+    checkpointer = Checkpointer(workdir / "checkpoints", keep=max(config.checkpoint_keep, 1), read_only=True)
     try:
         state, meta = checkpointer.read(step)
     finally:

@@ -53,13 +53,13 @@ class SvmSpec:
 
 def objective(params: Params, x: jax.Array, y: jax.Array, reg: float) -> jax.Array:
     """Mean multiclass hinge loss + reg * ½‖W‖² (reg = 1 / (C N))."""
-    scores = x @ params["w"] + params["b"]
+    scores = x @ params["w"] + params["b"][None, :]
     return jnp.mean(F.multiclass_hinge(scores, y)) + 0.5 * reg * jnp.sum(params["w"] ** 2)
 
 
 def predict(params: Params, x: jax.Array | np.ndarray) -> np.ndarray:
     """Class ids of the highest scores: (N, D) -> (N,)."""
-    return np.asarray(jnp.argmax(jnp.asarray(x) @ params["w"] + params["b"], axis=-1))
+    return np.asarray(jnp.argmax(jnp.asarray(x) @ params["w"] + params["b"][None, :], axis=-1))
 
 
 def _optimizer(lr: float, total_steps: int) -> optax.GradientTransformation:

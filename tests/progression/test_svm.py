@@ -29,7 +29,7 @@ def test_hinge_objective_decreases_and_separates_a_separable_set():
     assert log["objective"][-1] < 0.1 * log["objective"][0]
     assert log["objective"][-1] < 0.05
     np.testing.assert_array_equal(predict(params, x), y)
-    margins = np.asarray(F.multiclass_hinge(jnp.asarray(x) @ params["w"] + params["b"], jnp.asarray(y)))
+    margins = np.asarray(F.multiclass_hinge(jnp.asarray(x) @ params["w"] + params["b"][None, :], jnp.asarray(y)))
     assert np.mean(margins == 0) > 0.9  # most points outside the margin
 
 

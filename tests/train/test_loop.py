@@ -158,3 +158,11 @@ def test_restore_run_rebuilds_model_and_variables_from_the_workdir(tmp_path):
     _assert_trees_equal(variables["params"], state["params"])
     assert model.apply(variables, jnp.zeros((4, 8, 8, 1), jnp.float32)).shape == (4, 8, 8, 1)
     assert final["step"] == 2 and "test_mse" in final
+
+
+def test_a_read_only_checkpointer_creates_and_cleans_up_nothing(tmp_path):
+    """What restore_run (and so cnnjax viz) uses on a run that may still be training."""
+    reader = Checkpointer(tmp_path / "checkpoints", keep=1, read_only=True)
+    assert reader.latest_step() is None
+    reader.close()
+    assert not (tmp_path / "checkpoints").exists()
