@@ -185,10 +185,14 @@ def matmul_peak_worker(size: int, repeats: int = 3) -> None:
 # --------------------------------------------------------------------------------------------- PyTorch worker
 
 
-def torch_worker(workload: Workload, mode: str, warmup: int) -> None:
-    """mode: 'eager' (NCHW), 'channels-last', or 'compile' (torch.compile of the NCHW model)."""
+def torch_worker(workload: Workload, mode: str, warmup: int, threads: int) -> None:
+    """mode: 'eager' (NCHW), 'channels-last', or 'compile' (torch.compile of the NCHW model); threads: > 0 sets
+    torch's intra-op threads (0: torch's default, one per core)."""
     import torch
     from torch.nn import functional as F
+
+    if threads:
+        torch.set_num_threads(threads)
 
     sys.path.insert(0, str(Path(__file__).parent))
     from torch_models import MODELS
@@ -229,7 +233,7 @@ def worker_main(spec: dict) -> None:
         elif spec["kind"] == "cnnjax":
             cnnjax_worker(workload, spec["warmup"], spec["pipeline_seconds"])
         else:
-            torch_worker(workload, spec["kind"].removeprefix("pytorch-"), spec["warmup"])
+            torch_worker(workload, spec["kind"].removeprefix("pytorch-"), spec["warmup"], spec["torch_threads"])
     except Exception as e:  # reported to the parent, which records it in the results
         _reply(error=f"{type(e).__name__}: {e}"[:2000])
         raise
@@ -313,7 +317,7 @@ def measure_workload(name: str, workload: Workload, variants: list[Variant], arg
                   "input_shape": list(workload.shape), "rounds": [], "times": []}
         cnnjax_side = variant.framework == "cnnjax"
         spec = {"kind": variant.framework, "workload": asdict(workload), "warmup": args.warmup,
-                "pipeline_seconds": args.pipeline_seconds}
+                "pipeline_seconds": args.pipeline_seconds, "torch_threads": args.torch_threads}
         print(f"  {name}: starting {variant.label}", file=sys.stderr, flush=True)
         worker = Worker(sys.executable if cnnjax_side else TORCH_PYTHON, spec, _env(variant.xla_flags))
         ready = worker.receive()
@@ -413,6 +417,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per framework per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
+    parser.add_argument("--torch-threads", type=int, default=0, help="> 0: torch.set_num_threads (0: default)")
     parser.add_argument("--batch-size", type=int, default=0, help="> 0: override every workload's batch")
     parser.add_argument("--peak-size", type=int, default=4096, help="the matmul size of the FLOP/s peak (0: skip)")
     parser.add_argument("--pipeline-seconds", type=float, default=1.0)
