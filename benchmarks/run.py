@@ -386,7 +386,7 @@ def print_table(results: list[dict]) -> None:
             rows.append((r["workload"], r["variant"], "failed: " + r["error"][:60], *[""] * 8))
             continue
         rows.append((
-            r["workload"], r["variant"], _fmt(r.get("img_per_s"), ".0f"), _fmt(r.get("step_ms"), ".1f"),
+            r["workload"], r["variant"], _fmt(r.get("img_per_s"), ".4g"), _fmt(r.get("step_ms"), ".1f"),
             _fmt(r.get("ratio_to_best_pytorch"), ".2f"), _fmt(r.get("compile_s"), ".1f"),
             _fmt(r.get("peak_rss_mb"), ".0f"), _fmt(r.get("achieved_gflops"), ".1f"),
             _fmt(100 * r["fraction_of_matmul_peak"] if "fraction_of_matmul_peak" in r else None, ".0f"),
@@ -464,9 +464,9 @@ def main(argv: list[str] | None = None) -> int:
                                     args.batch_size or workload.batch)
     print_table(results)
     if args.json:
-        versions = {}
+        versions: dict[str, dict] = {}  # per side: the two interpreters differ
         for r in results:
-            versions.update(r.get("versions", {}))
+            versions.setdefault("cnnjax" if r["framework"] == "cnnjax" else "pytorch", {}).update(r.get("versions", {}))
         report = {
             "results": results, "machine": _machine(), "versions": versions, "matmul_peak": peak,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if argv is None else " ".join(argv),
