@@ -214,11 +214,36 @@ def write_index(folder: Path, run: Run, entries: Sequence[tuple[str, str, str]])
     return path
 
 
+# The options each kind reads ('all' reads every one), with their defaults: an option given to a kind that ignores
+# it is an error, not a silently unused flag.
+OPTION_KINDS = {
+    "image": (0, ("featuremaps", "occlusion", "saliency", "kernels")),
+    "layer": (None, ("filters", "featuremaps")),
+    "class_name": (None, ("occlusion", "saliency")),
+    "patch_size": (None, ("occlusion",)),
+    "stride": (None, ("occlusion",)),
+    "smoothgrad": (0, ("saliency",)),
+    "noise": (0.15, ("saliency",)),
+    "seed": (0, ("saliency",)),
+    "count": (24, ("errors",)),
+    "max_maps": (32, ("featuremaps",)),
+}
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Raises ValueError naming an option that `args.kind` does not read."""
+    for option, (default, kinds) in OPTION_KINDS.items():
+        if args.kind != "all" and args.kind not in kinds and getattr(args, option) != default:
+            flag = "--class" if option == "class_name" else "--" + option.replace("_", "-")
+            raise ValueError(f"{flag}: expected only with {' / '.join(kinds)}, got it with {args.kind}")
+
+
 def viz(args: argparse.Namespace, extra: Sequence[str]) -> int:
     """Runs `cnnjax viz`; returns the exit status (2 for a bad command line, 1 for missing data)."""
     try:
         if extra:
             raise ValueError(f"unrecognized arguments: {' '.join(extra)}")
+        check_options(args)
         runs = [load_run(workdir) for workdir in args.workdir]
         if args.kind != "curves" and len(runs) > 1:
             raise ValueError(f"--workdir: {args.kind} reads one workdir (curves compares several), got {len(runs)}")

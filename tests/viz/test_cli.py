@@ -214,6 +214,18 @@ def test_user_errors(run, argv, match):
         cli.KINDS[argv[0]](run, parse(*argv, "--workdir", str(run.workdir)))
 
 
+@pytest.mark.parametrize("argv, match", [
+    (["confusion", "--class", "Shirt"], r"--class: expected only with occlusion / saliency, got it with confusion"),
+    (["curves", "--layer", "conv1"], r"--layer: expected only with filters / featuremaps, got it with curves"),
+    (["filters", "--image", "3"], r"--image: expected only with featuremaps / occlusion / saliency / kernels"),
+    (["occlusion", "--smoothgrad", "8"], r"--smoothgrad: expected only with saliency, got it with occlusion"),
+])
+def test_an_option_the_kind_does_not_read_is_an_error(workdir, argv, match):
+    with pytest.raises(ValueError, match=match):
+        cli.check_options(parse(*argv, "--workdir", str(workdir)))
+    cli.check_options(parse("all", *argv[1:], "--workdir", str(workdir)))  # 'all' reads every option
+
+
 def test_command_line_error_message(workdir, capsys):
     assert cnnjax_cli.main(["viz", "featuremaps", "--workdir", str(workdir), "--layer", "fc1"]) == 2
     assert capsys.readouterr().err.startswith("cnnjax viz: error: layer: expected a layer with spatial maps")
