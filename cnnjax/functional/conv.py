@@ -6,13 +6,16 @@ mathematical convolution of the notes is `conv(x, flip(w), padding=k - 1)` (see 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from cnnjax.functional.checks import (
     Padding,
@@ -115,16 +118,68 @@ def conv(
       (N, *out_spatial, C_out), out = floor((n + p_lo + p_hi - d(k-1) - 1) / s) + 1.
     """
     nd, strides, dilations, pairs = _prepare(x, w, b, stride, padding, dilation, groups)
-    y = lax.conv_general_dilated(
-        x,
-        w,
-        window_strides=strides,
-        padding=pairs,
-        rhs_dilation=dilations,
-        dimension_numbers=_dimension_numbers(nd),
-        feature_group_count=groups,
+    geometry = _Geometry(tuple(strides), tuple(tuple(p) for p in pairs), tuple(dilations), groups)
+    return _add_bias(_conv(x, w, geometry), b)
+
+
+class _Geometry(NamedTuple):
+    strides: tuple[int, ...]
+    pairs: tuple[tuple[int, int], ...]
+    dilations: tuple[int, ...]
+    groups: int
+
+
+def _lax_conv(x: jax.Array, w: jax.Array, g: _Geometry) -> jax.Array:
+    """The reference: `lax.conv_general_dilated`, NHWC/HWIO."""
+    return lax.conv_general_dilated(
+        x, w, window_strides=g.strides, padding=g.pairs, rhs_dilation=g.dilations,
+        dimension_numbers=_dimension_numbers(w.ndim - 2), feature_group_count=g.groups,
     )
-    return _add_bias(y, b)
+
+
+def _kernel_tangent_for_eigen(x: jax.Array, w_dot: jax.Array, g: _Geometry) -> jax.Array:
+    """conv(x, w_dot), written so that its transpose -- the kernel gradient -- runs on XLA:CPU's Eigen path.
+
+    JAX transposes conv(x, .) into a convolution of x with the output gradient. With cnnjax's default XLA flags
+    (`cnnjax.xla_flags`) oneDNN would take that one too, and it is slower there than on Eigen (the README's
+    "Performance" section has the measurements). oneDNN's rewriter leaves a
+    convolution with negative padding to Eigen, so x is padded by one more pixel at the high end of each spatial
+    axis and the convolution drops it again with padding -1 there: the same numbers, as a different instruction.
+    The optimisation barrier keeps XLA from folding the pad back into the convolution.
+    """
+    nd = w_dot.ndim - 2
+    padded = jnp.pad(x, ((0, 0), *((lo, hi + 1) for lo, hi in g.pairs), (0, 0)))
+    padded = lax.optimization_barrier(padded)
+    return _lax_conv(padded, w_dot, g._replace(pairs=((0, -1),) * nd))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _conv(x: jax.Array, w: jax.Array, g: _Geometry) -> jax.Array:
+    """`_lax_conv` whose kernel derivative is taken through `_kernel_tangent_for_eigen` on CPU.
+
+    A custom JVP rather than a VJP, so forward mode (jax.jvp, jax.hessian, jacfwd) works as on any lax op; reverse
+    mode transposes the rule, giving the input gradient as XLA's usual transposed convolution and the kernel
+    gradient as the transpose of `_kernel_tangent_for_eigen`. Other platforms take the plain formulation.
+    """
+    return _lax_conv(x, w, g)
+
+
+@functools.partial(_conv.defjvp, symbolic_zeros=True)
+def _conv_jvp(g: _Geometry, primals, tangents):
+    x, w = primals
+    x_dot, w_dot = tangents
+    y = _lax_conv(x, w, g)
+    parts = []
+    if not isinstance(x_dot, SymbolicZero):
+        parts.append(_lax_conv(x_dot, w, g))
+    if not isinstance(w_dot, SymbolicZero):
+        parts.append(lax.platform_dependent(
+            x, w_dot,
+            cpu=lambda x, w_dot: _kernel_tangent_for_eigen(x, w_dot, g),
+            default=lambda x, w_dot: _lax_conv(x, w_dot, g),
+        ))
+    y_dot = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+    return y, y_dot
 
 
 @named_op("conv_transpose")

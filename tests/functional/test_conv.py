@@ -302,3 +302,45 @@ class JitTest(chex.TestCase):
     def test_linear(self):
         x, w = np.ones((2, 3), np.float32), np.full((3, 4), 0.5, np.float32)
         np.testing.assert_allclose(self.variant(F.linear)(x, w), np.full((2, 4), 1.5))
+
+
+def _lax_reference(x, w, *, stride, padding, dilation, groups):
+    nd = w.ndim - 2
+    spec = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}[nd]
+    return jax.lax.conv_general_dilated(x, w, stride, _pairs(padding, nd), rhs_dilation=dilation,
+                                        dimension_numbers=spec, feature_group_count=groups)
+
+
+@pytest.mark.parametrize("spatial, ksize, c_in, c_out, groups, stride, dilation, padding", NAIVE_CASES)
+def test_conv_derivatives_equal_lax_conv_general_dilated(spatial, ksize, c_in, c_out, groups, stride, dilation,
+                                                         padding):
+    # conv's kernel derivative goes through its own rule (routed to Eigen on CPU): reverse mode (gradients),
+    # forward mode (jvp) and second order (hessian-vector) must equal lax's.
+    kx, kw, kt, ku = jax.random.split(jax.random.key(1), 4)
+    x = jax.random.normal(kx, (2, *spatial, c_in))
+    w = jax.random.normal(kw, (*ksize, c_in // groups, c_out))
+    geometry = dict(stride=stride, padding=_pairs(padding, len(spatial)), dilation=dilation, groups=groups)
+
+    def loss(conv):
+        return lambda x, w: jnp.sum(jnp.sin(conv(x, w, **geometry)))
+
+    ours, ref = loss(F.conv), loss(_lax_reference)
+    chex.assert_trees_all_close(jax.jit(jax.grad(ours, (0, 1)))(x, w), jax.grad(ref, (0, 1))(x, w),
+                                rtol=1e-5, atol=1e-5)
+    tangents = (jax.random.normal(kt, x.shape), jax.random.normal(ku, w.shape))
+    chex.assert_trees_all_close(jax.jvp(ours, (x, w), tangents), jax.jvp(ref, (x, w), tangents), rtol=1e-5, atol=1e-4)
+    hvp = lambda f: jax.jvp(jax.grad(f, 1), (x, w), tangents)[1]  # noqa: E731  (forward over reverse)
+    chex.assert_trees_all_close(hvp(ours), hvp(ref), rtol=1e-4, atol=1e-4)
+
+
+def test_conv_kernel_gradient_is_left_to_eigen_under_cnnjax_xla_defaults():
+    # With the defaults of cnnjax.xla_flags, oneDNN takes the forward and input-gradient convolutions; the kernel
+    # gradient must stay an XLA convolution (Eigen), where it measured several times faster.
+    from cnnjax import xla_flags
+
+    if not xla_flags.APPLIED or "onednn_custom_call=true" not in xla_flags.in_effect()["xla_flags"]:
+        pytest.skip("cnnjax's default XLA flags are not in effect in this process")
+    x, w = jnp.ones((4, 8, 8, 3)), jnp.ones((3, 3, 3, 5))
+    hlo = jax.jit(jax.grad(lambda x, w: jnp.sum(F.conv(x, w) ** 2), (0, 1))).lower(x, w).compile().as_text()
+    assert hlo.count("__onednn$convolution") == 2  # forward, input gradient
+    assert len([line for line in hlo.splitlines() if " convolution(" in line]) == 1  # the kernel gradient
