@@ -18,6 +18,7 @@ import ml_collections
 from cnnjax import data as datalib
 from cnnjax import models as modellib
 from cnnjax import parallel
+from cnnjax import summary as summarylib
 from cnnjax.models.outputs import output_spec
 from cnnjax.train import plan as planlib
 from cnnjax.train import rng as rnglib
@@ -85,6 +86,8 @@ def build(
     plan = planlib.resolve(config, steps_per_epoch)
     preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to)
     model, options, task = build_model(config, dataset, preprocess.input_shape, model)
+    plan = dataclasses.replace(plan, steps_per_call=config.steps_per_call or planlib.auto_steps_per_call(
+        summarylib.summary(model, preprocess.input_shape).macs, config.batch_size // devices))
     train_step, tx = make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
     root = rnglib.root_key(config.seed)
     return Setup(

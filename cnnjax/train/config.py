@@ -78,6 +78,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.parallel = "jit"  # jit (a Mesh over all devices, batch sharded on 'data') | pmap
     c.tensorboard = False  # also write TensorBoard events (needs the 'tensorboard' extra: tensorboardX)
     c.stop_after_step = 0  # > 0: save a checkpoint and return after this step (a deterministic preemption)
+    c.steps_per_call = 0  # training steps unrolled into one compiled call; 0: auto (plan.auto_steps_per_call)
 
     c.distributed = ml_collections.ConfigDict()
     c.distributed.coordinator_address = ""  # 'host:port' of process 0: run jax.distributed.initialize
@@ -265,6 +266,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("checkpoint_every_steps", _at_least(0), "a number of steps >= 0 (0: every epoch)"),
     ("checkpoint_keep", _at_least(1), "a positive number of checkpoints"),
     ("stop_after_step", _at_least(0), "a step >= 0 (0: off)"),
+    ("steps_per_call", _at_least(0), "a number of steps >= 0 (0: auto)"),
     ("distributed.num_processes", _at_least(1), "a positive number of processes"),
 )
 # Durations given in several units: at most one of each group may be set.

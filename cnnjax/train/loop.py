@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import json
 import signal
 import threading
@@ -28,6 +29,7 @@ from cnnjax import parallel
 from cnnjax.train import config as configlib
 from cnnjax.train import plan as planlib
 from cnnjax.train import resume
+from cnnjax.train import step as steplib
 from cnnjax.train import workdir as workdirlib
 from cnnjax.train.build import Setup, build
 from cnnjax.train.checkpoint import Checkpointer
@@ -110,6 +112,8 @@ class _Run:
         self.workdir, self.strategy = workdir, strategy
         self.is_main = jax.process_index() == 0
         self.train_step = strategy.compile_train(setup.train_step)
+        k = self.plan.steps_per_call  # > 1: groups of k steps in one call where no action falls inside
+        self.train_steps = strategy.compile_train(steplib.unrolled(setup.train_step, k)) if k > 1 else None
         self.eval_step = strategy.compile_eval(setup.eval_step)
         self.config_hash = resume.config_hash(self.config)
         self.checkpointer = Checkpointer(workdir / "checkpoints", keep=self.config.checkpoint_keep)
@@ -197,6 +201,9 @@ class _Run:
         began = time.perf_counter()
         abstract_batch = self.strategy.abstract_batch(self.setup.local_batch, self.setup.dataset.image_shape)
         self.train_step = self.train_step.lower(self.state, abstract_batch).compile()
+        if self.train_steps is not None:
+            batches = [abstract_batch] * self.plan.steps_per_call
+            self.train_steps = self.train_steps.lower(self.state, *batches).compile()
         self.compile_seconds: float | None = time.perf_counter() - began  # None once a record carries it
         if not self.is_main:
             return
@@ -215,10 +222,14 @@ class _Run:
         with self._signals():
             while step < self.plan.total_steps:
                 epoch, start_batch = divmod(step, self.plan.steps_per_epoch)
-                for batch in self._train_batches(epoch, start_batch):
-                    self.state, metrics = self.train_step(self.state, batch)
-                    step += 1
-                    self.pending.add(metrics)
+                batches = self._train_batches(epoch, start_batch)
+                while group := list(itertools.islice(batches, planlib.steps_in_call(step, self.plan))):
+                    if len(group) == 1:
+                        self.state, metrics = self.train_step(self.state, group[0])
+                    else:
+                        self.state, metrics = self.train_steps(self.state, *group)
+                    step += len(group)
+                    self.pending.add(metrics, steps=len(group))
                     if self._act(step, planlib.actions(step, self.plan, interrupted=self._signal is not None)):
                         break
                 if self._signal is not None:

@@ -261,15 +261,17 @@ class PendingMetrics:
         self.steps_timed = 0
         self.since = time.perf_counter()
 
-    def add(self, metrics: dict[str, Any]) -> None:
-        self.pending.append(metrics)
-        self.steps_timed += 1
+    def add(self, metrics: dict[str, Any], steps: int = 1) -> None:
+        """One call's metrics: of one step, or of `steps` steps stacked on their last axis (`step.unrolled`;
+        under pmap a leading device axis comes first, and the first device's values are kept)."""
+        self.pending.append((metrics, steps))
+        self.steps_timed += steps
 
     def pull(self) -> dict[str, np.ndarray]:
         """Fetches the pending metrics; returns {key: (steps,) array} of every step since the last record."""
-        for metrics in jax.device_get(self.pending):
+        for metrics, steps in jax.device_get(self.pending):
             for key in self.keys:
-                self.host[key].append(np.asarray(metrics[key]).reshape(-1)[0].item())
+                self.host[key].extend(np.asarray(metrics[key]).reshape(-1, steps)[0].tolist())
         self.pending = []
         return {k: np.asarray(v) for k, v in self.host.items()}
 

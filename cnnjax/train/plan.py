@@ -26,6 +26,7 @@ class Plan:
     eval_every_epochs: int = 1
     checkpoint_every_steps: int = 0
     stop_after_step: int = 0
+    steps_per_call: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,13 +39,16 @@ class Actions:
     stop: bool = False
 
 
-def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> Plan:
-    """The plan of a validated config (one unit per duration) with `steps_per_epoch` batches per epoch.
+def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int, steps_per_call: int = 1) -> Plan:
+    """The plan of a validated config (one unit per duration) with `steps_per_epoch` batches per epoch and
+    `steps_per_call` training steps per call of the compiled step (`cnnjax.train.step.steps_per_call`).
 
     Raises ValueError when the warm-up is not shorter than the run.
     """
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch: expected a positive number of batches, got {steps_per_epoch!r}")
+    if steps_per_call < 1:
+        raise ValueError(f"steps_per_call: expected a positive number of steps, got {steps_per_call!r}")
     total = config.num_steps or config.num_epochs * steps_per_epoch
     s = config.schedule
     if s.warmup_fraction:
@@ -63,6 +67,7 @@ def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> Plan:
         steps_per_epoch=steps_per_epoch, total_steps=total, warmup_steps=warmup, decay_boundaries=tuple(boundaries),
         log_every_steps=config.log_every_steps, eval_every_epochs=config.eval_every_epochs,
         checkpoint_every_steps=config.checkpoint_every_steps, stop_after_step=config.stop_after_step,
+        steps_per_call=steps_per_call,
     )
 
 
@@ -82,3 +87,27 @@ def actions(step: int, plan: Plan, *, interrupted: bool = False) -> Actions:
     every = plan.checkpoint_every_steps
     checkpoint = stop or (step % every == 0 if every > 0 else end_of_epoch)
     return Actions(log=log, evaluate=evaluate, checkpoint=checkpoint, stop=stop)
+
+
+# Unrolling several training steps into one compiled call pays when a step is short: measured by benchmarks/run.py
+# (README, "Performance"). 0 = auto picks AUTO_STEPS_PER_CALL for steps under AUTO_MAX_GFLOP per device.
+AUTO_STEPS_PER_CALL = 8
+AUTO_MAX_GFLOP = 2.0
+
+
+def auto_steps_per_call(macs_per_example: int, device_batch: int) -> int:
+    """config.steps_per_call = 0: AUTO_STEPS_PER_CALL when a training step (forward and backward, ~6 x MACs x the
+    per-device batch FLOPs) is under AUTO_MAX_GFLOP, else 1."""
+    gflop = 6 * macs_per_example * device_batch / 1e9
+    return AUTO_STEPS_PER_CALL if gflop < AUTO_MAX_GFLOP else 1
+
+
+def steps_in_call(step: int, plan: Plan) -> int:
+    """How many steps the call after `step` takes: plan.steps_per_call, or 1 when something happens inside that
+    group (a record, an evaluation, a checkpoint, a stop) or the epoch ends inside it, so that every action still
+    follows the step it is planned for."""
+    k = plan.steps_per_call
+    end_of_epoch = (step // plan.steps_per_epoch + 1) * plan.steps_per_epoch
+    if k == 1 or step + k > end_of_epoch:
+        return 1
+    return 1 if any(actions(s, plan) != Actions() for s in range(step + 1, step + k)) else k

@@ -95,6 +95,21 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_one(reference, tmp_pat
     assert manifest["resumptions"][0]["step"] == 6
 
 
+def test_steps_unrolled_into_one_call_give_the_same_bits_and_records(reference, tmp_path):
+    # 16 steps, records every 4: 4 steps per call where nothing happens inside, single steps elsewhere; a stop at
+    # step 6 falls inside a group, so the resumed run regroups from there. Same numbers in every case.
+    workdir, final = reference
+    for k, extra in ((1, {}), (4, {}), (2, {"stop_after_step": 5})):
+        run = tmp_path / f"k{k}"
+        result = _run(run, steps_per_call=k, **extra)
+        if extra:
+            assert result["stopped"] and result["step"] == 5
+            result = _run(run, steps_per_call=3)  # a run-only setting: the resumption may group differently
+        assert result["train_loss"] == final["train_loss"] and result["test_accuracy"] == final["test_accuracy"]
+        _assert_trees_equal(_final_state(run), _final_state(workdir))
+        assert _records(run) == _records(workdir)
+
+
 def test_resuming_with_another_config_fails_naming_the_change(reference, tmp_path):
     _run(tmp_path, stop_after_step=2, checkpoint_every_steps=2)
     with pytest.raises(ValueError, match=r"config hash.*optimizer\.lr: 0\.02 -> 0\.01"):

@@ -6,7 +6,7 @@ import pytest
 
 from cnnjax.train import config as configlib
 from cnnjax.train import recipe
-from cnnjax.train.plan import Actions, Plan, actions, resolve
+from cnnjax.train.plan import Actions, Plan, actions, auto_steps_per_call, resolve, steps_in_call
 
 
 def _config(**settings):
@@ -65,3 +65,26 @@ PLAN = Plan(steps_per_epoch=8, total_steps=24, log_every_steps=3, eval_every_epo
 ])
 def test_after_step_actions(step, plan, interrupted, expected):
     assert actions(step, plan, interrupted=interrupted) == expected
+
+
+@pytest.mark.parametrize("step, expected", [
+    (0, 4),  # steps 1-3 do nothing, step 4 logs: one call of 4
+    (4, 4),
+    (8, 1),  # step 10 logs inside 9..11
+    (9, 1),
+    (10, 4),  # 11..13 quiet, 14 is whatever it is
+    (18, 1),  # the epoch (20 steps) ends at 20, inside 19..22
+    (16, 4),  # 17..19 quiet, 20 the epoch's end
+])
+def test_steps_in_call_groups_only_where_no_action_falls_inside(step, expected):
+    plan = Plan(steps_per_epoch=20, total_steps=60, log_every_steps=10, steps_per_call=4)
+    assert steps_in_call(step, plan) == expected
+
+
+def test_steps_in_call_of_one_step_per_call_is_one():
+    assert steps_in_call(0, Plan(steps_per_epoch=100, total_steps=100, log_every_steps=50)) == 1
+
+
+def test_auto_steps_per_call_unrolls_only_short_steps():
+    assert auto_steps_per_call(420_000, 256) == 8  # LeNet-5: 0.6 GFLOP per step
+    assert auto_steps_per_call(41_000_000, 128) == 1  # ResNet-20: 32 GFLOP per step
