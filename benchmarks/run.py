@@ -1,8 +1,8 @@
 """Training throughput of cnnjax against PyTorch, side by side in one run.
 
     .venv/bin/python benchmarks/run.py --workloads lenet5,resnet20 --json benchmarks/results/cpu.json
-    .venv/bin/python benchmarks/run.py --workloads lenet5 --frameworks cnnjax \
-        --xla-flags default --xla-flags eigen --xla-flags "--xla_cpu_use_onednn=true"
+    .venv/bin/python benchmarks/run.py --workloads lenet5 --frameworks cnnjax --steps-per-call 0,1 \
+        --xla-flags cnnjax --xla-flags xla --xla-flags eigen --xla-flags "--xla_cpu_use_thunk_runtime=true"
 
 Each (workload, framework) runs in its own long-lived subprocess, so XLA flags and thread pools do not leak and a
 model compiles once: cnnjax under this interpreter (the library's own step: `cnnjax.train.build` ->
@@ -61,12 +61,13 @@ WORKLOADS = {
     "resnet50": Workload("resnet50", 8, (224, 224, 3), 1000),
 }
 FRAMEWORKS = ("cnnjax", "pytorch-eager", "pytorch-channels-last", "pytorch-compile")
-FLAG_SETS = {  # named XLA_FLAGS for the cnnjax side (names checked by XLA: an unknown flag aborts the worker)
-    "default": "",
+FLAG_SETS = {  # cnnjax side: name -> XLA_FLAGS; 'cnnjax' = the library's defaults (cnnjax.xla_flags), every other
+    # set runs with CNNJAX_XLA_DEFAULTS=0, i.e. exactly these flags (names checked by XLA: unknown ones abort)
+    "cnnjax": "",
+    "xla": "",
     "eigen": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
-    "eigen+onednn+memsched": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution "
-                             "--xla_cpu_experimental_onednn_custom_call=true "
-                             "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
+    "eigen+onednn": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution "
+                    "--xla_cpu_experimental_onednn_custom_call=true",
 }
 LR, MOMENTUM = 0.01, 0.9
 
@@ -79,8 +80,9 @@ def _reply(**message) -> None:
     print(PROTOCOL + json.dumps(message), flush=True)
 
 
-def _serve(step, batch: int) -> None:
-    """The worker loop: 'run N' -> N timed steps; 'quit' -> the peak RSS, exit."""
+def _serve(step, steps_per_call: int = 1) -> None:
+    """The worker loop: 'run N' -> N timed calls of `step` (each `steps_per_call` training steps; the times
+    replied are per training step); 'quit' -> the peak RSS, exit."""
     for line in sys.stdin:
         command, *args = line.split()
         if command == "run":
@@ -88,7 +90,7 @@ def _serve(step, batch: int) -> None:
             for _ in range(int(args[0])):
                 start = time.perf_counter()
                 step()
-                times.append(time.perf_counter() - start)
+                times.append((time.perf_counter() - start) / steps_per_call)
             _reply(times=times, loadavg=os.getloadavg())
         elif command == "quit":
             _reply(peak_rss_mb=_peak_rss_mb())
@@ -129,29 +131,34 @@ def _pipeline_images_per_s(workload: Workload, seconds: float) -> tuple[float, s
     return count / (time.perf_counter() - start), name
 
 
-def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float) -> None:
+def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, steps_per_call: int) -> None:
+    """The library's step as `cnnjax train` runs it: `build` -> `Setup.train_step`, grouped into calls of
+    plan.steps_per_call steps (`steps_per_call` 0: the library's choice), jitted with the state donated."""
     import jax
 
     import cnnjax
     from cnnjax import summary
-    from cnnjax.train import build, default_config, validate
+    from cnnjax.train import build, default_config, unrolled, validate
 
     config = default_config()
     config.model, config.batch_size, config.eval_batch_size, config.num_steps = (
         workload.model, workload.batch, workload.batch, 10_000)
     config.optimizer.name, config.optimizer.lr, config.optimizer.momentum = "momentum", LR, MOMENTUM
+    config.steps_per_call = steps_per_call
     dataset = _random_dataset(workload, 2 * workload.batch)
     setup = build(validate(config, dataset_given=True), dataset)
+    k = setup.plan.steps_per_call
     state = jax.jit(setup.init)()
-    batch = jax.device_put({"image": dataset.train.images[:workload.batch],
-                            "label": dataset.train.labels[:workload.batch]})
+    batches = [jax.device_put({"image": dataset.train.images[:workload.batch],
+                               "label": dataset.train.labels[:workload.batch]})] * k
     start = time.perf_counter()
-    compiled = jax.jit(setup.train_step, donate_argnums=0).lower(state, batch).compile()
+    step_fn = setup.train_step if k == 1 else unrolled(setup.train_step, k)
+    compiled = jax.jit(step_fn, donate_argnums=0).lower(state, *batches).compile()
     compile_s = time.perf_counter() - start
     holder = [state]
 
     def step():
-        holder[0], metrics = compiled(holder[0], batch)
+        holder[0], metrics = compiled(holder[0], *batches)
         jax.block_until_ready((holder[0], metrics))
 
     for _ in range(warmup):
@@ -159,11 +166,11 @@ def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float) -> N
     info = summary(setup.model, workload.shape)
     pipeline, source = _pipeline_images_per_s(workload, pipeline_seconds)
     _reply(ready=True, params=info.params, macs=info.macs, compile_s=compile_s, pipeline_img_per_s=pipeline,
-           pipeline_source=source, xla_flags=os.environ.get("XLA_FLAGS", ""),
+           pipeline_source=source, xla_flags=os.environ.get("XLA_FLAGS", ""), steps_per_call=k,
            versions={"cnnjax": cnnjax.__version__, "jax": jax.__version__, "jaxlib": importlib.metadata.version("jaxlib"),
                      "python": platform.python_version()},
            device=jax.devices()[0].device_kind)
-    _serve(step, workload.batch)
+    _serve(step, k)
 
 
 def matmul_peak_worker(size: int, repeats: int = 3) -> None:
@@ -231,7 +238,7 @@ def worker_main(spec: dict) -> None:
         if spec["kind"] == "peak":
             matmul_peak_worker(spec["size"])
         elif spec["kind"] == "cnnjax":
-            cnnjax_worker(workload, spec["warmup"], spec["pipeline_seconds"])
+            cnnjax_worker(workload, spec["warmup"], spec["pipeline_seconds"], spec["steps_per_call"])
         else:
             torch_worker(workload, spec["kind"].removeprefix("pytorch-"), spec["warmup"], spec["torch_threads"])
     except Exception as e:  # reported to the parent, which records it in the results
@@ -249,10 +256,12 @@ class Variant:
     framework: str
     flags_name: str = ""
     xla_flags: str = ""
+    steps_per_call: int = 0  # cnnjax: 0 = the library's choice
 
     @property
     def label(self) -> str:
-        return f"{self.framework}[{self.flags_name}]" if self.flags_name else self.framework
+        tags = [t for t in (self.flags_name, f"k={self.steps_per_call}" if self.steps_per_call else "") if t]
+        return f"{self.framework}[{','.join(tags)}]" if tags else self.framework
 
 
 class Worker:
@@ -290,18 +299,20 @@ def ensure_torch_env() -> None:
         subprocess.run(command, check=True)
 
 
-def _env(xla_flags: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+def _env(variant: "Variant | None" = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "CNNJAX_XLA_DEFAULTS")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     env.setdefault("JAX_PLATFORMS", "cpu")
-    if xla_flags:
-        env["XLA_FLAGS"] = xla_flags
+    if variant is not None and variant.flags_name not in ("", "cnnjax"):
+        env["CNNJAX_XLA_DEFAULTS"] = "0"  # exactly the variant's flags
+    if variant is not None and variant.xla_flags:
+        env["XLA_FLAGS"] = variant.xla_flags
     return env
 
 
 def measure_peak(size: int) -> dict:
     worker = Worker(sys.executable, {"kind": "peak", "size": size, "workload": asdict(WORKLOADS["lenet5"])},
-                    _env(""))
+                    _env())
     reply = worker.receive()
     worker.process.wait()
     return reply
@@ -317,9 +328,10 @@ def measure_workload(name: str, workload: Workload, variants: list[Variant], arg
                   "input_shape": list(workload.shape), "rounds": [], "times": []}
         cnnjax_side = variant.framework == "cnnjax"
         spec = {"kind": variant.framework, "workload": asdict(workload), "warmup": args.warmup,
-                "pipeline_seconds": args.pipeline_seconds, "torch_threads": args.torch_threads}
+                "pipeline_seconds": args.pipeline_seconds, "torch_threads": args.torch_threads,
+                "steps_per_call": variant.steps_per_call}
         print(f"  {name}: starting {variant.label}", file=sys.stderr, flush=True)
-        worker = Worker(sys.executable if cnnjax_side else TORCH_PYTHON, spec, _env(variant.xla_flags))
+        worker = Worker(sys.executable if cnnjax_side else TORCH_PYTHON, spec, _env(variant))
         ready = worker.receive()
         record.update({k: v for k, v in ready.items() if k != "ready"})
         if "error" in ready:
@@ -413,7 +425,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {', '.join(FRAMEWORKS)}")
     parser.add_argument("--xla-flags", action="append", default=None, metavar="FLAGS",
                         help=f"an XLA_FLAGS variant of the cnnjax side (repeatable): a name of {list(FLAG_SETS)} "
-                             "or the flags themselves; default: 'default' (no flags)")
+                             "or the flags themselves (run with CNNJAX_XLA_DEFAULTS=0); default: 'cnnjax' (the "
+                             "library's defaults)")
+    parser.add_argument("--steps-per-call", type=lambda v: [int(k) for k in v.split(",")], default=[0],
+                        help="cnnjax side: comma-separated training steps per compiled call, 0 = the library's "
+                             "choice (config.steps_per_call)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per framework per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
@@ -446,9 +462,10 @@ def main(argv: list[str] | None = None) -> int:
         if framework != "cnnjax":
             variants.append(Variant(framework))
             continue
-        for flags in args.xla_flags or ["default"]:
+        for flags in args.xla_flags or ["cnnjax"]:
             name = flags if flags in FLAG_SETS else f"flags{len(variants)}"
-            variants.append(Variant("cnnjax", name if args.xla_flags else "", FLAG_SETS.get(flags, flags)))
+            for k in args.steps_per_call:
+                variants.append(Variant("cnnjax", name if args.xla_flags else "", FLAG_SETS.get(flags, flags), k))
     if any(v.framework != "cnnjax" for v in variants):
         ensure_torch_env()
     started = time.time()

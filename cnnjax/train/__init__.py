@@ -19,7 +19,7 @@ from cnnjax.train.recipes import recipe
 from cnnjax.train.resume import config_hash, restore_run
 from cnnjax.train.rng import root_key, shuffle_seed, stable_hash, step_key, stream
 from cnnjax.train.state import TrainState, create_train_state
-from cnnjax.train.step import eval_step, make_train_step, train_step
+from cnnjax.train.step import eval_step, make_train_step, train_step, unrolled
 from cnnjax.train.tasks import LOSSES, TASKS, Task, make_task
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "default_config", "default_workdir", "eval_step", "fill", "load_config", "make_optimizer", "make_preprocess",
     "make_schedule", "make_task", "make_train_step", "recipe", "regularization_loss", "resolve", "restore_run",
     "root_key", "runlocal", "shuffle_seed", "stable_hash", "step_key", "stream", "train_and_evaluate", "train_step",
+    "unrolled",
     "validate",
 ]
