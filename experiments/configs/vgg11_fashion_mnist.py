@@ -12,6 +12,9 @@ and the CIFAR head (no adaptive pool) with fc 1024-1024 instead of 4096-4096, fo
 paper's section 3.1: SGD with momentum 0.9, batch 256, lr 0.01 divided by 10 at 50% and 75% of the epochs (the paper
 three times on a validation plateau), weight decay 5e-4 (L2 on the kernels), dropout 0.5 after fc1 and fc2;
 augmentation: random 2-pixel shifts (the paper's random 224 crops) and horizontal flips (as the paper's).
+Budget: 256 img/s training measured (train-step timing, batch as here, the library's XLA flags) with the 2
+cores shared by other jobs (load average 2-6): 10 epochs + evaluations = about 2491 s at that speed,
+about half (~1246 s, unmeasured) on an idle machine.
 Tiny run: --config experiments/configs/vgg11_fashion_mnist.py:runlocal; ':validation' holds out the last 10,000
 training images and evaluates on them (cnnjax/train/recipes/paper_sgd.py), never on the test set.
 """
@@ -20,7 +23,8 @@ from cnnjax.train.recipes import paper_sgd
 
 ARGS = paper_sgd.ARGS
 
-# Checked on validation (VALIDATION_CHECK)
+# Checked on validation: not yet; no validation run of this row was made (time), nothing was tuned; the check is
+# `python -m experiments.progression tune --row vgg` (the last 10,000 training images; never the test set).
 
 
 def get_config(arg: str | None = None):
