@@ -16,10 +16,10 @@ Budget: 344 img/s training measured (train-step timing, batch as here, the libra
 cores shared by other jobs (load average 2-6): 14 epochs + evaluations = about 2597 s at that speed,
 about half (~1298 s, unmeasured) on an idle machine.
 Tiny run: --config experiments/configs/googlenet_fashion_mnist.py:runlocal; ':validation' holds out the last
-10,000 training images and evaluates on them (cnnjax/train/recipes/paper_sgd.py), never on the test set.
+10,000 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """
 
-from cnnjax.train.recipes import paper_sgd
+from cnnjax.train import paper_sgd
 
 ARGS = paper_sgd.ARGS
 

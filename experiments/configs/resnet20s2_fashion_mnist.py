@@ -15,10 +15,10 @@ Budget: 287 img/s training measured (train-step timing, batch as here, the libra
 cores shared by other jobs (load average 2-6): 12 epochs + evaluations = about 2658 s at that speed,
 about half (~1329 s, unmeasured) on an idle machine.
 Tiny run: --config experiments/configs/resnet20s2_fashion_mnist.py:runlocal; ':validation' holds out the last
-10,000 training images and evaluates on them (cnnjax/train/recipes/paper_sgd.py), never on the test set.
+10,000 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """
 
-from cnnjax.train.recipes import paper_sgd
+from cnnjax.train import paper_sgd
 
 ARGS = paper_sgd.ARGS
 

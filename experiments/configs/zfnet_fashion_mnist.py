@@ -16,10 +16,10 @@ Budget: 230 img/s training measured (train-step timing, batch as here, the libra
 cores shared by other jobs (load average 2-6): 10 epochs + evaluations = about 2767 s at that speed,
 about half (~1383 s, unmeasured) on an idle machine.
 Tiny run: --config experiments/configs/zfnet_fashion_mnist.py:runlocal; ':validation' holds out the last 10,000
-training images and evaluates on them (cnnjax/train/recipes/paper_sgd.py), never on the test set.
+training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """
 
-from cnnjax.train.recipes import paper_sgd
+from cnnjax.train import paper_sgd
 
 ARGS = paper_sgd.ARGS
 
