@@ -20,7 +20,7 @@ from cnnjax.data.augment import (
     random_crop,
     random_flip,
 )
-from cnnjax.data.batching import batches, epoch_indices, num_batches, padded_batches, take
+from cnnjax.data.batching import batches, epoch_indices, num_batches, padded_batches, skip, take
 from cnnjax.data.idx import IDX_DATASETS, find_idx_files, read_idx, write_idx
 from cnnjax.data.registry import Dataset, channel_stats, from_arrays, list_datasets, load_dataset
 from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, to_array_source
@@ -53,6 +53,7 @@ __all__ = [
     "random_crop",
     "random_flip",
     "read_idx",
+    "skip",
     "take",
     "to_array_source",
     "write_idx",

@@ -191,19 +191,25 @@ def _grain_batches(
         iterator.close()  # Stops worker processes now rather than at garbage collection.
 
 
-class _Head:
-    """The first `limit` examples of a random-access source."""
+class _Range:
+    """Examples `start` .. `stop` - 1 of a random-access source."""
 
-    def __init__(self, source: Source, limit: int):
-        self.source, self.limit = source, limit
+    def __init__(self, source: Source, start: int, stop: int):
+        self.source, self.start, self.stop = source, start, stop
 
     def __len__(self) -> int:
-        return self.limit
+        return self.stop - self.start
 
     def __getitem__(self, index: int) -> Example:
-        if not 0 <= index < self.limit:
+        if not 0 <= index < len(self):
             raise IndexError(index)
-        return self.source[index]
+        return self.source[self.start + index]
+
+
+def _range(source: Source, start: int, stop: int) -> Source:
+    if isinstance(source, ArraySource):
+        return ArraySource(source.images[start:stop], source.labels[start:stop])
+    return _Range(source, start, stop)
 
 
 def take(source: Source, limit: int | None) -> Source:
@@ -211,9 +217,15 @@ def take(source: Source, limit: int | None) -> Source:
     if limit is None or limit >= len(source):
         return source
     _check_int("limit", limit, 1)
-    if isinstance(source, ArraySource):
-        return ArraySource(source.images[:limit], source.labels[:limit])
-    return _Head(source, limit)
+    return _range(source, 0, limit)
+
+
+def skip(source: Source, count: int) -> Source:
+    """The examples of `source` after its first `count` (0 <= count <= len(source))."""
+    _check_int("count", count, 0)
+    if count > len(source):
+        raise ValueError(f"count: expected at most the source's {len(source)} examples, got {count}")
+    return source if count == 0 else _range(source, count, len(source))
 
 
 def padded_batches(

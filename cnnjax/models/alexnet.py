@@ -30,7 +30,8 @@ Submodule names: conv1..conv5, lrn{i} and pool{i} after conv{i}, fc1, fc2, fc3 (
 Small inputs (`small_input=True`, any config): conv1 becomes 3x3, stride 1, padding 1 and every other strided
 conv gets stride 1 (zfnet's conv2), so the three 3x3/2 max-pools are the only downsampling. Every config then
 ends in 3x3x256 maps at 32x32 and 2x2x256 at 28x28 ('tv' adapts them to 6x6); fc1's input width follows (Dense
-infers it), and `fc_features` shrinks the hidden fc layers.
+infers it), and `fc_features` shrinks the hidden fc layers. `width` multiplies the feature maps of every conv layer
+(rounded to a multiple of `towers`), e.g. `width=0.25` for a quarter-width network at 1/16 of the conv MACs.
 
 Initialisation (`weight_init`): 'paper' draws every weight from N(0, 0.01^2); biases are 1 in conv2, conv4, conv5
 and the fully connected hidden layers fc1, fc2 for 'alexnet' (Krizhevsky et al. section 5), 0 elsewhere and for every
@@ -51,6 +52,7 @@ from cnnjax import nn as cnn
 from cnnjax.models.heads import classifier
 from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
+from cnnjax.models.width import scaled
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +132,7 @@ class AlexNet(nn.Module):
       fc_features: width of fc1 and fc2.
       dropout_rate: dropout of the two hidden fc layers (0.5 in all three papers).
       weight_init: 'paper' or 'he' (see the module docstring).
+      width: multiplier of every conv layer's feature maps (1.0 = the paper's).
     """
 
     num_classes: int = 1000
@@ -142,6 +145,7 @@ class AlexNet(nn.Module):
     fc_features: int = 4096
     dropout_rate: float = 0.5
     weight_init: str = "paper"
+    width: float = 1.0
 
     def _inits(self, paper_bias: float):
         """(kernel_init, bias_init) for one layer."""
@@ -165,7 +169,7 @@ class AlexNet(nn.Module):
                     kernel_size, padding = 3, 1
             kernel_init, bias_init = self._inits(layer.paper_bias)
             x = cnn.Conv(
-                layer.features, kernel_size, stride=stride, padding=padding,
+                scaled(layer.features, self.width, self.towers), kernel_size, stride=stride, padding=padding,
                 groups=self.towers if layer.grouped else 1,
                 kernel_init=kernel_init, bias_init=bias_init, name=f"conv{i}",
             )(x)

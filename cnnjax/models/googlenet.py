@@ -41,6 +41,11 @@ Variable names mirror torchvision's state dict ('.' becomes '/', 'branch2.0' bec
 
 The paper layout has the same names with a 'bias' in every 'conv' and no 'bn'. Note for weight conversion:
 aux*/fc1's input is the 4x4x128 map flattened here in (h, w, c) order, in torchvision in (c, h, w) order.
+
+Small inputs: `small_input=True` makes conv1 3x3/1 pad 1 (as AlexNet's `small_input`), the rest as published, so a
+28x28 image reaches inception 3a at 7x7 (224 reaches it at 28x28), 4a at 4x4 and 5a at 2x2 (the aux heads need
+larger inputs). `width` multiplies the feature maps of conv1-conv3 and of every inception branch (not the aux
+heads), e.g. 0.25 for 1/16 of the MACs.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
 from cnnjax.models.outputs import OutputSpec
 from cnnjax.models.registry import register
+from cnnjax.models.width import scaled
 
 AUX_LOSS_WEIGHT = 0.3  # Szegedy et al. 2014: each auxiliary classifier's loss is weighted by 0.3 in training.
 
@@ -178,6 +184,8 @@ class GoogLeNet(nn.Module):
     num_classes: int = 1000
     layout: str = "paper"
     aux_logits: bool = False
+    small_input: bool = False
+    width: float = 1.0
 
     @property
     def outputs(self) -> OutputSpec:
@@ -200,15 +208,17 @@ class GoogLeNet(nn.Module):
         def lrn(y: jax.Array, name: str) -> jax.Array:
             return cnn.LocalResponseNorm(5, 1e-4, 0.75, k=1.0, average=True, name=name)(y) if spec.lrn else y
 
-        x = unit(64, 7, 2, padding=3, name="conv1")(x, train=train)
+        w = partial(scaled, width=self.width)
+        kernel, stride = (3, 1) if self.small_input else (7, 2)
+        x = unit(w(64), kernel, stride, padding=kernel // 2, name="conv1")(x, train=train)
         x = lrn(pool(3, name="maxpool1")(x), "lrn1")
-        x = unit(64, 1, name="conv2")(x, train=train)
-        x = unit(192, 3, padding=1, name="conv3")(x, train=train)
+        x = unit(w(64), 1, name="conv2")(x, train=train)
+        x = unit(w(192), 3, padding=1, name="conv3")(x, train=train)
         x = pool(3, name="maxpool2")(lrn(x, "lrn2"))
         build_aux = self.aux_logits and (train or self.is_initializing())
         aux = []
         for stage, widths in INCEPTION.items():
-            x = Inception(*widths, layout=self.layout, name=f"inception{stage}")(x, train=train)
+            x = Inception(*map(w, widths), layout=self.layout, name=f"inception{stage}")(x, train=train)
             if build_aux and stage in ("4a", "4d"):
                 aux.append(InceptionAux(self.num_classes, self.layout, name=f"aux{len(aux) + 1}")(x, train=train))
             if stage == "3b":

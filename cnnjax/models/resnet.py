@@ -29,6 +29,8 @@ Options (every variant takes all of them):
     reduction; 'cifar' is conv 3x3/1 pad 1 + BN + ReLU, no pooling, for 32x32 or 28x28 inputs. The CIFAR models use
     'cifar'; `create('resnet18', stem='cifar', num_classes=10)` is the usual ResNet-18 for CIFAR-10 (11,681,832
     params with 1000 classes: the stem kernel shrinks from 7x7x3x64 to 3x3x3x64).
+  stem_stride: the stride of the stem's conv, None = the stem's own (2 'imagenet', 1 'cifar'); `stem='cifar',
+    stem_stride=2` halves the resolution before the first stage (28x28 inputs: stages at 14, 7, 4; 1/4 of the MACs).
 Input channels are inferred, so the same models run on 28x28x1 Fashion-MNIST (a CIFAR model's stages then work at
 28, 14 and 7 pixels). The head is a global average pool, so any input size that survives the strides works.
 
@@ -126,6 +128,7 @@ class ResNet(nn.Module):
     widths: Sequence[int] = (64, 128, 256, 512)
     num_classes: int = 1000
     stem: str = "imagenet"
+    stem_stride: int | None = None
     version: str = "v1.5"
     shortcut: str = "B"
     bn_momentum: float = 0.9
@@ -137,6 +140,8 @@ class ResNet(nn.Module):
         ):
             if value not in choices:
                 raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+        if self.stem_stride is not None and not (isinstance(self.stem_stride, int) and self.stem_stride >= 1):
+            raise ValueError(f"stem_stride: expected None or a positive integer, got {self.stem_stride!r}")
         if len(self.widths) != len(self.stage_sizes):
             raise ValueError(
                 f"widths: expected one width per stage ({len(self.stage_sizes)}), got {tuple(self.widths)}"
@@ -147,6 +152,7 @@ class ResNet(nn.Module):
     @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         kernel, stride = (7, 2) if self.stem == "imagenet" else (3, 1)
+        stride = stride if self.stem_stride is None else self.stem_stride
         x = cnn.Conv(
             self.widths[0], kernel, stride, padding=kernel // 2, use_bias=False, kernel_init=conv_init, name="conv1"
         )(x)

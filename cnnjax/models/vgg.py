@@ -21,6 +21,7 @@ vgg16 conv1_1 = features.0, conv5_3 = features.28, fc1 = classifier.0. fc1's inp
 
 Small inputs: at 32x32 the features end in 1x1x512 maps, which the default adaptive pool replicates to 7x7 (fc1
 stays 25088 x 4096). `adaptive_pool=None, fc_features=512` gives the usual CIFAR head, 512 - 512 - 512 - classes.
+`width` multiplies the feature maps of every conv layer (e.g. 0.25: 16-32-64-128-128, 1/16 of the conv MACs).
 
 Initialisation as torchvision's: convs He-normal with fan_out, Dense N(0, 0.01^2), biases 0, BN scale 1.
 """
@@ -37,6 +38,7 @@ from cnnjax import nn as cnn
 from cnnjax.models.heads import classifier
 from cnnjax.models.checks import checked_input
 from cnnjax.models.registry import register
+from cnnjax.models.width import scaled
 
 
 class VGGConv(NamedTuple):
@@ -82,6 +84,7 @@ class VGG(nn.Module):
       adaptive_pool: average-pool the last maps to this size (torchvision: 7); None flattens them as they are.
       fc_features: width of fc1 and fc2.
       dropout_rate: dropout after fc1 and fc2.
+      width: multiplier of every conv layer's feature maps (1.0 = Table 1's).
     """
 
     num_classes: int = 1000
@@ -90,6 +93,7 @@ class VGG(nn.Module):
     adaptive_pool: int | None = 7
     fc_features: int = 4096
     dropout_rate: float = 0.5
+    width: float = 1.0
 
     @nn.compact
     @checked_input
@@ -98,7 +102,7 @@ class VGG(nn.Module):
         for b, block in enumerate(blocks(self.config), start=1):
             for i, layer in enumerate(block, start=1):
                 x = cnn.Conv(
-                    layer.features, layer.kernel_size, padding=layer.kernel_size // 2, kernel_init=conv_init,
+                    scaled(layer.features, self.width), layer.kernel_size, padding=layer.kernel_size // 2, kernel_init=conv_init,
                     name=f"conv{b}_{i}",
                 )(x)
                 if self.batch_norm:

@@ -36,7 +36,8 @@ class Setup:
     config: ml_collections.ConfigDict
     dataset: datalib.Dataset
     train_source: datalib.Source
-    test_source: datalib.Source
+    test_source: datalib.Source  # what the run evaluates on: the test split or the held-out validation examples
+    eval_split: str  # 'test' | 'validation': the prefix of the evaluation metrics
     local_batch: int
     local_eval_batch: int
     plan: planlib.Plan
@@ -67,6 +68,21 @@ def build_model(
     return modellib.create(config.model, **options), options, task
 
 
+def split(config: ml_collections.ConfigDict, dataset: datalib.Dataset) -> tuple[datalib.Source, datalib.Source, str]:
+    """(training examples, evaluation examples, 'test' | 'validation'): with config.validation_examples = N > 0 the
+    last N training examples are held out and evaluated on, the test split is not used; limit_train and limit_test
+    then take the first examples of the rest and of the held-out ones."""
+    held_out = config.validation_examples
+    if not held_out:
+        return datalib.take(dataset.train, config.limit_train), datalib.take(dataset.test, config.limit_test), "test"
+    total = len(dataset.train)
+    if held_out >= total:
+        raise ValueError(f"config.validation_examples: expected fewer than the {total} training examples, got "
+                         f"{held_out}")
+    train = datalib.take(datalib.take(dataset.train, total - held_out), config.limit_train)
+    return train, datalib.take(datalib.skip(dataset.train, total - held_out), config.limit_test), "validation"
+
+
 def build(
     config: ml_collections.ConfigDict, dataset: datalib.Dataset, model: nn.Module | None = None, *,
     devices: int = 1, processes: int = 1,
@@ -75,8 +91,7 @@ def build(
     processes (the global batches must split evenly)."""
     for key in ("batch_size", "eval_batch_size"):
         parallel.check_batch_size(config[key], f"config.{key}", devices=devices, processes=processes)
-    train_source = datalib.take(dataset.train, config.limit_train)
-    test_source = datalib.take(dataset.test, config.limit_test)
+    train_source, test_source, eval_split = split(config, dataset)
     local_batch = config.batch_size // processes
     steps_per_epoch = datalib.num_batches(train_source, local_batch, shard_count=processes)
     if steps_per_epoch == 0:
@@ -91,7 +106,7 @@ def build(
     train_step, tx = make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
     root = rnglib.root_key(config.seed)
     return Setup(
-        config=config, dataset=dataset, train_source=train_source, test_source=test_source,
+        config=config, dataset=dataset, train_source=train_source, test_source=test_source, eval_split=eval_split,
         local_batch=local_batch, local_eval_batch=config.eval_batch_size // processes, plan=plan,
         preprocess=preprocess, model=model, model_options=options, task=task,
         shuffle_seed=rnglib.shuffle_seed(root), train_step=train_step,

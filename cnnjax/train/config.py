@@ -44,7 +44,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.data_dir = ""  # '' = the data library's default
     c.idx_dir = ""  # a folder of IDX files (MNIST format) to read instead of tfds
     c.limit_train = config_dict.placeholder(int)  # use only the first N training examples (None = all)
-    c.limit_test = config_dict.placeholder(int)  # use only the first N test examples (None = all)
+    c.limit_test = config_dict.placeholder(int)  # use only the first N evaluation examples (None = all)
+    # > 0: hold out the LAST N training examples, train on the others (then limit_train) and evaluate on the held-out
+    # ones instead of the test split, reporting validation_* metrics; for choosing settings without the test set.
+    c.validation_examples = 0
 
     c.seed = 0
     c.num_epochs = 0  # the run's length: num_epochs or num_steps (one of them > 0)
@@ -240,6 +243,8 @@ def _at_least(minimum: float) -> Callable[[Any], bool]:
 RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("limit_train", lambda v: v is None or v >= 1, "a positive number of examples, or None for all"),
     ("limit_test", lambda v: v is None or v >= 1, "a positive number of examples, or None for all"),
+    ("validation_examples", _at_least(0), "0 (evaluate on the test split) or a number of training examples to hold "
+     "out"),
     ("num_epochs", _at_least(0), "a number of epochs >= 0"),
     ("num_steps", _at_least(0), "a number of steps >= 0"),
     ("batch_size", _at_least(1), "a positive batch size"),

@@ -60,8 +60,9 @@ def train_and_evaluate(
     dataset: datalib.Dataset | None = None,
     model: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Trains `config.model` on `config.dataset`, evaluating on the test split; resumes from `workdir` if it holds
-    a checkpoint.
+    """Trains `config.model` on `config.dataset`, evaluating on the test split (or, with config.validation_examples,
+    on the held-out end of the training split: validation_* metrics); resumes from `workdir` if it holds a
+    checkpoint.
 
     Args:
       config: a config (keys of `config.default_config()`; missing keys take its values), e.g. a recipe.
@@ -183,7 +184,8 @@ class _Run:
         return parallel.prefetch(batches, self.strategy.put_batch)
 
     def evaluate(self) -> dict[str, float]:
-        """The task's test metrics over the test split (padded batches; every process takes part)."""
+        """The task's metrics over the evaluation split (padded batches; every process takes part), named
+        'test_*', or 'validation_*' when the run holds out validation examples."""
         batches = datalib.padded_batches(
             self.setup.test_source, self.setup.local_eval_batch, shard_index=jax.process_index(),
             shard_count=jax.process_count(),
@@ -192,7 +194,8 @@ class _Run:
         for batch in parallel.prefetch(batches, self.strategy.put_batch):
             sums = self.eval_step(self.state, batch)
             totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
-        return self.task.summarize(self.strategy.to_host(totals))
+        metrics = self.task.summarize(self.strategy.to_host(totals))
+        return {f"{self.setup.eval_split}_{k.removeprefix('test_')}": v for k, v in metrics.items()}
 
     # ----------------------------------------------------------------------------------------------- loop
     def start(self, start_time: datetime.datetime) -> None:
@@ -293,9 +296,10 @@ class _Run:
         if evaluate:
             record.update(self.evaluate())
             self.last_evaluation = record
-            main = f"test_{self.task.main_metric}"
+            main = f"{self.setup.eval_split}_{self.task.main_metric}"
             self.progress.message(
-                f"epoch {record['epoch']:.2f} step {step}: test_loss {record['test_loss']:.4f} "
+                f"epoch {record['epoch']:.2f} step {step}: {self.setup.eval_split}_loss "
+                f"{record[self.setup.eval_split + '_loss']:.4f} "
                 f"{main} {record[main]:.4f}"
             )
         if self.writer:
@@ -313,7 +317,7 @@ class _Run:
             final = {**previous, "step": step, "epoch": step / self.plan.steps_per_epoch, **self.evaluate()}
         wall = time.time() - started
         nonfinite = int(self.strategy.to_host(self.state.nonfinite_steps))
-        main = f"test_{self.task.main_metric}"
+        main = f"{self.setup.eval_split}_{self.task.main_metric}"
         result = {**final, "nonfinite_steps": nonfinite, "wall_time": wall}
         if self.is_main:
             finish_manifest(self.workdir, end_time=datetime.datetime.now(datetime.timezone.utc), metrics=result)

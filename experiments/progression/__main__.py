@@ -2,6 +2,7 @@
 
     python -m experiments.progression list
     python -m experiments.progression tune --row hog_svm          # -> results/hog_svm/tune.json
+    python -m experiments.progression tune --row resnet --seed 0  # a CNN row's recipe on the validation split
     python -m experiments.progression run --row hog_svm --seed 0  # -> results/hog_svm/seed0.json
     python -m experiments.progression run --row lenet5 --seed 0 --runlocal   # a smoke run of seconds
     python -m experiments.progression run --all                   # every (row, seed) without a result file
@@ -31,11 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir-root", type=Path, default=runner.WORKDIR_ROOT)
     run.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     run.add_argument("--runlocal", action="store_true", help="a smoke run of seconds; its result stays in the workdir")
-    tune = commands.add_parser("tune", help="the validation grid of a descriptor row -> results/<row>/tune.json")
-    tune.add_argument("--row", choices=[name for name, row in ROWS.items() if row.kind == "descriptor_svm"],
-                      required=True)
+    tune = commands.add_parser("tune", help="a descriptor row's validation grid -> results/<row>/tune.json; a CNN "
+                               "row's recipe trained on the training images less the last 10,000 and evaluated on "
+                               "them -> results/<row>/validation_seed<S>.json")
+    tune.add_argument("--row", choices=list(ROWS), required=True)
+    tune.add_argument("--seed", type=int, default=0, help="CNN rows")
     tune.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
-    tune.add_argument("--fresh", action="store_true", help="refit every setting (else reuse those in tune.json)")
+    tune.add_argument("--workdir-root", type=Path, default=runner.WORKDIR_ROOT, help="CNN rows")
+    tune.add_argument("--runlocal", action="store_true", help="CNN rows: a smoke run of seconds, kept in the workdir")
+    tune.add_argument("--fresh", action="store_true", help="descriptor rows: refit every setting (else reuse those "
+                      "in tune.json)")
     mrg = commands.add_parser("merge", help="results.json, results.md and error_vs_year.png from the result files")
     mrg.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     mrg.add_argument("--out-dir", type=Path, default=runner.PACKAGE_DIR)
@@ -56,6 +62,11 @@ def main(argv: list[str] | None = None) -> None:
         result = runner.run_one(get_row(args.row), args.seed, workdir_root=args.workdir_root,
                                 results_dir=args.results_dir, runlocal=args.runlocal)
         print(f"{result['row']} seed {result['seed']}: test_error {result['test_error']:.4f} "
+              f"({result['train_seconds']:.0f} s)")
+    elif args.command == "tune" and get_row(args.row).kind == "cnn":
+        result = runner.validate_one(get_row(args.row), args.seed, workdir_root=args.workdir_root,
+                                     results_dir=args.results_dir, runlocal=args.runlocal)
+        print(f"tune: {args.row} seed {args.seed}: validation_error {result['validation_error']:.4f} "
               f"({result['train_seconds']:.0f} s)")
     elif args.command == "tune":
         from cnnjax.data import load_dataset

@@ -1,5 +1,7 @@
 """The CNN rows: a cnnjax training config, trained by `cnnjax.train.train_and_evaluate` (which resumes from the
-workdir's checkpoints), scored by its returned `test_accuracy`."""
+workdir's checkpoints), scored by its returned `test_accuracy`; `validation_run` trains the same recipe with the
+config file's 'validation' argument (the last 10,000 training images held out and evaluated on, the test split
+unused), the CNN rows' `tune`."""
 
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ from cnnjax import models, summary
 from cnnjax.train import load_config, train_and_evaluate
 
 
-def cnn_config(config_file: str, seed: int, runlocal: bool = False) -> ml_collections.ConfigDict:
-    """The row's training config with its seed (the one place a row's config is loaded)."""
-    config = load_config(f"{config_file}:runlocal" if runlocal else config_file)
+def cnn_config(
+    config_file: str, seed: int, runlocal: bool = False, validation: bool = False
+) -> ml_collections.ConfigDict:
+    """The row's training config with its seed (the one place a row's config is loaded); `validation` selects the
+    file's 'validation' argument (see `validation_run`)."""
+    arg = "_".join(name for name, on in (("validation", validation), ("runlocal", runlocal)) if on)
+    config = load_config(f"{config_file}:{arg}" if arg else config_file)
     config.seed = seed
     return config
 
@@ -43,4 +49,19 @@ def run(config_file: str, seed: int, workdir: Path, runlocal: bool = False) -> d
             "test_loss": float(metrics["test_loss"]),
             "train_loss": float(metrics.get("train_loss", float("nan"))),
         },
+    }
+
+
+def validation_run(config_file: str, seed: int, workdir: Path, runlocal: bool = False) -> dict[str, Any]:
+    """Trains (or resumes) the row's recipe on the training images less the last 10,000 and evaluates on those:
+    validation_error and the validation metrics of the run (never the test split's)."""
+    config = cnn_config(config_file, seed, runlocal, validation=True)
+    metrics = train_and_evaluate(config, workdir)
+    return {
+        "validation_error": 1.0 - float(metrics["validation_accuracy"]),
+        "validation_loss": float(metrics["validation_loss"]),
+        "train_loss": float(metrics.get("train_loss", float("nan"))),
+        "epochs": float(metrics["epoch"]),
+        "validation_examples": config.validation_examples,
+        "train_examples": config.limit_train,
     }

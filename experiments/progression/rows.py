@@ -119,6 +119,72 @@ ROWS: dict[str, Row] = {
                 hog=HogSpec(cells=(3, 6), orientations=12, signed=True), svm=SvmSpec(C=3e-4)
             ),
         ),
+        Row(
+            name="alexnet",
+            year=2012,
+            model="AlexNet (two towers, LRN, dropout 0.5; registered `alexnet`, small_input, width 0.25)",
+            kind="cnn",
+            adaptation=(
+                "conv1 3x3/1 and no strided convs (small_input: the three 3x3/2 max-pools downsample 28 -> 2), a "
+                "quarter of the conv widths (24-64-96-96-64) and fc 1024-1024 for the time budget, He-normal init; "
+                "SGD momentum 0.9, lr 0.01 /10 at 50% and 75%, weight decay 5e-4, 2-pixel shifts and flips"
+            ),
+            imagenet=imagenet_figure(2012, "AlexNet"),
+            settings="experiments/configs/alexnet_fashion_mnist.py",
+        ),
+        Row(
+            name="zfnet",
+            year=2013,
+            model="ZFNet (dense conv3-5, pool then LRN, dropout 0.5; registered `zfnet`, small_input, width 0.25)",
+            kind="cnn",
+            adaptation=(
+                "conv1 3x3/1 and conv2 at stride 1 (small_input: ZFNet's smaller first filter and stride taken to "
+                "28x28; ceil-mode pools 28 -> 4), a quarter of the conv widths and fc 1024-1024, He-normal init; "
+                "AlexNet's SGD recipe (momentum 0.9, lr 0.01 /10 at 50% and 75%, weight decay 5e-4), shifts, flips"
+            ),
+            imagenet=imagenet_figure(2013, "a variant of AlexNet"),
+            settings="experiments/configs/zfnet_fashion_mnist.py",
+        ),
+        Row(
+            name="vgg",
+            year=2014,
+            model="VGG-11 (configuration A, no BN, dropout 0.5; registered `vgg11`, width 0.25)",
+            kind="cnn",
+            adaptation=(
+                "images zero-padded to 32x32 for the five 2x2 pools, a quarter of the conv widths (16-...-128) and "
+                "the CIFAR head (fc 1024-1024), He init as torchvision's (configuration A is the one the paper "
+                "trains from scratch); SGD momentum 0.9, batch 256, lr 0.01 /10 at 50% and 75%, weight decay 5e-4, "
+                "shifts, flips"
+            ),
+            imagenet=imagenet_figure(2014, "VGG"),
+            settings="experiments/configs/vgg11_fashion_mnist.py",
+        ),
+        Row(
+            name="googlenet",
+            year=2014,
+            model="GoogLeNet (the paper's layout: LRN, 5x5 branches, no BN, dropout 0.4; registered `googlenet`)",
+            kind="cnn",
+            adaptation=(
+                "conv1 3x3/1 (small_input: inception 3 at 7x7, 4 at 4x4, 5 at 2x2), a quarter of the widths, no "
+                "auxiliary heads (too small maps); SGD momentum 0.9, lr 0.01 /10 at 50% and 75%, weight decay "
+                "2e-4, shifts, flips"
+            ),
+            imagenet=imagenet_figure(2014, "GoogLeNet"),
+            settings="experiments/configs/googlenet_fashion_mnist.py",
+        ),
+        Row(
+            name="resnet",
+            year=2015,
+            model="ResNet-20 (CIFAR layout, n = 3, 16-32-64, option A shortcuts, BN; registered `resnet20`)",
+            kind="cnn",
+            adaptation=(
+                "a stride-2 stem conv (stem_stride=2: stages at 14, 7, 4 pixels, a quarter of the MACs) for the "
+                "time budget; the paper's CIFAR recipe: SGD momentum 0.9, lr 0.1 after a half-epoch warm-up, /10 "
+                "at 50% and 75%, weight decay 1e-4, 2-pixel shifts, flips"
+            ),
+            imagenet=imagenet_figure(2015, "deep residual"),
+            settings="experiments/configs/resnet20s2_fashion_mnist.py",
+        ),
     )
 }
 

@@ -114,6 +114,40 @@ def run_one(
     return result
 
 
+def validate_one(
+    row: Row,
+    seed: int,
+    *,
+    workdir_root: Path = WORKDIR_ROOT,
+    results_dir: Path = RESULTS_DIR,
+    runlocal: bool = False,
+) -> dict[str, Any]:
+    """A CNN row's recipe on the validation split (`cnn.validation_run`) in `<workdir_root>/<row>/validation_seed<S>`;
+    writes results/<row>/validation_seed<S>.json (with `runlocal`: into the runlocal workdir root) and returns it."""
+    if row.kind != "cnn":
+        raise ValueError(f"row: expected a CNN row for a validation run, got {row.name!r} of kind {row.kind!r}")
+    if runlocal:
+        workdir_root = Path(f"{workdir_root}-runlocal")
+        results_dir = workdir_root
+    workdir = Path(workdir_root) / row.name / f"validation_seed{seed}"
+    started = time.perf_counter()
+    outcome = cnn.validation_run(row.settings, seed, workdir, runlocal)
+    result = {
+        "row": row.name,
+        "seed": seed,
+        **outcome,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "command": f"python -m experiments.progression tune --row {row.name} --seed {seed}"
+                   + (" --runlocal" if runlocal else ""),
+        "workdir": str(workdir),
+        "versions": versions(),
+    }
+    path = Path(results_dir) / row.name / f"validation_seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def pending(rows: Mapping[str, Row] = ROWS, results_dir: Path = RESULTS_DIR) -> list[tuple[Row, int]]:
     """The (row, seed) pairs without a result file, in registry order."""
     return [(row, seed) for row in rows.values() for seed in row.seeds
