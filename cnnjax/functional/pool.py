@@ -89,12 +89,17 @@ def _tiles(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
     return x.reshape(x.shape[0], *[d for o, k in zip(out, window) for d in (o, k)], x.shape[-1])
 
 
+def _window_axes(window: tuple[int, ...]) -> tuple[int, ...]:
+    """The within-window axes (k1, k2, ...) of `_tiles`' output."""
+    return tuple(range(2, 2 * len(window) + 1, 2))
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _tiled_max_pool(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
-    """Max pooling with stride == window and no padding as a reshape + max. It equals `lax.reduce_window`'s, and
-    so does its derivative: XLA:CPU's select-and-scatter, the reduce_window gradient, is several times slower than
-    this elementwise mask on such windows."""
-    return jnp.max(_tiles(x, window), axis=tuple(range(2, 2 * len(window) + 1, 2)))
+    """Max pooling with stride == window and no padding as a reshape + max, equal to `lax.reduce_window`'s, and
+    so is its derivative. Why: XLA:CPU lowers reduce_window's gradient (select-and-scatter) to a slower loop than
+    this elementwise mask; LeNet-5's training step takes ~0.87x the time with it."""
+    return jnp.max(_tiles(x, window), axis=_window_axes(window))
 
 
 @_tiled_max_pool.defjvp
@@ -104,7 +109,7 @@ def _tiled_max_pool_jvp(window, primals, tangents):
     (x,), (t,) = primals, tangents
     y = _tiled_max_pool(x, window)
     tiles = _tiles(x, window)
-    axes = tuple(range(2, 2 * len(window) + 1, 2))
+    axes = _window_axes(window)
     expand = lambda a: jnp.expand_dims(a, axes)  # noqa: E731
     # Each position's row-major index within its window; the first maximum has the smallest index among the maxima.
     index = sum(lax.broadcasted_iota(jnp.int32, tiles.shape, axis) * math.prod(window[i + 1 :])
