@@ -3,9 +3,11 @@
 import math
 
 import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import lax
 
 from cnnjax import functional as F
 
@@ -101,6 +103,48 @@ def test_ceil_mode_112_to_56():
     x = jnp.zeros((1, 112, 112, 1))
     assert F.max_pool(x, 3, 2, ceil_mode=True).shape[1:3] == (56, 56)
     assert F.max_pool(x, 3, 2).shape[1:3] == (55, 55)
+
+
+def _reduce_window_max_pool(x, k, s, padding):
+    """The reference: max pooling as `lax.reduce_window` (whose gradient is XLA's select-and-scatter)."""
+    nd = x.ndim - 2
+    return lax.reduce_window(x, np.float32(-np.inf), lax.max, (1, *(k,) * nd, 1), (1, *(s,) * nd, 1), padding)
+
+
+@pytest.mark.parametrize("shape, k, s, padding", [
+    ((2, 8, 8, 3), 2, 2, "VALID"),  # LeNet's pooling: the reshape + max path
+    ((2, 7, 9, 3), 2, 2, "VALID"),  # not divisible: the last row/column dropped, as VALID does
+    ((2, 9, 6, 2), 3, 3, "SAME"),  # SAME that pads nothing
+    ((2, 8, 3), 2, 2, "VALID"),  # 1-D
+    ((1, 4, 6, 4, 2), 2, 2, "VALID"),  # 3-D
+    ((2, 7, 7, 2), 3, 2, "VALID"),  # overlapping windows: reduce_window itself
+])
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool_values_and_gradients_equal_reduce_window(shape, k, s, padding, ties):
+    """Non-overlapping max pooling runs as a reshape + max; values, vjp and jvp equal reduce_window's exactly,
+    ties included (ReLU zeros and rounded values): the gradient goes to each window's first maximum in row-major
+    order, not split between tied maxima as jnp.max's derivative would."""
+    rng = np.random.default_rng(len(shape) * 10 + k)
+    x = rng.normal(size=shape).astype(np.float32)
+    if ties:
+        x = np.maximum(np.round(x), 0.0)
+    pool = lambda x: F.max_pool(x, k, s, padding)  # noqa: E731
+    reference = lambda x: _reduce_window_max_pool(x, k, s, padding)  # noqa: E731
+    y, vjp = jax.vjp(pool, x)
+    y_ref, vjp_ref = jax.vjp(reference, x)
+    np.testing.assert_array_equal(y, y_ref)
+    g = rng.normal(size=y.shape).astype(np.float32)
+    np.testing.assert_array_equal(vjp(g)[0], vjp_ref(g)[0])
+    np.testing.assert_array_equal(jax.jit(jax.grad(lambda x: jnp.sum(pool(x) * g)))(x),
+                                  jax.jit(jax.grad(lambda x: jnp.sum(reference(x) * g)))(x))
+    t = rng.normal(size=shape).astype(np.float32)
+    np.testing.assert_array_equal(jax.jvp(pool, (x,), (t,))[1], jax.jvp(reference, (x,), (t,))[1])
+
+
+def test_max_pool_gradient_of_a_tie_goes_to_the_first_maximum():
+    x = np.zeros((1, 4, 4, 1), np.float32)
+    grad = jax.grad(lambda x: jnp.sum(F.max_pool(x, 2)))(x)[0, :, :, 0]
+    np.testing.assert_array_equal(grad, np.tile([[1.0, 0.0], [0.0, 0.0]], (2, 2)))
 
 
 def test_max_pool_is_invariant_to_shifts_within_windows():
