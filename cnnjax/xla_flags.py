@@ -13,6 +13,10 @@ asks XLA for:
 backends ignore them. XLA reads `XLA_FLAGS` once, when the first backend starts, so `import cnnjax` adds them to
 the environment if no backend has started yet; later, it cannot, and warns.
 
+A known cost: XLA cannot serialise an executable that holds oneDNN custom calls, so such programs are not written
+to JAX's persistent compilation cache (JAX warns "Error writing persistent compilation cache entry ...
+std::bad_alloc" and compiles them anew in the next process).
+
 Overriding: a flag already in `XLA_FLAGS` keeps the user's value (e.g.
 `XLA_FLAGS=--xla_cpu_experimental_onednn_custom_call=false`); `CNNJAX_XLA_DEFAULTS=0` sets none of them. What a
 run used is in its manifest (`xla_flags`, `cnnjax_xla_defaults`).
