@@ -52,7 +52,7 @@ def test_paper_recipes():
     assert (resnet.optimizer.name, resnet.optimizer.lr, resnet.optimizer.momentum) == ("momentum", 0.1, 0.9)
     assert (list(resnet.schedule.decay_steps), resnet.num_steps) == ([32_000, 48_000], 64_000)
     assert (resnet.regularization.l2, resnet.batch_size, resnet.label_smoothing) == (1e-4, 128, 0.0)
-    alexnet = configlib.load_config(str(REPO / "experiments/configs/alexnet_imagenet.py"))
+    alexnet = configlib.load_config(str(REPO / "experiments/imagenet/alexnet.py"))
     assert (alexnet.optimizer.lr, alexnet.regularization.l2, alexnet.schedule.name) == (0.01, 5e-4, "plateau")
     assert alexnet.optimizer.weight_decay == 0.0 and alexnet.schedule.warmup_epochs == 0.0
 
