@@ -92,16 +92,11 @@ def test_recipe_builds_its_real_model_for_its_input(name):
     views = jax.eval_shape(setup.preprocess.views, jax.ShapeDtypeStruct((2, 256, 256, 3), jnp.uint8))
     count = data.EVAL_CROPS[config.eval_crops] * max(1, len(config.eval_scales))
     assert views.shape == (count, 2, crop, crop, 3)
-    variables = jax.eval_shape(setup.init).params
-    assert sum(x.size for x in jax.tree.leaves(variables)) > 1_000_000
+    state = jax.eval_shape(setup.init)
+    assert sum(x.size for x in jax.tree.leaves(state.params)) > 1_000_000
     x = jax.ShapeDtypeStruct((2, crop, crop, 3), jnp.float32)
-    out = jax.eval_shape(lambda p, x: setup.model.apply({"params": p, **_stats(setup)}, x), variables, x)
+    out = jax.eval_shape(lambda v, x: setup.model.apply(v, x), state.variables(), x)
     assert out.shape == (2, CLASSES)
-
-
-def _stats(setup):
-    stats = jax.eval_shape(setup.init).batch_stats
-    return {"batch_stats": stats} if stats else {}
 
 
 def test_alexnet_recipe_reads_imagenet2012_through_tfds_mock_data(tmp_path):
