@@ -68,6 +68,9 @@ def make_preprocess(
         if augment[key] and channels != 3:
             raise ValueError(f"config.augment.{key}: expected RGB images, got {channels} channels")
     view_size = size or min(height, width)
+    if not size and height != width and (eval_crops != "center" or eval_scales):
+        raise ValueError(f"config.eval_crops / eval_scales: the views of {height}x{width} images are square; expected "
+                         f"config.augment.crop_size > 0 (their side), got 0")
     if any(q < view_size for q in eval_scales):
         raise ValueError(f"config.eval_scales: expected shorter sides >= the model's input {view_size}, got "
                          f"{list(eval_scales)}")
