@@ -10,6 +10,8 @@ reads `imagenet2012` through tfds's mock data (no TensorFlow, no files).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -20,7 +22,8 @@ from cnnjax import data
 from cnnjax.models.outputs import OutputSpec
 from cnnjax.train import build, train_and_evaluate
 from cnnjax.train import config as configlib
-from tests.train.helpers import REPO
+
+REPO = Path(__file__).resolve().parents[2]
 
 IMAGENET = REPO / "experiments" / "imagenet"
 CONFIGS = sorted(p.stem for p in IMAGENET.glob("*.py") if p.stem not in ("__init__", "imagenet_common",
