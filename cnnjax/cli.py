@@ -62,7 +62,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
                    "otherwise (config.data_dir)")
     p.add_argument("--parallel", choices=("jit", "pmap"), help="data-parallel implementation (config.parallel)")
     p.add_argument("--coordinator-address", metavar="HOST:PORT",
-                   help="multi-process: address of process 0 (config.distributed.coordinator_address)")
+                   help="multi-process: address of process 0, or auto (jax.distributed finds it: TPU pod slices, "
+                   "SLURM) (config.distributed.coordinator_address)")
     p.add_argument("--num-processes", type=int, help="multi-process: number of processes")
     p.add_argument("--process-id", type=int, help="multi-process: this process's index")
 

@@ -28,9 +28,15 @@ def initialize_distributed(coordinator_address: str = "", num_processes: int = 1
     """Starts `jax.distributed` when a coordinator address is given; True if it runs.
 
     Call before any other JAX work. Every process runs the same program with its own `process_id`
-    (`cnnjax train --coordinator-address HOST:PORT --num-processes N --process-id I`).
+    (`cnnjax train --coordinator-address HOST:PORT --num-processes N --process-id I`). coordinator_address
+    'auto': `jax.distributed.initialize()` finds the coordinator, process count and index itself (Cloud TPU pod
+    slices, SLURM, Open MPI), so every host runs the same command line; num_processes / process_id are not read.
     """
     address = coordinator_address
+    if address == "auto":
+        if not jax.distributed.is_initialized():
+            jax.distributed.initialize()
+        return True
     if not address:
         if num_processes != 1:
             raise ValueError(

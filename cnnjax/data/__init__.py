@@ -14,18 +14,23 @@ from cnnjax.data.augment import (
     IMAGENET_PCA_EIGVECS,
     alexnet_crop,
     center_crop,
+    color_jitter,
     inception_crop,
     normalize,
     pca_color_jitter,
     random_crop,
     random_flip,
+    resample_boxes,
+    scale_jitter_crop,
 )
 from cnnjax.data.batching import batches, epoch_indices, num_batches, padded_batches, skip, take
 from cnnjax.data.idx import IDX_DATASETS, find_idx_files, read_idx, write_idx
 from cnnjax.data.registry import Dataset, channel_stats, from_arrays, list_datasets, load_dataset
 from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, to_array_source
+from cnnjax.data.views import EVAL_CROPS, crop_offsets, crop_views, eval_views, five_crops, flip, rescale, ten_crops
 
 __all__ = [
+    "EVAL_CROPS",
     "IDX_DATASETS",
     "IMAGENET_PCA_EIGVALS",
     "IMAGENET_PCA_EIGVECS",
@@ -39,8 +44,14 @@ __all__ = [
     "batches",
     "center_crop",
     "channel_stats",
+    "color_jitter",
+    "crop_offsets",
+    "crop_views",
     "epoch_indices",
+    "eval_views",
     "find_idx_files",
+    "five_crops",
+    "flip",
     "from_arrays",
     "inception_crop",
     "list_datasets",
@@ -53,8 +64,12 @@ __all__ = [
     "random_crop",
     "random_flip",
     "read_idx",
+    "resample_boxes",
+    "rescale",
+    "scale_jitter_crop",
     "skip",
     "take",
+    "ten_crops",
     "to_array_source",
     "write_idx",
 ]

@@ -185,10 +185,90 @@ def inception_crop(
     top = jnp.where(found, jax.random.uniform(key_top, (n,)), 0.5) * (h - box_h)
     left = jnp.where(found, jax.random.uniform(key_left, (n,)), 0.5) * (w - box_w)
 
+    return resample_boxes(images, top, left, box_h, box_w, (out_h, out_w))
+
+
+def scale_jitter_crop(
+    key: jax.Array, images: jax.Array, *, size: int, scale_range: tuple[int, int], stored_scale: int | None = None
+) -> jax.Array:
+    """VGG's / ResNet's scale augmentation: each image's shorter side is rescaled to S ~ U[scale_range] (one S per
+    image, drawn from the integers low..high), then a random `size` x `size` window of it is taken.
+
+    Computed without materialising the rescaled image: the window is the box of side ``size * stored_scale / S``
+    of the input at a random position, resampled to `size` (antialiased bilinear, the weights of
+    `inception_crop`). The input stands for the image rescaled to `stored_scale` (default: its shorter side),
+    e.g. ImageNet's stored 256 x 256 centre squares (so S > 256 upsamples them: the parts of the image outside the
+    stored square are not seen).
+
+    Args:
+      key: PRNG key.
+      images: [N, H, W, C].
+      size: the crop side (VGG, ResNet: 224).
+      scale_range: (low, high), size <= low <= high (VGG: (256, 512); ResNet: (256, 480)).
+      stored_scale: the shorter side the input images were resized to (default min(H, W)).
+
+    Returns:
+      float32 [N, size, size, C] in the input's pixel scale.
+    """
+    n, h, w, _ = _check_images("scale_jitter_crop", images)
+    low, high = scale_range
+    if not size <= low <= high:
+        raise ValueError(f"scale_jitter_crop: expected size={size} <= low <= high for scale_range, got {scale_range}")
+    stored = min(h, w) if stored_scale is None else stored_scale
+    key_scale, key_top, key_left = jax.random.split(key, 3)
+    scale = jax.random.randint(key_scale, (n,), low, high + 1).astype(jnp.float32)
+    side = jnp.minimum(size * stored / scale, min(h, w))  # [N]: the window in input pixels
+    top = jax.random.uniform(key_top, (n,)) * (h - side)
+    left = jax.random.uniform(key_left, (n,)) * (w - side)
+    return resample_boxes(images, top, left, side, side, size)
+
+
+def resample_boxes(
+    images: jax.Array, top: jax.Array, left: jax.Array, box_h: jax.Array, box_w: jax.Array,
+    size: int | Sequence[int],
+) -> jax.Array:
+    """Each image's box [top, top + box_h) x [left, left + box_w) (input pixels, floats, [N] each or scalars)
+    resampled to `size` with antialiased bilinear weights. [N, H, W, C] -> float32 [N, h, w, C].
+
+    A box of integer position and of the output's size is an exact crop (the weights are one-hot)."""
+    n, h, w, _ = _check_images("resample_boxes", images)
+    out_h, out_w = _pair("resample_boxes", size)
+    top, left, box_h, box_w = (jnp.broadcast_to(jnp.asarray(v, jnp.float32), (n,)) for v in (top, left, box_h, box_w))
     weights_y = _resize_weights(top, box_h, h, out_h)
     weights_x = _resize_weights(left, box_w, w, out_w)
     return jnp.einsum("nih,nhwc,njw->nijc", weights_y, images.astype(jnp.float32), weights_x,
                       precision=jax.lax.Precision.HIGHEST)
+
+
+def color_jitter(key: jax.Array, images: jax.Array, *, strength: float) -> jax.Array:
+    """Photometric distortions in the manner of Howard (2013), which GoogLeNet used: per image, brightness, then
+    contrast, then saturation, each scaled by a factor ~ U[1 - strength, 1 + strength]; values clipped to
+    0..255.
+
+    brightness: x * b; contrast: mean + c (x - mean), mean over the image's grey values; saturation:
+    grey + s (x - grey), grey the pixel's luma (0.299 R + 0.587 G + 0.114 B).
+
+    Args:
+      key: PRNG key.
+      images: [N, H, W, 3], pixel scale 0..255.
+      strength: in [0, 1).
+
+    Returns:
+      float32 [N, H, W, 3].
+    """
+    n, _, _, c = _check_images("color_jitter", images)
+    if c != 3:
+        raise ValueError(f"color_jitter: expected RGB images (3 channels), got {c}")
+    if not 0 <= strength < 1:
+        raise ValueError(f"color_jitter: expected strength in [0, 1), got {strength!r}")
+    b, k, s = jax.random.uniform(key, (3, n, 1, 1, 1), minval=1 - strength, maxval=1 + strength)
+    luma = jnp.asarray((0.299, 0.587, 0.114), jnp.float32)
+    x = images.astype(jnp.float32) * b
+    mean = jnp.mean(x @ luma, axis=(1, 2))[:, None, None, None]
+    x = mean + k * (x - mean)
+    grey = (x @ luma)[..., None]
+    x = grey + s * (x - grey)
+    return jnp.clip(x, 0.0, 255.0)
 
 
 def _resize_weights(start: jax.Array, length: jax.Array, in_size: int, out_size: int) -> jax.Array:

@@ -99,7 +99,8 @@ def build(
             f"config.batch_size: expected at most the {len(train_source)} training examples, got {config.batch_size}"
         )
     plan = planlib.resolve(config, steps_per_epoch)
-    preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to)
+    preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to, eval_crops=config.eval_crops,
+                                 eval_scales=tuple(config.eval_scales))
     model, options, task = build_model(config, dataset, preprocess.input_shape, model)
     plan = dataclasses.replace(plan, steps_per_call=config.steps_per_call or planlib.auto_steps_per_call(
         summarylib.summary(model, preprocess.input_shape).macs, config.batch_size // devices))

@@ -5,7 +5,8 @@ values that change nothing (plain SGD at a constant rate, no weight decay, no la
 augmentation) and no run length. Recipes are config files that start from it and state only what they change:
 the packaged ones (`cnnjax.train.recipes`, what `cnnjax train --model NAME` uses) and the experiments'
 (`experiments/configs/*.py`, big_vision style). A config file defines `get_config(arg=None)` and, if it takes an
-argument, the tuple `ARGS` of those it knows; `load_config('f.py:arg')` passes 'arg' to it (e.g. 'runlocal').
+argument, the tuple `ARGS` of those it knows; `load_config('f.py:arg')` passes 'arg' to it (e.g. 'runlocal'). A config
+file may import a helper module from its own folder.
 
 Durations: each is given in one unit, the other left at 0: num_epochs | num_steps, schedule.warmup_fraction
 (of the run) | warmup_epochs | warmup_steps, schedule.decay_epochs | decay_steps; `plan.resolve` turns them into
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -62,6 +64,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.augment.crop_size = 0  # > 0: alexnet_crop of this size in training, center_crop in evaluation
     c.augment.inception_crop = False  # inception-style random-size crops to crop_size in training
     c.augment.pca_jitter = 0.0  # std of AlexNet's PCA colour noise (0 = off)
+    c.augment.scale_min = 0  # > 0: scale augmentation (VGG, ResNet): shorter side to S ~ U[scale_min, scale_max],
+    c.augment.scale_max = 0  # then a random crop_size crop (the stored images stand for shorter side min(H, W))
+    c.augment.color_jitter = 0.0  # photometric distortions (GoogLeNet): brightness/contrast/saturation x U[1 +- s]
+    c.eval_crops = "center"  # evaluation views per scale: center | center_flip | ten (softmax averaged)
+    c.eval_scales = []  # shorter sides Q to evaluate at (VGG: [256, 384, 512]); [] = the stored images' scale
 
     c.optimizer = _optimizer_schema()
     c.schedule = _schedule_schema()
@@ -165,9 +172,16 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
 
 
 def _import(file: Path):
+    """The config file as a module; while it is imported, its folder is on sys.path, so that a family of config
+    files can share a helper module next to them (e.g. experiments/imagenet/imagenet_common.py)."""
     module_spec = importlib.util.spec_from_file_location(f"cnnjax_config_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    folder = str(file.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        module_spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
     return module
 
 
@@ -253,6 +267,9 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("augment.crop_padding", _at_least(0), "0 (off) or a padding in pixels"),
     ("augment.crop_size", _at_least(0), "0 (off) or a size in pixels"),
     ("augment.pca_jitter", _at_least(0), "a standard deviation >= 0"),
+    ("augment.scale_min", _at_least(0), "0 (off) or a shorter side in pixels"),
+    ("augment.scale_max", _at_least(0), "0 (off) or a shorter side in pixels"),
+    ("augment.color_jitter", lambda v: 0 <= v < 1, "a strength in [0, 1) (0 = off)"),
     ("optimizer.lr", lambda v: v > 0, "a positive learning rate"),
     ("optimizer.weight_decay", _at_least(0), "a weight decay >= 0"),
     ("schedule.warmup_fraction", lambda v: 0 <= v < 1, "a fraction of the run in [0, 1)"),
@@ -312,9 +329,40 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: ob
     if config.augment.inception_crop and not config.augment.crop_size:
         raise ValueError("config.augment.inception_crop: expected config.augment.crop_size > 0 (the output size), "
                          "got 0")
+    _check_scales_and_views(config)
     spec = output_spec(model if model is not None else modellib.create(config.model, **config.model_options))
     tasks.check_loss(spec.task, config.loss, config.label_smoothing)
+    views = datalib.EVAL_CROPS[config.eval_crops] * max(1, len(config.eval_scales))
+    if views > 1 and spec.task != "classification":
+        raise ValueError(f"config.eval_crops / eval_scales: averaging {views} views is the classification task's; "
+                         f"the model's task is {spec.task}, expected eval_crops='center' and at most one scale, got "
+                         f"{config.eval_crops!r} and {list(config.eval_scales)}")
     return config
+
+
+def _check_scales_and_views(config: ml_collections.ConfigDict) -> None:
+    """Scale augmentation and evaluation views: their settings fit each other and the crop size."""
+    augment, crop = config.augment, config.augment.crop_size
+    scales = (augment.scale_min, augment.scale_max)
+    if any(scales):
+        if not crop or augment.inception_crop:
+            raise ValueError(f"config.augment.scale_min / scale_max: scale augmentation crops crop_size windows; "
+                             f"expected crop_size > 0 and inception_crop False, got crop_size={crop!r}, "
+                             f"inception_crop={augment.inception_crop!r}")
+        if not crop <= scales[0] <= scales[1]:
+            raise ValueError(f"config.augment.scale_min / scale_max: expected crop_size={crop} <= scale_min <= "
+                             f"scale_max, got {scales[0]!r} / {scales[1]!r}")
+    if config.eval_crops not in datalib.EVAL_CROPS:
+        raise ValueError(f"config.eval_crops: expected one of {list(datalib.EVAL_CROPS)}, got {config.eval_crops!r}")
+    if config.eval_crops == "ten" and not crop:
+        raise ValueError("config.eval_crops: 'ten' crops crop_size windows; expected config.augment.crop_size > 0, "
+                         "got 0")
+    eval_scales = list(config.eval_scales)
+    if any(isinstance(q, bool) or not isinstance(q, int) or q < max(crop, 1) for q in eval_scales):
+        raise ValueError(f"config.eval_scales: expected shorter sides in pixels (ints >= crop_size={crop}), got "
+                         f"{eval_scales!r}")
+    if len(set(eval_scales)) != len(eval_scales):
+        raise ValueError(f"config.eval_scales: expected distinct scales, got {eval_scales!r}")
 
 
 def _check_ranges(flat: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ reconstruction target is the augmented image; segmentation labels its pixels).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -20,13 +20,19 @@ from cnnjax import data as datalib
 @dataclasses.dataclass(frozen=True)
 class Preprocess:
     """train(key, uint8 (B, H, W, C)) -> augmented images (B, h, w, C), pixel scale 0..255;
-    eval(uint8 images) -> the evaluation images (no randomness); normalize(images) -> float32 model inputs;
-    input_shape: the model's input (h, w, C)."""
+    eval(uint8 images) -> the central evaluation view (B, h, w, C) (no randomness); eval_views(uint8 images) ->
+    the evaluation views (V, B, h, w, C) of config.eval_crops and config.eval_scales (V = 1: eval's view);
+    normalize(images) -> float32 model inputs; input_shape: the model's input (h, w, C)."""
 
     train: Callable[[jax.Array, jax.Array], jax.Array]
     eval: Callable[[jax.Array], jax.Array]
     normalize: Callable[[jax.Array], jax.Array]
     input_shape: tuple[int, int, int]
+    eval_views: Callable[[jax.Array], jax.Array] | None = None
+
+    def views(self, images: jax.Array) -> jax.Array:
+        """(V, B, h, w, C): eval_views(images), or eval's one view when there is no eval_views."""
+        return self.eval(images)[None] if self.eval_views is None else self.eval_views(images)
 
 
 def pad_to(images: jax.Array, size: int) -> jax.Array:
@@ -37,14 +43,17 @@ def pad_to(images: jax.Array, size: int) -> jax.Array:
 
 
 def make_preprocess(
-    augment: ml_collections.ConfigDict, dataset: datalib.Dataset, *, pad: int = 0
+    augment: ml_collections.ConfigDict, dataset: datalib.Dataset, *, pad: int = 0, eval_crops: str = "center",
+    eval_scales: Sequence[int] = (),
 ) -> Preprocess:
     """The preprocessing of a run.
 
-    Training, in order: zero padding to `pad` x `pad` (when pad > 0); inception_crop (random-size crop resized to
-    crop_size) or alexnet_crop (random crop_size window, flipped half the time) when crop_size > 0; random_crop
-    with crop_padding; random_flip; pca_color_jitter. Evaluation: the padding; center_crop to crop_size (when
-    > 0). Then `normalize` with the dataset's mean and std.
+    Training, in order: zero padding to `pad` x `pad` (when pad > 0); when crop_size > 0, inception_crop
+    (random-size crop resized to crop_size), or scale_jitter_crop (shorter side rescaled to S ~ U[scale_min,
+    scale_max], a random crop_size window) when scale_max > 0, or alexnet_crop (a random crop_size window), the
+    last two flipped half the time; random_crop with crop_padding; random_flip; color_jitter; pca_color_jitter.
+    Evaluation: the padding; center_crop to crop_size (when > 0); eval_views: `datalib.eval_views` with
+    `eval_crops` and `eval_scales` (shorter sides Q). Then `normalize` with the dataset's mean and std.
     """
     height, width, channels = dataset.image_shape
     if pad and pad < max(height, width):
@@ -55,20 +64,33 @@ def make_preprocess(
         raise ValueError(
             f"config.augment.crop_size: expected 0 (off) or a size up to the images' {height}x{width}, got {size!r}"
         )
-    if augment.pca_jitter and channels != 3:
-        raise ValueError(f"config.augment.pca_jitter: expected RGB images, got {channels} channels")
+    for key in ("pca_jitter", "color_jitter"):
+        if augment[key] and channels != 3:
+            raise ValueError(f"config.augment.{key}: expected RGB images, got {channels} channels")
+    view_size = size or min(height, width)
+    if not size and height != width and (eval_crops != "center" or eval_scales):
+        raise ValueError(f"config.eval_crops / eval_scales: the views of {height}x{width} images are square; expected "
+                         f"config.augment.crop_size > 0 (their side), got 0")
+    if any(q < view_size for q in eval_scales):
+        raise ValueError(f"config.eval_scales: expected shorter sides >= the model's input {view_size}, got "
+                         f"{list(eval_scales)}")
+    scale_range = (augment.scale_min, augment.scale_max)
 
     def train_fn(key: jax.Array, images: jax.Array) -> jax.Array:
-        keys = [jax.random.fold_in(key, i) for i in range(4)]
+        keys = [jax.random.fold_in(key, i) for i in range(5)]
         x = pad_to(images, pad) if pad else images
         if augment.inception_crop:
             x = datalib.inception_crop(keys[0], x, size=size)
+        elif size and scale_range[1]:
+            x = datalib.random_flip(keys[2], datalib.scale_jitter_crop(keys[0], x, size=size, scale_range=scale_range))
         elif size:
             x = datalib.alexnet_crop(keys[0], x, size=size)
         if augment.crop_padding:
             x = datalib.random_crop(keys[1], x, padding=augment.crop_padding)
-        if augment.flip and not (size and not augment.inception_crop):  # alexnet_crop flips already
+        if augment.flip and not (size and not augment.inception_crop):  # the crops above flip already
             x = datalib.random_flip(keys[2], x)
+        if augment.color_jitter:
+            x = datalib.color_jitter(keys[4], x, strength=augment.color_jitter)
         if augment.pca_jitter:
             x = datalib.pca_color_jitter(keys[3], x, std=augment.pca_jitter)
         return x
@@ -77,8 +99,13 @@ def make_preprocess(
         x = pad_to(images, pad) if pad else images
         return datalib.center_crop(x, size) if size else x
 
+    def views_fn(images: jax.Array) -> jax.Array:
+        x = pad_to(images, pad) if pad else images
+        return datalib.eval_views(x, size=view_size, crops=eval_crops, scales=tuple(eval_scales))
+
     def normalize(images: jax.Array) -> jax.Array:
         return datalib.normalize(images, dataset.mean, dataset.std)
 
     input_shape = (size, size, channels) if size else (height, width, channels)
-    return Preprocess(train_fn, eval_fn, normalize, input_shape)
+    single = eval_crops == "center" and not eval_scales
+    return Preprocess(train_fn, eval_fn, normalize, input_shape, None if single else views_fn)

@@ -45,11 +45,19 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
 
 
+def _with_schema_defaults(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings with the schema's value for each key the schema gained since it was written."""
+    defaults = hashed_settings(configlib.default_config())
+    return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+
+
 def check_same_config(meta: Mapping[str, Any], config: ml_collections.ConfigDict, directory: Path) -> None:
     """Raises ValueError naming the changed settings when checkpoint `meta` was written by another config."""
     current = config_hash(config)
     if meta["config_hash"] != current:
-        changed = differences(meta["config"], hashed_settings(config))
+        changed = differences(_with_schema_defaults(meta["config"]), hashed_settings(config))
+        if not changed:  # written before the schema gained keys, which this run leaves at their defaults
+            return
         raise ValueError(
             f"config: the checkpoint in {directory} was written with config hash {meta['config_hash']}, this run "
             f"has {current}; changed settings (checkpoint -> now): {changed}. Use a new workdir, or the "

@@ -143,12 +143,18 @@ def eval_step(
 ) -> Metrics:
     """Sums over one evaluation batch (`task.eval_sums`, summed over devices under pmap).
 
+    The V views of each image (`preprocess.views`: crops, flips, scales) go through the model as one batch of
+    V * B images; `task.combine_views` averages their outputs (V = 1: the output as it is).
+
     Args:
       batch: {'image': uint8 (B, H, W, C), 'label': int32 (B,), 'mask': bool (B,)}; mask False marks padding.
     """
-    images = preprocess.eval(batch["image"])
-    outputs = model.apply(state.variables(), preprocess.normalize(images), train=False)
-    sums = task.eval_sums(outputs, task.targets(images, batch["label"]), batch["mask"])
+    views = preprocess.views(batch["image"])  # (V, B, h, w, C)
+    v, b = views.shape[:2]
+    outputs = model.apply(state.variables(), preprocess.normalize(views.reshape(v * b, *views.shape[2:])),
+                          train=False)
+    outputs = task.combine_views(outputs.reshape(v, b, *outputs.shape[1:]))
+    sums = task.eval_sums(outputs, task.targets(views[0], batch["label"]), batch["mask"])
     return sums if axis_name is None else jax.lax.psum(sums, axis_name)
 
 

@@ -7,7 +7,9 @@ per step, and in evaluation sums over the examples (so they add up exactly over 
 
   task            targets                              losses (default first)          test metrics (main first)
   classification  the labels                           softmax_cross_entropy,          accuracy, top5_accuracy
-                                                       multiclass_hinge                (more than 5 classes), loss
+                                                       multiclass_hinge                (more than 5 classes), loss;
+                                                                                       several evaluation views
+                                                                                       (crops): mean softmax
   reconstruction  the input image (after augmentation) l2                              mse, psnr, loss
                   scaled to [0, 1]
   segmentation    per pixel: 0 = background, 1 + the   pixel_softmax_cross_entropy     mean_iou, pixel_accuracy,
@@ -77,6 +79,13 @@ class Task:
         """Sums over the examples of one batch; mask: (N,) bool, False marks padding."""
         raise NotImplementedError
 
+    def combine_views(self, outputs: jax.Array) -> jax.Array:
+        """The output of each example from those of its V evaluation views, (V, N, ...) -> (N, ...). One view:
+        its output; several are the classification task's (config.validate refuses them for the others)."""
+        if outputs.shape[0] != 1:
+            raise ValueError(f"{self.name}: expected one evaluation view, got {outputs.shape[0]}")
+        return outputs[0]
+
     def summarize(self, totals: dict[str, np.ndarray]) -> dict[str, float]:
         """The test metrics ('test_<main_metric>' first) from the summed `eval_sums` of all batches."""
         raise NotImplementedError
@@ -97,6 +106,17 @@ class Classification(Task):
 
     def train_metric_value(self, outputs, targets):
         return jnp.mean(jnp.argmax(outputs, -1) == targets)
+
+    def combine_views(self, outputs):
+        """Several views (AlexNet's ten crops, VGG's scales): the log of the views' mean softmax, so that argmax,
+        top-5 and the cross-entropy are those of the averaged class probabilities; the hinge loss's scores are
+        averaged as they are."""
+        if outputs.shape[0] == 1:
+            return outputs[0]
+        if self.loss == "multiclass_hinge":
+            return jnp.mean(outputs, axis=0)
+        log_probs = jax.nn.log_softmax(outputs, axis=-1)  # log mean softmax, without underflow:
+        return jax.nn.logsumexp(log_probs, axis=0) - jnp.log(outputs.shape[0])
 
     def eval_sums(self, outputs, targets, mask):
         weight = mask.astype(jnp.float32)

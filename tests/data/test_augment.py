@@ -189,3 +189,43 @@ def test_normalize_values():
     np.testing.assert_allclose(normalize(jnp.full((2, 3, 3, 1), 255.0), (0.0,), (1.0,)), 1.0)
     with pytest.raises(ValueError, match=r"one value per channel \(3\), got shapes \(1,\) and \(1,\)"):
         normalize(x, (0.5,), (0.5,))
+
+
+def test_scale_jitter_crop_at_the_stored_scale_and_full_size_is_the_image():
+    from cnnjax.data import scale_jitter_crop
+
+    x = images(n=8, h=10, w=10)
+    out = np.asarray(scale_jitter_crop(KEY, x, size=6, scale_range=(10, 10)))
+    assert out.shape == (8, 6, 6, 3) and out.dtype == np.float32
+    # S = the stored side and a crop of the whole image: the image itself
+    whole = np.asarray(scale_jitter_crop(KEY, x, size=10, scale_range=(10, 10)))
+    np.testing.assert_allclose(whole, np.asarray(x, np.float32), atol=1e-3)
+
+
+def test_scale_jitter_crop_larger_scales_zoom_in_and_keys_matter():
+    from cnnjax.data import scale_jitter_crop
+
+    ramp = jnp.broadcast_to(jnp.arange(16, dtype=jnp.float32)[None, None, :, None], (4, 16, 16, 3))
+    out = np.asarray(scale_jitter_crop(KEY, ramp, size=8, scale_range=(32, 32)))
+    # S = 2 x the stored side: an 8-pixel window of the 2x image spans 4 input pixels, so the ramp's step halves
+    np.testing.assert_allclose(np.diff(out[:, 4, 1:-1, 0], axis=-1), 0.5, atol=1e-4)
+    a = scale_jitter_crop(KEY, images(), size=6, scale_range=(10, 20))
+    assert not np.array_equal(a, scale_jitter_crop(jax.random.key(1), images(), size=6, scale_range=(10, 20)))
+    with pytest.raises(ValueError, match=r"expected size=6 <= low <= high for scale_range, got \(4, 20\)"):
+        scale_jitter_crop(KEY, images(), size=6, scale_range=(4, 20))
+
+
+def test_color_jitter_strength_zero_is_identity_and_stays_in_range():
+    from cnnjax.data import color_jitter
+
+    x = images()
+    np.testing.assert_allclose(color_jitter(KEY, x, strength=0.0), np.asarray(x, np.float32), atol=1e-3)
+    out = np.asarray(color_jitter(KEY, x, strength=0.5))
+    assert out.min() >= 0 and out.max() <= 255 and not np.allclose(out, np.asarray(x, np.float32))
+    grey = jnp.full((2, 4, 4, 3), 100, jnp.uint8)  # no colour, no contrast: only brightness changes it
+    out = np.asarray(color_jitter(KEY, grey, strength=0.5))
+    assert np.allclose(out, out[:, :1, :1, :1], atol=1e-3)
+    with pytest.raises(ValueError, match=r"expected RGB images \(3 channels\), got 1"):
+        color_jitter(KEY, images(c=1), strength=0.1)
+    with pytest.raises(ValueError, match=r"expected strength in \[0, 1\), got 1.5"):
+        color_jitter(KEY, x, strength=1.5)

@@ -191,3 +191,17 @@ def test_restore_latest_of_an_empty_directory_is_none(tmp_path):
     checkpointer = Checkpointer(tmp_path, keep=1)
     assert checkpointer.restore_latest({"w": jax.ShapeDtypeStruct((2,), jnp.float32)}) is None
     checkpointer.close()
+
+
+def test_a_checkpoint_from_before_new_schema_keys_resumes_while_a_changed_setting_does_not(tmp_path):
+    from cnnjax.train import config as configlib
+    from cnnjax.train import resume
+
+    config = configlib.validate(tiny_config())
+    saved = resume.hashed_settings(config)
+    old = {k: v for k, v in saved.items() if k not in ("eval_crops", "eval_scales", "augment.color_jitter")}
+    meta = {"config_hash": "written-by-an-older-schema", "config": old}
+    resume.check_same_config(meta, config, tmp_path)  # the new keys at their defaults: the same run
+    config.eval_crops = "center_flip"
+    with pytest.raises(ValueError, match=r"eval_crops: 'center' -> 'center_flip'"):
+        resume.check_same_config(meta, config, tmp_path)

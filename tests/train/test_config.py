@@ -10,6 +10,8 @@ from cnnjax.train import recipes
 from .helpers import REPO
 
 CONFIGS = sorted((REPO / "experiments" / "configs").glob("*.py"))
+IMAGENET = sorted(p for p in (REPO / "experiments" / "imagenet").glob("*.py")
+                  if p.stem not in ("__init__", "imagenet_common", "throughput"))
 RECIPES = sorted(p for p in (REPO / "cnnjax" / "train" / "recipes").glob("*.py") if p.stem != "__init__")
 
 
@@ -20,6 +22,32 @@ def test_experiment_configs_load_and_document_their_command(path):
     assert config.model and config.dataset
     assert tiny.limit_train == 8 * tiny.batch_size and tiny.num_epochs == 1 and tiny.num_steps == 0
     assert f"cnnjax train --config experiments/configs/{path.name}" in path.read_text()
+
+
+@pytest.mark.parametrize("path", IMAGENET, ids=lambda p: p.stem)
+def test_imagenet_configs_load_and_document_their_commands(path):
+    """Each ImageNet config: every argument loads and validates, and its docstring gives the commands (one GPU and
+    one 8-GPU host, a pod slice, runlocal)."""
+    module_args = configlib._import(path).ARGS
+    for arg in (None, *module_args):
+        config = configlib.validate(configlib.load_config(str(path) if arg is None else f"{path}:{arg}"))
+        assert config.dataset == "imagenet2012"
+        assert (config.limit_train == 8 * config.batch_size) == ("runlocal" in (arg or ""))
+    text = path.read_text()
+    for line in (f"cnnjax train --config experiments/imagenet/{path.name} --data-dir DIR --workdir runs/",
+                 "8-GPU host", "--coordinator-address auto", f"experiments/imagenet/{path.name}:"):
+        assert line in text, line
+
+
+def test_a_config_file_imports_a_helper_next_to_it(tmp_path):
+    (tmp_path / "my_helper_module_xyz.py").write_text("LR = 0.25\n")
+    (tmp_path / "c.py").write_text("from my_helper_module_xyz import LR\nfrom cnnjax.train.config import "
+                                   "default_config\n\ndef get_config():\n    c = default_config()\n"
+                                   "    c.optimizer.lr = LR\n    c.num_epochs = 1\n    return c\n")
+    import sys
+
+    assert configlib.load_config(str(tmp_path / "c.py")).optimizer.lr == 0.25
+    assert str(tmp_path) not in sys.path
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
@@ -52,7 +80,7 @@ def test_paper_recipes():
     assert (resnet.optimizer.name, resnet.optimizer.lr, resnet.optimizer.momentum) == ("momentum", 0.1, 0.9)
     assert (list(resnet.schedule.decay_steps), resnet.num_steps) == ([32_000, 48_000], 64_000)
     assert (resnet.regularization.l2, resnet.batch_size, resnet.label_smoothing) == (1e-4, 128, 0.0)
-    alexnet = configlib.load_config(str(REPO / "experiments/configs/alexnet_imagenet.py"))
+    alexnet = configlib.load_config(str(REPO / "experiments/imagenet/alexnet.py"))
     assert (alexnet.optimizer.lr, alexnet.regularization.l2, alexnet.schedule.name) == (0.01, 5e-4, "plateau")
     assert alexnet.optimizer.weight_decay == 0.0 and alexnet.schedule.warmup_epochs == 0.0
 
@@ -111,6 +139,18 @@ def test_bad_settings_name_the_key_and_the_valid_choices(key, value, error, word
      ["config.loss", "reconstruction", "['l2']", "'multiclass_hinge'"]),
     ({"model_options.widht": 3}, ["options", "'lenet5'", "widht"]),
     ({"augment.inception_crop": True}, ["config.augment.inception_crop", "crop_size > 0"]),
+    ({"augment.color_jitter": 1.0}, ["config.augment.color_jitter", "[0, 1)", "1.0"]),
+    ({"augment.scale_max": 40}, ["config.augment.scale_min / scale_max", "crop_size > 0", "crop_size=0"]),
+    ({"augment.crop_size": 24, "augment.scale_min": 20, "augment.scale_max": 40},
+     ["scale_min / scale_max", "crop_size=24 <= scale_min <= scale_max", "20 / 40"]),
+    ({"augment.crop_size": 24, "augment.scale_min": 28, "augment.scale_max": 40, "augment.inception_crop": True},
+     ["scale_min / scale_max", "inception_crop False", "inception_crop=True"]),
+    ({"eval_crops": "twelve"}, ["config.eval_crops", "'center_flip'", "'twelve'"]),
+    ({"eval_crops": "ten"}, ["config.eval_crops", "crop_size > 0", "got 0"]),
+    ({"augment.crop_size": 24, "eval_scales": [28, 20]}, ["config.eval_scales", "crop_size=24", "[28, 20]"]),
+    ({"eval_scales": [28, 28]}, ["config.eval_scales", "distinct", "[28, 28]"]),
+    ({"model": "autoencoder", "label_smoothing": 0.0, "eval_crops": "center_flip"},
+     ["config.eval_crops / eval_scales", "averaging 2 views", "reconstruction", "'center_flip'"]),
 ])
 def test_every_bad_value_is_refused_by_validate(settings, words):
     config = recipes.recipe("lenet5")

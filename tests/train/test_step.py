@@ -133,3 +133,53 @@ def test_aux_weight_comes_from_the_model():
     state, step, batch, _, _ = _setup(model=Unweighted(), lr=0.1)
     new, _ = step(state, batch)
     np.testing.assert_array_equal(new.params["aux_head"]["kernel"], state.params["aux_head"]["kernel"])
+
+
+class _PoolNet(nn.Module):
+    """Global average pool -> Dense: blind to where a pixel is, so flips leave its output unchanged."""
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):
+        return cnn.Dense(4, name="head")(x.mean(axis=(1, 2)))
+
+
+def _evaluate(model, preprocess, batch):
+    state = create_train_state(model, optax.sgd(0.1), root_key(0), preprocess.input_shape)
+    return jax.jit(functools.partial(eval_step, model=model, task=CLASSIFY, preprocess=preprocess))(state, batch)
+
+
+def test_eval_views_of_a_position_blind_model_give_the_one_view_figures():
+    dataset = tiny_dataset()
+    augment = configlib.default_config().augment
+    augment.crop_size = 6
+    images, labels = tiny_arrays(20)
+    batch = {"image": jnp.asarray(images), "label": jnp.asarray(labels), "mask": jnp.ones(20, bool)}
+    one = _evaluate(_PoolNet(), make_preprocess(augment, dataset), batch)
+    flips = _evaluate(_PoolNet(), make_preprocess(augment, dataset, eval_crops="center_flip"), batch)
+    for key in ("loss_sum", "correct", "correct_top5" if "correct_top5" in one else "count"):
+        np.testing.assert_allclose(float(flips[key]), float(one[key]), rtol=1e-5)
+    # ten crops of a constant image: ten equal views, again the one-view figures
+    flat = {**batch, "image": jnp.broadcast_to(batch["image"].mean(axis=(1, 2), keepdims=True).astype(jnp.uint8),
+                                                batch["image"].shape)}
+    ten = make_preprocess(augment, dataset, eval_crops="ten", eval_scales=(8, 12))
+    assert ten.views(flat["image"]).shape == (20, 20, 6, 6, 1)
+    np.testing.assert_allclose(float(_evaluate(_PoolNet(), ten, flat)["loss_sum"]),
+                               float(_evaluate(_PoolNet(), make_preprocess(augment, dataset), flat)["loss_sum"]),
+                               rtol=1e-4)
+
+
+def test_ten_crop_evaluation_averages_the_softmax_of_the_ten_crops():
+    dataset = tiny_dataset()
+    augment = configlib.default_config().augment
+    augment.crop_size = 6
+    images, labels = tiny_arrays(8)
+    batch = {"image": jnp.asarray(images), "label": jnp.asarray(labels), "mask": jnp.ones(8, bool)}
+    model = TinyNet()
+    preprocess = make_preprocess(augment, dataset, eval_crops="ten")
+    sums = _evaluate(model, preprocess, batch)
+    state = create_train_state(model, optax.sgd(0.1), root_key(0), preprocess.input_shape)
+    crops = jnp.stack([preprocess.normalize(v) for v in preprocess.views(batch["image"])])
+    probs = jnp.mean(jnp.stack([jax.nn.softmax(model.apply({"params": state.params}, c)) for c in crops]), axis=0)
+    expected = -jnp.log(probs[jnp.arange(8), batch["label"]]).sum()
+    np.testing.assert_allclose(float(sums["loss_sum"]), float(expected), rtol=1e-4)
+    assert float(sums["correct"]) == float(jnp.sum(jnp.argmax(probs, -1) == batch["label"]))

@@ -3,6 +3,7 @@ and one short training of each task through train_and_evaluate."""
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -126,3 +127,21 @@ def test_each_task_trains_through_train_and_evaluate(name, tmp_path, capsys):
         assert 0.0 <= final["test_mean_iou"] <= 1.0 and 0.0 <= final["test_pixel_accuracy"] <= 1.0
     if name == "reconstruction":
         assert final["test_psnr"] == pytest.approx(-10 * np.log10(final["test_mse"]), rel=0.2)
+
+
+def test_classification_combines_views_by_their_mean_softmax():
+    from cnnjax.train.tasks import make_task
+
+    task = make_task("classification", loss="", num_classes=10)
+    logits = jax.random.normal(jax.random.key(0), (3, 4, 10))
+    one = task.combine_views(logits[:1])
+    np.testing.assert_array_equal(one, logits[0])  # one view: untouched
+    combined = task.combine_views(logits)
+    mean_probs = jax.nn.softmax(logits, -1).mean(0)
+    np.testing.assert_allclose(jnp.exp(combined), mean_probs, rtol=1e-5)
+    same = task.combine_views(jnp.stack([logits[0]] * 5))  # identical views: the same probabilities as one
+    np.testing.assert_allclose(jax.nn.softmax(same, -1), jax.nn.softmax(logits[0], -1), rtol=1e-5)
+    hinge = make_task("classification", loss="multiclass_hinge", num_classes=10, label_smoothing=0.0)
+    np.testing.assert_allclose(hinge.combine_views(logits), logits.mean(0), rtol=1e-6)
+    with pytest.raises(ValueError, match="reconstruction: expected one evaluation view, got 3"):
+        make_task("reconstruction", loss="", num_classes=10).combine_views(logits)

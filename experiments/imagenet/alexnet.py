@@ -1,0 +1,39 @@
+"""AlexNet (two towers, LRN, overlapping pooling, dropout 0.5) on ImageNet 2012, the paper's recipe
+(Krizhevsky, Sutskever, Hinton 2012). Published (../shared/reference/figures.md): 1 CNN 40.7 / 18.2 top-1 / top-5
+validation error, 5 CNNs 38.1 / 16.4 (test top-5 16.4); LRN is worth 1.4 / 1.2, overlapping pooling 0.4 / 0.3.
+
+    cnnjax train --config experiments/imagenet/alexnet.py --data-dir DIR --workdir runs/alexnet_imagenet
+    # one 8-GPU host: the same line (batch 128 sharded over the GPUs, 16 each)
+    # TPU pod slice, on every host (gcloud compute tpus tpu-vm ssh TPU --worker=all --command "..."):
+    cnnjax train --config experiments/imagenet/alexnet.py --data-dir DIR --workdir SHARED/alexnet_imagenet \
+        --coordinator-address auto
+    cnnjax train --config experiments/imagenet/alexnet.py:runlocal --data-dir DIR   # 8 steps, a smoke test
+
+DIR: imagenet2012 prepared by tfds (imagenet_common.py says how). Recipe (section 5): SGD, momentum 0.9, batch
+128, weight decay 5e-4 (an L2 penalty on the kernels), init N(0, 0.01) with bias 1 in conv2/4/5 and the fc layers
+(the model's weight_init='paper'), lr 0.01 divided by 10 when learning plateaus, ~90 epochs. The paper watched the
+validation error; here optax's reduce_on_plateau watches the epoch's mean training loss (patience 2 epochs).
+Augmentation (section 4.1): random 227 x 227 crops of the 256 x 256 images (the paper says 224; 227 is what its
+layer arithmetic needs) with horizontal flips, PCA colour noise (std 0.1). Evaluation (section 4.1): the softmax
+averaged over ten crops (four corners, centre, and their reflections): config.eval_crops='ten'.
+"""
+
+from imagenet_common import args, base, finish, parse
+
+ARGS = args()
+
+
+def get_config(arg: str | None = None):
+    _, local = parse(arg, "alexnet")
+    config = base("alexnet")
+    config.num_epochs = 90
+    config.batch_size = 128
+    config.optimizer.lr = 0.01
+    config.regularization.l2 = 5e-4
+    config.schedule.name = "plateau"
+    config.schedule.decay_factor = 0.1
+    config.schedule.plateau_patience = 2
+    config.augment.crop_size = 227
+    config.augment.pca_jitter = 0.1
+    config.eval_crops = "ten"
+    return finish(config, local)

@@ -1,0 +1,47 @@
+"""ResNet (He, Zhang, Ren, Sun 2015) on ImageNet 2012, the paper's recipe: ResNet-50 by default, the others as the
+argument: resnet.py:resnet18 | resnet34 | resnet50 | resnet101 | resnet152, all the paper's v1 (the stride of a
+downsampling bottleneck on its first 1x1 conv). Published (figures.md), 10-crop validation top-1 / top-5 error:
+ResNet-34 24.19 / 7.40, ResNet-50 22.85 / 6.71, ResNet-101 21.75 / 6.05, ResNet-152 21.43 / 5.71; the ensemble's
+test top-5 3.57.
+
+    cnnjax train --config experiments/imagenet/resnet.py --data-dir DIR --workdir runs/resnet50_imagenet
+    cnnjax train --config experiments/imagenet/resnet.py:resnet101 --data-dir DIR --workdir runs/resnet101_imagenet
+    # one 8-GPU host: the same lines (batch 256 sharded over the GPUs, 32 each)
+    # TPU pod slice, on every host (gcloud compute tpus tpu-vm ssh TPU --worker=all --command "..."):
+    cnnjax train --config experiments/imagenet/resnet.py --data-dir DIR --workdir SHARED/resnet50_imagenet \
+        --coordinator-address auto
+    cnnjax train --config experiments/imagenet/resnet.py:resnet50,runlocal --data-dir DIR   # 8 steps, a smoke test
+
+DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3.4): shorter side S ~ U[256, 480] (scale
+augmentation), a random 224 x 224 crop or its horizontal flip, AlexNet's colour augmentation (PCA noise, std
+0.1), BN after every conv (the model's), He init, SGD with batch 256, momentum 0.9, weight decay 1e-4, no
+dropout, lr 0.1 divided by 10 when the error plateaus (here: the epoch's training loss, patience 3 epochs), up
+to 60 x 10^4 iterations (120 epochs). The stored 256 x 256 centre squares stand for S = 256 (see vgg.py). The
+weight decay is an L2 penalty on the kernels only (no BN scales, no biases). Evaluation: the paper's 10-crop
+testing (config.eval_crops='ten'); its best single-model figures use fully-convolutional multi-scale testing,
+which the library does not have. For the step schedule everyone uses now, see resnet_torchvision.py.
+"""
+
+from imagenet_common import args, base, finish, parse
+
+VARIANTS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+ARGS = args(VARIANTS)
+
+
+def get_config(arg: str | None = None):
+    model, local = parse(arg, "resnet50")
+    config = base(model)
+    config.model_options.version = "v1"
+    config.num_steps = 600_000
+    config.batch_size = 256
+    config.optimizer.lr = 0.1
+    config.regularization.l2 = 1e-4
+    config.schedule.name = "plateau"
+    config.schedule.decay_factor = 0.1
+    config.schedule.plateau_patience = 3
+    config.augment.crop_size = 224
+    config.augment.scale_min = 256
+    config.augment.scale_max = 480
+    config.augment.pca_jitter = 0.1
+    config.eval_crops = "ten"
+    return finish(config, local)

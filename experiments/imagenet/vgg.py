@@ -1,0 +1,47 @@
+"""VGG (Simonyan & Zisserman 2014) on ImageNet 2012 with scale jittering, the paper's recipe; configuration D
+(VGG-16) by default, the others as the argument: vgg.py:vgg11 | vgg13 | vgg16 | vgg19 (A, B, D, E). Published
+(figures.md): D single-scale 27.0 / 8.8 top-1 / top-5 validation error, 25.6 / 8.1 when trained with scale
+jitter; the ILSVRC-2014 submission 7.3 test top-5.
+
+    cnnjax train --config experiments/imagenet/vgg.py --data-dir DIR --workdir runs/vgg16_imagenet
+    cnnjax train --config experiments/imagenet/vgg.py:vgg19 --data-dir DIR --workdir runs/vgg19_imagenet
+    # one 8-GPU host: the same lines (batch 256 sharded over the GPUs, 32 each)
+    # TPU pod slice, on every host (gcloud compute tpus tpu-vm ssh TPU --worker=all --command "..."):
+    cnnjax train --config experiments/imagenet/vgg.py --data-dir DIR --workdir SHARED/vgg16_imagenet \
+        --coordinator-address auto
+    cnnjax train --config experiments/imagenet/vgg.py:vgg16,runlocal --data-dir DIR   # 8 steps, a smoke test
+
+DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3.1): SGD, batch 256, momentum 0.9,
+weight decay 5e-4 (L2), dropout 0.5 in the first two fc layers, lr 0.01 divided by 10 when the validation accuracy
+stopped improving (three times; here: the training loss, patience 2 epochs), 370K iterations (74 epochs).
+Training scale S ~ U[256, 512] (multi-scale training), a random 224 x 224 crop, a horizontal flip, AlexNet's RGB
+colour shift (PCA noise, std 0.1). The stored 256 x 256 centre squares stand for S = 256, so S > 256 is an
+upsampled window of them (the paper rescaled the original image: the margins outside the square are not seen).
+Evaluation (section 3.2, multi-scale): Q in {256, 384, 512}, the centre crop and its reflection at each, softmax
+averaged over the 6 views (a subset of the paper's dense and 150-crop evaluations, which average more views).
+The paper initialised the deeper nets from configuration A; this recipe starts every one from the model's init.
+"""
+
+from imagenet_common import args, base, finish, parse
+
+VARIANTS = ("vgg11", "vgg13", "vgg16", "vgg19")
+ARGS = args(VARIANTS)
+
+
+def get_config(arg: str | None = None):
+    model, local = parse(arg, "vgg16")
+    config = base(model)
+    config.num_epochs = 74
+    config.batch_size = 256
+    config.optimizer.lr = 0.01
+    config.regularization.l2 = 5e-4
+    config.schedule.name = "plateau"
+    config.schedule.decay_factor = 0.1
+    config.schedule.plateau_patience = 2
+    config.augment.crop_size = 224
+    config.augment.scale_min = 256
+    config.augment.scale_max = 512
+    config.augment.pca_jitter = 0.1
+    config.eval_crops = "center_flip"
+    config.eval_scales = [256, 384, 512]
+    return finish(config, local)

@@ -1,0 +1,37 @@
+"""ZFNet (Zeiler & Fergus 2013: AlexNet with a 7x7/2 conv1 and a 5x5/2 conv2, dense conv3-5, 224 input) on
+ImageNet 2012, the paper's recipe. Published (figures.md): 1 convnet 38.4 / 16.5 top-1 / top-5 validation error;
+a 6-net ensemble 14.8 test top-5 (the 2013 winner, Clarifai, 11.7).
+
+    cnnjax train --config experiments/imagenet/zfnet.py --data-dir DIR --workdir runs/zfnet_imagenet
+    # one 8-GPU host: the same line (batch 128 sharded over the GPUs, 16 each)
+    # TPU pod slice, on every host (gcloud compute tpus tpu-vm ssh TPU --worker=all --command "..."):
+    cnnjax train --config experiments/imagenet/zfnet.py --data-dir DIR --workdir SHARED/zfnet_imagenet \
+        --coordinator-address auto
+    cnnjax train --config experiments/imagenet/zfnet.py:runlocal --data-dir DIR   # 8 steps, a smoke test
+
+DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3): 256 x 256 centre squares, random
+224 x 224 crops with horizontal flips, SGD with batch 128, lr 0.01, momentum 0.9, annealed by hand when the
+validation error plateaus (here: /10 when the training loss plateaus, patience 2 epochs, as alexnet.py), dropout
+0.5 in fc6/fc7, 70 epochs. Not stated by the paper, taken from AlexNet's (which it follows): weight decay 5e-4 and
+the N(0, 0.01) init. Not reproduced: the renormalisation of conv filters whose RMS exceeds 0.1 (the schema's
+max_norm is one norm for all layers, not an RMS per filter). Evaluation: ten crops, as AlexNet's.
+"""
+
+from imagenet_common import args, base, finish, parse
+
+ARGS = args()
+
+
+def get_config(arg: str | None = None):
+    _, local = parse(arg, "zfnet")
+    config = base("zfnet")
+    config.num_epochs = 70
+    config.batch_size = 128
+    config.optimizer.lr = 0.01
+    config.regularization.l2 = 5e-4
+    config.schedule.name = "plateau"
+    config.schedule.decay_factor = 0.1
+    config.schedule.plateau_patience = 2
+    config.augment.crop_size = 224
+    config.eval_crops = "ten"
+    return finish(config, local)
