@@ -229,7 +229,7 @@ def torch_worker(workload: Workload, mode: str, warmup: int, threads: int) -> No
     _reply(ready=True, params=sum(p.numel() for p in model.parameters()),
            compile_s=first_s if mode == "compile" else None, threads=torch.get_num_threads(),
            versions={"torch": torch.__version__, "python": platform.python_version()})
-    _serve(step, workload.batch)
+    _serve(step)
 
 
 def worker_main(spec: dict) -> None:

@@ -187,6 +187,8 @@ def unrolled(step: TrainStep, steps: int) -> TrainStep:
         per_step = []
         for batch in batches:
             state, metrics = step(state, batch, **kwargs)
+            # Without the barrier XLA fuses across steps and the last bits differ from single steps.
+            state = jax.lax.optimization_barrier(state)
             per_step.append(metrics)
         return state, jax.tree.map(lambda *values: jnp.stack(values), *per_step)
 

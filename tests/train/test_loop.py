@@ -95,16 +95,20 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_one(reference, tmp_pat
     assert manifest["resumptions"][0]["step"] == 6
 
 
-def test_steps_unrolled_into_one_call_give_the_same_bits_and_records(reference, tmp_path):
-    # 16 steps, records every 4: 4 steps per call where nothing happens inside, single steps elsewhere; a stop at
-    # step 6 falls inside a group, so the resumed run regroups from there. Same numbers in every case.
-    workdir, final = reference
-    for k, extra in ((1, {}), (4, {}), (2, {"stop_after_step": 5})):
+def test_steps_unrolled_into_one_call_give_the_same_bits_and_records(tmp_path):
+    # 16 steps, records every 4: k steps per call where nothing happens inside, single steps elsewhere; a stop at
+    # step 5 falls inside a group, so the resumed run regroups from there. Same numbers in every case. LeNet-5, not
+    # the tiny net: without a barrier between the unrolled steps XLA fused across them and LeNet-5's last bits
+    # moved, the tiny net's did not.
+    lenet = models.create("lenet5", num_classes=10)
+    workdir = tmp_path / "reference"
+    final = _run(workdir, model=lenet, steps_per_call=1, pad_to=16)
+    for k, extra in ((4, {}), (2, {"stop_after_step": 5})):
         run = tmp_path / f"k{k}"
-        result = _run(run, steps_per_call=k, **extra)
+        result = _run(run, model=lenet, steps_per_call=k, pad_to=16, **extra)
         if extra:
             assert result["stopped"] and result["step"] == 5
-            result = _run(run, steps_per_call=3)  # a run-only setting: the resumption may group differently
+            result = _run(run, model=lenet, steps_per_call=3, pad_to=16)  # run-only: may regroup
         assert result["train_loss"] == final["train_loss"] and result["test_accuracy"] == final["test_accuracy"]
         _assert_trees_equal(_final_state(run), _final_state(workdir))
         assert _records(run) == _records(workdir)
