@@ -89,9 +89,21 @@ def run_one(
         workdir_root = Path(f"{workdir_root}-runlocal")
         results_dir = workdir_root
     workdir = workdir_path(row.name, seed, workdir_root)
+    path = result_path(row.name, seed, results_dir)
+    previous = json.loads(path.read_text()) if path.exists() else None
+    spent = workdir / "runner_seconds.json"  # seconds of every invocation that trained, interrupted ones included
     started = time.perf_counter()
-    outcome = runners[row.kind](row, seed, workdir, runlocal)
-    seconds = time.perf_counter() - started
+    try:
+        outcome = runners[row.kind](row, seed, workdir, runlocal)
+    finally:
+        if previous is None:  # a re-run of a finished (row, seed) only re-evaluates: its time is not training
+            total = (json.loads(spent.read_text()) if spent.exists() else 0.0) + time.perf_counter() - started
+            if workdir.is_dir():
+                spent.write_text(json.dumps(total))
+    seconds = previous["train_seconds"] if previous is not None else json.loads(spent.read_text())
+    if previous is not None and previous["test_error"] != outcome["test_error"]:
+        raise RuntimeError(f"{row.name} seed {seed}: the re-run gave test error {outcome['test_error']}, the result "
+                           f"file {path} has {previous['test_error']}")
     result = {
         "row": row.name,
         "seed": seed,
@@ -106,7 +118,6 @@ def run_one(
         "versions": versions(),
         "details": outcome.get("details", {}),
     }
-    path = result_path(row.name, seed, results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")

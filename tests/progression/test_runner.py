@@ -1,6 +1,7 @@
 """`run` / `run --all` / `merge` on a fake row of instant runs, and the descriptor row end to end on toy images."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -57,9 +58,35 @@ def test_run_all_runs_what_is_missing_and_skips_what_is_done(tmp_path, runners, 
     assert calls == []
 
     runner.result_path("fake", 2, tmp_path / "results").unlink()
-    (tmp_path / "runs" / "fake" / "seed2").rmdir()
+    shutil.rmtree(tmp_path / "runs" / "fake" / "seed2")
     runner.run_all(rows, log=lambda _: None, **dirs)
     assert calls == [("fake", 2)]
+
+
+def test_train_seconds_add_up_over_interrupted_invocations_and_a_rerun_keeps_them(tmp_path):
+    # An interrupted invocation's seconds count; re-running a finished (row, seed) re-evaluates: it must give the
+    # same error, and its seconds are not training.
+    attempts = []
+
+    def flaky(row, seed, workdir, runlocal):
+        workdir.mkdir(parents=True, exist_ok=True)
+        attempts.append(seed)
+        if len(attempts) == 1:
+            raise KeyboardInterrupt
+        return {"test_error": 0.1 if len(attempts) < 4 else 0.2, "epochs": 3, "params": 10, "macs": 20}
+
+    dirs = {"workdir_root": tmp_path / "runs", "results_dir": tmp_path / "results",
+            "runners": {"cnn": flaky, "descriptor_svm": flaky}}
+    row = fake_rows()["fake"]
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_one(row, 0, **dirs)
+    spent = json.loads((tmp_path / "runs" / "fake" / "seed0" / "runner_seconds.json").read_text())
+    first = runner.run_one(row, 0, **dirs)
+    assert first["train_seconds"] == round(json.loads(
+        (tmp_path / "runs" / "fake" / "seed0" / "runner_seconds.json").read_text()), 1) and spent > 0
+    assert runner.run_one(row, 0, **dirs)["train_seconds"] == first["train_seconds"]
+    with pytest.raises(RuntimeError, match="re-run gave test error 0.2"):
+        runner.run_one(row, 0, **dirs)
 
 
 def test_merge_writes_results_table_and_plot(tmp_path, runners):
