@@ -39,15 +39,11 @@ def main() -> None:
     import jax
     import jax.numpy as jnp
 
-    from cnnjax.train import build, default_config, unrolled, validate
+    from cnnjax.train import unrolled
 
     workload = bench.WORKLOADS[args.workload]
-    config = default_config()
-    config.model, config.batch_size, config.eval_batch_size, config.num_steps = (
-        workload.model, workload.batch, workload.batch, 10_000)
-    config.optimizer.name, config.optimizer.lr, config.optimizer.momentum = "momentum", bench.LR, bench.MOMENTUM
     dataset = bench._random_dataset(workload, 2 * workload.batch)
-    setup = build(validate(config, dataset_given=True), dataset)
+    setup = bench.build_setup(workload, dataset)
     k = setup.plan.steps_per_call
     state = jax.jit(setup.init)()
     batch = jax.device_put({"image": dataset.train.images[:workload.batch],

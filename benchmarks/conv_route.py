@@ -32,8 +32,6 @@ def main() -> None:
 
     import jax
 
-    from cnnjax.train import build, default_config, validate
-
     conv = importlib.import_module("cnnjax.functional.conv")
     routed = conv._conv
     workload = bench.WORKLOADS[args.workload]
@@ -42,12 +40,7 @@ def main() -> None:
     steps = {}
     for name, impl in (("lax", conv._lax_conv), ("cnnjax", routed)):
         conv._conv = impl  # the module-level function conv() calls
-        config = default_config()
-        config.model, config.batch_size, config.eval_batch_size, config.num_steps = (
-            workload.model, workload.batch, workload.batch, 1000)
-        config.optimizer.name, config.optimizer.lr, config.optimizer.momentum = "momentum", bench.LR, bench.MOMENTUM
-        config.steps_per_call = 1
-        setup = build(validate(config, dataset_given=True), dataset)
+        setup = bench.build_setup(workload, dataset, steps_per_call=1)
         state = jax.jit(setup.init)()
         compiled = jax.jit(setup.train_step, donate_argnums=0).lower(state, batch).compile()
         onednn = compiled.as_text().count("__onednn$convolution")

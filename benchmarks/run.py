@@ -131,6 +131,19 @@ def _pipeline_images_per_s(workload: Workload, seconds: float) -> tuple[float, s
     return count / (time.perf_counter() - start), name
 
 
+def build_setup(workload: Workload, dataset, steps_per_call: int = 0):
+    """The library's `Setup` of the benchmark's training (SGD momentum, batch norm in training mode) for
+    `workload` on `dataset`; `steps_per_call` 0: the library's choice. Shared by the scripts in benchmarks/."""
+    from cnnjax.train import build, default_config, validate
+
+    config = default_config()
+    config.model, config.batch_size, config.eval_batch_size, config.num_steps = (
+        workload.model, workload.batch, workload.batch, 10_000)
+    config.optimizer.name, config.optimizer.lr, config.optimizer.momentum = "momentum", LR, MOMENTUM
+    config.steps_per_call = steps_per_call
+    return build(validate(config, dataset_given=True), dataset)
+
+
 def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, steps_per_call: int) -> None:
     """The library's step as `cnnjax train` runs it: `build` -> `Setup.train_step`, grouped into calls of
     plan.steps_per_call steps (`steps_per_call` 0: the library's choice), jitted with the state donated."""
@@ -138,15 +151,10 @@ def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, step
 
     import cnnjax
     from cnnjax import summary
-    from cnnjax.train import build, default_config, unrolled, validate
+    from cnnjax.train import unrolled
 
-    config = default_config()
-    config.model, config.batch_size, config.eval_batch_size, config.num_steps = (
-        workload.model, workload.batch, workload.batch, 10_000)
-    config.optimizer.name, config.optimizer.lr, config.optimizer.momentum = "momentum", LR, MOMENTUM
-    config.steps_per_call = steps_per_call
     dataset = _random_dataset(workload, 2 * workload.batch)
-    setup = build(validate(config, dataset_given=True), dataset)
+    setup = build_setup(workload, dataset, steps_per_call)
     k = setup.plan.steps_per_call
     state = jax.jit(setup.init)()
     batches = [jax.device_put({"image": dataset.train.images[:workload.batch],
