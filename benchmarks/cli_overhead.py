@@ -5,8 +5,8 @@ checkpoints) costs on top of the compiled step.
 
 Runs the main job's command for --epochs in a fresh workdir and takes the training img/s the run itself recorded
 (each record's `images_per_sec` counts the steps since the previous record, evaluation and compilation excluded;
-the median over records). Then times the same config's step as the loop compiles it (`build` -> `train_step`,
-grouped into calls of plan.steps_per_call) on batches already on the device, alternating with nothing else. Run it
+the median over records). Alternates with timing the same config's step as the loop compiles it (`build` -> `train_step`,
+grouped into calls of plan.steps_per_call) on batches already on the device. Run it
 on an otherwise idle machine.
 """
 
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +37,9 @@ def cli_images_per_sec(args: list[str], workdir: Path) -> tuple[float, float]:
     return statistics.median(r["images_per_sec"] for r in records if r.get("images_per_sec")), wall
 
 
-def bare_images_per_sec(config_args: list[str], calls: int) -> tuple[float, int]:
-    """(img/s, steps per call) of the config's compiled step on device-resident batches."""
+def bare_step_timer(config_args: list[str], calls: int) -> tuple[Callable[[], float], int]:
+    """(a function timing `calls` calls -> img/s, steps per call) of the config's compiled step on device-resident
+    batches."""
     import jax
 
     import argparse as ap
@@ -55,17 +57,22 @@ def bare_images_per_sec(config_args: list[str], calls: int) -> tuple[float, int]
     k, n = setup.plan.steps_per_call, config.batch_size
     batches = [jax.device_put({"image": dataset.train.images[i * n:(i + 1) * n],
                                "label": dataset.train.labels[i * n:(i + 1) * n]}) for i in range(k)]
-    state = jax.jit(setup.init)()
     step = jax.jit(setup.train_step if k == 1 else unrolled(setup.train_step, k), donate_argnums=0)
+    state = jax.jit(setup.init)()
     state, metrics = step(state, *batches)
     jax.block_until_ready(metrics)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        state, metrics = step(state, *batches)
-        jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - start)
-    return k * n / statistics.median(times), k
+
+    def timed() -> float:
+        nonlocal state
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            state, metrics = step(state, *batches)
+            jax.block_until_ready(metrics)
+            times.append(time.perf_counter() - start)
+        return k * n / statistics.median(times)
+
+    return timed, k
 
 
 def main() -> None:
@@ -74,20 +81,26 @@ def main() -> None:
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--calls", type=int, default=60, help="timed calls of the bare step")
+    parser.add_argument("--rounds", type=int, default=5, help="alternated (cnnjax train, bare step) pairs")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     train_args = ["--model", args.model, "--dataset", args.dataset, "--epochs", str(args.epochs)]
-    workdir = Path(tempfile.mkdtemp(prefix="cli_overhead_"))
-    try:
-        cli, wall = cli_images_per_sec(train_args, workdir / "run")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    bare, k = bare_images_per_sec(train_args, args.calls)
-    result = {"command": "cnnjax train " + " ".join(train_args), "cli_img_per_s": cli, "cli_wall_s": wall,
-              "bare_step_img_per_s": bare, "steps_per_call": k, "cli_over_bare": cli / bare,
-              "loadavg": os.getloadavg()}
-    print(f"cnnjax train: {cli:.0f} img/s (recorded, median)   bare step: {bare:.0f} img/s (k={k})   "
-          f"ratio {cli / bare:.3f}   load {result['loadavg'][0]:.2f}")
+    bare_timer, k = bare_step_timer(train_args, args.calls)
+    rounds = []
+    for _ in range(args.rounds):  # alternated: the machine's speed drifts by ~10% between minutes
+        workdir = Path(tempfile.mkdtemp(prefix="cli_overhead_"))
+        try:
+            cli, wall = cli_images_per_sec(train_args, workdir / "run")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        bare = bare_timer()
+        rounds.append({"cli_img_per_s": cli, "cli_wall_s": wall, "bare_step_img_per_s": bare, "ratio": cli / bare})
+        print(f"cnnjax train: {cli:.0f} img/s (recorded, median)   bare step: {bare:.0f} img/s (k={k})   "
+              f"ratio {cli / bare:.3f}", flush=True)
+    ratio = statistics.median(r["ratio"] for r in rounds)
+    result = {"command": "cnnjax train " + " ".join(train_args), "steps_per_call": k, "rounds": rounds,
+              "cli_over_bare_median": ratio, "loadavg": os.getloadavg()}
+    print(f"median ratio over {args.rounds} alternated rounds: {ratio:.3f}   load {result['loadavg'][0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 
