@@ -23,7 +23,11 @@ Small inputs: at 32x32 the features end in 1x1x512 maps, which the default adapt
 stays 25088 x 4096). `adaptive_pool=None, fc_features=512` gives the usual CIFAR head, 512 - 512 - 512 - classes.
 `width` multiplies the feature maps of every conv layer (e.g. 0.25: 16-32-64-128-128, 1/16 of the conv MACs).
 
-Initialisation as torchvision's: convs He-normal with fan_out, Dense N(0, 0.01^2), biases 0, BN scale 1.
+Initialisation (`weight_init`): 'torchvision' (the default): convs He-normal with fan_out, Dense N(0, 0.01^2), biases 0,
+BN scale 1; 'glorot': every kernel Glorot-uniform, biases 0 -- the paper's footnote 1 ("it is possible to initialise
+the weights without pre-training by using the random initialisation procedure of Glorot & Bengio"). With narrow
+layers (a small `width`, no adaptive pool) the fc layers' fan-in shrinks (128 for width 0.25 at 32x32), and
+N(0, 0.01^2) then scales the signal by ~0.1 per fc layer: the logits start at ~1e-3 and training stays at ln(classes).
 """
 
 from __future__ import annotations
@@ -74,6 +78,13 @@ def blocks(config: str) -> tuple[tuple[VGGConv, ...], ...]:
     return CONFIGS[config]
 
 
+# weight_init -> (conv kernel initialiser, fc kernel initialiser)
+WEIGHT_INITS = {
+    "torchvision": (F.init.he_normal("fan_out", "normal"), F.init.normal(0.01)),
+    "glorot": (F.init.glorot_uniform(), F.init.glorot_uniform()),
+}
+
+
 class VGG(nn.Module):
     """VGG classifier: (N, H, W, C) -> (N, num_classes) logits, H, W >= 32. See the module docstring.
 
@@ -85,6 +96,7 @@ class VGG(nn.Module):
       fc_features: width of fc1 and fc2.
       dropout_rate: dropout after fc1 and fc2.
       width: multiplier of every conv layer's feature maps (1.0 = Table 1's).
+      weight_init: 'torchvision' or 'glorot' (see the module docstring).
     """
 
     num_classes: int = 1000
@@ -94,11 +106,14 @@ class VGG(nn.Module):
     fc_features: int = 4096
     dropout_rate: float = 0.5
     width: float = 1.0
+    weight_init: str = "torchvision"
 
     @nn.compact
     @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        conv_init = F.init.he_normal("fan_out", "normal")
+        if self.weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init: expected one of {list(WEIGHT_INITS)}, got {self.weight_init!r}")
+        conv_init, fc_init = WEIGHT_INITS[self.weight_init]
         for b, block in enumerate(blocks(self.config), start=1):
             for i, layer in enumerate(block, start=1):
                 x = cnn.Conv(
@@ -115,7 +130,7 @@ class VGG(nn.Module):
             x = cnn.AdaptiveAvgPool(self.adaptive_pool, name="avgpool")(x)
         return classifier(
             x, num_classes=self.num_classes, features=self.fc_features, dropout_rate=self.dropout_rate, train=train,
-            kernel_init=F.init.normal(0.01),
+            kernel_init=fc_init,
         )
 
 

@@ -3,6 +3,7 @@
     python -m experiments.progression list
     python -m experiments.progression tune --row hog_svm          # -> results/hog_svm/tune.json
     python -m experiments.progression tune --row resnet --seed 0  # a CNN row's recipe on the validation split
+    python -m experiments.progression tune --row resnet --config experiments/configs/resnet20s1_fashion_mnist.py
     python -m experiments.progression run --row hog_svm --seed 0  # -> results/hog_svm/seed0.json
     python -m experiments.progression run --row lenet5 --seed 0 --runlocal   # a smoke run of seconds
     python -m experiments.progression run --all                   # every (row, seed) without a result file
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                                "them -> results/<row>/validation_seed<S>.json")
     tune.add_argument("--row", choices=list(ROWS), required=True)
     tune.add_argument("--seed", type=int, default=0, help="CNN rows")
+    tune.add_argument("--config", default=None, help="CNN rows: a candidate config file to run on the validation "
+                      "split instead of the row's (-> results/<row>/validation_<file stem>_seed<S>.json)")
     tune.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     tune.add_argument("--workdir-root", type=Path, default=runner.WORKDIR_ROOT, help="CNN rows")
     tune.add_argument("--runlocal", action="store_true", help="CNN rows: a smoke run of seconds, kept in the workdir")
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{result['row']} seed {result['seed']}: test_error {result['test_error']:.4f} "
               f"({result['train_seconds']:.0f} s)")
     elif args.command == "tune" and get_row(args.row).kind == "cnn":
-        result = runner.validate_one(get_row(args.row), args.seed, workdir_root=args.workdir_root,
+        result = runner.validate_one(get_row(args.row), args.seed, config_file=args.config,
+                                     workdir_root=args.workdir_root,
                                      results_dir=args.results_dir, runlocal=args.runlocal)
         print(f"tune: {args.row} seed {args.seed}: validation_error {result['validation_error']:.4f} "
               f"({result['train_seconds']:.0f} s)")

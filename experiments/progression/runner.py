@@ -129,31 +129,39 @@ def validate_one(
     row: Row,
     seed: int,
     *,
+    config_file: str | None = None,
     workdir_root: Path = WORKDIR_ROOT,
     results_dir: Path = RESULTS_DIR,
     runlocal: bool = False,
 ) -> dict[str, Any]:
     """A CNN row's recipe on the validation split (`cnn.validation_run`) in `<workdir_root>/<row>/validation_seed<S>`;
-    writes results/<row>/validation_seed<S>.json (with `runlocal`: into the runlocal workdir root) and returns it."""
+    writes results/<row>/validation_seed<S>.json (with `runlocal`: into the runlocal workdir root) and returns it.
+
+    `config_file`: a candidate config to compare with the row's own (`tune --row R --config FILE`), run in
+    `validation_<file stem>_seed<S>` and written to results/<row>/validation_<file stem>_seed<S>.json."""
     if row.kind != "cnn":
         raise ValueError(f"row: expected a CNN row for a validation run, got {row.name!r} of kind {row.kind!r}")
+    if config_file is not None and not Path(config_file).is_file():
+        raise ValueError(f"config_file: expected a config file, got {config_file!r} (no such file)")
     if runlocal:
         workdir_root = Path(f"{workdir_root}-runlocal")
         results_dir = workdir_root
-    workdir = Path(workdir_root) / row.name / f"validation_seed{seed}"
+    name = "validation" if config_file is None else f"validation_{Path(config_file).stem}"
+    workdir = Path(workdir_root) / row.name / f"{name}_seed{seed}"
     started = time.perf_counter()
-    outcome = cnn.validation_run(row.settings, seed, workdir, runlocal)
+    outcome = cnn.validation_run(config_file or row.settings, seed, workdir, runlocal)
     result = {
         "row": row.name,
         "seed": seed,
+        "config": config_file or row.settings,
         **outcome,
         "train_seconds": round(time.perf_counter() - started, 1),
         "command": f"python -m experiments.progression tune --row {row.name} --seed {seed}"
-                   + (" --runlocal" if runlocal else ""),
+                   + (f" --config {config_file}" if config_file else "") + (" --runlocal" if runlocal else ""),
         "workdir": str(workdir),
         "versions": versions(),
     }
-    path = Path(results_dir) / row.name / f"validation_seed{seed}.json"
+    path = Path(results_dir) / row.name / f"{name}_seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -149,6 +149,19 @@ def test_alexnet_paper_initialisation():
     assert abs(float(jnp.std(params["conv3"]["kernel"])) - 0.01) < 5e-4
 
 
+def test_vgg_glorot_initialisation():
+    x = jnp.zeros((1, 32, 32, 1))
+    key = jax.random.key(0, impl="rbg")
+    options = dict(num_classes=10, width=0.25, adaptive_pool=None, fc_features=256)
+    glorot = jax.jit(models.create("vgg11", weight_init="glorot", **options).init)(key, x)["params"]
+    default = jax.jit(models.create("vgg11", **options).init)(key, x)["params"]
+    for layer, fan_in, fan_out in (("conv3_1", 9 * 32, 9 * 64), ("fc1", 128, 256), ("fc3", 256, 10)):
+        expected = np.sqrt(2.0 / (fan_in + fan_out))  # Glorot & Bengio: variance 2 / (fan_in + fan_out)
+        assert abs(float(jnp.std(glorot[layer]["kernel"])) / expected - 1.0) < 0.1
+        np.testing.assert_array_equal(glorot[layer]["bias"], 0.0)
+    assert abs(float(jnp.std(default["fc1"]["kernel"])) - 0.01) < 1e-3  # torchvision's N(0, 0.01^2)
+
+
 def _lrn_layers(name, **options):
     """How many times a LocalResponseNorm is applied, from the captured intermediates (shapes only)."""
     inter = intermediates(name, **options)
@@ -169,6 +182,7 @@ def test_lrn_layers():
         ("alexnet", dict(config="lenet"), "config"),
         ("alexnet", dict(weight_init="xavier"), "weight_init"),
         ("vgg16", dict(config="F"), "config"),
+        ("vgg11", dict(weight_init="he"), "weight_init"),
     ],
 )
 def test_invalid_options_raise(name, options, match):

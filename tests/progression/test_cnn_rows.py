@@ -55,3 +55,15 @@ def test_cnn_row_runs_and_tunes_tiny_through_the_runner(tmp_path, capsys):
     assert "validation_error" in capsys.readouterr().out
     tuned = json.loads((tmp_path / "runs-runlocal" / "resnet" / "validation_seed0.json").read_text())
     assert tuned["validation_examples"] == 10_000 and 0.0 < tuned["validation_error"] < 1.0
+
+
+def test_tune_runs_a_candidate_config_beside_the_rows_own(tmp_path):
+    candidate = "experiments/configs/resnet20s1_fashion_mnist.py"
+    cli.main(["tune", "--row", "resnet", "--config", candidate, "--workdir-root", str(tmp_path / "runs"),
+              "--runlocal"])
+    tuned = json.loads((tmp_path / "runs-runlocal" / "resnet" / "validation_resnet20s1_fashion_mnist_seed0.json")
+                       .read_text())
+    assert tuned["config"] == candidate and f"--config {candidate}" in tuned["command"]
+    assert (tmp_path / "runs-runlocal" / "resnet" / "validation_resnet20s1_fashion_mnist_seed0").is_dir()
+    with pytest.raises(ValueError, match="config_file: expected a config file"):
+        runner.validate_one(get_row("resnet"), 0, config_file="no/such.py", workdir_root=tmp_path / "runs")

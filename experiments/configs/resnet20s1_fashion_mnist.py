@@ -1,0 +1,25 @@
+"""ResNet-20 (He et al. 2015, the CIFAR network of section 4.2: n = 3, widths 16-32-64, option A shortcuts, BN),
+the registered `resnet20` at full resolution (stride-1 stem: stages at 28x28, 14x14, 7x7): the candidate adaptation
+of the progression study's 2015 row compared with the stride-2 stem of resnet20s2_fashion_mnist.py on the
+validation split.
+
+    python -m experiments.progression tune --row resnet --config experiments/configs/resnet20s1_fashion_mnist.py
+    cnnjax train --config experiments/configs/resnet20s1_fashion_mnist.py --workdir runs/resnet20s1_fashion_mnist
+
+Same recipe as the stride-2 config (the paper's section 4.2: SGD momentum 0.9, batch 128, lr 0.1 after a
+half-epoch warm-up, /10 at 50% and 75% of the run, weight decay 1e-4, BN, 2-pixel shifts, flips), but 4x the MACs
+(31M per image), so the 25-minute budget buys 5 epochs instead of 12: 215 img/s measured for this step at batch 128
+(benchmarks/run.py, resnet20_28, idle) -> 60,000 x 5 / 215 = 1395 s of training plus the evaluations.
+Tiny run: --config experiments/configs/resnet20s1_fashion_mnist.py:runlocal; ':validation' holds out the last
+10,000 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
+"""
+
+from cnnjax.train import paper_sgd
+
+ARGS = paper_sgd.ARGS
+
+
+def get_config(arg: str | None = None):
+    return paper_sgd.sgd_recipe(
+        arg, model="resnet20", epochs=5, batch_size=128, lr=0.1, l2=1e-4, warmup_epochs=0.5,
+    )
