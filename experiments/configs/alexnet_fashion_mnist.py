@@ -12,9 +12,9 @@ steps to start learning). Recipe as the paper's section 5: SGD with momentum 0.9
 twice (the paper did it three times, on a validation plateau; here at 50% and 75% of the epochs), weight decay 5e-4
 (an L2 penalty on the kernels), dropout 0.5 in fc1 and fc2, LRN after conv1 and conv2; augmentation: random 2-pixel
 shifts (the paper's 224 crops of 256 at this scale) and horizontal flips (as the paper's).
-Budget: 140 img/s training measured (train-step timing, batch as here, the library's XLA flags) with the 2
-cores shared by other jobs (load average 2-6): 6 epochs + evaluations = about 2722 s at that speed,
-about half (~1361 s, unmeasured) on an idle machine.
+Budget: 424 img/s for this config's training step on the idle machine (`benchmarks/config_speed.py`,
+benchmarks/results/progression_speed.json), so 9 epochs: the most whose training steps fit 1300 s, the study's
+rule for every CNN row (evaluations and the loop add ~10-15%: ~25 minutes a seed).
 Tiny run: --config experiments/configs/alexnet_fashion_mnist.py:runlocal; ':validation' holds out the last 10,000
 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """
@@ -29,6 +29,6 @@ ARGS = paper_sgd.ARGS
 
 def get_config(arg: str | None = None):
     return paper_sgd.sgd_recipe(
-        arg, model="alexnet", epochs=6, batch_size=128, lr=0.01, l2=5e-4,
+        arg, model="alexnet", epochs=9, batch_size=128, lr=0.01, l2=5e-4,
         model_options=dict(small_input=True, width=0.25, fc_features=1024, weight_init="he"),
     )

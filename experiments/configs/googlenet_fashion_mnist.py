@@ -12,9 +12,9 @@ momentum 0.9, lr decreased by a fixed factor step-wise; Caffe's bvlc_googlenet: 
 32) with one synchronous SGD: batch 128, lr 0.01 divided by 10 at 50% and 75% of the epochs, weight decay 2e-4 (L2 on
 the kernels), dropout 0.4 before the classifier, LRN as published; augmentation: random 2-pixel shifts (the
 paper's crops of varied sizes do not fit 28x28) and horizontal flips.
-Budget: 344 img/s training measured (train-step timing, batch as here, the library's XLA flags) with the 2
-cores shared by other jobs (load average 2-6): 14 epochs + evaluations = about 2597 s at that speed,
-about half (~1298 s, unmeasured) on an idle machine.
+Budget: 400 img/s for this config's training step on the idle machine (`benchmarks/config_speed.py`,
+benchmarks/results/progression_speed.json), so 8 epochs: the most whose training steps fit 1300 s, the study's
+rule for every CNN row (evaluations and the loop add ~10-15%: ~25 minutes a seed).
 Tiny run: --config experiments/configs/googlenet_fashion_mnist.py:runlocal; ':validation' holds out the last
 10,000 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """
@@ -29,6 +29,6 @@ ARGS = paper_sgd.ARGS
 
 def get_config(arg: str | None = None):
     return paper_sgd.sgd_recipe(
-        arg, model="googlenet", epochs=14, batch_size=128, lr=0.01, l2=2e-4,
+        arg, model="googlenet", epochs=8, batch_size=128, lr=0.01, l2=2e-4,
         model_options=dict(small_input=True, width=0.25),
     )

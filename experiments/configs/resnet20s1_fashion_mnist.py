@@ -8,8 +8,10 @@ validation split.
 
 Same recipe as the stride-2 config (the paper's section 4.2: SGD momentum 0.9, batch 128, lr 0.1 after a
 half-epoch warm-up, /10 at 50% and 75% of the run, weight decay 1e-4, BN, 2-pixel shifts, flips), but 4x the MACs
-(31M per image), so the 25-minute budget buys 5 epochs instead of 12: 215 img/s measured for this step at batch 128
-(benchmarks/run.py, resnet20_28, idle) -> 60,000 x 5 / 215 = 1395 s of training plus the evaluations.
+(31M per image), so the budget buys 4 epochs instead of 18.
+Budget: 203 img/s for this config's training step on the idle machine (`benchmarks/config_speed.py`,
+benchmarks/results/progression_speed.json), so 4 epochs: the most whose training steps fit 1300 s, the study's
+rule for every CNN row (evaluations and the loop add ~10-15%: ~25 minutes a seed).
 Tiny run: --config experiments/configs/resnet20s1_fashion_mnist.py:runlocal; ':validation' holds out the last
 10,000 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """
@@ -21,5 +23,5 @@ ARGS = paper_sgd.ARGS
 
 def get_config(arg: str | None = None):
     return paper_sgd.sgd_recipe(
-        arg, model="resnet20", epochs=5, batch_size=128, lr=0.1, l2=1e-4, warmup_epochs=0.5,
+        arg, model="resnet20", epochs=4, batch_size=128, lr=0.1, l2=1e-4, warmup_epochs=0.5,
     )

@@ -11,9 +11,9 @@ epochs the 25-minute budget allows at full width and depth. Recipe as the paper'
 400 iterations), divided by 10 at 50% and 75% of the run (the paper's 32k and 48k of 64k iterations), weight decay
 1e-4 (L2 on the kernels), BN, no dropout; augmentation: random 2-pixel shifts (the paper's 4 pixels at 32x32) and
 horizontal flips (as the paper's).
-Budget: 287 img/s training measured (train-step timing, batch as here, the library's XLA flags) with the 2
-cores shared by other jobs (load average 2-6): 12 epochs + evaluations = about 2658 s at that speed,
-about half (~1329 s, unmeasured) on an idle machine.
+Budget: 862 img/s for this config's training step on the idle machine (`benchmarks/config_speed.py`,
+benchmarks/results/progression_speed.json), so 18 epochs: the most whose training steps fit 1300 s, the study's
+rule for every CNN row (evaluations and the loop add ~10-15%: ~25 minutes a seed).
 Tiny run: --config experiments/configs/resnet20s2_fashion_mnist.py:runlocal; ':validation' holds out the last
 10,000 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """
@@ -29,6 +29,6 @@ ARGS = paper_sgd.ARGS
 
 def get_config(arg: str | None = None):
     return paper_sgd.sgd_recipe(
-        arg, model="resnet20", epochs=12, batch_size=128, lr=0.1, l2=1e-4, warmup_epochs=0.5,
+        arg, model="resnet20", epochs=18, batch_size=128, lr=0.1, l2=1e-4, warmup_epochs=0.5,
         model_options=dict(stem_stride=2),
     )

@@ -13,9 +13,9 @@ and the CIFAR head (no adaptive pool) with fc 1024-1024 instead of 4096-4096, fo
 paper's section 3.1: SGD with momentum 0.9, batch 256, lr 0.01 divided by 10 at 50% and 75% of the epochs (the paper
 three times on a validation plateau), weight decay 5e-4 (L2 on the kernels), dropout 0.5 after fc1 and fc2;
 augmentation: random 2-pixel shifts (the paper's random 224 crops) and horizontal flips (as the paper's).
-Budget: 256 img/s training measured (train-step timing, batch as here, the library's XLA flags) with the 2
-cores shared by other jobs (load average 2-6): 10 epochs + evaluations = about 2491 s at that speed,
-about half (~1246 s, unmeasured) on an idle machine.
+Budget: 481 img/s for this config's training step on the idle machine (`benchmarks/config_speed.py`,
+benchmarks/results/progression_speed.json), so 10 epochs: the most whose training steps fit 1300 s, the study's
+rule for every CNN row (evaluations and the loop add ~10-15%: ~25 minutes a seed).
 Tiny run: --config experiments/configs/vgg11_fashion_mnist.py:runlocal; ':validation' holds out the last 10,000
 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """

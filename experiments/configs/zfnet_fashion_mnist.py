@@ -12,9 +12,9 @@ N(0, 0.01^2). Recipe as the paper's section 3: SGD with momentum 0.9, batch 128,
 75% of the epochs (the paper annealed by hand on validation error), weight decay 5e-4 (AlexNet's, which ZFNet
 follows; L2 on the kernels), dropout 0.5 in fc1 and fc2, LRN after the pooled conv1 and conv2; augmentation: random
 2-pixel shifts (the paper's 224 crops) and horizontal flips.
-Budget: 230 img/s training measured (train-step timing, batch as here, the library's XLA flags) with the 2
-cores shared by other jobs (load average 2-6): 10 epochs + evaluations = about 2767 s at that speed,
-about half (~1383 s, unmeasured) on an idle machine.
+Budget: 497 img/s for this config's training step on the idle machine (`benchmarks/config_speed.py`,
+benchmarks/results/progression_speed.json), so 10 epochs: the most whose training steps fit 1300 s, the study's
+rule for every CNN row (evaluations and the loop add ~10-15%: ~25 minutes a seed).
 Tiny run: --config experiments/configs/zfnet_fashion_mnist.py:runlocal; ':validation' holds out the last 10,000
 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
 """
