@@ -96,7 +96,8 @@ def run_one(
     try:
         outcome = runners[row.kind](row, seed, workdir, runlocal)
     finally:
-        if previous is None:  # a re-run of a finished (row, seed) only re-evaluates: its time is not training
+        if previous is None:  # a finished (row, seed) re-run checks its result (re-evaluated, or retrained when
+            # its workdir is gone); the committed training time stays
             total = (json.loads(spent.read_text()) if spent.exists() else 0.0) + time.perf_counter() - started
             if workdir.is_dir():
                 spent.write_text(json.dumps(total))
