@@ -52,7 +52,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "tune" and args.config is not None:
+        if get_row(args.row).kind != "cnn":
+            parser.error(f"--config: a candidate config is for CNN rows, got row {args.row!r} "
+                         f"({get_row(args.row).kind})")
+        if not Path(args.config).is_file():
+            parser.error(f"--config: expected a config file, got {args.config!r} (no such file)")
     if args.command == "list":
         for row in ROWS.values():
             imagenet = "-" if row.imagenet is None else f"{row.imagenet.top5_error}%"

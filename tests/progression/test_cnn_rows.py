@@ -67,3 +67,13 @@ def test_tune_runs_a_candidate_config_beside_the_rows_own(tmp_path):
     assert (tmp_path / "runs-runlocal" / "resnet" / "validation_resnet20s1_fashion_mnist_seed0").is_dir()
     with pytest.raises(ValueError, match="config_file: expected a config file"):
         runner.validate_one(get_row("resnet"), 0, config_file="no/such.py", workdir_root=tmp_path / "runs")
+
+
+@pytest.mark.parametrize("row, config, match", [
+    ("resnet", "no/such.py", "no such file"),
+    ("hog_svm", "experiments/configs/resnet20s1_fashion_mnist.py", "for CNN rows"),
+])
+def test_tune_config_errors_before_any_work(row, config, match, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["tune", "--row", row, "--config", config])
+    assert match in capsys.readouterr().err
