@@ -25,10 +25,16 @@ def cnn_config(
     return config
 
 
-def size(config: ml_collections.ConfigDict, input_shape: tuple[int, int, int] = (28, 28, 1)) -> tuple[int, int]:
-    """Trainable parameters and MACs per image of the config's model at `input_shape`."""
+def input_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
+    """What the config's model sees: a 28x28x1 Fashion-MNIST image, zero-padded to `config.pad_to` when set."""
+    side = config.pad_to or 28
+    return side, side, 1
+
+
+def size(config: ml_collections.ConfigDict) -> tuple[int, int]:
+    """Trainable parameters and MACs per image of the config's model at its input (`input_shape`)."""
     model = models.create(config.model, num_classes=10, **config.model_options)
-    s = summary(model, input_shape)
+    s = summary(model, input_shape(config))
     return s.params, s.macs
 
 
@@ -36,8 +42,8 @@ def run(config_file: str, seed: int, workdir: Path, runlocal: bool = False) -> d
     """Trains (or resumes) the config in `workdir`; returns test_error, epochs, params, macs and details."""
     config = cnn_config(config_file, seed, runlocal)
     resumed = (workdir / "checkpoints").is_dir()
+    params, macs = size(config)  # before training: a model that cannot be sized fails in seconds, not at the end
     metrics = train_and_evaluate(config, workdir)
-    params, macs = size(config)
     return {
         "test_error": 1.0 - float(metrics["test_accuracy"]),
         "epochs": float(metrics["epoch"]),
