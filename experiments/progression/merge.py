@@ -98,10 +98,16 @@ def plot(summaries: list[dict[str, Any]], path: Path) -> None:
     means = [100 * s["test_error_mean"] for s in summaries]
     top.errorbar(xs, means, yerr=[100 * s["test_error_std"] for s in summaries], fmt="o", color="tab:blue",
                  capsize=4)
+    counts = sorted({len(s["seeds"]) for s in summaries}) or [0]
     for s, x, y in zip(summaries, xs, means):
-        top.annotate(f"{s['row']} {y:.2f}", (x, y), textcoords="offset points", xytext=(7, 4), fontsize=9)
-    seeds = max((len(s["seeds"]) for s in summaries), default=0)
-    top.set_title(f"Fashion-MNIST test error, measured (mean ± std over {seeds} seeds)")
+        right = x >= slots[s["year"]]  # as below: a year's second point labelled on its right, the first left
+        n = len(s["seeds"])
+        label = f"{s['row']} {y:.2f}" + (f" ({n} seed{'s' * (n != 1)})" if len(counts) > 1 else "")
+        top.annotate(label, (x, y), textcoords="offset points", fontsize=9, xytext=(7, 4) if right else (-7, -12),
+                     ha="left" if right else "right")
+    over = (f"{counts[0]} seed{'s' * (counts[0] != 1)}" if len(counts) == 1
+            else f"{counts[0]}-{counts[-1]} seeds, as labelled")
+    top.set_title(f"Fashion-MNIST test error, measured (mean ± std over {over})")
     top.set_ylabel("test error (%)")
     top.grid(alpha=0.3)
 
