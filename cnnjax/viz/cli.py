@@ -180,10 +180,26 @@ def errors(run: Run, args: argparse.Namespace) -> Output:
     return [("errors", figure, f"the {len(indices)} most confidently misclassified test images")]
 
 
+def distinct_names(workdirs: Sequence[Path]) -> list[str]:
+    """Each workdir's shortest trailing path (folder name, then parent/folder, ...) that no other workdir ends with:
+    runs/alexnet/seed0 and runs/vgg/seed0 are 'alexnet/seed0' and 'vgg/seed0', not 'seed0' twice."""
+    parts = [Path(w).resolve().parts for w in workdirs]
+
+    def name(i: int) -> str:
+        others = [q for j, q in enumerate(parts) if j != i]
+        depth = next((d for d in range(1, len(parts[i])) if all(q[-d:] != parts[i][-d:] for q in others)),
+                     len(parts[i]))
+        return str(Path(*parts[i][-depth:]))
+
+    return [name(i) for i in range(len(parts))]
+
+
 def curves(runs: Sequence[Run]) -> Output:
     models = sorted({run.model_name for run in runs})
-    title = f"{', '.join(models)} · run{'s' * (len(runs) > 1)} {', '.join(run.name for run in runs)} · layer: none"
-    figure = figures.curves_figure([(run.name, run.records, run.metric_keys) for run in runs], title=title)
+    names = distinct_names([run.workdir for run in runs])
+    title = f"{', '.join(models)} · run{'s' * (len(runs) > 1)} {', '.join(names)} · layer: none"
+    figure = figures.curves_figure([(name, run.records, run.metric_keys) for name, run in zip(names, runs)],
+                                   title=title)
     return [("curves", figure, "training curves")]
 
 

@@ -145,6 +145,21 @@ def test_curves_of_two_runs(workdir, tmp_path):
     np.testing.assert_allclose(loss.lines[0].get_ydata(), [r["train_loss"] for r in records if "train_loss" in r])
 
 
+def test_curves_name_runs_by_the_shortest_path_that_tells_them_apart(workdir, tmp_path):
+    seeds = [tmp_path / "alexnet" / "seed0", tmp_path / "vgg" / "seed0"]
+    for other in seeds:
+        other.mkdir(parents=True)
+        for name in ("config.json", "metrics.jsonl"):
+            shutil.copy(workdir / name, other / name)
+    [(_, figure, _)] = cli.curves([load_run(other) for other in seeds])
+    assert "runs alexnet/seed0, vgg/seed0" in figure.get_suptitle()
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["alexnet/seed0 train", "alexnet/seed0 test", "vgg/seed0 train", "vgg/seed0 test"]
+    assert cli.distinct_names([tmp_path / "a" / "x" / "s", tmp_path / "b" / "x" / "s", tmp_path / "t"]) == [
+        "a/x/s", "b/x/s", "t"]
+    assert cli.distinct_names([tmp_path / "one"]) == ["one"]
+
+
 def test_curves_png(run, tmp_path):
     _, texts = draw(run, "curves", tmp_path=tmp_path)
     names_model_and_run(texts["suptitle"])
