@@ -8,6 +8,7 @@
     python -m experiments.progression run --row lenet5 --seed 0 --runlocal   # a smoke run of seconds
     python -m experiments.progression run --all                   # every (row, seed) without a result file
     python -m experiments.progression merge                       # -> results.json, results.md, error_vs_year.png
+    python -m experiments.progression curves --seed 0             # -> curves_seed0.json, curves_seed0.png
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from experiments.progression import descriptor, merge, runner
+from experiments.progression import curves, descriptor, merge, runner
 from experiments.progression.rows import ROWS, get_row
 
 
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     mrg = commands.add_parser("merge", help="results.json, results.md and error_vs_year.png from the result files")
     mrg.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     mrg.add_argument("--out-dir", type=Path, default=runner.PACKAGE_DIR)
+    crv = commands.add_parser("curves", help="each trained CNN row's evaluations for one seed, whether it was still "
+                              "learning when its learning rate was cut -> curves_seed<S>.json and .png")
+    crv.add_argument("--seed", type=int, default=0)
+    crv.add_argument("--workdir-root", type=Path, default=runner.WORKDIR_ROOT)
+    crv.add_argument("--out-dir", type=Path, default=runner.PACKAGE_DIR)
     return parser
 
 
@@ -96,6 +102,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{s['year']} {s['row']}: {100 * s['test_error_mean']:.2f} ± {100 * s['test_error_std']:.2f} % "
                   f"over seeds {s['seeds']}")
         print(f"merge: wrote results.json, results.md, error_vs_year.png in {args.out_dir}")
+    elif args.command == "curves":
+        try:
+            described = curves.curves(args.seed, workdir_root=args.workdir_root, out_dir=args.out_dir)
+        except ValueError as e:
+            parser.error(str(e))
+        for name, d in described.items():
+            gain = d["test_accuracy_gain_before_cut"]
+            cut = "never" if d["first_cut_epoch"] is None else f"at epoch {d['first_cut_epoch']:.2f}"
+            print(f"{name}: lr below {curves.CUT:g} x its peak {cut}; test accuracy "
+                  f"{'n/a' if gain is None else f'{100 * gain:+.1f}'} points in the interval before; training "
+                  f"accuracy {d['train_accuracy_last_epoch']:.3f} in the last epoch, test {d['test_accuracy_final']:.3f}")
+        print(f"curves: wrote curves_seed{args.seed}.json and .png in {args.out_dir}")
 
 
 if __name__ == "__main__":

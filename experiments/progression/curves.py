@@ -1,0 +1,74 @@
+"""The training curves behind the study's findings: for each trained row's seed, its evaluations (epoch, learning
+rate, training and test accuracy, read from the workdir's metrics.jsonl) and two numbers that say whether a run was
+still learning when its learning rate was cut and whether it underfits; `curves` writes them to
+curves_seed<S>.json and draws curves_seed<S>.png with `cnnjax viz curves`' figure.
+
+Each epoch's test accuracy is logged by the training loop; the study reads it here to describe a run, never to
+choose a setting (those are chosen on the validation split: `tune`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cnnjax.train.metrics import read_records
+
+from experiments.progression.rows import ROWS, Row
+from experiments.progression.runner import PACKAGE_DIR, WORKDIR_ROOT, workdir_path
+
+CUT = 0.2  # "the learning rate was cut": it fell below this fraction of its peak (a step decay's /10, or a
+# cosine's last fifth)
+
+
+def describe(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run's evaluations and: the epoch at which the learning rate first fell below CUT x its peak, the test
+    accuracy gained over the last evaluation interval before that epoch (still learning when cut?), and the mean
+    training accuracy of the last epoch's records (dropout and augmentation on) against the final test accuracy
+    (underfitting when they are level)."""
+    trained = [r for r in records if "learning_rate" in r]
+    evaluations = [{k: r[k] for k in ("step", "epoch", "learning_rate", "train_accuracy", "test_accuracy") if k in r}
+                   for r in records if "test_accuracy" in r]
+    if not trained or not evaluations:
+        raise ValueError(f"records: expected training and evaluation records, got {len(trained)} and "
+                         f"{len(evaluations)}")
+    peak_at = max(range(len(trained)), key=lambda i: trained[i]["learning_rate"])
+    peak = trained[peak_at]["learning_rate"]
+    cut = next((r["epoch"] for r in trained[peak_at:] if r["learning_rate"] < CUT * peak), None)
+    before = [e for e in evaluations if cut is None or e["epoch"] < cut]
+    gain = before[-1]["test_accuracy"] - before[-2]["test_accuracy"] if len(before) >= 2 else None
+    last_epoch = trained[-1]["epoch"]
+    final_train = [r["train_accuracy"] for r in trained if r["epoch"] > last_epoch - 1 and "train_accuracy" in r]
+    return {
+        "evaluations": evaluations,
+        "first_cut_epoch": cut,
+        "test_accuracy_gain_before_cut": gain,
+        "train_accuracy_last_epoch": sum(final_train) / len(final_train) if final_train else None,
+        "test_accuracy_final": evaluations[-1]["test_accuracy"],
+    }
+
+
+def curves(
+    seed: int = 0, rows: Mapping[str, Row] = ROWS, workdir_root: Path = WORKDIR_ROOT, out_dir: Path = PACKAGE_DIR
+) -> dict[str, dict[str, Any]]:
+    """describe() of every trained row's (row, seed) workdir (rows without one are left out) -> out_dir/
+    curves_seed<S>.json, and their curves in one figure -> out_dir/curves_seed<S>.png; returns the descriptions."""
+    workdirs = {name: workdir_path(name, seed, workdir_root) for name, row in rows.items() if row.kind == "cnn"}
+    workdirs = {name: w for name, w in workdirs.items() if (w / "metrics.jsonl").is_file()}
+    if not workdirs:
+        raise ValueError(f"seed: no trained CNN row has a workdir for seed {seed} under {workdir_root}")
+    described = {name: {"workdir": str(w), **describe(read_records(w / "metrics.jsonl"))} for name, w in
+                 workdirs.items()}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"curves_seed{seed}.json").write_text(json.dumps(
+        {"command": f"python -m experiments.progression curves --seed {seed}", "cut_fraction": CUT, "rows": described},
+        indent=2) + "\n")
+    from cnnjax.viz.cli import curves as curves_figure
+    from cnnjax.viz.run import load_run
+
+    [(_, figure, _)] = curves_figure([load_run(w) for w in workdirs.values()])
+    figure.savefig(out_dir / f"curves_seed{seed}.png", dpi=100)
+    return described
