@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cnnjax.train.metrics import read_records
-
 from experiments.progression.rows import ROWS, Row
 from experiments.progression.runner import PACKAGE_DIR, WORKDIR_ROOT, workdir_path
 
@@ -59,16 +57,16 @@ def curves(
     workdirs = {name: w for name, w in workdirs.items() if (w / "metrics.jsonl").is_file()}
     if not workdirs:
         raise ValueError(f"seed: no trained CNN row has a workdir for seed {seed} under {workdir_root}")
-    described = {name: {"workdir": str(w), **describe(read_records(w / "metrics.jsonl"))} for name, w in
-                 workdirs.items()}
+    from cnnjax.viz.cli import curves as curves_figure
+    from cnnjax.viz.run import load_run
+
+    runs = {name: load_run(w) for name, w in workdirs.items()}  # config.json and metrics.jsonl, read once
+    described = {name: {"workdir": str(workdirs[name]), **describe(run.records)} for name, run in runs.items()}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"curves_seed{seed}.json").write_text(json.dumps(
         {"command": f"python -m experiments.progression curves --seed {seed}", "cut_fraction": CUT, "rows": described},
         indent=2) + "\n")
-    from cnnjax.viz.cli import curves as curves_figure
-    from cnnjax.viz.run import load_run
-
-    [(_, figure, _)] = curves_figure([load_run(w) for w in workdirs.values()])
+    [(_, figure, _)] = curves_figure(list(runs.values()))
     figure.savefig(out_dir / f"curves_seed{seed}.png", dpi=100)
     return described
