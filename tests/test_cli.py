@@ -37,7 +37,7 @@ def test_command_line_builds_the_config_file_then_flags_then_dotted_overrides():
 def test_overrides_are_parsed_for_the_type_of_the_field():
     config = _config([
         "--config.optimizer.lr=1", "--config.num_epochs=3", "--config.augment.flip=true",
-        "--config.optimizer.name=sgd", "--config.optimizer.weight_decay=0", "--config.schedule.decay_epochs=[1, 2]",
+        "--config.optimizer.name=sgd", "--config.optimizer.weight_decay=0", "--config.schedule.decay_epochs=1,2",
         "--config.model_options.num_classes=10", "--config.limit_test=2000",
     ])
     assert config.optimizer.lr == 1.0 and isinstance(config.optimizer.lr, float)
@@ -72,7 +72,7 @@ def test_without_config_the_models_packaged_recipe_runs():
     (["--epochs", "2", "--steps", "5"], ["--epochs / --steps", "both"]),
     (["--loss", "l2"], ["config.loss", "classification", "'l2'"]),
     (["--model", "autoencoder", "--loss", "multiclass_hinge"], ["config.loss", "reconstruction", "['l2']"]),
-    (["--config", "experiments/configs/runlocal.py:runlcoal"], ["runlocal.py:runlcoal", "['runlocal']"]),
+    (["--config", "experiments/configs/lenet5_fashion_mnist.py:runlcoal"], ["lenet5_fashion_mnist.py:runlcoal", "['runlocal']"]),
 ])
 def test_bad_command_lines_fail_before_anything_runs(argv, words, capsys, tmp_path):
     assert cli.main(["train", *argv, "--workdir", str(tmp_path / "run")]) == 2

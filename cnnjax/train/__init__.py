@@ -1,5 +1,5 @@
-"""Training: `train_and_evaluate(config, workdir)`, the config schema and recipes, tasks, the pure steps,
-optimisers, checkpoints, and `restore_run(workdir)` to read a finished run.
+"""Training: `train_and_evaluate(config, workdir)` (trainer.py, the loop in one function), the config schema and
+recipes, tasks, the pure steps, optimisers, checkpoints, and `restore_run(workdir)` to read a finished run.
 
     from cnnjax.train import recipe, train_and_evaluate
     config = recipe("lenet5")                            # the packaged recipe (cnnjax/train/recipes/)
@@ -8,12 +8,10 @@ optimisers, checkpoints, and `restore_run(workdir)` to read a finished run.
     config, model, variables = restore_run("runs/lenet5")
 """
 
-from cnnjax.train.build import Setup, build, build_model
 from cnnjax.train.checkpoint import Checkpointer
-from cnnjax.train.config import default_config, fill, load_config, runlocal, validate
-from cnnjax.train.loop import Interrupted, default_workdir, train_and_evaluate
+from cnnjax.train.config import default_config, fill, load_config, override, runlocal, validate
 from cnnjax.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule, regularization_loss
-from cnnjax.train.plan import Actions, Plan, actions, resolve
+from cnnjax.train.plan import Plan, resolve
 from cnnjax.train.preprocess import Preprocess, make_preprocess
 from cnnjax.train.recipes import recipe
 from cnnjax.train.resume import config_hash, restore_run
@@ -21,13 +19,20 @@ from cnnjax.train.rng import root_key, shuffle_seed, stable_hash, step_key, stre
 from cnnjax.train.state import TrainState, create_train_state
 from cnnjax.train.step import eval_step, make_train_step, train_step, unrolled
 from cnnjax.train.tasks import LOSSES, TASKS, Task, make_task
+from cnnjax.train.trainer import (
+    Interrupted,
+    create_model,
+    default_workdir,
+    load_dataset,
+    split_data,
+    train_and_evaluate,
+)
 
 __all__ = [
-    "LOSSES", "OPTIMIZERS", "SCHEDULES", "TASKS", "Actions", "Checkpointer", "Interrupted", "Plan", "Preprocess",
-    "Setup", "Task", "TrainState", "actions", "build", "build_model", "config_hash", "create_train_state",
-    "default_config", "default_workdir", "eval_step", "fill", "load_config", "make_optimizer", "make_preprocess",
-    "make_schedule", "make_task", "make_train_step", "recipe", "regularization_loss", "resolve", "restore_run",
-    "root_key", "runlocal", "shuffle_seed", "stable_hash", "step_key", "stream", "train_and_evaluate", "train_step",
-    "unrolled",
-    "validate",
+    "LOSSES", "OPTIMIZERS", "SCHEDULES", "TASKS", "Checkpointer", "Interrupted", "Plan", "Preprocess", "Task",
+    "TrainState", "config_hash", "create_model", "create_train_state", "default_config", "default_workdir",
+    "eval_step", "fill", "load_config", "load_dataset", "make_optimizer", "make_preprocess", "make_schedule",
+    "make_task", "make_train_step", "override", "recipe", "regularization_loss", "resolve", "restore_run",
+    "root_key", "runlocal", "shuffle_seed", "split_data", "stable_hash", "step_key", "stream", "train_and_evaluate",
+    "train_step", "unrolled", "validate",
 ]

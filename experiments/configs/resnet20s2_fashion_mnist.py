@@ -15,10 +15,10 @@ Budget: 862 img/s for this config's training step on the idle machine (`benchmar
 benchmarks/results/progression_speed.json), so 18 epochs: the most whose training steps fit 1300 s, the study's
 rule for every CNN row (evaluations and the loop add ~10-15%: ~25 minutes a seed).
 Tiny run: --config experiments/configs/resnet20s2_fashion_mnist.py:runlocal; ':validation' holds out the last
-10,000 training images and evaluates on them (cnnjax/train/paper_sgd.py), never on the test set.
+10,000 training images and evaluates on them (paper_sgd.py), never on the test set.
 """
 
-from cnnjax.train import paper_sgd
+import paper_sgd  # next to this file: the config loader puts this folder on sys.path
 
 ARGS = paper_sgd.ARGS
 

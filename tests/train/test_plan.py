@@ -1,4 +1,5 @@
-"""Durations resolved once (steps | epochs | fraction of the run) and the after-step actions, as pure functions."""
+"""Durations resolved once (steps | epochs | fraction of the run), and the trainer's "is it time to ..." predicates
+and grouping of steps into calls, as pure functions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 
 from cnnjax.train import config as configlib
 from cnnjax.train import recipe
-from cnnjax.train.plan import Actions, Plan, actions, auto_steps_per_call, resolve, steps_in_call
+from cnnjax.train.plan import Plan, resolve
+from cnnjax.train.trainer import is_time_to_checkpoint, is_time_to_evaluate, is_time_to_log, steps_in_call
 
 
 def _config(**settings):
@@ -16,9 +18,9 @@ def _config(**settings):
     return config
 
 
-def test_the_main_jobs_warmup_fraction_is_its_old_one_epoch():
+def test_the_main_jobs_warmup_fraction_is_one_epoch_of_ten():
     plan = resolve(recipe("lenet5"), steps_per_epoch=468)  # 60,000 // 128
-    assert (plan.total_steps, plan.warmup_steps) == (4680, 468)  # the 1-epoch warm-up of 10 epochs, same steps
+    assert (plan.total_steps, plan.warmup_steps) == (4680, 468)  # one epoch of ten
     one_epoch = resolve(_config(num_epochs=1, **{"schedule.warmup_fraction": 0.1}), steps_per_epoch=468)
     assert (one_epoch.total_steps, one_epoch.warmup_steps) == (468, 47)  # any run length works
 
@@ -51,20 +53,18 @@ def test_an_explicit_warmup_longer_than_the_run_is_an_error(settings, words):
 PLAN = Plan(steps_per_epoch=8, total_steps=24, log_every_steps=3, eval_every_epochs=2, checkpoint_every_steps=0)
 
 
-@pytest.mark.parametrize("step, plan, interrupted, expected", [
-    (1, PLAN, False, Actions()),
-    (3, PLAN, False, Actions(log=True)),
-    (8, PLAN, False, Actions(log=True, checkpoint=True)),  # end of epoch 1: record + checkpoint, no evaluation
-    (16, PLAN, False, Actions(log=True, evaluate=True, checkpoint=True)),  # every 2nd epoch
-    (24, PLAN, False, Actions(log=True, evaluate=True, checkpoint=True, stop=True)),  # the end
-    (5, PLAN, True, Actions(checkpoint=True, stop=True)),  # a signal: checkpoint and stop, no record
-    (10, Plan(8, 24, log_every_steps=100, checkpoint_every_steps=5), False, Actions(checkpoint=True)),
-    (8, Plan(8, 24, log_every_steps=100, checkpoint_every_steps=5), False, Actions(log=True, evaluate=True)),
-    (6, Plan(8, 24, log_every_steps=100, stop_after_step=6), False, Actions(checkpoint=True, stop=True)),
-    (16, Plan(8, 24, eval_every_epochs=0), False, Actions(log=True, checkpoint=True)),  # only at the end
+@pytest.mark.parametrize("step, plan, expected", [
+    (1, PLAN, (False, False, False)),
+    (3, PLAN, (True, False, False)),
+    (8, PLAN, (True, False, True)),  # end of epoch 1: record + checkpoint, no evaluation
+    (16, PLAN, (True, True, True)),  # every 2nd epoch
+    (24, PLAN, (True, True, True)),  # the end
+    (10, Plan(8, 24, log_every_steps=100, checkpoint_every_steps=5), (False, False, True)),
+    (8, Plan(8, 24, log_every_steps=100, checkpoint_every_steps=5), (True, True, False)),
+    (16, Plan(8, 24, eval_every_epochs=0), (True, False, True)),  # evaluation only at the end
 ])
-def test_after_step_actions(step, plan, interrupted, expected):
-    assert actions(step, plan, interrupted=interrupted) == expected
+def test_is_it_time_to_log_evaluate_checkpoint(step, plan, expected):
+    assert (is_time_to_log(step, plan), is_time_to_evaluate(step, plan), is_time_to_checkpoint(step, plan)) == expected
 
 
 @pytest.mark.parametrize("step, expected", [
@@ -76,15 +76,15 @@ def test_after_step_actions(step, plan, interrupted, expected):
     (18, 1),  # the epoch (20 steps) ends at 20, inside 19..22
     (16, 4),  # 17..19 quiet, 20 the epoch's end
 ])
-def test_steps_in_call_groups_only_where_no_action_falls_inside(step, expected):
-    plan = Plan(steps_per_epoch=20, total_steps=60, log_every_steps=10, steps_per_call=4)
-    assert steps_in_call(step, plan) == expected
+def test_steps_in_call_groups_only_where_nothing_happens_inside(step, expected):
+    plan = Plan(steps_per_epoch=20, total_steps=60, log_every_steps=10)
+    assert steps_in_call(step, 4, plan) == expected
 
 
-def test_steps_in_call_of_one_step_per_call_is_one():
-    assert steps_in_call(0, Plan(steps_per_epoch=100, total_steps=100, log_every_steps=50)) == 1
+def test_steps_in_call_stops_a_group_before_stop_after_step():
+    plan = Plan(steps_per_epoch=100, total_steps=100, log_every_steps=50, stop_after_step=6)
+    assert steps_in_call(4, 4, plan) == 1 and steps_in_call(6, 4, plan) == 4
 
 
-def test_auto_steps_per_call_unrolls_only_short_steps():
-    assert auto_steps_per_call(420_000, 256) == 8  # LeNet-5: 0.6 GFLOP per step
-    assert auto_steps_per_call(41_000_000, 128) == 1  # ResNet-20: 32 GFLOP per step
+def test_one_step_per_call_is_one():
+    assert steps_in_call(0, 1, Plan(steps_per_epoch=100, total_steps=100, log_every_steps=50)) == 1

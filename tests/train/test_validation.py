@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnnjax import data
-from cnnjax.train import build, train_and_evaluate, validate
+from cnnjax.train import split_data, train_and_evaluate, validate
 
 from .helpers import TinyNet, tiny_config, tiny_dataset
 
@@ -17,13 +17,13 @@ from .helpers import TinyNet, tiny_config, tiny_dataset
 def test_split_holds_out_the_last_examples_and_limits_apply_after():
     dataset = tiny_dataset(n_train=256)
     config = validate(tiny_config(validation_examples=64, limit_train=100, limit_test=40), dataset_given=True)
-    setup = build(config, dataset, TinyNet())
-    assert setup.eval_split == "validation"
-    np.testing.assert_array_equal(setup.train_source.images, dataset.train.images[:100])
-    np.testing.assert_array_equal(setup.test_source.images, dataset.train.images[192:232])
-    np.testing.assert_array_equal(setup.test_source.labels, dataset.train.labels[192:232])
-    plain = build(validate(tiny_config(), dataset_given=True), dataset, TinyNet())
-    assert plain.eval_split == "test" and len(plain.train_source) == 256 and len(plain.test_source) == 100
+    train, held_out, split = split_data(config, dataset)
+    assert split == "validation"
+    np.testing.assert_array_equal(train.images, dataset.train.images[:100])
+    np.testing.assert_array_equal(held_out.images, dataset.train.images[192:232])
+    np.testing.assert_array_equal(held_out.labels, dataset.train.labels[192:232])
+    train, test, split = split_data(validate(tiny_config(), dataset_given=True), dataset)
+    assert split == "test" and len(train) == 256 and len(test) == 100
 
 
 def test_validation_run_reports_validation_metrics_only(tmp_path):
@@ -43,7 +43,7 @@ def test_validation_examples_rules():
     config = validate(tiny_config(validation_examples=256), dataset_given=True)
     with pytest.raises(ValueError, match=r"config.validation_examples: expected fewer than the 256 training "
                                          r"examples, got 256"):
-        build(config, tiny_dataset(n_train=256), TinyNet())
+        split_data(config, tiny_dataset(n_train=256))
 
 
 def test_skip_is_the_complement_of_take():

@@ -1,0 +1,127 @@
+"""The config schema: `default_config()`, every key the trainer reads, at values that change nothing.
+
+A config is an `ml_collections.ConfigDict`. The schema holds plain SGD at a constant rate, no weight decay, no label
+smoothing, no warm-up, no augmentation, and no run length. Recipes are config files that start from it and state
+only what they change: the packaged ones (`cnnjax.train.recipes`, what `cnnjax train --model NAME` uses) and the
+experiments' (`experiments/configs/*.py`, big_vision style).
+
+Durations: each is given in one unit, the other left at 0: num_epochs | num_steps, schedule.warmup_fraction
+(of the run) | warmup_epochs | warmup_steps, schedule.decay_epochs | decay_steps; `plan.resolve` turns them into
+steps. Sequences are tuples (a command line sets them as `--config.schedule.decay_epochs=30,60` or `'(30, 60)'`).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+from ml_collections import config_dict
+
+FREE_FORM_KEYS = frozenset({"model_options"})  # sub-dicts whose keys are free (keyword options of the model)
+PARALLEL = ("jit", "pmap")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The schema: every key the trainer reads, at neutral values (see the module docstring). Locked: assigning
+    an unknown key fails; values are type-checked by ConfigDict."""
+    c = ml_collections.ConfigDict()
+    c.model = "lenet5"
+    c.model_options = ml_collections.ConfigDict()  # keyword options of cnnjax.models.create
+    c.loss = ""  # a loss of cnnjax.train.tasks.LOSSES that fits the model's task; '' = the task's default
+    c.dataset = "fashion_mnist"
+    c.data_dir = ""  # '' = the data library's default
+    c.idx_dir = ""  # a folder of IDX files (MNIST format) to read instead of tfds
+    c.limit_train = config_dict.placeholder(int)  # use only the first N training examples (None = all)
+    c.limit_test = config_dict.placeholder(int)  # use only the first N evaluation examples (None = all)
+    # > 0: hold out the LAST N training examples, train on the others (then limit_train) and evaluate on the held-out
+    # ones instead of the test split, reporting validation_* metrics; for choosing settings without the test set.
+    c.validation_examples = 0
+
+    c.seed = 0
+    c.num_epochs = 0  # the run's length: num_epochs or num_steps (one of them > 0)
+    c.num_steps = 0
+    c.batch_size = 128  # global batch, over all devices and processes
+    c.eval_batch_size = 1000
+
+    c.pad_to = 0  # > 0: zero-pad images (centred) to pad_to x pad_to, before augmentation and in evaluation
+    c.augment = ml_collections.ConfigDict()
+    c.augment.crop_padding = 0  # random_crop with this zero padding (0 = off)
+    c.augment.flip = False  # random horizontal flips
+    c.augment.crop_size = 0  # > 0: alexnet_crop of this size in training, center_crop in evaluation
+    c.augment.inception_crop = False  # inception-style random-size crops to crop_size in training
+    c.augment.pca_jitter = 0.0  # std of AlexNet's PCA colour noise (0 = off)
+    c.augment.scale_min = 0  # > 0: scale augmentation (VGG, ResNet): shorter side to S ~ U[scale_min, scale_max],
+    c.augment.scale_max = 0  # then a random crop_size crop (the stored images stand for shorter side min(H, W))
+    c.augment.color_jitter = 0.0  # photometric distortions (GoogLeNet): brightness/contrast/saturation x U[1 +- s]
+    c.eval_crops = "center"  # evaluation views per scale: center | center_flip | ten (softmax averaged)
+    c.eval_scales = ()  # shorter sides Q to evaluate at (VGG: [256, 384, 512]); [] = the stored images' scale
+
+    c.optimizer = _optimizer_schema()
+    c.schedule = _schedule_schema()
+
+    c.regularization = ml_collections.ConfigDict()
+    c.regularization.l2 = 0.0  # l2 * 1/2 ||W||^2 in the loss (the papers' "weight decay" with SGD)
+    c.regularization.l1 = 0.0  # l1 * ||W||_1 in the loss
+    c.regularization.max_norm = 0.0  # > 0: project each unit's incoming weights onto ||w|| <= max_norm
+    c.grad_clip_norm = 0.0  # > 0: clip the global gradient norm
+    c.label_smoothing = 0.0  # for the cross-entropy losses
+
+    c.log_every_steps = 100
+    c.eval_every_epochs = 1  # 0: evaluate only at the end
+    c.checkpoint_every_steps = 0  # 0: at the end of every epoch; always at the end of training
+    c.checkpoint_keep = 3
+    c.skip_nonfinite = False  # True: skip (and count) steps whose loss or gradients are not finite
+    c.parallel = "jit"  # jit (a Mesh over all devices, batch sharded on 'data') | pmap
+    c.tensorboard = False  # also write TensorBoard events (needs the 'tensorboard' extra: tensorboardX)
+    c.stop_after_step = 0  # > 0: save a checkpoint and return after this step (a deterministic preemption)
+    c.steps_per_call = 0  # training steps unrolled into one compiled call; 0: auto (plan.auto_steps_per_call)
+
+    c.distributed = ml_collections.ConfigDict()
+    c.distributed.coordinator_address = ""  # 'host:port' of process 0: run jax.distributed.initialize
+    c.distributed.num_processes = 1
+    c.distributed.process_id = 0
+    c.lock()
+    for key in FREE_FORM_KEYS:
+        c[key].unlock()
+    return c
+
+
+def _optimizer_schema() -> ml_collections.ConfigDict:
+    o = ml_collections.ConfigDict()
+    o.name = "sgd"  # sgd | momentum | nesterov | adam | adamw | rmsprop
+    o.lr = 0.01  # peak learning rate
+    o.momentum = 0.9  # momentum, nesterov, rmsprop
+    o.b1 = 0.9  # adam, adamw
+    o.b2 = 0.999  # adam, adamw
+    o.eps = 1e-8  # adam, adamw, rmsprop
+    o.decay = 0.9  # rmsprop's squared-gradient average
+    o.weight_decay = 0.0  # adamw's decoupled weight decay (kernels only)
+    return o
+
+
+def _schedule_schema() -> ml_collections.ConfigDict:
+    s = ml_collections.ConfigDict()
+    s.name = "constant"  # constant | step | cosine | plateau
+    s.warmup_fraction = 0.0  # linear warm-up from 0 over this fraction of the run ...
+    s.warmup_epochs = 0.0  # ... or epochs ...
+    s.warmup_steps = 0  # ... or steps; composable with every schedule
+    s.decay_epochs = ()  # step: multiply the lr by decay_factor at these epochs ...
+    s.decay_steps = ()  # ... or at these steps
+    s.decay_factor = 0.1
+    s.final_lr_fraction = 0.0  # cosine: lr at the end / peak lr
+    s.plateau_patience = 5  # plateau: epochs without improvement of the epoch's mean training loss
+    s.plateau_rtol = 1e-4
+    s.plateau_cooldown = 0
+    return s
+
+
+def runlocal(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrinks a config to a run of a few seconds (the 'runlocal' argument of the config files)."""
+    config.num_epochs = 1
+    config.num_steps = 0
+    config.limit_train = 8 * config.batch_size
+    config.limit_test = 2 * config.eval_batch_size
+    config.log_every_steps = 2
+    config.schedule.warmup_epochs = min(config.schedule.warmup_epochs, 0.5)
+    config.schedule.warmup_steps = min(config.schedule.warmup_steps, 4)
+    config.schedule.decay_epochs = ()
+    config.schedule.decay_steps = ()
+    return config

@@ -1,0 +1,214 @@
+"""Config validation: `fill` (a config onto the schema, typed by ConfigDict), `override` (command-line style
+`--config.KEY=VALUE` settings, parsed by ml_collections' config_flags), and `validate` (every value's range and
+choice, one unit per duration) — the checks of config values, in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ml_collections
+
+from cnnjax import data as datalib
+from cnnjax import models as modellib
+from cnnjax.train import optim, tasks
+from cnnjax.train.config.schema import PARALLEL, default_config
+
+def fill(config: ml_collections.ConfigDict | Mapping[str, Any]) -> ml_collections.ConfigDict:
+    """The schema with the settings of `config` (a ConfigDict or nested dict) applied: unknown keys and values of
+    the wrong type are refused, keys `config` lacks keep the schema's value."""
+    full = default_config()
+    for key, value in flatten(config).items():
+        set_value(full, key, value)
+    return full
+
+
+def key_holder(config: ml_collections.ConfigDict, key: str) -> tuple[ml_collections.ConfigDict, str]:
+    """(the ConfigDict holding the dotted `key`, its last name). Raises ValueError for an unknown key (naming the
+    valid ones) and for a group of settings; a new key is allowed only in a free-form group (model_options)."""
+    *parents, leaf = key.split(".")
+    node = config
+    for depth, name in enumerate(parents):
+        if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+            _unknown(key, node, parents[:depth])
+        node = node[name]
+    if not isinstance(node, ml_collections.ConfigDict) or (leaf not in node and node.is_locked):
+        _unknown(key, node, parents)
+    if isinstance(node.get(leaf), ml_collections.ConfigDict):
+        raise ValueError(f"config.{key}: is a group of settings {sorted(node[leaf].keys())}; set one of them")
+    return node, leaf
+
+
+def set_value(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
+    """config[key] = value for a dotted key, through ConfigDict's own checks, with errors that name the key."""
+    node, leaf = key_holder(config, key)
+    kind = node.get_type(leaf) if leaf in node else None
+    if isinstance(value, bool) and kind in (int, float):  # ConfigDict would take True as 1
+        raise TypeError(f"config.{key}: expected {_a(kind)} like {node[leaf]!r}, got {value!r}")
+    try:
+        node[leaf] = value
+    except TypeError:
+        raise TypeError(f"config.{key}: expected {_a(kind)} like {node[leaf]!r}, got {value!r}") from None
+
+
+def _a(kind: type) -> str:
+    return ("an " if kind.__name__[0] in "aeiou" else "a ") + kind.__name__
+
+
+def _unknown(key: str, node: Any, path: list[str]) -> None:
+    where = "config." + ".".join(path) if path else "config"
+    valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+    raise ValueError(f"config: unknown key {key!r}; valid keys of {where}: {valid}")
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'optimizer.lr': 0.003, ...}: the leaves of a (nested) config under dotted keys."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, (Mapping, ml_collections.ConfigDict)):
+            flat.update(flatten(value, prefix + key + "."))
+        else:
+            flat[prefix + key] = list(value) if isinstance(value, tuple) else value  # JSON's and the hash's form
+    return flat
+
+
+def _at_least(minimum: float) -> Callable[[Any], bool]:
+    return lambda v: v >= minimum
+
+
+# (key, test, what is expected): the range of every numeric setting.
+RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("limit_train", lambda v: v is None or v >= 1, "a positive number of examples, or None for all"),
+    ("limit_test", lambda v: v is None or v >= 1, "a positive number of examples, or None for all"),
+    ("validation_examples", _at_least(0), "0 (evaluate on the test split) or a number of training examples to hold "
+     "out"),
+    ("num_epochs", _at_least(0), "a number of epochs >= 0"),
+    ("num_steps", _at_least(0), "a number of steps >= 0"),
+    ("batch_size", _at_least(1), "a positive batch size"),
+    ("eval_batch_size", _at_least(1), "a positive batch size"),
+    ("pad_to", _at_least(0), "0 (off) or a size in pixels"),
+    ("augment.crop_padding", _at_least(0), "0 (off) or a padding in pixels"),
+    ("augment.crop_size", _at_least(0), "0 (off) or a size in pixels"),
+    ("augment.pca_jitter", _at_least(0), "a standard deviation >= 0"),
+    ("augment.scale_min", _at_least(0), "0 (off) or a shorter side in pixels"),
+    ("augment.scale_max", _at_least(0), "0 (off) or a shorter side in pixels"),
+    ("augment.color_jitter", lambda v: 0 <= v < 1, "a strength in [0, 1) (0 = off)"),
+    ("optimizer.lr", lambda v: v > 0, "a positive learning rate"),
+    ("optimizer.weight_decay", _at_least(0), "a weight decay >= 0"),
+    ("schedule.warmup_fraction", lambda v: 0 <= v < 1, "a fraction of the run in [0, 1)"),
+    ("schedule.warmup_epochs", _at_least(0), "a number of epochs >= 0"),
+    ("schedule.warmup_steps", _at_least(0), "a number of steps >= 0"),
+    ("schedule.decay_factor", lambda v: v > 0, "a positive factor"),
+    ("schedule.final_lr_fraction", _at_least(0), "a fraction >= 0"),
+    ("schedule.plateau_patience", _at_least(0), "a number of epochs >= 0"),
+    ("regularization.l2", _at_least(0), "a weight >= 0"),
+    ("regularization.l1", _at_least(0), "a weight >= 0"),
+    ("regularization.max_norm", _at_least(0), "0 (off) or a positive norm"),
+    ("grad_clip_norm", _at_least(0), "0 (off) or a positive norm"),
+    ("label_smoothing", lambda v: 0 <= v < 1, "a value in [0, 1)"),
+    ("log_every_steps", _at_least(1), "a positive number of steps"),
+    ("eval_every_epochs", _at_least(0), "a number of epochs >= 0 (0: only at the end)"),
+    ("checkpoint_every_steps", _at_least(0), "a number of steps >= 0 (0: every epoch)"),
+    ("checkpoint_keep", _at_least(1), "a positive number of checkpoints"),
+    ("stop_after_step", _at_least(0), "a step >= 0 (0: off)"),
+    ("steps_per_call", _at_least(0), "a number of steps >= 0 (0: auto)"),
+    ("distributed.num_processes", _at_least(1), "a positive number of processes"),
+)
+# Durations given in several units: at most one of each group may be set.
+ONE_OF = (
+    ("num_epochs", "num_steps"),
+    ("schedule.warmup_fraction", "schedule.warmup_epochs", "schedule.warmup_steps"),
+    ("schedule.decay_epochs", "schedule.decay_steps"),
+)
+
+
+def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model_given: bool = False,
+             dataset_given: bool = False) -> ml_collections.ConfigDict:
+    """The full config (`fill`), after checking every value: ranges, choices, one unit per duration. Needs no
+    model and no data: run before anything else. (Whether the loss and the evaluation views fit the model's task
+    is checked where the model is created, `trainer.create_model`.)
+
+    Args:
+      model_given: a Flax module is passed to the trainer, so config.model is not looked up.
+      dataset_given: a Dataset is passed in, so config.dataset is not looked up.
+    """
+    config = fill(config)
+    flat = flatten(config)
+    _check_ranges(flat)
+    _check_durations(flat)
+    choices = [("optimizer.name", optim.OPTIMIZERS), ("schedule.name", optim.SCHEDULES), ("parallel", PARALLEL)]
+    if not model_given:
+        choices.append(("model", modellib.list_models()))
+    if not dataset_given:
+        choices.append(("dataset", datalib.list_datasets()))
+    for key, valid in choices:
+        if flat[key] not in valid:
+            raise ValueError(f"config.{key}: expected one of {list(valid)}, got {flat[key]!r}")
+    if config.optimizer.weight_decay and config.optimizer.name != "adamw":
+        raise ValueError(
+            f"config.optimizer.weight_decay: decoupled weight decay is AdamW's; for {config.optimizer.name!r} set "
+            f"config.regularization.l2 (an L2 penalty in the loss) instead, got weight_decay="
+            f"{config.optimizer.weight_decay!r}"
+        )
+    if config.augment.inception_crop and not config.augment.crop_size:
+        raise ValueError("config.augment.inception_crop: expected config.augment.crop_size > 0 (the output size), "
+                         "got 0")
+    _check_scales_and_views(config)
+    if not model_given:  # the task is the model class's: nothing is built here
+        check_task(config, modellib.task(config.model))
+    return config
+
+
+def check_task(config: ml_collections.ConfigDict, task: str) -> None:
+    """The loss and the evaluation views fit the model's task."""
+    tasks.check_loss(task, config.loss, config.label_smoothing)
+    views = datalib.EVAL_CROPS[config.eval_crops] * max(1, len(config.eval_scales))
+    if views > 1 and task != "classification":
+        raise ValueError(f"config.eval_crops / eval_scales: averaging {views} views is the classification task's; "
+                         f"the model's task is {task}, expected eval_crops='center' and at most one scale, got "
+                         f"{config.eval_crops!r} and {list(config.eval_scales)}")
+
+
+def _check_scales_and_views(config: ml_collections.ConfigDict) -> None:
+    """Scale augmentation and evaluation views: their settings fit each other and the crop size."""
+    augment, crop = config.augment, config.augment.crop_size
+    scales = (augment.scale_min, augment.scale_max)
+    if any(scales):
+        if not crop or augment.inception_crop:
+            raise ValueError(f"config.augment.scale_min / scale_max: scale augmentation crops crop_size windows; "
+                             f"expected crop_size > 0 and inception_crop False, got crop_size={crop!r}, "
+                             f"inception_crop={augment.inception_crop!r}")
+        if not crop <= scales[0] <= scales[1]:
+            raise ValueError(f"config.augment.scale_min / scale_max: expected crop_size={crop} <= scale_min <= "
+                             f"scale_max, got {scales[0]!r} / {scales[1]!r}")
+    if config.eval_crops not in datalib.EVAL_CROPS:
+        raise ValueError(f"config.eval_crops: expected one of {list(datalib.EVAL_CROPS)}, got {config.eval_crops!r}")
+    if config.eval_crops == "ten" and not crop:
+        raise ValueError("config.eval_crops: 'ten' crops crop_size windows; expected config.augment.crop_size > 0, "
+                         "got 0")
+    eval_scales = list(config.eval_scales)
+    if any(isinstance(q, bool) or not isinstance(q, int) or q < max(crop, 1) for q in eval_scales):
+        raise ValueError(f"config.eval_scales: expected shorter sides in pixels (ints >= crop_size={crop}), got "
+                         f"{eval_scales!r}")
+    if len(set(eval_scales)) != len(eval_scales):
+        raise ValueError(f"config.eval_scales: expected distinct scales, got {eval_scales!r}")
+
+
+def _check_ranges(flat: dict[str, Any]) -> None:
+    for key, test, expected in RULES:
+        value = flat[key]
+        number = value is None or (not isinstance(value, bool) and math.isfinite(value))
+        if not (number and test(value)):
+            raise ValueError(f"config.{key}: expected {expected}, got {value!r}")
+
+
+def _check_durations(flat: dict[str, Any]) -> None:
+    for keys in ONE_OF:
+        given = [k for k in keys if flat[k]]
+        if len(given) > 1:
+            shown = ", ".join(f"{k}={flat[k]!r}" for k in given)
+            raise ValueError(f"config: expected one of {', '.join(keys)} (the others 0), got {shown}")
+    if not (flat["num_epochs"] or flat["num_steps"]):
+        raise ValueError("config.num_epochs / num_steps: expected the run's length in one of them, got 0 / 0")

@@ -1,0 +1,412 @@
+"""`train_and_evaluate(config, workdir)`: the training loop, in one function that reads top to bottom.
+
+    set up (data, model, task, optimiser, steps) -> hold the workdir -> init or restore -> compile -> loop:
+    batch -> train_step -> is it time to log / evaluate / checkpoint? -> the final evaluation and the last line
+
+The step (loss, gradients, update) is `step.train_step`, the task's loss and metrics are in `tasks.py`. What this
+file calls besides are leaves that never call back: the checkpointer (`checkpoint.py`), the metrics writer and
+progress bar (`metrics.py`), the workdir lock (`workdir.py`), the data iterator (`cnnjax.data`) and the
+data-parallel strategy (`cnnjax.parallel`).
+
+Workdir: config.json, manifest.json, metrics.jsonl, checkpoints/<step>/ (orbax), tensorboard/ (optional). A run
+started on a workdir that holds a checkpoint resumes from it exactly: state, root key and data position (epoch,
+batch in epoch) all follow from the restored step, and the same config (hash) is required.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+
+from cnnjax import backend, parallel
+from cnnjax import data as datalib
+from cnnjax import models as modellib
+from cnnjax import summary as summarylib
+from cnnjax.models.outputs import output_spec
+from cnnjax.train import config as configlib
+from cnnjax.train import plan as planlib
+from cnnjax.train import resume
+from cnnjax.train import rng as rnglib
+from cnnjax.train import step as steplib
+from cnnjax.train import tasks as tasklib
+from cnnjax.train import workdir as workdirlib
+from cnnjax.train.checkpoint import Checkpointer
+from cnnjax.train.metrics import MetricsWriter, PendingMetrics, Progress, finish_manifest, write_manifest
+from cnnjax.train.preprocess import make_preprocess
+from cnnjax.train.state import create_train_state
+
+
+class Interrupted(Exception):
+    """Raised after SIGTERM/SIGINT once a checkpoint of the current step is saved; rerun to resume."""
+
+    def __init__(self, signum: int, step: int, workdir: Path):
+        self.signum, self.step, self.workdir = signum, step, workdir
+        super().__init__(
+            f"interrupted by {signal.Signals(signum).name} at step {step}; checkpoint saved in "
+            f"{workdir / 'checkpoints'}; run the same command with the same workdir to resume"
+        )
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict | Mapping[str, Any],
+    workdir: str | Path,
+    *,
+    dataset: datalib.Dataset | None = None,
+    model: nn.Module | None = None,
+) -> dict[str, Any]:
+    """Trains `config.model` on `config.dataset`, evaluating on the test split (or, with config.validation_examples,
+    on the held-out end of the training split: validation_* metrics); resumes from `workdir` if it holds a
+    checkpoint.
+
+    Args:
+      config: a config (keys of `config.default_config()`; missing keys take its values), e.g. a recipe.
+      workdir: where the run's files go; created after the config is validated and the data loaded, held by this
+        run alone (a second run on it refuses), and removed again if the run fails before writing anything.
+      dataset: use this Dataset (e.g. from `data.from_arrays`) instead of loading `config.dataset`.
+      model: use this Flax module instead of `models.create(config.model, ...)`.
+
+    Returns:
+      The final metrics: step, epoch, train_loss, train_<the task's metric>, the evaluation metrics (test_accuracy,
+      ... for a classifier), wall_time, nonfinite_steps (or, after `config.stop_after_step`, the metrics so far
+      with 'stopped': True).
+    """
+    started, start_time = time.time(), datetime.datetime.now(datetime.timezone.utc)
+    config = configlib.validate(config, model_given=model is not None, dataset_given=dataset is not None)
+    parallel.initialize_distributed(**config.distributed)
+    is_main, processes = jax.process_index() == 0, jax.process_count()
+    if model is not None:  # record what actually runs
+        config.model = f"{type(model).__module__}.{type(model).__qualname__}"
+    if dataset is None:
+        dataset = load_dataset(config)
+    else:
+        config.dataset = dataset.name
+
+    # ----- Set up: data, durations, model and task, the pure steps.
+    strategy = parallel.strategy(config.parallel)
+    for key in ("batch_size", "eval_batch_size"):
+        parallel.check_batch_size(config[key], f"config.{key}", devices=strategy.devices, processes=processes)
+    local_batch, local_eval_batch = config.batch_size // processes, config.eval_batch_size // processes
+    train_source, eval_source, eval_split = split_data(config, dataset)
+    steps_per_epoch = datalib.num_batches(train_source, local_batch, shard_count=processes)
+    if steps_per_epoch == 0:
+        raise ValueError(f"config.batch_size: expected at most the {len(train_source)} training examples, got "
+                         f"{config.batch_size}")
+    plan = planlib.resolve(config, steps_per_epoch)
+    preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to, eval_crops=config.eval_crops,
+                                 eval_scales=tuple(config.eval_scales))
+    model, model_options, task = create_model(config, dataset, preprocess.input_shape, model)
+    step_fn, tx = steplib.make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
+    eval_step = functools.partial(steplib.eval_step, model=model, task=task, preprocess=preprocess)
+    steps_per_call = config.steps_per_call or choose_steps_per_call(model, preprocess.input_shape,
+                                                                   config.batch_size // strategy.devices)
+    root = rnglib.root_key(config.seed)
+    shuffle_seed = rnglib.shuffle_seed(root)
+    init = functools.partial(create_train_state, model, tx, root, preprocess.input_shape)
+    config_hash = resume.config_hash(config)
+
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(workdirlib.open_workdir(workdir, main=is_main))
+        report = functools.partial(print, flush=True) if is_main else (lambda text: None)
+        checkpointer = Checkpointer(workdir / "checkpoints", keep=config.checkpoint_keep)
+        stack.callback(checkpointer.close)
+
+        # ----- Init, or restore the newest intact checkpoint that this config wrote.
+        abstract = jax.eval_shape(init)
+        if strategy.state_sharding is not None:
+            abstract = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=strategy.state_sharding), abstract)
+        restored = checkpointer.restore_latest(
+            abstract, required_meta=("config_hash", "config", "pending_metrics"), report=report,
+            check_meta=lambda meta: resume.check_same_config(meta, config, checkpointer.directory),
+        )
+        if restored is None:
+            state, meta, last_checkpoint = strategy.init(init), {}, None
+        else:
+            state, meta, last_checkpoint = restored
+            state = strategy.put_state(state)
+        start_step = int(jax.device_get(strategy.local(state).step))
+        pending = PendingMetrics(("step", "loss", task.train_metric, "learning_rate", "finite"), config.batch_size,
+                                 saved=meta.get("pending_metrics"))
+        writer = None  # only process 0 writes files; records lost from metrics.jsonl come back from the checkpoint
+        if is_main:
+            writer = MetricsWriter(workdir, resume_step=start_step, saved_records=meta.get("records"),
+                                   tensorboard=config.tensorboard, report=report)
+            stack.callback(writer.close)
+        progress = Progress(total=plan.total_steps, initial=start_step, enabled=is_main, metric=task.train_metric)
+        stack.callback(progress.close)
+
+        # ----- Compile ahead of time (timed apart, so that img/s measures training only), then the run's files.
+        began = time.perf_counter()
+        batch_shape = strategy.abstract_batch(local_batch, dataset.image_shape)
+        train_step = strategy.compile_train(step_fn).lower(state, batch_shape).compile()
+        train_steps = None  # steps_per_call steps in one call, for the stretches where nothing happens in between
+        if steps_per_call > 1:
+            train_steps = strategy.compile_train(steplib.unrolled(step_fn, steps_per_call))
+            train_steps = train_steps.lower(state, *[batch_shape] * steps_per_call).compile()
+        eval_step = strategy.compile_eval(eval_step)
+        compile_seconds: float | None = time.perf_counter() - began  # None once a record carries it
+        if is_main:
+            (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
+            write_manifest(workdir, config_hash=config_hash, start_time=start_time, resumed_from=start_step,
+                           data_files=dataset.files, compile_seconds=compile_seconds)
+            if start_step:
+                progress.message(f"resuming from the checkpoint of step {start_step} in {workdir}")
+
+        def evaluate(state) -> dict[str, float]:
+            """The task's metrics over the evaluation split, named '<eval_split>_*' (every process takes part)."""
+            batches = datalib.padded_batches(eval_source, local_eval_batch, shard_index=jax.process_index(),
+                                             shard_count=processes)
+            totals = None
+            for batch in parallel.prefetch(batches, strategy.put_batch):
+                sums = eval_step(state, batch)
+                totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+            metrics = task.summarize(strategy.to_host(totals))
+            return {f"{eval_split}_{k.removeprefix('test_')}": v for k, v in metrics.items()}
+
+        def save(state, step: int) -> None:
+            checkpointer.save(strategy.local(state), {
+                "step": step, "epoch": step // steps_per_epoch, "batch_in_epoch": step % steps_per_epoch,
+                "steps_per_epoch": steps_per_epoch, "shuffle_seed": shuffle_seed, "config_hash": config_hash,
+                "config": resume.hashed_settings(config), "pending_metrics": pending.state_dict(),
+                "model_options": model_options, "input_shape": list(preprocess.input_shape),
+                "records": writer.records if writer else [],  # to restore a lost metrics.jsonl
+            })
+
+        # ----- The loop.
+        step, last_evaluation = start_step, None
+        batches = parallel.prefetch(
+            train_batches(train_source, local_batch, seed=shuffle_seed, start_step=step,
+                          steps_per_epoch=steps_per_epoch),
+            strategy.put_batch)
+        pending.restart()  # img/s counts from here, after compilation
+        with stop_signals() as received:
+            while step < plan.total_steps:
+                k = steps_in_call(step, steps_per_call, plan)
+                group = [next(batches) for _ in range(k)]
+                state, metrics = train_step(state, *group) if k == 1 else train_steps(state, *group)
+                step += k
+                pending.add(metrics, steps=k)
+
+                stop = bool(received) or step in (plan.stop_after_step, plan.total_steps)
+                log, checkpoint = is_time_to_log(step, plan), stop or is_time_to_checkpoint(step, plan)
+                if log:
+                    values = pending.pull()
+                    check_finite(values, config.skip_nonfinite, last_checkpoint, checkpointer)
+                    pending.clear()
+                    record = training_record(values, step, plan, task.train_metric, pending.images_per_sec())
+                    if config.skip_nonfinite:
+                        record["nonfinite_steps"] = int(strategy.to_host(state.nonfinite_steps))
+                    if compile_seconds is not None:  # the first record of this process says what compiling took
+                        record["compile_seconds"], compile_seconds = compile_seconds, None
+                    progress.update(record)
+                    if is_time_to_evaluate(step, plan):
+                        record.update(evaluate(state))
+                        last_evaluation = record
+                        main = f"{eval_split}_{task.main_metric}"
+                        progress.message(f"epoch {record['epoch']:.2f} step {step}: {eval_split}_loss "
+                                         f"{record[eval_split + '_loss']:.4f} {main} {record[main]:.4f}")
+                    if writer:
+                        writer.write(record)
+                if checkpoint:
+                    if not log:  # a checkpoint holds no non-finite state unless config.skip_nonfinite says so
+                        check_finite(pending.pull(), config.skip_nonfinite, last_checkpoint, checkpointer)
+                    save(state, step)
+                    last_checkpoint = step
+                if log or checkpoint:
+                    pending.restart()  # img/s measures training only
+                if received:
+                    checkpointer.wait()
+                    raise Interrupted(received[0], step, workdir)
+                if step == plan.stop_after_step:
+                    checkpointer.wait()
+                    last = writer.records[-1] if writer and writer.records else {}
+                    return {**last, "step": step, "stopped": True}
+
+        # ----- The end: the final checkpoint (already saved at the last step) and the last line.
+        checkpointer.wait()
+        progress.close()
+        final = last_evaluation
+        if final is None or final["step"] != step:  # resumed at the end: evaluate again
+            previous = writer.records[-1] if writer and writer.records else {}
+            final = {**previous, "step": step, "epoch": step / steps_per_epoch, **evaluate(state)}
+        wall = time.time() - started
+        result = {**final, "nonfinite_steps": int(strategy.to_host(state.nonfinite_steps)), "wall_time": wall}
+        main = f"{eval_split}_{task.main_metric}"
+        if is_main:
+            finish_manifest(workdir, end_time=datetime.datetime.now(datetime.timezone.utc), metrics=result)
+            print(f"{main}: {final[main]:.4f} (wall time {wall:.1f} s)", flush=True)
+        return result
+
+
+# ------------------------------------------------------------------------------------------- set-up helpers
+def load_dataset(config: ml_collections.ConfigDict) -> datalib.Dataset:
+    """config.dataset; config.data_dir names the IDX directory for the IDX datasets (unless idx_dir is set)."""
+    idx_dir, data_dir = config.idx_dir or None, config.data_dir or None
+    if config.dataset in datalib.IDX_DATASETS and idx_dir is None:
+        idx_dir, data_dir = data_dir, None
+    return datalib.load_dataset(config.dataset, data_dir=data_dir, idx_dir=idx_dir)
+
+
+def split_data(
+    config: ml_collections.ConfigDict, dataset: datalib.Dataset
+) -> tuple[datalib.Source, datalib.Source, str]:
+    """(training examples, evaluation examples, 'test' | 'validation'): with config.validation_examples = N > 0 the
+    last N training examples are held out and evaluated on, the test split is not used; limit_train and limit_test
+    then take the first examples of the rest and of the held-out ones."""
+    held_out = config.validation_examples
+    if not held_out:
+        return datalib.take(dataset.train, config.limit_train), datalib.take(dataset.test, config.limit_test), "test"
+    total = len(dataset.train)
+    if held_out >= total:
+        raise ValueError(f"config.validation_examples: expected fewer than the {total} training examples, got "
+                         f"{held_out}")
+    train = datalib.take(datalib.take(dataset.train, total - held_out), config.limit_train)
+    return train, datalib.take(datalib.skip(dataset.train, total - held_out), config.limit_test), "validation"
+
+
+def create_model(
+    config: ml_collections.ConfigDict, dataset: datalib.Dataset, input_shape: tuple[int, int, int],
+    model: nn.Module | None = None,
+) -> tuple[nn.Module, dict[str, Any], tasklib.Task]:
+    """(model, the options it was created with, task): `config.model` fitted to the data by its task (classes,
+    output channels, input size), config.model_options winning; or the given `model` as it is.
+
+    Raises ValueError when config.loss or the evaluation views do not fit a given model's task.
+    """
+    given = config.model_options.to_dict()
+    built = model if model is not None else modellib.create(config.model, **given)
+    if model is not None:  # validate read a registered model's task from its class; a given module declares its own
+        configlib.check_task(config, output_spec(model).task)
+    task = tasklib.make_task(output_spec(built).task, loss=config.loss, num_classes=dataset.num_classes,
+                             label_smoothing=config.label_smoothing)
+    if model is not None:
+        return model, {}, task
+    valid = modellib.options(config.model)
+    fitted = {k: v for k, v in task.model_options(input_shape).items() if k in valid and k not in given}
+    return built.clone(**fitted), {**fitted, **given}, task
+
+
+def choose_steps_per_call(model: nn.Module, input_shape: tuple[int, int, int], device_batch: int) -> int:
+    """config.steps_per_call = 0: the backend's rule (`cnnjax.backend.steps_per_call`) for this model's step."""
+    macs = summarylib.summary(model, input_shape).macs
+    return backend.steps_per_call(macs, device_batch, jax.default_backend())
+
+
+def default_workdir(config: ml_collections.ConfigDict, root: str | Path = "runs") -> Path:
+    """runs/<model>_<dataset>_<YYYYmmdd-HHMMSS>."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{config.model}_{config.dataset}_{stamp}"
+
+
+# ------------------------------------------------------------------------------------------- loop helpers
+def train_batches(
+    source: datalib.Source, batch_size: int, *, seed: int, start_step: int, steps_per_epoch: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """This process's training batches from `start_step` on, epoch after epoch, without end (the order of each
+    epoch follows from `seed` and its number, so a resumed run sees the same batches)."""
+    epoch, start_batch = divmod(start_step, steps_per_epoch)
+    while True:
+        yield from datalib.batches(source, batch_size, seed=seed, epoch=epoch, start_batch=start_batch,
+                                   shard_index=jax.process_index(), shard_count=jax.process_count())
+        epoch, start_batch = epoch + 1, 0
+
+
+def is_time(step: int, every: int) -> bool:
+    """Whether `step` (the number of steps taken) is a positive multiple of `every` (0: never)."""
+    return every > 0 and step > 0 and step % every == 0
+
+
+def is_time_to_evaluate(step: int, plan: planlib.Plan) -> bool:
+    """At the end, and at the end of every eval_every_epochs-th epoch (0: only at the end)."""
+    return step == plan.total_steps or is_time(step, plan.eval_every_epochs * plan.steps_per_epoch)
+
+
+def is_time_to_log(step: int, plan: planlib.Plan) -> bool:
+    """When evaluating, at the end of every epoch, and every log_every_steps."""
+    return (is_time_to_evaluate(step, plan) or is_time(step, plan.steps_per_epoch)
+            or is_time(step, plan.log_every_steps))
+
+
+def is_time_to_checkpoint(step: int, plan: planlib.Plan) -> bool:
+    """Every checkpoint_every_steps, or at the end of every epoch when that is 0 (and whenever the run stops)."""
+    return is_time(step, plan.checkpoint_every_steps or plan.steps_per_epoch)
+
+
+def steps_in_call(step: int, steps_per_call: int, plan: planlib.Plan) -> int:
+    """How many steps the call after `step` takes: steps_per_call, or 1 when something happens after one of the
+    group's steps but its last (a record, an evaluation, a checkpoint, a stop), so that every action still
+    follows the step it is planned for."""
+    inside = range(step + 1, step + steps_per_call)
+    busy = any(is_time_to_log(s, plan) or is_time_to_checkpoint(s, plan) or s == plan.stop_after_step
+               for s in inside)
+    return 1 if busy else steps_per_call
+
+
+def training_record(
+    values: dict[str, np.ndarray], step: int, plan: planlib.Plan, metric: str, images_per_sec: float
+) -> dict[str, Any]:
+    """The record of the steps since the last one: their mean loss and training metric over the finite steps."""
+    ok = values["finite"] if values["finite"].any() else np.ones_like(values["finite"])
+    return {
+        "step": step,
+        "epoch": step / plan.steps_per_epoch,
+        "train_loss": float(values["loss"][ok].mean()),
+        f"train_{metric}": float(values[metric][ok].mean()),
+        "learning_rate": float(values["learning_rate"][-1]),
+        "images_per_sec": images_per_sec,
+    }
+
+
+def check_finite(
+    values: dict[str, np.ndarray], skip_nonfinite: bool, last_checkpoint: int | None, checkpointer: Checkpointer
+) -> None:
+    """Raises FloatingPointError (unless config.skip_nonfinite) naming the first step whose loss or gradient was
+    not finite, and the last good checkpoint."""
+    finite = values["finite"]
+    if finite.all() or skip_nonfinite:
+        return
+    first = int(np.argmin(finite))
+    kept = (f"the last good checkpoint is step {last_checkpoint} in {checkpointer.directory}"
+            if last_checkpoint is not None else "no checkpoint was saved yet")
+    checkpointer.wait()
+    raise FloatingPointError(
+        f"non-finite training loss or gradient at step {int(values['step'][first])} (loss "
+        f"{values['loss'][first]}); {kept}. Lower the learning rate, clip gradients (config.grad_clip_norm), "
+        f"or set config.skip_nonfinite=True to skip such steps."
+    )
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """Yields a list to which SIGTERM/SIGINT append their number instead of stopping the process: the loop then
+    saves a checkpoint of the current step and raises Interrupted. A second signal raises KeyboardInterrupt at
+    once. Outside the main thread (where Python cannot handle signals) the list stays empty."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame):
+        if received:  # a second signal: stop now, without a checkpoint
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
