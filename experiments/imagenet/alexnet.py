@@ -1,6 +1,6 @@
 """AlexNet (two towers, LRN, overlapping pooling, dropout 0.5) on ImageNet 2012, the paper's recipe
-(Krizhevsky, Sutskever, Hinton 2012). Published (../shared/reference/figures.md): 1 CNN 40.7 / 18.2 top-1 / top-5
-validation error, 5 CNNs 38.1 / 16.4 (test top-5 16.4); LRN is worth 1.4 / 1.2, overlapping pooling 0.4 / 0.3.
+(Krizhevsky, Sutskever, Hinton 2012). Published (the paper, Table 2 and section 3): 1 CNN 40.7 / 18.2 top-1 /
+top-5 validation error, 5 CNNs 38.1 / 16.4 (test top-5 16.4); LRN is worth 1.4 / 1.2, overlapping pooling 0.4 / 0.3.
 
     cnnjax train --config experiments/imagenet/alexnet.py --data-dir DIR --workdir runs/alexnet_imagenet
     # one 8-GPU host: the same line (batch 128 sharded over the GPUs, 16 each)

@@ -1,5 +1,5 @@
 """GoogLeNet (Szegedy et al. 2014: the paper's layout, 5x5 branches, no BN, two auxiliary classifiers whose losses
-weigh 0.3) on ImageNet 2012. Published (figures.md): top-5 validation error 10.07 for 1 model and 1 crop (what
+weigh 0.3) on ImageNet 2012. Published (the paper, Table 3): top-5 validation error 10.07 for 1 model and 1 crop (what
 this config's centre-crop evaluation measures), 6.67 for 7 models and 144 crops each.
 
     cnnjax train --config experiments/imagenet/googlenet.py --data-dir DIR --workdir runs/googlenet_imagenet

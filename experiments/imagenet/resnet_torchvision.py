@@ -1,7 +1,7 @@
 """ResNet v1.5 on ImageNet 2012 with torchvision's reference recipe (the one its IMAGENET1K_V1 weights were
 trained with): ResNet-50 by default, the others as the argument: resnet_torchvision.py:resnet18 | resnet34 |
 resnet50 | resnet101 | resnet152. v1.5 puts the stride of a downsampling bottleneck on its 3x3 conv. Published
-figures of the paper's v1 (figures.md): ResNet-50 10-crop 22.85 / 6.71 top-1 / top-5 validation error;
+figures of the paper's v1 (He et al. 2016, Table 3): ResNet-50 10-crop 22.85 / 6.71 top-1 / top-5 validation error;
 torchvision's model card for these weights (single centre crop) gives ResNet-50 acc@1 76.130, acc@5 92.862,
 i.e. 23.87 / 7.14 error.
 

@@ -1,7 +1,7 @@
 """VGG (Simonyan & Zisserman 2014) on ImageNet 2012 with scale jittering, the paper's recipe; configuration D
 (VGG-16) by default, the others as the argument: vgg.py:vgg11 | vgg13 | vgg16 | vgg19 (A, B, D, E). Published
-(figures.md): D single-scale 27.0 / 8.8 top-1 / top-5 validation error, 25.6 / 8.1 when trained with scale
-jitter; the ILSVRC-2014 submission 7.3 test top-5.
+(the paper, Tables 3 and 7): D single-scale 27.0 / 8.8 top-1 / top-5 validation error, 25.6 / 8.1 when trained
+with scale jitter; the ILSVRC-2014 submission 7.3 test top-5.
 
     cnnjax train --config experiments/imagenet/vgg.py --data-dir DIR --workdir runs/vgg16_imagenet
     cnnjax train --config experiments/imagenet/vgg.py:vgg19 --data-dir DIR --workdir runs/vgg19_imagenet

@@ -1,6 +1,6 @@
 """ZFNet (Zeiler & Fergus 2013: AlexNet with a 7x7/2 conv1 and a 5x5/2 conv2, dense conv3-5, 224 input) on
-ImageNet 2012, the paper's recipe. Published (figures.md): 1 convnet 38.4 / 16.5 top-1 / top-5 validation error;
-a 6-net ensemble 14.8 test top-5 (the 2013 winner, Clarifai, 11.7).
+ImageNet 2012, the paper's recipe. Published (the paper, Table 2): 1 convnet 38.4 / 16.5 top-1 / top-5 validation
+error; a 6-net ensemble 14.8 test top-5 (the 2013 winner, Clarifai, 11.7: Russakovsky et al. 2015).
 
     cnnjax train --config experiments/imagenet/zfnet.py --data-dir DIR --workdir runs/zfnet_imagenet
     # one 8-GPU host: the same line (batch 128 sharded over the GPUs, 16 each)
