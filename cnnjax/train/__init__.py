@@ -21,6 +21,8 @@ from cnnjax.train.step import eval_step, make_train_step, train_step, unrolled
 from cnnjax.train.tasks import LOSSES, TASKS, Task, make_task
 from cnnjax.train.trainer import (
     Interrupted,
+    Setup,
+    build,
     create_model,
     default_workdir,
     load_dataset,
@@ -29,8 +31,8 @@ from cnnjax.train.trainer import (
 )
 
 __all__ = [
-    "LOSSES", "OPTIMIZERS", "SCHEDULES", "TASKS", "Checkpointer", "Interrupted", "Plan", "Preprocess", "Task",
-    "TrainState", "config_hash", "create_model", "create_train_state", "default_config", "default_workdir",
+    "LOSSES", "OPTIMIZERS", "SCHEDULES", "TASKS", "Checkpointer", "Interrupted", "Plan", "Preprocess", "Setup", "Task",
+    "TrainState", "build", "config_hash", "create_model", "create_train_state", "default_config", "default_workdir",
     "eval_step", "fill", "load_config", "load_dataset", "make_optimizer", "make_preprocess", "make_schedule",
     "make_task", "make_train_step", "override", "recipe", "regularization_loss", "resolve", "restore_run",
     "root_key", "runlocal", "shuffle_seed", "split_data", "stable_hash", "step_key", "stream", "train_and_evaluate",

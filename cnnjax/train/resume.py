@@ -33,9 +33,11 @@ def hashed_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
     return {k: v for k, v in configlib.flatten(config.to_dict()).items() if k not in RUN_ONLY_KEYS}
 
 
-def config_hash(config: ml_collections.ConfigDict) -> str:
-    """A 16-hex-digit SHA-256 of `hashed_settings(config)`: equal hashes, equal numbers."""
-    text = json.dumps(hashed_settings(config), sort_keys=True, default=str)
+def config_hash(config: ml_collections.ConfigDict | Mapping[str, Any]) -> str:
+    """A 16-hex-digit SHA-256 of `hashed_settings(config)` (or of such settings themselves): equal hashes, equal
+    numbers."""
+    settings = config if not isinstance(config, ml_collections.ConfigDict) else hashed_settings(config)
+    text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

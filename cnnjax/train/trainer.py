@@ -1,7 +1,8 @@
 """`train_and_evaluate(config, workdir)`: the training loop, in one function that reads top to bottom.
 
-    set up (data, model, task, optimiser, steps) -> hold the workdir -> init or restore -> compile -> loop:
-    batch -> train_step -> is it time to log / evaluate / checkpoint? -> the final evaluation and the last line
+    set up (`build`: data split, durations, model and task, the pure steps) -> hold the workdir -> init or
+    restore -> compile -> loop: batch -> train_step -> is it time to log / evaluate / checkpoint? -> the final
+    evaluation and the last line
 
 The step (loss, gradients, update) is `step.train_step`, the task's loss and metrics are in `tasks.py`. What this
 file calls besides are leaves that never call back: the checkpointer (`checkpoint.py`), the metrics writer and
@@ -16,13 +17,14 @@ batch in epoch) all follow from the restored step, and the same config (hash) is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import functools
 import json
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,8 @@ from cnnjax.train import tasks as tasklib
 from cnnjax.train import workdir as workdirlib
 from cnnjax.train.checkpoint import Checkpointer
 from cnnjax.train.metrics import MetricsWriter, PendingMetrics, Progress, finish_manifest, write_manifest
-from cnnjax.train.preprocess import make_preprocess
-from cnnjax.train.state import create_train_state
+from cnnjax.train.preprocess import Preprocess, make_preprocess
+from cnnjax.train.state import TrainState, create_train_state
 
 
 class Interrupted(Exception):
@@ -84,7 +86,7 @@ def train_and_evaluate(
       with 'stopped': True).
     """
     started, start_time = time.time(), datetime.datetime.now(datetime.timezone.utc)
-    config = configlib.validate(config, model_given=model is not None, dataset_given=dataset is not None)
+    config = configlib.validate(config, model=model, dataset_given=dataset is not None)
     parallel.initialize_distributed(**config.distributed)
     is_main, processes = jax.process_index() == 0, jax.process_count()
     if model is not None:  # record what actually runs
@@ -94,28 +96,12 @@ def train_and_evaluate(
     else:
         config.dataset = dataset.name
 
-    # ----- Set up: data, durations, model and task, the pure steps.
+    # ----- Set up: everything the run computes with (pure: no files, nothing compiled).
     strategy = parallel.strategy(config.parallel)
-    for key in ("batch_size", "eval_batch_size"):
-        parallel.check_batch_size(config[key], f"config.{key}", devices=strategy.devices, processes=processes)
-    local_batch, local_eval_batch = config.batch_size // processes, config.eval_batch_size // processes
-    train_source, eval_source, eval_split = split_data(config, dataset)
-    steps_per_epoch = datalib.num_batches(train_source, local_batch, shard_count=processes)
-    if steps_per_epoch == 0:
-        raise ValueError(f"config.batch_size: expected at most the {len(train_source)} training examples, got "
-                         f"{config.batch_size}")
-    plan = planlib.resolve(config, steps_per_epoch)
-    preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to, eval_crops=config.eval_crops,
-                                 eval_scales=tuple(config.eval_scales))
-    model, model_options, task = create_model(config, dataset, preprocess.input_shape, model)
-    step_fn, tx = steplib.make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
-    eval_step = functools.partial(steplib.eval_step, model=model, task=task, preprocess=preprocess)
-    steps_per_call = config.steps_per_call or choose_steps_per_call(model, preprocess.input_shape,
-                                                                   config.batch_size // strategy.devices)
-    root = rnglib.root_key(config.seed)
-    shuffle_seed = rnglib.shuffle_seed(root)
-    init = functools.partial(create_train_state, model, tx, root, preprocess.input_shape)
-    config_hash = resume.config_hash(config)
+    setup = build(config, dataset, model, devices=strategy.devices, processes=processes)
+    plan, task, preprocess = setup.plan, setup.task, setup.preprocess
+    settings = resume.hashed_settings(config)  # what each checkpoint records, to check a resumption against
+    config_hash = resume.config_hash(settings)
 
     with contextlib.ExitStack() as stack:
         workdir = stack.enter_context(workdirlib.open_workdir(workdir, main=is_main))
@@ -124,7 +110,7 @@ def train_and_evaluate(
         stack.callback(checkpointer.close)
 
         # ----- Init, or restore the newest intact checkpoint that this config wrote.
-        abstract = jax.eval_shape(init)
+        abstract = jax.eval_shape(setup.init)
         if strategy.state_sharding is not None:
             abstract = jax.tree.map(
                 lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=strategy.state_sharding), abstract)
@@ -133,7 +119,7 @@ def train_and_evaluate(
             check_meta=lambda meta: resume.check_same_config(meta, config, checkpointer.directory),
         )
         if restored is None:
-            state, meta, last_checkpoint = strategy.init(init), {}, None
+            state, meta, last_checkpoint = strategy.init(setup.init), {}, None
         else:
             state, meta, last_checkpoint = restored
             state = strategy.put_state(state)
@@ -150,13 +136,13 @@ def train_and_evaluate(
 
         # ----- Compile ahead of time (timed apart, so that img/s measures training only), then the run's files.
         began = time.perf_counter()
-        batch_shape = strategy.abstract_batch(local_batch, dataset.image_shape)
-        train_step = strategy.compile_train(step_fn).lower(state, batch_shape).compile()
+        batch_shape = strategy.abstract_batch(setup.local_batch, dataset.image_shape)
+        train_step = strategy.compile_train(setup.train_step).lower(state, batch_shape).compile()
         train_steps = None  # steps_per_call steps in one call, for the stretches where nothing happens in between
-        if steps_per_call > 1:
-            train_steps = strategy.compile_train(steplib.unrolled(step_fn, steps_per_call))
-            train_steps = train_steps.lower(state, *[batch_shape] * steps_per_call).compile()
-        eval_step = strategy.compile_eval(eval_step)
+        if setup.steps_per_call > 1:
+            train_steps = strategy.compile_train(steplib.unrolled(setup.train_step, setup.steps_per_call))
+            train_steps = train_steps.lower(state, *[batch_shape] * setup.steps_per_call).compile()
+        eval_step = strategy.compile_eval(setup.eval_step)
         compile_seconds: float | None = time.perf_counter() - began  # None once a record carries it
         if is_main:
             (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
@@ -167,34 +153,34 @@ def train_and_evaluate(
 
         def evaluate(state) -> dict[str, float]:
             """The task's metrics over the evaluation split, named '<eval_split>_*' (every process takes part)."""
-            batches = datalib.padded_batches(eval_source, local_eval_batch, shard_index=jax.process_index(),
+            batches = datalib.padded_batches(setup.eval_source, setup.local_eval_batch, shard_index=jax.process_index(),
                                              shard_count=processes)
             totals = None
             for batch in parallel.prefetch(batches, strategy.put_batch):
                 sums = eval_step(state, batch)
                 totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
             metrics = task.summarize(strategy.to_host(totals))
-            return {f"{eval_split}_{k.removeprefix('test_')}": v for k, v in metrics.items()}
+            return {f"{setup.eval_split}_{k.removeprefix('test_')}": v for k, v in metrics.items()}
 
         def save(state, step: int) -> None:
             checkpointer.save(strategy.local(state), {
-                "step": step, "epoch": step // steps_per_epoch, "batch_in_epoch": step % steps_per_epoch,
-                "steps_per_epoch": steps_per_epoch, "shuffle_seed": shuffle_seed, "config_hash": config_hash,
-                "config": resume.hashed_settings(config), "pending_metrics": pending.state_dict(),
-                "model_options": model_options, "input_shape": list(preprocess.input_shape),
+                "step": step, "epoch": step // plan.steps_per_epoch, "batch_in_epoch": step % plan.steps_per_epoch,
+                "steps_per_epoch": plan.steps_per_epoch, "shuffle_seed": setup.shuffle_seed, "config_hash": config_hash,
+                "config": settings, "pending_metrics": pending.state_dict(),
+                "model_options": setup.model_options, "input_shape": list(preprocess.input_shape),
                 "records": writer.records if writer else [],  # to restore a lost metrics.jsonl
             })
 
         # ----- The loop.
         step, last_evaluation = start_step, None
         batches = parallel.prefetch(
-            train_batches(train_source, local_batch, seed=shuffle_seed, start_step=step,
-                          steps_per_epoch=steps_per_epoch),
+            train_batches(setup.train_source, setup.local_batch, seed=setup.shuffle_seed, start_step=step,
+                          steps_per_epoch=plan.steps_per_epoch),
             strategy.put_batch)
         pending.restart()  # img/s counts from here, after compilation
         with stop_signals() as received:
             while step < plan.total_steps:
-                k = steps_in_call(step, steps_per_call, plan)
+                k = steps_in_call(step, setup.steps_per_call, plan)
                 group = [next(batches) for _ in range(k)]
                 state, metrics = train_step(state, *group) if k == 1 else train_steps(state, *group)
                 step += k
@@ -215,9 +201,9 @@ def train_and_evaluate(
                     if is_time_to_evaluate(step, plan):
                         record.update(evaluate(state))
                         last_evaluation = record
-                        main = f"{eval_split}_{task.main_metric}"
-                        progress.message(f"epoch {record['epoch']:.2f} step {step}: {eval_split}_loss "
-                                         f"{record[eval_split + '_loss']:.4f} {main} {record[main]:.4f}")
+                        main = f"{setup.eval_split}_{task.main_metric}"
+                        progress.message(f"epoch {record['epoch']:.2f} step {step}: {setup.eval_split}_loss "
+                                         f"{record[setup.eval_split + '_loss']:.4f} {main} {record[main]:.4f}")
                     if writer:
                         writer.write(record)
                 if checkpoint:
@@ -241,17 +227,73 @@ def train_and_evaluate(
         final = last_evaluation
         if final is None or final["step"] != step:  # resumed at the end: evaluate again
             previous = writer.records[-1] if writer and writer.records else {}
-            final = {**previous, "step": step, "epoch": step / steps_per_epoch, **evaluate(state)}
+            final = {**previous, "step": step, "epoch": step / plan.steps_per_epoch, **evaluate(state)}
         wall = time.time() - started
         result = {**final, "nonfinite_steps": int(strategy.to_host(state.nonfinite_steps)), "wall_time": wall}
-        main = f"{eval_split}_{task.main_metric}"
+        main = f"{setup.eval_split}_{task.main_metric}"
         if is_main:
             finish_manifest(workdir, end_time=datetime.datetime.now(datetime.timezone.utc), metrics=result)
             print(f"{main}: {final[main]:.4f} (wall time {wall:.1f} s)", flush=True)
         return result
 
 
-# ------------------------------------------------------------------------------------------- set-up helpers
+# ------------------------------------------------------------------------------------------- set-up
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """Everything a run computes with. train_source / eval_source: the examples trained and evaluated on
+    (eval_split 'test', or 'validation' for held-out training examples: the prefix of the evaluation metrics);
+    local_batch / local_eval_batch: this process's part of a batch; model_options: the options the model was
+    created with (recorded with each checkpoint); train_step / eval_step / init: the pure steps and the state's
+    initialisation, to be compiled; steps_per_call: training steps per compiled call."""
+
+    train_source: datalib.Source
+    eval_source: datalib.Source
+    eval_split: str
+    local_batch: int
+    local_eval_batch: int
+    plan: planlib.Plan
+    preprocess: Preprocess
+    model: nn.Module
+    model_options: dict[str, Any]
+    task: tasklib.Task
+    shuffle_seed: int
+    train_step: steplib.TrainStep
+    eval_step: Callable[..., dict[str, jax.Array]]
+    init: Callable[[], TrainState]
+    steps_per_call: int
+
+
+def build(
+    config: ml_collections.ConfigDict, dataset: datalib.Dataset, model: nn.Module | None = None, *,
+    devices: int = 1, processes: int = 1,
+) -> Setup:
+    """The `Setup` of a validated config on `dataset`, for `devices` devices over `processes` processes (the
+    global batches must split evenly): pure, no files, nothing compiled (the benchmarks time its steps)."""
+    for key in ("batch_size", "eval_batch_size"):
+        parallel.check_batch_size(config[key], f"config.{key}", devices=devices, processes=processes)
+    local_batch = config.batch_size // processes
+    train_source, eval_source, eval_split = split_data(config, dataset)
+    steps_per_epoch = datalib.num_batches(train_source, local_batch, shard_count=processes)
+    if steps_per_epoch == 0:
+        raise ValueError(f"config.batch_size: expected at most the {len(train_source)} training examples, got "
+                         f"{config.batch_size}")
+    plan = planlib.resolve(config, steps_per_epoch)
+    preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to, eval_crops=config.eval_crops,
+                                 eval_scales=tuple(config.eval_scales))
+    model, model_options, task = create_model(config, dataset, preprocess.input_shape, model)
+    train_step, tx = steplib.make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
+    root = rnglib.root_key(config.seed)
+    return Setup(
+        train_source=train_source, eval_source=eval_source, eval_split=eval_split, local_batch=local_batch,
+        local_eval_batch=config.eval_batch_size // processes, plan=plan, preprocess=preprocess, model=model,
+        model_options=model_options, task=task, shuffle_seed=rnglib.shuffle_seed(root), train_step=train_step,
+        eval_step=functools.partial(steplib.eval_step, model=model, task=task, preprocess=preprocess),
+        init=functools.partial(create_train_state, model, tx, root, preprocess.input_shape),
+        steps_per_call=config.steps_per_call or choose_steps_per_call(model, preprocess.input_shape,
+                                                                      config.batch_size // devices),
+    )
+
+
 def load_dataset(config: ml_collections.ConfigDict) -> datalib.Dataset:
     """config.dataset; config.data_dir names the IDX directory for the IDX datasets (unless idx_dir is set)."""
     idx_dir, data_dir = config.idx_dir or None, config.data_dir or None
@@ -283,13 +325,9 @@ def create_model(
 ) -> tuple[nn.Module, dict[str, Any], tasklib.Task]:
     """(model, the options it was created with, task): `config.model` fitted to the data by its task (classes,
     output channels, input size), config.model_options winning; or the given `model` as it is.
-
-    Raises ValueError when config.loss or the evaluation views do not fit a given model's task.
     """
     given = config.model_options.to_dict()
     built = model if model is not None else modellib.create(config.model, **given)
-    if model is not None:  # validate read a registered model's task from its class; a given module declares its own
-        configlib.check_task(config, output_spec(model).task)
     task = tasklib.make_task(output_spec(built).task, loss=config.loss, num_classes=dataset.num_classes,
                              label_smoothing=config.label_smoothing)
     if model is not None:

@@ -13,6 +13,7 @@ import ml_collections
 
 from cnnjax import data as datalib
 from cnnjax import models as modellib
+from cnnjax.models.outputs import output_spec
 from cnnjax.train import optim, tasks
 from cnnjax.train.config.schema import PARALLEL, default_config
 
@@ -124,14 +125,14 @@ ONE_OF = (
 )
 
 
-def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model_given: bool = False,
+def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: object | None = None,
              dataset_given: bool = False) -> ml_collections.ConfigDict:
     """The full config (`fill`), after checking every value: ranges, choices, one unit per duration. Needs no
     model and no data: run before anything else. (Whether the loss and the evaluation views fit the model's task
     is checked where the model is created, `trainer.create_model`.)
 
     Args:
-      model_given: a Flax module is passed to the trainer, so config.model is not looked up.
+      model: the Flax module that will be trained instead of `config.model` (its declared outputs are checked).
       dataset_given: a Dataset is passed in, so config.dataset is not looked up.
     """
     config = fill(config)
@@ -139,7 +140,7 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model_giv
     _check_ranges(flat)
     _check_durations(flat)
     choices = [("optimizer.name", optim.OPTIMIZERS), ("schedule.name", optim.SCHEDULES), ("parallel", PARALLEL)]
-    if not model_given:
+    if model is None:
         choices.append(("model", modellib.list_models()))
     if not dataset_given:
         choices.append(("dataset", datalib.list_datasets()))
@@ -156,7 +157,13 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model_giv
         raise ValueError("config.augment.inception_crop: expected config.augment.crop_size > 0 (the output size), "
                          "got 0")
     _check_scales_and_views(config)
-    if not model_given:  # the task is the model class's: nothing is built here
+    if model is not None:
+        check_task(config, output_spec(model).task)
+    else:  # the options and the task are the model class's: nothing is built here
+        unknown = sorted(set(config.model_options) - set(modellib.options(config.model)))
+        if unknown:
+            raise ValueError(f"config.model_options: {config.model!r} accepts {modellib.options(config.model)}, got "
+                             f"unknown {unknown}")
         check_task(config, modellib.task(config.model))
     return config
 
