@@ -4,7 +4,7 @@
 
 LeNet (1998) is `lenet5_classic` at 32x32x1 (C3's partial connection table, trainable subsampling; a 10-way dense
 output layer stands in for the paper's RBF units); AlexNet (2012) is `alexnet` at 227x227x3 (two towers). The
-table's LeNet (1989) column has no model here and is only used to check the operations convention.
+table's LeNet (1989) column has no model here and serves only to check the operations convention.
 
 Definitions (each printed under the table):
   units: output elements per image of the weight layers (convolutions, LeNet's trainable subsampling, dense

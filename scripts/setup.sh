@@ -20,7 +20,7 @@ find_python312() {
 }
 
 if [ ! -x .venv/bin/python ]; then
-  python=$(find_python312) || { echo "setup: Python 3.12 is required (jax 0.12 needs >= 3.12) and none was found; install python3.12 (e.g. pyenv install 3.12) and re-run" >&2; exit 1; }
+  python=$(find_python312) || { echo "setup: Python 3.12 is required (jax 0.12 needs >= 3.12) and none was found; install python3.12 (e.g. pyenv install 3.12) and run this script again" >&2; exit 1; }
   echo "setup: creating .venv with $python"
   "$python" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip

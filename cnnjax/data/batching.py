@@ -181,7 +181,8 @@ def _grain_batches(
     if worker_count > 0:
         from absl import flags
 
-        if not flags.FLAGS.is_parsed():  # grain 0.2.18 reads an absl flag here (google/grain#1355).
+        if not flags.FLAGS.is_parsed():  # grain 0.2.18 reads an absl flag here:
+            # https://github.com/google/grain/issues/1355
             flags.FLAGS.mark_as_parsed()
         dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
     iterator = iter(dataset)

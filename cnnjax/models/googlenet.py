@@ -87,7 +87,8 @@ LAYOUTS = {
     "torchvision": Layout(True, False, 3, 2, True, 0.2, F.init.normal(0.01), 0.0),
 }
 
-# Table 1 of the paper: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj (inputs follow from the previous).
+# Filters per branch, Table 1 of the paper: 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj (inputs follow from the
+# previous module).
 INCEPTION = {
     "3a": (64, 96, 128, 16, 32, 32),
     "3b": (128, 128, 192, 32, 96, 64),

@@ -96,15 +96,15 @@ def run_one(
     try:
         outcome = runners[row.kind](row, seed, workdir, runlocal)
     finally:
-        if previous is None:  # a finished (row, seed) re-run checks its result (re-evaluated, or retrained when
-            # its workdir is gone); the committed training time stays
+        if previous is None:  # running a finished (row, seed) again checks its result (re-evaluated, or retrained
+            # when its workdir is gone); the committed training time stays
             total = (json.loads(spent.read_text()) if spent.exists() else 0.0) + time.perf_counter() - started
             if workdir.is_dir():
                 spent.write_text(json.dumps(total))
     seconds = previous["train_seconds"] if previous is not None else json.loads(spent.read_text())
     if previous is not None and previous["test_error"] != outcome["test_error"]:
-        raise RuntimeError(f"{row.name} seed {seed}: the re-run gave test error {outcome['test_error']}, the result "
-                           f"file {path} has {previous['test_error']}")
+        raise RuntimeError(f"{row.name} seed {seed}: running it again gave test error {outcome['test_error']}, the "
+                           f"result file {path} has {previous['test_error']}")
     result = {
         "row": row.name,
         "seed": seed,

@@ -64,7 +64,7 @@ def test_run_all_runs_what_is_missing_and_skips_what_is_done(tmp_path, runners, 
 
 
 def test_train_seconds_add_up_over_interrupted_invocations_and_a_rerun_keeps_them(tmp_path):
-    # An interrupted invocation's seconds count; re-running a finished (row, seed) re-evaluates: it must give the
+    # An interrupted invocation's seconds count; running a finished (row, seed) again re-evaluates: it must give the
     # same error, and its seconds are not training.
     attempts = []
 
@@ -85,7 +85,7 @@ def test_train_seconds_add_up_over_interrupted_invocations_and_a_rerun_keeps_the
     assert first["train_seconds"] == round(json.loads(
         (tmp_path / "runs" / "fake" / "seed0" / "runner_seconds.json").read_text()), 1) and spent > 0
     assert runner.run_one(row, 0, **dirs)["train_seconds"] == first["train_seconds"]
-    with pytest.raises(RuntimeError, match="re-run gave test error 0.2"):
+    with pytest.raises(RuntimeError, match="running it again gave test error 0.2"):
         runner.run_one(row, 0, **dirs)
 
 
