@@ -262,6 +262,9 @@ SUBCOMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cnnjax import backend
+
+    backend.configure()  # $CNNJAX_PROFILE, else "fast": before any subcommand starts JAX
     parser = argparse.ArgumentParser(prog="cnnjax", description="Convolutional networks in JAX.", allow_abbrev=False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_parser, _ in SUBCOMMANDS.values():

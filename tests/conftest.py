@@ -1,17 +1,18 @@
-"""Shared pytest setup: JAX on CPU (set before any test imports jax), float32 by default, and no implicit rank
-promotion anywhere in the suite: every broadcast in cnnjax is written out.
+"""Shared pytest setup: JAX on CPU, the "fast" backend profile that `cnnjax train` runs (both set before any test
+imports jax), float32 by default, and no implicit rank promotion anywhere in the suite: every broadcast in cnnjax is
+written out.
 
-The suite runs under XLA's own CPU defaults (`CNNJAX_XLA_DEFAULTS=0`, unless set otherwise): programs holding the
-oneDNN custom calls of cnnjax's default flags cannot be written to the persistent compilation cache that the
-training tests share, which doubled the suite's time. `tests/test_xla_defaults_suite.py` runs the tests whose
-numbers depend on the convolution and pooling paths (conv, pool, the training loop's bitwise tests) again, in a
-subprocess, under cnnjax's defaults.
+A cost of the "fast" profile: programs holding its oneDNN custom calls cannot be written to the persistent
+compilation cache that the training tests share (tests/train/conftest.py), so they compile in every process.
 """
 
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("CNNJAX_XLA_DEFAULTS", "0")
+
+from cnnjax import backend
+
+backend.configure("fast")
 
 import jax  # noqa: E402
 

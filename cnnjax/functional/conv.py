@@ -17,6 +17,7 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from cnnjax import backend
 from cnnjax.functional.checks import (
     Padding,
     as_tuple,
@@ -140,8 +141,8 @@ def _lax_conv(x: jax.Array, w: jax.Array, g: _Geometry) -> jax.Array:
 def _kernel_tangent_for_eigen(x: jax.Array, w_dot: jax.Array, g: _Geometry) -> jax.Array:
     """conv(x, w_dot), written so that its transpose -- the kernel gradient -- runs on XLA:CPU's Eigen path.
 
-    JAX transposes conv(x, .) into a convolution of x with the output gradient. With cnnjax's default XLA flags
-    (`cnnjax.xla_flags`) oneDNN would take that one too, and it is slower there than on Eigen (the README's
+    JAX transposes conv(x, .) into a convolution of x with the output gradient. With the XLA flags of the "fast"
+    profile (`cnnjax.backend`) oneDNN would take that one too, and it is slower there than on Eigen (the README's
     "Performance" section has the measurements). oneDNN's rewriter leaves a
     convolution with negative padding to Eigen, so x is padded by one more pixel at the high end of each spatial
     axis and the convolution drops it again with padding -1 there: the same numbers, as a different instruction.
@@ -174,13 +175,23 @@ def _kernel_tangent_cpu(x: jax.Array, w_dot: jax.Array, g: _Geometry) -> jax.Arr
     return jnp.concatenate([_kernel_tangent_for_eigen(xg, wg, ungrouped) for xg, wg in parts], axis=-1)
 
 
+def _kernel_tangent(x: jax.Array, w_dot: jax.Array, g: _Geometry) -> jax.Array:
+    """The kernel tangent conv(x, w_dot): `_kernel_tangent_cpu` where `cnnjax.backend.kernel_gradient_route` says
+    so (the process's profile, read when tracing; the platform, chosen when lowering), else `_lax_conv`."""
+    if not backend.kernel_gradient_route("cpu"):
+        return _lax_conv(x, w_dot, g)
+    return lax.platform_dependent(
+        x, w_dot, cpu=functools.partial(_kernel_tangent_cpu, g=g), default=functools.partial(_lax_conv, g=g)
+    )
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _conv(x: jax.Array, w: jax.Array, g: _Geometry) -> jax.Array:
-    """`_lax_conv` whose kernel derivative is taken through `_kernel_tangent_cpu` on CPU.
+    """`_lax_conv` whose kernel derivative is taken through `_kernel_tangent`.
 
     A custom JVP rather than a VJP, so forward mode (jax.jvp, jax.hessian, jacfwd) works as on any lax op; reverse
     mode transposes the rule, giving the input gradient as XLA's usual transposed convolution and the kernel
-    gradient as the transpose of `_kernel_tangent_cpu`. Other platforms take the plain formulation.
+    gradient as the transpose of `_kernel_tangent`.
     """
     return _lax_conv(x, w, g)
 
@@ -194,11 +205,7 @@ def _conv_jvp(g: _Geometry, primals, tangents):
     if not isinstance(x_dot, SymbolicZero):
         parts.append(_lax_conv(x_dot, w, g))
     if not isinstance(w_dot, SymbolicZero):
-        parts.append(lax.platform_dependent(
-            x, w_dot,
-            cpu=lambda x, w_dot: _kernel_tangent_cpu(x, w_dot, g),
-            default=lambda x, w_dot: _lax_conv(x, w_dot, g),
-        ))
+        parts.append(_kernel_tangent(x, w_dot, g))
     y_dot = parts[0] if len(parts) == 1 else parts[0] + parts[1]
     return y, y_dot
 

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from cnnjax import backend
 from cnnjax.functional.checks import Padding, as_tuple, check_window_fits, is_int, named_op, padding_pairs
 
 
@@ -76,7 +77,8 @@ def max_pool(
     """
     x = jnp.asarray(x)
     dims, strides, pads = _window_args(x, window, stride, padding, ceil_mode)
-    if dims == strides and all(pair == (0, 0) for pair in pads):
+    tiled = dims == strides and all(pair == (0, 0) for pair in pads)
+    if tiled and backend.tiled_max_pool(jax.default_backend()):
         return _tiled_max_pool(x, dims[1:-1])
     lowest = -jnp.inf if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.iinfo(x.dtype).min  # integer images too
     return lax.reduce_window(x, _identity(lowest, x), lax.max, dims, strides, pads)
@@ -98,7 +100,12 @@ def _window_axes(window: tuple[int, ...]) -> tuple[int, ...]:
 def _tiled_max_pool(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
     """Max pooling with stride == window and no padding as a reshape + max, equal to `lax.reduce_window`'s, and
     so is its derivative. Why: XLA:CPU lowers reduce_window's gradient (select-and-scatter) to a slower loop than
-    this elementwise mask; LeNet-5's training step takes ~0.87x the time with it."""
+    this elementwise mask; LeNet-5's training step takes ~0.87x the time with it.
+
+    `max_pool` takes it where `cnnjax.backend.tiled_max_pool` says so for `jax.default_backend()`, read when
+    tracing (not per lowering platform as conv's kernel route: a `lax.platform_dependent` branch would hide the
+    pool from `cnnjax.summary`'s tracer). Its values and derivatives equal reduce_window's on any platform, so a
+    program lowered for another one is right, if perhaps slower."""
     return jnp.max(_tiles(x, window), axis=_window_axes(window))
 
 

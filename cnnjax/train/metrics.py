@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import tqdm
 
-from cnnjax import xla_flags
+from cnnjax import backend
 
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "cnnjax")
 
@@ -126,7 +126,8 @@ def write_manifest(
     compile_seconds: float | None = None,
 ) -> None:
     """manifest.json: library versions, devices, config hash, command line, working directory, start time, the
-    data files' fingerprint (`data_fingerprint`), the step's compile time and the XLA flags in effect; a resumption appends
+    data files' fingerprint (`data_fingerprint`), the step's compile time and the backend profile in effect
+    (`cnnjax.backend.configuration()`: XLA flags, CPU formulations); a resumption appends
     {'start_time', 'command', 'cwd', 'step', 'compile_seconds'} to 'resumptions'."""
     path = workdir / "manifest.json"
     entry = {
@@ -149,7 +150,7 @@ def write_manifest(
             "python": sys.version.split()[0],
             "data_files": data_fingerprint(data_files),
             "compile_seconds": compile_seconds,
-            **xla_flags.in_effect(),
+            "backend": backend.configuration(),  # the profile, XLA_FLAGS and CPU formulations in effect
         }
     _write_json(path, manifest)
 

@@ -334,13 +334,9 @@ def test_conv_derivatives_equal_lax_conv_general_dilated(spatial, ksize, c_in, c
     chex.assert_trees_all_close(hvp(ours), hvp(ref), rtol=1e-4, atol=1e-4)
 
 
-def test_conv_kernel_gradient_is_left_to_eigen_under_cnnjax_xla_defaults():
-    # With the defaults of cnnjax.xla_flags, oneDNN takes the forward and input-gradient convolutions; the kernel
-    # gradient must stay an XLA convolution (Eigen), where it measured several times faster.
-    from cnnjax import xla_flags
-
-    if not xla_flags.APPLIED or "onednn_custom_call=true" not in xla_flags.in_effect()["xla_flags"]:
-        pytest.skip("cnnjax's default XLA flags are not in effect in this process")
+def test_conv_kernel_gradient_is_left_to_eigen_under_the_fast_profile():
+    # Under the "fast" profile (tests/conftest.py), oneDNN takes the forward and input-gradient convolutions; the
+    # kernel gradient must stay an XLA convolution (Eigen), where it measured several times faster.
     x, w = jnp.ones((4, 8, 8, 3)), jnp.ones((3, 3, 3, 5))
     hlo = jax.jit(jax.grad(lambda x, w: jnp.sum(F.conv(x, w) ** 2), (0, 1))).lower(x, w).compile().as_text()
     assert hlo.count("__onednn$convolution") == 2  # forward, input gradient

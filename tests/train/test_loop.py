@@ -63,7 +63,8 @@ def test_smoke_run_writes_every_file(reference, capsys):
     assert set(manifest["versions"]) == {"jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "cnnjax"}
     assert manifest["device_count"] == jax.device_count() and manifest["device_kind"]
     assert len(manifest["config_hash"]) == 16 and manifest["command"] and manifest["start_time"]
-    assert manifest["xla_flags"] == os.environ.get("XLA_FLAGS", "") and isinstance(manifest["cnnjax_xla_defaults"], bool)
+    assert manifest["backend"]["xla_flags"] == os.environ.get("XLA_FLAGS", "")
+    assert manifest["backend"]["profile"] == "fast"  # tests/conftest.py
     steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     assert steps == [8, 16]  # one per epoch, the newest `checkpoint_keep` kept
     rerun = _run(workdir)  # a finished run resumes at its end: no new training, no duplicate records

@@ -1,0 +1,206 @@
+"""cnnjax's CPU-specific choices, in one table, applied by one explicit call.
+
+    import cnnjax.backend
+    cnnjax.backend.configure()  # first thing: before anything starts a JAX backend
+
+`configure(profile=None)` makes the process run a row of `PROFILES`: the one named by its argument, else by the
+environment variable CNNJAX_PROFILE, else "fast". Nothing happens on import: `import cnnjax` leaves os.environ
+and XLA alone, and a process that never calls `configure` runs the "xla" row (XLA's own flags, the plain lax
+formulations). `cnnjax train`, the scripts in benchmarks/, the experiments' runners and the test suite
+(tests/conftest.py) call it first thing.
+
+  "fast"  cnnjax's CPU choices below: the fastest measured for CNN training on x86 CPUs.
+  "xla"   nothing set: XLA's own flags and the plain lax formulations, so XLA's own numerics.
+
+Every choice is for XLA:CPU; on GPU and TPU every profile runs the plain formulations (their backends ignore the
+XLA:CPU flags).
+
+XLA flags. XLA:CPU picks a convolution library per shape, and its defaults are slow for CNN training on x86 CPUs:
+measured by `benchmarks/run.py` on a 2-core AVX2 machine (README, "Performance"), YNNPACK's weight-gradient
+convolutions were 2-7x slower than Eigen's, and oneDNN's forward and input-gradient convolutions the fastest. So
+"fast" asks XLA for:
+
+  --xla_cpu_experimental_ynn_fusion_type=-individual_convolution   convolutions not to YNNPACK
+  --xla_cpu_experimental_onednn_custom_call=true                   forward/input-gradient convolutions to oneDNN
+  --xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED     the scheduler that measured fastest with them
+
+XLA reads XLA_FLAGS once, when the first backend starts, so `configure` must come before that; after, it raises
+RuntimeError (and changes nothing) unless the flags are in XLA_FLAGS already. A flag already in XLA_FLAGS keeps the
+user's value (e.g. `XLA_FLAGS=--xla_cpu_experimental_onednn_custom_call=false`).
+
+Kernel-gradient route (`kernel_gradient_route`): conv's kernel gradient runs on Eigen, one convolution per feature
+group (`cnnjax.functional.conv._kernel_tangent_cpu`, which cites its measurements). Chosen per platform when a
+program is lowered (`lax.platform_dependent`).
+
+Tiled max pool (`tiled_max_pool`): max pooling with stride == window and no padding as a reshape + max, whose
+gradient is an elementwise mask instead of XLA:CPU's slower select-and-scatter loop
+(`cnnjax.functional.pool._tiled_max_pool`). Chosen when tracing, by `jax.default_backend()`.
+
+Steps per call (`steps_per_call`): on CPU, short training steps run several to a compiled call. It follows the
+backend, not the profile: the unrolled steps give the same bits, only fewer dispatches.
+
+A known cost of "fast": XLA cannot serialise an executable that holds oneDNN custom calls, so such programs are not
+written to JAX's persistent compilation cache (JAX warns "Error writing persistent compilation cache entry ...
+std::bad_alloc" and compiles them anew in the next process).
+
+What a process runs is `configuration()`; each training run's manifest records it (`backend`). Another profile is
+one more row of `PROFILES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """A row of PROFILES: what a profile asks of XLA:CPU and of cnnjax's CPU formulations."""
+
+    xla_flags: Mapping[str, str]  # flag name (without '--') -> value, added to XLA_FLAGS by `configure`
+    kernel_gradient_route: bool  # conv's kernel gradient through `_kernel_tangent_cpu`
+    tiled_max_pool: bool  # stride == window, unpadded max pooling as reshape + max
+
+
+PROFILES: dict[str, Profile] = {
+    "fast": Profile(
+        xla_flags={
+            "xla_cpu_experimental_ynn_fusion_type": "-individual_convolution",
+            "xla_cpu_experimental_onednn_custom_call": "true",
+            "xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
+        },
+        kernel_gradient_route=True,
+        tiled_max_pool=True,
+    ),
+    "xla": Profile(xla_flags={}, kernel_gradient_route=False, tiled_max_pool=False),
+}
+DEFAULT_PROFILE = "fast"  # what `configure()` runs when neither its argument nor CNNJAX_PROFILE names a profile
+UNCONFIGURED_PROFILE = "xla"  # what a process that never called `configure` runs
+ENV_PROFILE = "CNNJAX_PROFILE"
+
+# Unrolling several training steps into one compiled call pays on CPU when a step is short: measured by
+# benchmarks/run.py (README, "Performance"). Steps under CPU_MAX_UNROLLED_GFLOP per device run CPU_STEPS_PER_CALL
+# to a call.
+CPU_STEPS_PER_CALL = 8
+CPU_MAX_UNROLLED_GFLOP = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Configured:
+    profile: str
+    xla_flags_added: tuple[str, ...]
+
+
+_configured: _Configured | None = None  # set by `configure` alone, once per process
+
+
+def _flag_names(flags: str) -> set[str]:
+    return {token[2:].split("=", 1)[0] for token in flags.split() if token.startswith("--")}
+
+
+def _missing_flags(flags: str, wanted: Mapping[str, str]) -> list[str]:
+    given = _flag_names(flags)
+    return [f"--{name}={value}" for name, value in wanted.items() if name not in given]
+
+
+def with_flags(flags: str, wanted: Mapping[str, str]) -> str:
+    """`flags` (an XLA_FLAGS string) plus each of `wanted` ({name: value}) whose flag it does not set already."""
+    return " ".join([flags.strip(), *_missing_flags(flags, wanted)]).strip()
+
+
+def _backends_started() -> bool:
+    if "jax" not in sys.modules:
+        return False
+    from jax._src import xla_bridge  # no public API says whether a backend has started
+
+    return xla_bridge.backends_are_initialized()
+
+
+def configure(profile: str | None = None) -> dict[str, Any]:
+    """Makes this process run `profile` (a name of PROFILES; None: $CNNJAX_PROFILE, else "fast"); returns
+    `configuration()`.
+
+    Adds the profile's XLA flags to os.environ['XLA_FLAGS'] (a flag already there keeps its value) and selects its
+    CPU formulations for everything traced afterwards. Call it once, first thing: a second call with the same
+    profile changes nothing.
+
+    Raises:
+      ValueError: the profile is not a name of PROFILES.
+      RuntimeError: the process runs another profile already, or a JAX backend has started (XLA has read its
+        flags) and the profile's flags are not all in XLA_FLAGS.
+    """
+    global _configured
+    name = os.environ.get(ENV_PROFILE, DEFAULT_PROFILE) if profile is None else profile
+    if name not in PROFILES:
+        source = "profile" if profile is not None else ENV_PROFILE
+        raise ValueError(f"{source}: expected a profile of cnnjax.backend.PROFILES {sorted(PROFILES)}, got {name!r}")
+    if _configured is not None:
+        if _configured.profile != name:
+            raise RuntimeError(
+                f"profile: this process runs cnnjax.backend profile {_configured.profile!r} already, got {name!r}; "
+                "a process runs one profile: call cnnjax.backend.configure once, first thing"
+            )
+        return configuration()
+    current = os.environ.get("XLA_FLAGS", "")
+    missing = _missing_flags(current, PROFILES[name].xla_flags)
+    if missing and _backends_started():
+        raise RuntimeError(
+            f"cnnjax.backend.configure({name!r}): a JAX backend has started, so XLA has read its flags already; "
+            "call configure before anything uses JAX (first thing in the script), or set "
+            f"XLA_FLAGS='{with_flags(current, PROFILES[name].xla_flags)}' before starting Python"
+        )
+    if missing:
+        os.environ["XLA_FLAGS"] = with_flags(current, PROFILES[name].xla_flags)
+    _configured = _Configured(name, tuple(missing))
+    return configuration()
+
+
+def _profile(name: str | None) -> Profile:
+    if name is None:
+        return PROFILES[UNCONFIGURED_PROFILE if _configured is None else _configured.profile]
+    if name not in PROFILES:
+        raise ValueError(f"profile: expected a profile of cnnjax.backend.PROFILES {sorted(PROFILES)}, got {name!r}")
+    return PROFILES[name]
+
+
+def configuration() -> dict[str, Any]:
+    """What this process runs, as a run's manifest records it.
+
+    Returns:
+      {'profile': the configured name, or None (never configured: the "xla" row), 'xla_flags': $XLA_FLAGS,
+      'xla_flags_added': the flags `configure` added to it, 'kernel_gradient_route' and 'tiled_max_pool': the
+      CPU formulations in effect}.
+    """
+    active = _profile(None)
+    return {
+        "profile": None if _configured is None else _configured.profile,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "xla_flags_added": [] if _configured is None else list(_configured.xla_flags_added),
+        "kernel_gradient_route": active.kernel_gradient_route,
+        "tiled_max_pool": active.tiled_max_pool,
+    }
+
+
+def kernel_gradient_route(backend: str, profile: str | None = None) -> bool:
+    """Whether conv's kernel gradient takes `_kernel_tangent_cpu` on `backend` ('cpu', 'gpu', 'cuda', 'rocm',
+    'tpu') under `profile` (None: the process's): on CPU where the profile asks for it, elsewhere never."""
+    return backend == "cpu" and _profile(profile).kernel_gradient_route
+
+
+def tiled_max_pool(backend: str, profile: str | None = None) -> bool:
+    """Whether stride == window, unpadded max pooling is a reshape + max on `backend` under `profile` (None: the
+    process's): on CPU where the profile asks for it, elsewhere never (`lax.reduce_window`)."""
+    return backend == "cpu" and _profile(profile).tiled_max_pool
+
+
+def steps_per_call(macs_per_example: int, device_batch: int, backend: str) -> int:
+    """Training steps per compiled call when the config leaves it to cnnjax (config.steps_per_call = 0).
+
+    On CPU, CPU_STEPS_PER_CALL when a training step (forward and backward, ~6 x MACs x the per-device batch FLOPs)
+    is under CPU_MAX_UNROLLED_GFLOP, else 1; on other backends 1.
+    """
+    gflop = 6 * macs_per_example * device_batch / 1e9
+    return CPU_STEPS_PER_CALL if backend == "cpu" and gflop < CPU_MAX_UNROLLED_GFLOP else 1

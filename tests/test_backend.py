@@ -1,0 +1,173 @@
+"""cnnjax.backend: profiles applied by one explicit call (XLA flags merged under the user's, before JAX starts a
+backend, recorded), CPU formulations gated by backend, and an import that changes nothing."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from cnnjax import backend
+from cnnjax import functional as F
+
+FAST_FLAGS = backend.PROFILES["fast"].xla_flags
+
+
+def test_with_flags_keeps_the_users_value_of_a_flag_and_adds_the_others():
+    flags = backend.with_flags("--xla_cpu_experimental_onednn_custom_call=false --xla_foo=1", FAST_FLAGS)
+    assert flags.split()[:2] == ["--xla_cpu_experimental_onednn_custom_call=false", "--xla_foo=1"]
+    assert flags.count("onednn_custom_call") == 1
+    for name in FAST_FLAGS.keys() - {"xla_cpu_experimental_onednn_custom_call"}:
+        assert f"--{name}={FAST_FLAGS[name]}" in flags
+
+
+def test_with_flags_of_nothing_is_the_profiles_flags():
+    assert backend.with_flags("", FAST_FLAGS) == " ".join(f"--{k}={v}" for k, v in FAST_FLAGS.items())
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", backend.ENV_PROFILE)}
+    return subprocess.run([sys.executable, "-c", code], env={**environment, **env}, capture_output=True, text=True)
+
+
+def _json(code: str, **env: str):
+    result = _run(code, **env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+IMPORT_EVERYTHING = """
+import importlib, json, os, pkgutil
+first = dict(os.environ)
+import cnnjax
+root = dict(os.environ)
+import jax  # JAX's own import sets variables of its own (TF_CPP_MIN_LOG_LEVEL, ...): compare after it
+before = dict(os.environ)
+names = [m.name for m in pkgutil.walk_packages(cnnjax.__path__, "cnnjax.") if not m.name.endswith(".__main__")]
+for name in names:
+    importlib.import_module(name)
+from jax._src import xla_bridge
+print(json.dumps({
+    "root_changed": root != first, "changed": dict(set(os.environ.items()) ^ set(before.items())),
+    "modules": names, "backend_started": xla_bridge.backends_are_initialized(),
+    "configuration": cnnjax.backend.configuration(),
+}))
+"""
+
+
+def test_importing_every_cnnjax_module_changes_no_environment_variable_and_starts_no_backend():
+    out = _json(IMPORT_EVERYTHING)
+    some = {"cnnjax.backend", "cnnjax.cli", "cnnjax.train", "cnnjax.viz", "cnnjax.functional.conv"}
+    assert some <= set(out["modules"])
+    assert not out["root_changed"] and out["changed"] == {}
+    assert not out["backend_started"]
+    assert out["configuration"]["profile"] is None and out["configuration"]["xla_flags_added"] == []
+
+
+def test_configure_adds_the_profiles_flags_before_jax_starts_and_records_them():
+    out = _json(
+        "import json, os, jax; from cnnjax import backend; record = backend.configure('fast'); "
+        "jax.devices(); print(json.dumps([record, os.environ['XLA_FLAGS']]))"
+    )
+    record, flags = out
+    assert record["profile"] == "fast" and record["xla_flags"] == flags
+    assert record["kernel_gradient_route"] and record["tiled_max_pool"]
+    assert sorted(record["xla_flags_added"]) == sorted(f"--{k}={v}" for k, v in FAST_FLAGS.items())
+    assert flags == backend.with_flags("", FAST_FLAGS)
+
+
+def test_configure_without_a_name_reads_cnnjax_profile_else_runs_fast():
+    code = "import json; from cnnjax import backend; print(json.dumps(backend.configure()))"
+    assert _json(code)["profile"] == "fast"
+    xla = _json(code, CNNJAX_PROFILE="xla")
+    keys = ("profile", "xla_flags", "kernel_gradient_route", "tiled_max_pool")
+    assert [xla[k] for k in keys] == ["xla", "", False, False]
+
+
+def test_a_users_xla_flag_keeps_its_value():
+    record = _json(
+        "import json; from cnnjax import backend; print(json.dumps(backend.configure('fast')))",
+        XLA_FLAGS="--xla_cpu_experimental_onednn_custom_call=false",
+    )
+    assert record["xla_flags"].startswith("--xla_cpu_experimental_onednn_custom_call=false ")
+    assert "onednn_custom_call=true" not in record["xla_flags"]
+    assert len(record["xla_flags_added"]) == len(FAST_FLAGS) - 1
+
+
+def test_configure_after_a_backend_started_raises_and_names_the_fix():
+    result = _run("import jax; jax.devices(); from cnnjax import backend; backend.configure('fast')")
+    assert result.returncode != 0
+    assert "RuntimeError" in result.stderr and "call configure before anything uses JAX" in result.stderr
+    assert "XLA_FLAGS='--xla_cpu" in result.stderr
+
+
+def test_configure_after_a_backend_started_is_fine_when_the_profile_sets_no_flags():
+    record = _json(
+        "import json, jax; jax.devices(); from cnnjax import backend; print(json.dumps(backend.configure('xla')))"
+    )
+    assert record["profile"] == "xla"
+
+
+def test_a_process_runs_one_profile():
+    # tests/conftest.py configured this process with "fast"
+    assert backend.configure("fast")["profile"] == "fast"
+    with pytest.raises(RuntimeError, match=r"runs cnnjax\.backend profile 'fast' already, got 'xla'"):
+        backend.configure("xla")
+
+
+@pytest.mark.parametrize("given", [{"profile": "portable"}, {"env": "Fast"}])
+def test_an_unknown_profile_is_a_value_error_naming_the_choices(given, monkeypatch):
+    if "env" in given:
+        monkeypatch.setenv(backend.ENV_PROFILE, given["env"])
+    with pytest.raises(ValueError, match=r"expected a profile of cnnjax.backend.PROFILES \['fast', 'xla'\]"):
+        backend.configure(given.get("profile"))
+
+
+@pytest.mark.parametrize("choice", [backend.kernel_gradient_route, backend.tiled_max_pool])
+def test_cpu_formulations_follow_the_profile_on_cpu_only(choice):
+    assert choice("cpu", "fast")
+    assert not choice("cpu", "xla")
+    for other in ("gpu", "cuda", "rocm", "tpu"):
+        assert not choice(other, "fast") and not choice(other, "xla")
+    assert choice("cpu")  # this process: "fast" (tests/conftest.py)
+
+
+def test_steps_per_call_unrolls_only_short_steps_and_only_on_cpu():
+    assert backend.steps_per_call(420_000, 256, "cpu") == backend.CPU_STEPS_PER_CALL  # LeNet-5: 0.6 GFLOP per step
+    assert backend.steps_per_call(41_000_000, 128, "cpu") == 1  # ResNet-20: 32 GFLOP per step
+    for other in ("gpu", "tpu"):
+        assert backend.steps_per_call(420_000, 256, other) == 1
+
+
+def _kernel_gradient_text(platform: str) -> str:
+    x, w = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4))
+    grad = jax.grad(lambda w: jnp.sum(F.conv(x, w) ** 2))
+    return jax.jit(grad).trace(w).lower(lowering_platforms=(platform,)).as_text()
+
+
+def test_conv_kernel_gradient_route_is_lowered_for_cpu_only():
+    # the route: x padded one more pixel, kept by an optimisation barrier, convolved with padding -1
+    assert "optimization_barrier" in _kernel_gradient_text("cpu")
+    for other in ("cuda", "rocm", "tpu"):
+        assert "optimization_barrier" not in _kernel_gradient_text(other)
+
+
+def test_max_pool_is_tiled_on_cpu_under_the_fast_profile():
+    x = jnp.ones((2, 8, 8, 3))
+    text = str(jax.make_jaxpr(jax.grad(lambda x: jnp.sum(F.max_pool(x, 2))))(x))
+    assert "reduce_window" not in text and "select_and_scatter" not in text and "reduce_max" in text
+
+
+def test_a_process_never_configured_runs_the_plain_lax_formulations():
+    code = """
+import json, jax, jax.numpy as jnp
+from cnnjax import functional as F
+x, w = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4))
+pool = str(jax.make_jaxpr(jax.grad(lambda x: jnp.sum(F.max_pool(x, 2))))(x))
+conv = jax.jit(jax.grad(lambda w: jnp.sum(F.conv(x, w) ** 2))).lower(w).as_text()
+print(json.dumps(["reduce_window_max" in pool, "optimization_barrier" in conv]))
+"""
+    assert _json(code) == [True, False]
