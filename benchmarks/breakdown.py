@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import run as bench  # noqa: E402  (benchmarks/run.py: workloads and the cnnjax side's config)
+import run as bench  # (benchmarks/run.py: workloads and the cnnjax side's config)
 
 
 def main() -> None:
@@ -35,6 +35,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2, help="timed calls per part per round")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+
+    from cnnjax import backend
+
+    backend.configure()  # $CNNJAX_PROFILE, else "fast": before JAX starts
 
     import jax
     import jax.numpy as jnp
@@ -107,8 +111,8 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"workload": args.workload, "batch": workload.batch, "steps_per_call": k,
                                          "median_ms": medians, "estimates_ms": estimates,
-                                         "loadavg": os.getloadavg(),
-                                         "xla_flags": os.environ.get("XLA_FLAGS", "")}, indent=1) + "\n")
+                                         "loadavg": os.getloadavg(), "backend": backend.configuration()},
+                                        indent=1) + "\n")
 
 
 if __name__ == "__main__":

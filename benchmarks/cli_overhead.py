@@ -84,6 +84,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternated (cnnjax train, bare step) pairs")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+
+    from cnnjax import backend
+
+    backend.configure()  # $CNNJAX_PROFILE, else "fast", as the `cnnjax train` it is compared with
     train_args = ["--model", args.model, "--dataset", args.dataset, "--epochs", str(args.epochs)]
     bare_timer, k = bare_step_timer(train_args, args.calls)
     rounds = []

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from cli_overhead import bare_step_timer
 
+from cnnjax import backend
+
 TRAIN_EXAMPLES = 60_000  # Fashion-MNIST's training split
 
 
@@ -28,6 +30,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    backend.configure()  # $CNNJAX_PROFILE, else "fast", as `cnnjax train`: before JAX starts
     results = []
     for config in args.configs:
         timer, k = bare_step_timer(["--config", config], calls=args.calls)
@@ -39,7 +42,7 @@ def main() -> None:
         print(f"{config}: {speed:.0f} img/s (rounds {[round(r) for r in rounds]}, k={k}) -> {epochs} epochs in "
               f"{args.budget:.0f} s", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"results": results}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"results": results, "backend": backend.configuration()}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

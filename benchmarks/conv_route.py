@@ -3,9 +3,10 @@ the library's training step, alternated in one process (ratios are meaningful on
 
     .venv/bin/python benchmarks/conv_route.py --workload resnet20
 
-'lax': conv differentiated by JAX's own rules (the kernel gradient then goes to oneDNN under cnnjax's flags);
-'cnnjax': the library's conv (kernel gradient routed to Eigen). Prints the median ms per step of each and their
-ratio, and how many convolutions oneDNN runs in each compiled step.
+Runs under the "fast" backend profile (`cnnjax.backend`), whose flags send convolutions to oneDNN. 'lax': conv
+differentiated by JAX's own rules (the kernel gradient then goes to oneDNN too); 'cnnjax': the library's conv
+(kernel gradient routed to Eigen). Prints the median ms per step of each and their ratio, and how many convolutions
+oneDNN runs in each compiled step.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import run as bench  # noqa: E402  (benchmarks/run.py: workloads and the cnnjax side's config)
+import run as bench  # (benchmarks/run.py: workloads and the cnnjax side's config)
 
 
 def main() -> None:
@@ -29,6 +30,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--calls", type=int, default=3)
     args = parser.parse_args()
+
+    from cnnjax import backend
+
+    backend.configure("fast")  # the route is the "fast" profile's; before JAX starts
 
     import jax
 

@@ -16,6 +16,9 @@ achieved FLOP/s (training ~ 3 x forward MACs x 2, MACs from `cnnjax.summary`) ag
 peak, and for cnnjax the input pipeline's img/s (`cnnjax.data.batches` over an in-memory source plus
 `jax.device_put`; Fashion-MNIST for 28x28x1 inputs, random arrays of the workload's shape otherwise).
 
+The cnnjax side runs under the backend profile of its flag set (`cnnjax.backend.configure`): "fast" for 'cnnjax'
+(the default), "xla" with exactly the given flags for every other set.
+
 Both sides train the same architecture (parameter counts asserted equal) with SGD momentum 0.9 at lr 0.01, batch
 norm in training mode, on fixed random uint8 images normalised inside the step, cross-entropy on random labels.
 The load average is recorded with every round: numbers from a shared machine are not idle-machine numbers.
@@ -61,8 +64,9 @@ WORKLOADS = {
     "resnet50": Workload("resnet50", 8, (224, 224, 3), 1000),
 }
 FRAMEWORKS = ("cnnjax", "pytorch-eager", "pytorch-channels-last", "pytorch-compile")
-FLAG_SETS = {  # cnnjax side: name -> XLA_FLAGS; 'cnnjax' = the library's defaults (cnnjax.xla_flags), every other
-    # set runs with CNNJAX_XLA_DEFAULTS=0, i.e. exactly these flags (names checked by XLA: unknown ones abort)
+FLAG_SETS = {  # cnnjax side: name -> XLA_FLAGS; 'cnnjax' = the library's "fast" profile (cnnjax.backend), every
+    # other set runs under the "xla" profile, i.e. exactly these flags and the plain lax formulations (names checked
+    # by XLA: unknown ones abort)
     "cnnjax": "",
     "xla": "",
     "eigen": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
@@ -144,9 +148,14 @@ def build_setup(workload: Workload, dataset, steps_per_call: int = 0):
     return build(validate(config, dataset_given=True), dataset)
 
 
-def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, steps_per_call: int) -> None:
-    """The library's step as `cnnjax train` runs it: `build` -> `Setup.train_step`, grouped into calls of
-    plan.steps_per_call steps (`steps_per_call` 0: the library's choice), jitted with the state donated."""
+def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, steps_per_call: int, profile: str) -> None:
+    """The library's step as `cnnjax train` runs it, under the backend profile `profile`: `build` ->
+    `Setup.train_step`, grouped into calls of plan.steps_per_call steps (`steps_per_call` 0: the library's choice),
+    jitted with the state donated."""
+    from cnnjax import backend
+
+    backend.configure(profile)  # before JAX starts
+
     import jax
 
     import cnnjax
@@ -174,9 +183,9 @@ def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, step
     info = summary(setup.model, workload.shape)
     pipeline, source = _pipeline_images_per_s(workload, pipeline_seconds)
     _reply(ready=True, params=info.params, macs=info.macs, compile_s=compile_s, pipeline_img_per_s=pipeline,
-           pipeline_source=source, xla_flags=os.environ.get("XLA_FLAGS", ""), steps_per_call=k,
-           versions={"cnnjax": cnnjax.__version__, "jax": jax.__version__, "jaxlib": importlib.metadata.version("jaxlib"),
-                     "python": platform.python_version()},
+           pipeline_source=source, xla_flags=os.environ.get("XLA_FLAGS", ""), profile=profile, steps_per_call=k,
+           versions={"cnnjax": cnnjax.__version__, "jax": jax.__version__,
+                     "jaxlib": importlib.metadata.version("jaxlib"), "python": platform.python_version()},
            device=jax.devices()[0].device_kind)
     _serve(step, k)
 
@@ -246,7 +255,7 @@ def worker_main(spec: dict) -> None:
         if spec["kind"] == "peak":
             matmul_peak_worker(spec["size"])
         elif spec["kind"] == "cnnjax":
-            cnnjax_worker(workload, spec["warmup"], spec["pipeline_seconds"], spec["steps_per_call"])
+            cnnjax_worker(workload, spec["warmup"], spec["pipeline_seconds"], spec["steps_per_call"], spec["profile"])
         else:
             torch_worker(workload, spec["kind"].removeprefix("pytorch-"), spec["warmup"], spec["torch_threads"])
     except Exception as e:  # reported to the parent, which records it in the results
@@ -259,12 +268,17 @@ def worker_main(spec: dict) -> None:
 
 @dataclass
 class Variant:
-    """One measured column: a framework and, for cnnjax, the XLA_FLAGS of its subprocess."""
+    """One measured column: a framework and, for cnnjax, the XLA_FLAGS and backend profile of its subprocess."""
 
     framework: str
     flags_name: str = ""
     xla_flags: str = ""
     steps_per_call: int = 0  # cnnjax: 0 = the library's choice
+
+    @property
+    def profile(self) -> str:
+        """cnnjax: "fast" for the library's flag set, else "xla" (exactly `xla_flags`)."""
+        return "fast" if self.flags_name in ("", "cnnjax") else "xla"
 
     @property
     def label(self) -> str:
@@ -307,12 +321,10 @@ def ensure_torch_env() -> None:
         subprocess.run(command, check=True)
 
 
-def _env(variant: "Variant | None" = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "CNNJAX_XLA_DEFAULTS")}
+def _env(variant: Variant | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     env.setdefault("JAX_PLATFORMS", "cpu")
-    if variant is not None and variant.flags_name not in ("", "cnnjax"):
-        env["CNNJAX_XLA_DEFAULTS"] = "0"  # exactly the variant's flags
     if variant is not None and variant.xla_flags:
         env["XLA_FLAGS"] = variant.xla_flags
     return env
@@ -337,7 +349,7 @@ def measure_workload(name: str, workload: Workload, variants: list[Variant], arg
         cnnjax_side = variant.framework == "cnnjax"
         spec = {"kind": variant.framework, "workload": asdict(workload), "warmup": args.warmup,
                 "pipeline_seconds": args.pipeline_seconds, "torch_threads": args.torch_threads,
-                "steps_per_call": variant.steps_per_call}
+                "steps_per_call": variant.steps_per_call, "profile": variant.profile}
         print(f"  {name}: starting {variant.label}", file=sys.stderr, flush=True)
         worker = Worker(sys.executable if cnnjax_side else TORCH_PYTHON, spec, _env(variant))
         ready = worker.receive()
@@ -430,11 +442,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", default="lenet5,resnet20,resnet20_28,resnet50",
                         help=f"comma-separated, of {', '.join(WORKLOADS)}")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {', '.join(FRAMEWORKS)}")
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                        help=f"comma-separated, of {', '.join(FRAMEWORKS)}")
     parser.add_argument("--xla-flags", action="append", default=None, metavar="FLAGS",
                         help=f"an XLA_FLAGS variant of the cnnjax side (repeatable): a name of {list(FLAG_SETS)} "
-                             "or the flags themselves (run with CNNJAX_XLA_DEFAULTS=0); default: 'cnnjax' (the "
-                             "library's defaults)")
+                             "or the flags themselves (run under the 'xla' backend profile: exactly these flags, "
+                             "the plain lax formulations); default: 'cnnjax' (the library's 'fast' profile)")
     parser.add_argument("--steps-per-call", type=lambda v: [int(k) for k in v.split(",")], default=[0],
                         help="cnnjax side: comma-separated training steps per compiled call, 0 = the library's "
                              "choice (config.steps_per_call)")

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax import data
+from cnnjax import backend, data
 from cnnjax.train import build, create_train_state, load_config, make_train_step, root_key, validate
 
 VARIANTS = {  # name -> config overrides
@@ -50,6 +50,7 @@ def images_per_sec(config, dataset, steps: int) -> float:
 
 
 def main() -> None:
+    backend.configure()  # $CNNJAX_PROFILE, else "fast", as `cnnjax train`: before JAX starts
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="experiments/configs/resnet20_fashion_mnist.py")
     parser.add_argument("--shape", type=int, nargs=3, default=(28, 28, 1), metavar=("H", "W", "C"))
