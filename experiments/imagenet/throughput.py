@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from benchmarks.train_step import images_per_sec
-from cnnjax import data
+from cnnjax import backend, data
 from cnnjax.train import build, load_config
 
 DEFAULT_CONFIGS = ("alexnet", "zfnet", "vgg", "googlenet", "resnet", "resnet_torchvision")
@@ -43,6 +43,7 @@ def recipe_at_batch(spec: str, batch: int):
 
 
 def main(argv: list[str] | None = None) -> None:
+    backend.configure()  # $CNNJAX_PROFILE, else "fast": before anything starts JAX
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), metavar="NAME[:ARG]",
                         help="config files of experiments/imagenet (without .py), e.g. vgg:vgg19")

@@ -17,6 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
+from cnnjax import backend
 from experiments.progression import curves, descriptor, merge, runner
 from experiments.progression.rows import ROWS, get_row
 
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    backend.configure()  # $CNNJAX_PROFILE, else "fast": before anything starts JAX
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "tune" and args.config is not None:
