@@ -26,10 +26,12 @@ Conventions:
     per example; its connections are its MACs plus one bias connection per unit when it has a bias
     (C1 of LeNet-5: 28 * 28 * 6 * (25 + 1) = 122,304). Both are 0 for the other layers.
   receptive field (`rf_size`, `rf_jump`, one value per spatial dimension, in input pixels): propagated through the
-    traced dataflow graph primitive by primitive from the input (size 1, jump 1), so branches are followed
-    exactly. A window of k taps with dilation d and stride s (convolution, pooling) gives
-    size + (k - 1) * d * jump and jump * s (an input dilation s, as in a transposed convolution, first divides the
-    jump by s); an elementwise op (residual addition) or a concatenation (inception) takes the largest field of
+    traced dataflow graph from the input (size 1, jump 1), so branches are followed exactly. A window of k taps
+    with dilation d and stride s (convolution, pooling) gives size + (k - 1) * d * jump and jump * s (an input
+    dilation s, as in a transposed convolution, first divides the jump by s). cnnjax's windowed ops (convolutions
+    and pooling in `cnnjax.functional`) count by the window they declare (`functional.checks.Window`), whatever
+    formulation computes them (a non-overlapping max-pool may run as a reshape + max); other primitives count
+    one by one: an elementwise op (residual addition) or a concatenation (inception) takes the largest field of
     its operands; a reduction over a spatial axis (global pooling), a contraction over it (a Dense layer after
     flatten) or a reshape that merges it with other axes (flatten) covers the whole axis: size + (n - 1) * jump.
     The size counts padded positions too, so it can exceed the image.
@@ -51,6 +53,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Primitive
 
+from cnnjax.functional.checks import Window, observe_windows
 from cnnjax.nn.base import MacsRule
 
 Shape = tuple[int, ...]
@@ -241,6 +244,11 @@ _tag_p.def_impl(lambda x, *, index: x)
 _tag_p.def_abstract_eval(lambda x, *, index: x)
 
 
+_window_p = Primitive("cnnjax_summary_window")  # returns y; marks y as computed from x by a declared window
+_window_p.def_impl(lambda x, y, *, window: y)
+_window_p.def_abstract_eval(lambda x, y, *, window: y)
+
+
 def _first_shape(tree: Any) -> Shape | None:
     arrays = [leaf for leaf in jax.tree.leaves(tree) if isinstance(leaf, jax.Array)]
     return tuple(arrays[0].shape) if arrays else None
@@ -260,8 +268,11 @@ def _traced_init(model: nn.Module, calls: list[_Call]) -> Callable:
         call.output_shape = _first_shape(out)
         return jax.tree.map(lambda a: _tag_p.bind(a, index=index) if isinstance(a, jax.Array) else a, out)
 
+    def declare(x: jax.Array, y: jax.Array, window: Window) -> jax.Array:
+        return _window_p.bind(x, y, window=window)
+
     def init(x: jax.Array):
-        with nn.intercept_methods(interceptor):
+        with nn.intercept_methods(interceptor), observe_windows(declare):
             return model.init_with_output(jax.random.key(0), x, **({"train": False} if takes_train else {}))
 
     return init
@@ -351,6 +362,16 @@ def _conv(p, ins, shapes, outs):
     for i, a in zip(out, lhs):
         axes[i] = field.axes[a]
     return [_Field(tuple(axes), field.size, field.jump)]
+
+
+def _declared_window(p, ins, shapes, outs):
+    """A cnnjax windowed op's output from its input x (N, *spatial, C), by the op's declared `Window`."""
+    x, y = ins
+    if x is None:  # only the weights depend on the image
+        return [y]
+    w: Window = p["window"]
+    windows = {1 + i: args for i, args in enumerate(zip(w.size, w.stride, w.dilation, w.input_dilation))}
+    return [_window(x, windows)]
 
 
 def _reduce_window(p, ins, shapes, outs):
@@ -452,6 +473,7 @@ def _elementwise(p, ins, shapes, outs):
 
 _REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_and", "reduce_or", "argmax", "argmin")
 FIELD_RULES: Mapping[str, FieldRule] = {
+    _window_p.name: _declared_window,
     "conv_general_dilated": _conv,
     **dict.fromkeys(("reduce_window", "reduce_window_sum", "reduce_window_max", "reduce_window_min"), _reduce_window),
     **dict.fromkeys(_REDUCTIONS, _reduce),

@@ -70,6 +70,53 @@ def test_alexnet_rows_and_receptive_fields():
     assert convs["fc1"].rf_size == (195 + 5 * 32,) * 2  # fc1 sees the whole 6x6 map
 
 
+# Receptive field and jump per layer by hand: a k-tap window of stride s turns (size r, jump j) into
+# (r + (k - 1) j, j s); flatten covers the last map: r + (n - 1) j.
+LENET5_FIELDS = {"conv1": (5, 1), "pool1": (6, 2), "conv2": (14, 2), "pool2": (16, 4), "flatten": (32, 4)}
+VGG11_FIELDS = {
+    "conv1_1": (3, 1), "pool1": (4, 2), "conv2_1": (8, 2), "pool2": (10, 4), "conv3_1": (18, 4), "conv3_2": (26, 4),
+    "pool3": (30, 8), "conv4_1": (46, 8), "conv4_2": (62, 8), "pool4": (70, 16), "conv5_1": (102, 16),
+    "conv5_2": (134, 16), "pool5": (150, 32), "flatten": (150 + 6 * 32, 32),
+}
+
+
+def _max_pool_is_tiled() -> bool:
+    jaxpr = str(jax.make_jaxpr(lambda x: cnnjax.functional.max_pool(x, 2))(jnp.ones((1, 4, 4, 1))))
+    return "reduce_window" not in jaxpr
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["reshape-max", "reduce_window"])
+@pytest.mark.parametrize("name, options, fields", [
+    ("lenet5", {}, LENET5_FIELDS), ("lenet5", {"pool": "avg"}, LENET5_FIELDS), ("vgg11", {}, VGG11_FIELDS),
+])
+def test_receptive_fields_whatever_formulation_computes_the_pool(monkeypatch, tiled, name, options, fields):
+    """A 2x2/2 max-pool runs as a reshape + max or as reduce_window (`cnnjax.backend.tiled_max_pool`); the fields
+    are the pool's either way."""
+    monkeypatch.setattr(cnnjax.backend, "tiled_max_pool", lambda *args, **kwargs: tiled)
+    assert _max_pool_is_tiled() == tiled
+    s = _summarise(name, **options)
+    got = {layer.path: (layer.rf_size, layer.rf_jump) for layer in s.layers if layer.path in fields}
+    assert got == {path: ((r, r), (j, j)) for path, (r, j) in fields.items()}
+
+
+@cnnjax.functional.checks.named_op(
+    "max_pool_by_slices", window=lambda x, **_: cnnjax.functional.checks.Window((2, 2), (2, 2), (1, 1), (1, 1))
+)
+def _max_pool_by_slices(x: jax.Array) -> jax.Array:
+    """2x2/2 max pooling as the maximum of four strided slices: neither a window nor a reshape in the trace."""
+    return jnp.maximum(jnp.maximum(x[:, ::2, ::2], x[:, 1::2, ::2]), jnp.maximum(x[:, ::2, 1::2], x[:, 1::2, 1::2]))
+
+
+def test_a_windowed_op_counts_by_its_declared_window():
+    class SlicedPool(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return cnn.Conv(2, 3, padding="VALID", name="head")(_max_pool_by_slices(cnn.Conv(2, 5, name="conv")(x)))
+
+    head = summary(SlicedPool(), (16, 16, 1)).layers[-1]
+    assert head.path == "head" and (head.rf_size, head.rf_jump) == ((10, 10), (2, 2))  # 5, then 6/2, then 6 + 2 * 2
+
+
 def test_summary_table_and_dict():
     s = cnnjax.summary(models.create("resnet20"), (32, 32, 3), batch_size=4)
     assert s.input_shape == (4, 32, 32, 3)

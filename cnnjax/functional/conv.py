@@ -20,6 +20,7 @@ from jax.custom_derivatives import SymbolicZero
 from cnnjax import backend
 from cnnjax.functional.checks import (
     Padding,
+    Window,
     as_tuple,
     check_bias,
     check_float_operands,
@@ -94,7 +95,25 @@ def _prepare(x, w, b, stride, padding, dilation, groups):
     return nd, strides, dilations, pairs
 
 
-@named_op("conv")
+def _conv_window(w, stride, dilation, **_) -> Window:
+    """The `Window` of `conv` (declared to `checks.observe_windows`)."""
+    nd = w.ndim - 2
+    return Window(tuple(w.shape[:nd]), as_tuple(stride, nd, "stride"), as_tuple(dilation, nd, "dilation"), (1,) * nd)
+
+
+def _conv_transpose_window(w, stride, dilation, **_) -> Window:
+    """The `Window` of `conv_transpose`: a stride-1 window over the input with stride - 1 zeros between pixels."""
+    nd = w.ndim - 2
+    return Window(tuple(w.shape[:nd]), (1,) * nd, as_tuple(dilation, nd, "dilation"), as_tuple(stride, nd, "stride"))
+
+
+def _locally_connected_window(w, kernel_size, stride, **_) -> Window:
+    """The `Window` of `locally_connected`."""
+    nd = w.ndim - 2
+    return Window(as_tuple(kernel_size, nd, "kernel_size"), as_tuple(stride, nd, "stride"), (1,) * nd, (1,) * nd)
+
+
+@named_op("conv", arrays=("x", "w", "b"), window=_conv_window)
 def conv(
     x: jax.Array,
     w: jax.Array,
@@ -210,7 +229,7 @@ def _conv_jvp(g: _Geometry, primals, tangents):
     return y, y_dot
 
 
-@named_op("conv_transpose")
+@named_op("conv_transpose", arrays=("x", "w", "b"), window=_conv_transpose_window)
 def conv_transpose(
     x: jax.Array,
     w: jax.Array,
@@ -266,7 +285,7 @@ def conv_transpose(
     return _add_bias(y, b)
 
 
-@named_op("locally_connected")
+@named_op("locally_connected", arrays=("x", "w", "b"), window=_locally_connected_window)
 def locally_connected(
     x: jax.Array,
     w: jax.Array,
@@ -355,7 +374,7 @@ def conv_matrix(
     return matrix.reshape(oh * ow * c_out, h * wd * c_in)
 
 
-@named_op("linear")
+@named_op("linear", arrays=("x", "w", "b"))
 def linear(x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
     """Fully connected layer: (..., D_in) @ (D_in, D_out) + (D_out,) -> (..., D_out)."""
     check_float_operands(x=x, w=w, b=b)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 
-from cnnjax.functional.checks import named_op
+from cnnjax.functional.checks import as_real, named_op
 
 
 def _check_key(key: object) -> None:
@@ -22,8 +20,7 @@ def _check_key(key: object) -> None:
         raise TypeError(f"{expected}, got an array of dtype {key.dtype} and shape {key.shape}")
 
 
-@named_op("dropout")
-
+@named_op("dropout", arrays=("x",))
 def dropout(key: jax.Array | None, x: jax.Array, rate: float, *, train: bool) -> jax.Array:
     """Inverted dropout: in training each unit is zeroed with probability `rate` and survivors are scaled by
     1 / (1 - rate), so evaluation is the identity. The mask is a pure function of `key`.
@@ -31,9 +28,10 @@ def dropout(key: jax.Array | None, x: jax.Array, rate: float, *, train: bool) ->
     Args:
       key: a PRNG key (may be None when not training or when rate == 0).
       x: any shape. Returns the same shape.
-      rate: the drop probability, in [0, 1).
+      rate: the drop probability, in [0, 1): a Python or NumPy float or a 0-d array (concrete, not traced).
     """
-    if not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
+    rate = as_real(rate, "rate", "a drop probability in [0, 1)")
+    if not 0.0 <= rate < 1.0:
         raise ValueError(f"rate: expected a drop probability in [0, 1), got {rate!r}")
     if not train or rate == 0.0:
         return x

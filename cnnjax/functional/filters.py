@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnjax.functional.checks import as_int, check_array
+
 FIXED_FILTERS: dict[str, np.ndarray] = {
     "sobel_x": np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
     "sobel_y": np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
@@ -31,5 +33,11 @@ def fixed_filter(name: str) -> np.ndarray:
 
 def as_kernel(filt: np.ndarray, channels: int = 1) -> np.ndarray:
     """A (kh, kw) filter as a depthwise HWIO kernel (kh, kw, 1, channels), for `conv(..., groups=channels)`."""
+    check_array(filt, "filt")
     filt = np.asarray(filt, np.float32)
+    if filt.ndim != 2:
+        raise ValueError(f"filt: expected a 2-D filter (kh, kw), got shape {filt.shape}")
+    channels = as_int(channels, "channels", "an int >= 1")
+    if channels < 1:
+        raise ValueError(f"channels: expected an int >= 1, got {channels}")
     return np.repeat(filt[:, :, None, None], channels, axis=3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from typing import TypedDict
 
@@ -12,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.functional.checks import is_int, named_op
+from cnnjax.functional.checks import as_int, as_real, is_concrete, named_op
 
 
 class BatchNormParams(TypedDict, total=False):
@@ -30,17 +29,21 @@ def _channels(v: jax.Array, ndim: int) -> jax.Array:
     return jnp.reshape(v, (1,) * (ndim - 1) + (-1,))
 
 
-def _check_batch_norm(x, params, state, train, momentum, eps) -> None:
+def _check_batch_norm(x, params, state, train, momentum, eps) -> tuple[float, float]:
+    """Checks the arguments; returns momentum and eps as Python floats."""
     if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
         raise TypeError(f"x: expected a floating-point array, got dtype {jnp.result_type(x)}")
     if x.ndim < 2:
         raise ValueError(f"x: expected a rank >= 2 array (N, ..., C), got shape {tuple(x.shape)}")
     if train and math.prod(x.shape[:-1]) == 0:
         raise ValueError(f"x: expected a non-empty batch in training (its statistics), got shape {tuple(x.shape)}")
-    if not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
+    momentum = as_real(momentum, "momentum", "a value in [0, 1]")
+    if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"momentum: expected a value in [0, 1], got {momentum!r}")
-    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not eps > 0:
-        raise ValueError(f"eps: expected a positive float (it keeps rsqrt(var + eps) finite), got {eps!r}")
+    positive = "a positive float (it keeps rsqrt(var + eps) finite)"
+    eps = as_real(eps, "eps", positive)
+    if not eps > 0:
+        raise ValueError(f"eps: expected {positive}, got {eps!r}")
     channels = x.shape[-1]
     if not isinstance(state, Mapping) or not {"mean", "var"} <= set(state):
         keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
@@ -53,9 +56,17 @@ def _check_batch_norm(x, params, state, train, momentum, eps) -> None:
                     f"{name}: expected {what} of shape ({channels},), "
                     f"got {tuple(jnp.shape(tree[key]))} for {key!r} (x has {channels} channels)"
                 )
+    var = state["var"]
+    if is_concrete(var) and not np.all(np.asarray(var) >= 0):
+        channel = int(np.argmin(np.asarray(var) >= 0))
+        raise ValueError(
+            f"state: expected a non-negative running variance 'var', got {np.asarray(var)[channel]} for channel "
+            f"{channel}; the statistics are corrupt (a variance is a mean of squares): re-initialise them"
+        )
+    return momentum, eps
 
 
-@named_op("batch_norm")
+@named_op("batch_norm", arrays=("x",))
 def batch_norm(
     x: jax.Array,
     params: BatchNormParams,
@@ -72,6 +83,9 @@ def batch_norm(
     `momentum * running + (1 - momentum) * batch` (Flax's convention; PyTorch's momentum=0.1 is 0.9 here). In
     evaluation, normalises with the running statistics and returns `state` unchanged.
 
+    A negative (or NaN) running variance is refused when `state` is concrete; under jax.jit it is traced and not
+    inspected, and evaluation then gives NaN for that channel.
+
     Args:
       x: (N, ..., C).
       params: {'scale': (C,), 'bias': (C,)}; either may be absent.
@@ -81,7 +95,7 @@ def batch_norm(
     Returns:
       (y with the shape of x, new state).
     """
-    _check_batch_norm(x, params, state, train, momentum, eps)
+    momentum, eps = _check_batch_norm(x, params, state, train, momentum, eps)
     if train:
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axes)
@@ -103,7 +117,7 @@ def batch_norm(
     return y, new_state
 
 
-@named_op("local_response_norm")
+@named_op("local_response_norm", arrays=("x",))
 def local_response_norm(
     x: jax.Array,
     size: int = 5,
@@ -122,8 +136,7 @@ def local_response_norm(
     Args:
       x: (N, ..., C). Returns the same shape.
     """
-    if not is_int(size):
-        raise TypeError(f"size: expected an int >= 1 (a number of channels), got {size!r}")
+    size = as_int(size, "size", "an int >= 1 (a number of channels)")
     if size < 1:
         raise ValueError(f"size: expected an int >= 1, got {size!r}")
     if not jnp.issubdtype(jnp.result_type(x), jnp.floating):

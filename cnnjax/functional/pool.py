@@ -13,13 +13,49 @@ import numpy as np
 from jax import lax
 
 from cnnjax import backend
-from cnnjax.functional.checks import Padding, as_tuple, check_window_fits, is_int, named_op, padding_pairs
+from cnnjax.functional.checks import (
+    Padding,
+    Window,
+    as_int,
+    as_real,
+    as_tuple,
+    check_rank,
+    check_window_fits,
+    named_op,
+    padding_pairs,
+)
+
+_LAYOUTS = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
+
+
+def _spatial_dims(shape: Sequence[int], size: object, name: str, one_d: str) -> int:
+    """The number of pooled axes: one per entry of a sequence `size` (the argument `name`: a window, an output
+    size); for an int, or no size, every axis between N and C of a rank-4 (N, H, W, C) or rank-5 (N, D, H, W, C)
+    input. A rank-3 input needs a one-entry `size` to pool 1-D (N, W, C): an unbatched image (H, W, C) looks the
+    same. `one_d` says how."""
+    explicit = hasattr(size, "__len__") and not isinstance(size, (str, bytes))
+    nd = len(size) if explicit else max(len(shape) - 2, 2)
+    layout = _LAYOUTS.get(nd, f"N, {nd} spatial axes, C")
+    if explicit:
+        check_rank(shape, nd + 2, "x", f"{layout}: one spatial axis per entry of {name} {size!r}")
+    else:
+        hint = f"; for 1-D signals (N, W, C) {one_d}" if len(shape) == 3 else ""
+        check_rank(shape, nd + 2, "x", layout, hint)
+    return nd
+
+
+_ONE_D_WINDOW = "pass a one-entry window, e.g. window=(2,)"
+
+
+def _pool_window(x, window, stride, **_) -> Window:
+    """The `Window` of max/avg/Lp pooling (declared to `checks.observe_windows`)."""
+    nd = _spatial_dims(jnp.shape(x), window, "window", _ONE_D_WINDOW)
+    size = as_tuple(window, nd, "window")
+    return Window(size, size if stride is None else as_tuple(stride, nd, "stride"), (1,) * nd, (1,) * nd)
 
 
 def _window_args(x, window, stride, padding, ceil_mode):
-    if x.ndim < 3:
-        raise ValueError(f"x: expected a rank >= 3 array (N, *spatial, C), got shape {tuple(x.shape)}")
-    nd = x.ndim - 2
+    nd = _spatial_dims(x.shape, window, "window", _ONE_D_WINDOW)
     window = as_tuple(window, nd, "window")
     stride = window if stride is None else as_tuple(stride, nd, "stride")
     spatial = x.shape[1:-1]
@@ -60,7 +96,7 @@ def _reduce(x, init, op: Callable, window, stride, padding, ceil_mode=False):
     return lax.reduce_window(x, _identity(init, x), op, dims, strides, pads)
 
 
-@named_op("max_pool")
+@named_op("max_pool", arrays=("x",), window=_pool_window)
 def max_pool(
     x: jax.Array,
     window: int | Sequence[int],
@@ -71,7 +107,8 @@ def max_pool(
 ) -> jax.Array:
     """Max pooling over spatial windows; padded positions never win. (N, *spatial, C) -> (N, *out, C).
 
-    `stride` defaults to `window` (non-overlapping); AlexNet's overlapping pooling is window 3, stride 2.
+    An int `window` pools the H, W of (N, H, W, C) (or the D, H, W of (N, D, H, W, C)); a sequence pools one axis
+    per entry, e.g. window=(2,) pools 1-D signals (N, W, C). `stride` defaults to `window` (non-overlapping); AlexNet's overlapping pooling is window 3, stride 2.
     Its gradient flows only to the arg-max of each window. Integer inputs stay integers (the max is exact).
     Explicit padding may be at most window // 2 per side (PyTorch's rule).
     """
@@ -126,7 +163,7 @@ def _tiled_max_pool_jvp(window, primals, tangents):
     return y, jnp.sum(jnp.where(chosen, _tiles(t, window), jnp.zeros((), t.dtype)), axis=axes)
 
 
-@named_op("avg_pool")
+@named_op("avg_pool", arrays=("x",), window=_pool_window)
 def avg_pool(
     x: jax.Array,
     window: int | Sequence[int],
@@ -136,7 +173,7 @@ def avg_pool(
     count_include_pad: bool = True,
     ceil_mode: bool = False,
 ) -> jax.Array:
-    """Average pooling. (N, *spatial, C) -> (N, *out, C).
+    """Average pooling. (N, *spatial, C) -> (N, *out, C); `window` and `stride` as in `max_pool`.
 
     With `count_include_pad=False` padded zeros are left out of each window's count. Integer inputs are averaged
     in float32 (exact sums up to 2^24), so the result is float32.
@@ -155,7 +192,7 @@ def avg_pool(
     return total / count
 
 
-@named_op("lp_pool")
+@named_op("lp_pool", arrays=("x",), window=_pool_window)
 def lp_pool(
     x: jax.Array,
     window: int | Sequence[int],
@@ -164,30 +201,33 @@ def lp_pool(
     *,
     p: float = 2.0,
 ) -> jax.Array:
-    """Lp pooling, (sum over the window of |x|^p)^(1/p); p=2 is L2 pooling. (N, *spatial, C) -> (N, *out, C)."""
-    if p <= 0:
+    """Lp pooling, (sum over the window of |x|^p)^(1/p); p=2 is L2 pooling. (N, *spatial, C) -> (N, *out, C);
+    `window` and `stride` as in `max_pool`."""
+    p = as_real(p, "p", "a positive exponent")
+    if not p > 0:
         raise ValueError(f"p: expected a positive exponent, got {p!r}")
     total = _reduce(jnp.abs(_inexact(x)) ** p, 0.0, lax.add, window, stride, padding)
     return total ** (1.0 / p)
 
 
-@named_op("global_avg_pool")
+@named_op("global_avg_pool", arrays=("x",))
 def global_avg_pool(x: jax.Array) -> jax.Array:
-    """Mean over all spatial positions: (N, *spatial, C) -> (N, C)."""
-    if x.ndim < 3:
-        raise ValueError(f"x: expected a rank >= 3 array (N, *spatial, C), got shape {tuple(x.shape)}")
+    """Mean over all spatial positions: (N, H, W, C) or (N, D, H, W, C) -> (N, C). (For 1-D signals (N, W, C),
+    `x.mean(axis=1)`.)"""
+    x = jnp.asarray(x)
+    _spatial_dims(x.shape, None, "", "average over their axis 1: x.mean(axis=1)")
     return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
 
 
-@named_op("adaptive_avg_pool")
+@named_op("adaptive_avg_pool", arrays=("x",))
 def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Array:
     """PyTorch's adaptive average pooling: output cell i averages input [floor(i n / o), ceil((i + 1) n / o)).
 
-    (N, *spatial, C) -> (N, *output_size, C); the identity when the sizes already match.
+    (N, *spatial, C) -> (N, *output_size, C); the identity when the sizes already match. An int `output_size`
+    pools the H, W of (N, H, W, C) (or D, H, W); a sequence one axis per entry, e.g. (4,) for (N, W, C).
     """
-    if x.ndim < 3:
-        raise ValueError(f"x: expected a rank >= 3 array (N, *spatial, C), got shape {tuple(x.shape)}")
-    nd = x.ndim - 2
+    x = jnp.asarray(x)
+    nd = _spatial_dims(x.shape, output_size, "output_size", "pass a one-entry output_size, e.g. (4,)")
     sizes = as_tuple(output_size, nd, "output_size")
     for axis, (n, o) in enumerate(zip(x.shape[1:-1], sizes), start=1):
         if n == o:
@@ -200,10 +240,13 @@ def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Arr
     return x
 
 
-@named_op("channel_max_pool")
+@named_op("channel_max_pool", arrays=("x",))
 def channel_max_pool(x: jax.Array, pool_size: int) -> jax.Array:
     """Max over groups of `pool_size` consecutive channels (maxout): (..., C) -> (..., C // pool_size)."""
+    x = jnp.asarray(x)
     channels = x.shape[-1]
-    if not is_int(pool_size) or pool_size < 1 or channels % pool_size:
-        raise ValueError(f"pool_size: expected a divisor of the {channels} channels, got {pool_size!r}")
+    expected = f"a divisor of the {channels} channels"
+    pool_size = as_int(pool_size, "pool_size", expected)
+    if pool_size < 1 or channels % pool_size:
+        raise ValueError(f"pool_size: expected {expected}, got {pool_size!r}")
     return jnp.max(x.reshape(*x.shape[:-1], channels // pool_size, pool_size), axis=-1)

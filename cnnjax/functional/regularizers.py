@@ -9,9 +9,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from cnnjax.functional.checks import named_op
+from cnnjax.functional.checks import as_real, check_array, named_op
 
 PyTree = object
+
+
+def _check_leaves(params: PyTree) -> None:
+    """Every leaf of a parameter tree must be an array (or a number), named by its path when not."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        check_array(leaf, f"params{jax.tree_util.keystr(path)}")
 
 
 def weight_mask(params: PyTree) -> PyTree:
@@ -20,6 +26,7 @@ def weight_mask(params: PyTree) -> PyTree:
 
 
 def _masked_leaves(params: PyTree, mask: PyTree | None) -> list[jax.Array]:
+    _check_leaves(params)
     mask = weight_mask(params) if mask is None else mask
     return [p for p, m in zip(jax.tree.leaves(params), jax.tree.leaves(mask)) if m]
 
@@ -48,8 +55,10 @@ def max_norm_project(params: PyTree, max_norm: float, mask: PyTree | None = None
 
     A kernel's last axis indexes output units (HWIO, Dense (in, out)); the norm is over all other axes.
     """
-    if max_norm <= 0:
+    max_norm = as_real(max_norm, "max_norm", "a positive bound")
+    if not max_norm > 0:
         raise ValueError(f"max_norm: expected a positive bound, got {max_norm!r}")
+    _check_leaves(params)
     mask = weight_mask(params) if mask is None else mask
 
     def project(p, m):

@@ -70,21 +70,41 @@ CASES = [
      r"window: expected a window no larger than the padded input, got window \(6, 6\) for spatial size \(5, 5\)",
      True),
     ("max_pool-rank", lambda x: F.max_pool(x[0, 0], 2), (x4,), ValueError,
-     r"x: expected a rank >= 3 array \(N, \*spatial, C\), got shape \(5, 3\)", True),
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 3\)", True),
+    # an unbatched image (H, W, C) is not taken for a batch of 1-D signals: 1-D pooling takes a one-entry window
+    ("max_pool-unbatched-image", lambda x: F.max_pool(x[0], 2), (x4,), ValueError,
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 5, 3\); if it is one example, add a batch axis: x\[None\]; "
+     r"for 1-D signals \(N, W, C\) pass a one-entry window, e.g. window=\(2,\)", True),
+    ("avg_pool-unbatched-image", lambda x: F.avg_pool(x[0], 2, 1), (x4,), ValueError,
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 5, 3\); if it is one example, add a batch axis", True),
+    ("lp_pool-unbatched-image", lambda x: F.lp_pool(x[0], (2, 2)), (x4,), ValueError,
+     r"x: expected a rank-4 array \(NHWC: one spatial axis per entry of window \(2, 2\)\), got shape \(5, 5, 3\); "
+     r"if it is one example, add a batch axis: x\[None\]", True),
+    ("max_pool-1d-window-on-images", lambda x: F.max_pool(x, (2,)), (x4,), ValueError,
+     r"x: expected a rank-3 array \(NWC: one spatial axis per entry of window \(2,\)\), got shape \(1, 5, 5, 3\)",
+     True),
     ("max_pool-stride", lambda x: F.max_pool(x, 2, 0), (x4,), ValueError,
      r"stride: expected values >= 1, got 0", True),
     ("avg_pool-padding", lambda x: F.avg_pool(x, 2, padding="REFLECT"), (x4,), ValueError,
      r"padding: expected 'SAME', 'VALID', an int or \(low, high\) pairs, got 'REFLECT'", True),
     ("avg_pool-window-length", lambda x: F.avg_pool(x, (2, 2, 2)), (x4,), ValueError,
-     r"window: expected 2 values \(one per spatial dimension\), got 3", True),
+     r"x: expected a rank-5 array \(NDHWC: one spatial axis per entry of window \(2, 2, 2\)\), got shape "
+     r"\(1, 5, 5, 3\)", True),
+    ("avg_pool-stride-length", lambda x: F.avg_pool(x, 2, (1, 1, 1)), (x4,), ValueError,
+     r"stride: expected 2 values \(one per spatial dimension\), got 3", True),
     ("lp_pool-p", lambda x: F.lp_pool(x, 2, p=0.0), (x4,), ValueError,
      r"p: expected a positive exponent, got 0.0", True),
     ("global_avg_pool-rank", lambda x: F.global_avg_pool(x[0, 0]), (x4,), ValueError,
-     r"x: expected a rank >= 3 array \(N, \*spatial, C\), got shape \(5, 3\)", True),
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 3\)", True),
+    ("global_avg_pool-unbatched-image", lambda x: F.global_avg_pool(x[0]), (x4,), ValueError,
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 5, 3\); if it is one example, add a batch axis: "
+     r"x\[None\]; for 1-D signals \(N, W, C\) average over their axis 1: x.mean\(axis=1\)", True),
     ("adaptive_avg_pool-size", lambda x: F.adaptive_avg_pool(x, (2, 2, 2)), (x4,), ValueError,
-     r"output_size: expected 2 values \(one per spatial dimension\), got 3", True),
+     r"x: expected a rank-5 array \(NDHWC: one spatial axis per entry of output_size \(2, 2, 2\)\)", True),
     ("adaptive_avg_pool-rank", lambda x: F.adaptive_avg_pool(x[0, 0], 2), (x4,), ValueError,
-     r"x: expected a rank >= 3 array \(N, \*spatial, C\), got shape \(5, 3\)", True),
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 3\)", True),
+    ("adaptive_avg_pool-unbatched-image", lambda x: F.adaptive_avg_pool(x[0], 2), (x4,), ValueError,
+     r"x: expected a rank-4 array \(NHWC\), got shape \(5, 5, 3\); .* pass a one-entry output_size", True),
     ("channel_max_pool-divisor", lambda x: F.channel_max_pool(x, 2), (x4,), ValueError,
      r"pool_size: expected a divisor of the 3 channels, got 2", True),
     # normalisation and dropout
@@ -100,11 +120,48 @@ CASES = [
      r"rate: expected a drop probability in \[0, 1\), got -0.1", True),
     ("dropout-key", lambda x: F.dropout(None, x, 0.5, train=True), (x4,), ValueError,
      r"key: expected a PRNG key for dropout in training, got None", True),
+    ("dropout-rate-jax-scalar-out-of-range", lambda x: F.dropout(None, x, jnp.float32(1.5), train=False), (x4,),
+     ValueError, r"rate: expected a drop probability in \[0, 1\), got 1.5", False),
+    ("dropout-rate-str", lambda x: F.dropout(None, x, "0.5", train=False), (x4,), TypeError,
+     r"rate: expected a drop probability in \[0, 1\), got str '0.5'", True),
+    ("dropout-rate-vector", lambda x: F.dropout(None, x, np.array([0.5]), train=False), (x4,), TypeError,
+     r"rate: expected a drop probability in \[0, 1\), got ndarray array\(\[0.5\]\)", True),
+    ("batch_norm-negative-var", lambda x: F.batch_norm(x, {}, {"mean": jnp.zeros(3), "var": jnp.array([1.0, -1.0, 1.0])},
+                                                       train=False), (x4,), ValueError,
+     r"state: expected a non-negative running variance 'var', got -1.0 for channel 1", False),
+    ("batch_norm-nan-var", lambda x: F.batch_norm(x, {}, {"mean": jnp.zeros(3), "var": jnp.array([1.0, 1.0, np.nan])},
+                                                  train=True), (x4,), ValueError,
+     r"state: expected a non-negative running variance 'var', got nan for channel 2", False),
+    ("batch_norm-momentum-str", lambda x: F.batch_norm(x, {}, state3, train=True, momentum="0.9"), (x4,), TypeError,
+     r"momentum: expected a value in \[0, 1\], got str '0.9'", True),
     # losses
     ("cross_entropy-labels", lambda z: F.softmax_cross_entropy(z, jnp.zeros((4, 3), jnp.int32)), (logits,),
      ValueError, r"labels: expected integer class ids of shape \(4,\) .* got labels \(4, 3\)", True),
     ("cross_entropy-smoothing", lambda z: F.softmax_cross_entropy(z, labels, label_smoothing=1.0), (logits,),
      ValueError, r"label_smoothing: expected a value in \[0, 1\), got 1.0", True),
+    # class ids outside [0, classes): refused while the labels are concrete (traced ones give NaN: see below)
+    ("cross_entropy-label-too-large", lambda z: F.softmax_cross_entropy(z, jnp.array([0, 1, 2, 3])), (logits,),
+     ValueError, r"labels: expected class ids in \[0, 3\) \(logits \(N, classes\) with 3 classes\), got 3 at index 3 "
+     r"\(1 outside the range\)", False),
+    ("cross_entropy-label-negative", lambda z: F.softmax_cross_entropy(z, np.array([0, -1, 2, -1])), (logits,),
+     ValueError, r"labels: expected class ids in \[0, 3\) .* got -1 at index 1 \(2 outside the range\)", False),
+    ("cross_entropy-smoothed-label-too-large",
+     lambda z: F.softmax_cross_entropy(z, jnp.array([0, 99, 2, 1]), label_smoothing=0.1), (logits,),
+     ValueError, r"labels: expected class ids in \[0, 3\) .* got 99 at index 1", False),
+    ("hinge-label-too-large", lambda z: F.multiclass_hinge(z, jnp.array([0, 1, 5, 2])), (logits,), ValueError,
+     r"labels: expected class ids in \[0, 3\) .* got 5 at index 2", False),
+    ("hinge-label-negative", lambda z: F.multiclass_hinge(z, jnp.array([-1, 1, 0, 2])), (logits,), ValueError,
+     r"labels: expected class ids in \[0, 3\) .* got -1 at index 0", False),
+    ("pixel_cross_entropy-label-too-large",
+     lambda z: F.pixel_softmax_cross_entropy(z, jnp.zeros((1, 5, 5), jnp.int32).at[0, 2, 4].set(3)), (x4,),
+     ValueError, r"labels: expected class ids in \[0, 3\) \(logits \(N, H, W, classes\) with 3 classes\), got 3 at "
+     r"index \(0, 2, 4\)", False),
+    ("pixel_cross_entropy-float-labels", lambda z: F.pixel_softmax_cross_entropy(z, jnp.zeros((1, 5, 5))), (x4,),
+     TypeError, r"labels: expected integer class ids, got dtype float32", True),
+    ("cross_entropy-smoothing-str", lambda z: F.softmax_cross_entropy(z, labels, label_smoothing="0.1"), (logits,),
+     TypeError, r"label_smoothing: expected a value in \[0, 1\), got str '0.1'", True),
+    ("hinge-margin-str", lambda z: F.multiclass_hinge(z, labels, margin="1"), (logits,), TypeError,
+     r"margin: expected a real margin, got str '1'", True),
     ("hinge-logits-rank", lambda z: F.multiclass_hinge(z[None], labels), (logits,), ValueError,
      r"labels: expected integer class ids of shape \(1,\) for logits \(N, classes\), got labels \(4,\) and logits "
      r"\(1, 4, 3\)", True),
@@ -161,13 +218,37 @@ CASES = [
     ("dropout-keys-batch", lambda x: F.dropout(jax.random.split(jax.random.key(0)), x, 0.5, train=True), (x4,),
      ValueError, r"key: expected one PRNG key .* got an array of keys of shape \(2,\)", True),
     ("local_response_norm-size-float", lambda x: F.local_response_norm(x, size=2.5), (x4,), TypeError,
-     r"size: expected an int >= 1 \(a number of channels\), got 2.5", True),
+     r"size: expected an int >= 1 \(a number of channels\), got float 2.5", True),
     ("local_response_norm-size-str", lambda x: F.local_response_norm(x, size="5"), (x4,), TypeError,
-     r"size: expected an int >= 1 \(a number of channels\), got '5'", True),
+     r"size: expected an int >= 1 \(a number of channels\), got str '5'", True),
     ("cross_entropy-float-labels", lambda z: F.softmax_cross_entropy(z, jnp.zeros(4)), (logits,), TypeError,
      r"labels: expected integer class ids, got dtype float32", True),
-    ("channel_max_pool-float", lambda x: F.channel_max_pool(x, 1.5), (x4,), ValueError,
-     r"pool_size: expected a divisor of the 3 channels, got 1.5", True),
+    ("channel_max_pool-float", lambda x: F.channel_max_pool(x, 1.5), (x4,), TypeError,
+     r"pool_size: expected a divisor of the 3 channels, got float 1.5", True),
+    ("lp_pool-p-str", lambda x: F.lp_pool(x, 2, p="2"), (x4,), TypeError,
+     r"p: expected a positive exponent, got str '2'", True),
+    # what is not an array is refused by cnnjax, before JAX sees it, in every op that takes arrays
+    ("relu-str", lambda: F.relu("a"), (), TypeError,
+     r"x: expected an array \(jax.Array or numpy.ndarray\) or a number, got str 'a'", True),
+    ("softmax-numpy-strings", lambda: F.softmax(np.array(["a", "b"])), (), TypeError,
+     r"x: expected a numeric array, got a NumPy array of dtype <U1", True),
+    ("conv-list", lambda: F.conv([[[[1.0, 2.0, 3.0]]]], w4), (), TypeError,
+     r"x: expected an array \(jax.Array or numpy.ndarray\) or a number, got list \[\[\[\[1.0, 2.0, 3.0\]\]\]\]; "
+     r"convert it first: jnp.asarray\(x\)", True),
+    ("conv-kernel-list", lambda x: F.conv(x, [[1.0]]), (x4,), TypeError,
+     r"w: expected an array .* got list \[\[1.0\]\]; convert it first: jnp.asarray\(w\)", True),
+    ("conv_transpose-bias-tuple", lambda x: F.conv_transpose(x, w4, (0.0, 0.0)), (x4,), TypeError,
+     r"b: expected an array .* got tuple \(0.0, 0.0\)", True),
+    ("linear-none", lambda z: F.linear(z, None), (logits,), TypeError,
+     r"w: expected an array .* got NoneType None", True),
+    ("max_pool-list", lambda: F.max_pool([[[[1.0]]]], 1), (), TypeError, r"x: expected an array .* got list", True),
+    ("batch_norm-list", lambda: F.batch_norm([[1.0]], {}, state3, train=True), (), TypeError,
+     r"x: expected an array .* got list", True),
+    ("dropout-str", lambda: F.dropout(None, "x", 0.5, train=False), (), TypeError,
+     r"x: expected an array .* got str 'x'", True),
+    ("cross_entropy-list-labels", lambda z: F.softmax_cross_entropy(z, [0, 1, 2, 0]), (logits,), TypeError,
+     r"labels: expected an array .* got list \[0, 1, 2, 0\]; convert it first", True),
+    ("l2_loss-str", lambda z: F.l2_loss(z, "0"), (logits,), TypeError, r"targets: expected an array .* got str", True),
     # plain-Python helpers (no arrays to trace)
     ("conv_output_size-strict", lambda: F.conv_output_size(7, 3, 3, strict=True), (), ValueError,
      r"stride: a 3-wide window with stride 3 does not fit an input of 7 padded by 0", False),
@@ -187,6 +268,12 @@ CASES = [
      r"activation: expected one of \['relu', .*\], got 'gelu'", False),
     ("fixed_filter", lambda: F.fixed_filter("laplace"), (), ValueError,
      r"name: expected one of \[.*'sobel_x'.*\], got 'laplace'", False),
+    ("as_kernel-3d", lambda: F.as_kernel(np.ones((3, 3, 3))), (), ValueError,
+     r"filt: expected a 2-D filter \(kh, kw\), got shape \(3, 3, 3\)", False),
+    ("as_kernel-channels", lambda: F.as_kernel(np.ones((3, 3)), channels=0), (), ValueError,
+     r"channels: expected an int >= 1, got 0", False),
+    ("max_norm-str", lambda: F.max_norm_project({"w": np.ones((2, 2))}, "1"), (), TypeError,
+     r"max_norm: expected a positive bound, got str '1'", False),
 ]
 
 
@@ -230,3 +317,84 @@ def test_integer_inputs_give_exact_results():
     # int8 convolution is refused (above); in float32 the 2700 of 3 x 3 x 3 taps of 10 * 10 is exact.
     x, w = jnp.full((1, 3, 3, 3), 10.0), jnp.full((3, 3, 3, 1), 10.0)
     assert float(F.conv(x, w, padding="VALID")[0, 0, 0, 0]) == 2700.0
+
+
+TRACED_LABEL_LOSSES = {
+    "cross_entropy": lambda z, y: F.softmax_cross_entropy(z, y),
+    "cross_entropy-smoothed": lambda z, y: F.softmax_cross_entropy(z, y, label_smoothing=0.1),
+    "hinge": lambda z, y: F.multiclass_hinge(z, y),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRACED_LABEL_LOSSES))
+def test_traced_labels_outside_the_classes_give_nan(name):
+    """Under jit the labels cannot be inspected: an id outside [0, K) gives NaN (not a wrapped-around class or a
+    finite loss against no class), the other examples their loss."""
+    loss = jax.jit(TRACED_LABEL_LOSSES[name])
+    z = jnp.asarray(np.random.default_rng(0).normal(size=(5, 10)), jnp.float32)
+    y = jnp.array([0, 10, 2, -1, 99])
+    got = np.asarray(loss(z, y))
+    assert np.isnan(got[[1, 3, 4]]).all(), got
+    kept = np.array([0, 2])
+    np.testing.assert_allclose(got[kept], np.asarray(loss(z[kept], y[kept])), rtol=1e-6)
+
+
+def test_traced_pixel_labels_outside_the_classes_give_nan():
+    z = jnp.zeros((2, 3, 3, 4))
+    y = jnp.zeros((2, 3, 3), jnp.int32).at[1, 0, 2].set(4)
+    got = np.asarray(jax.jit(F.pixel_softmax_cross_entropy)(z, y))
+    assert np.isfinite(got[0]) and np.isnan(got[1]), got
+
+
+def test_traced_negative_running_variance_gives_nan():
+    """The running variance is refused when concrete; under jit, evaluation gives NaN for its channel."""
+    state = {"mean": jnp.zeros(3), "var": jnp.array([1.0, -1.0, 1.0])}
+    y, _ = jax.jit(lambda x, s: F.batch_norm(x, {}, s, train=False))(x4, state)
+    assert np.isnan(np.asarray(y[..., 1])).all() and np.isfinite(np.asarray(y[..., ::2])).all()
+
+
+SCALAR_HYPERPARAMETERS = [  # (id, op with a Python number, the same op with a NumPy or JAX scalar)
+    ("dropout-rate", lambda: F.dropout(jax.random.key(0), x4, 0.5, train=True),
+     lambda: F.dropout(jax.random.key(0), x4, jnp.float32(0.5), train=True)),
+    ("batch_norm-momentum-eps", lambda: F.batch_norm(x4, {}, state3, train=True, momentum=0.5, eps=1e-3)[1]["var"],
+     lambda: F.batch_norm(x4, {}, state3, train=True, momentum=np.float32(0.5), eps=jnp.float32(1e-3))[1]["var"]),
+    ("label_smoothing", lambda: F.softmax_cross_entropy(logits, labels, label_smoothing=0.25),
+     lambda: F.softmax_cross_entropy(logits, labels, label_smoothing=jnp.float32(0.25))),
+    ("margin", lambda: F.multiclass_hinge(logits, labels, margin=2.0),
+     lambda: F.multiclass_hinge(logits, labels, margin=np.float64(2.0))),
+    ("lp_pool-p", lambda: F.lp_pool(x4, 2, p=3.0), lambda: F.lp_pool(x4, 2, p=jnp.float32(3.0))),
+    ("local_response_norm-size", lambda: F.local_response_norm(x4, size=3),
+     lambda: F.local_response_norm(x4, size=jnp.int32(3))),
+    ("channel_max_pool-pool_size", lambda: F.channel_max_pool(x4, 3), lambda: F.channel_max_pool(x4, np.int64(3))),
+    ("max_norm", lambda: F.max_norm_project({"w": jnp.ones((2, 2))}, 0.5)["w"],
+     lambda: F.max_norm_project({"w": jnp.ones((2, 2))}, jnp.float32(0.5))["w"]),
+]
+
+
+@pytest.mark.parametrize("python, scalar", [c[1:] for c in SCALAR_HYPERPARAMETERS],
+                         ids=[c[0] for c in SCALAR_HYPERPARAMETERS])
+def test_hyperparameters_accept_numpy_and_jax_scalars(python, scalar):
+    np.testing.assert_allclose(np.asarray(scalar()), np.asarray(python()), rtol=1e-6)
+
+
+def test_traced_hyperparameters_are_refused_by_name():
+    """A drop rate decides the op's structure (rate 0 is the identity), so it must be known before tracing."""
+    with pytest.raises(TypeError, match=r"rate: expected a drop probability in \[0, 1\) known before tracing, got a "
+                                        r"traced value; pass a Python number \(under jax.jit, mark the argument static\)"):
+        jax.jit(lambda x, rate: F.dropout(jax.random.key(0), x, rate, train=True))(x4, 0.5)
+
+
+@pytest.mark.parametrize("op", [F.max_pool, F.avg_pool, F.lp_pool])
+def test_pooling_dimensions_follow_the_window(op):
+    """A one-entry window pools 1-D signals (N, W, C); an int pools the H, W (or D, H, W) of a batch."""
+    assert op(jnp.ones((2, 8, 3)), (2,)).shape == (2, 4, 3)
+    assert op(jnp.ones((2, 8, 8, 3)), 2).shape == (2, 4, 4, 3)
+    assert op(jnp.ones((2, 4, 8, 8, 3)), 2).shape == (2, 2, 4, 4, 3)
+    assert op(jnp.ones((2, 4, 8, 8, 3)), (1, 2, 2)).shape == (2, 4, 4, 4, 3)
+
+
+def test_array_arguments_accept_numpy_arrays_and_numbers():
+    assert float(F.relu(-2.0)) == 0.0 and F.relu(np.float32(3.0)) == 3.0
+    np.testing.assert_array_equal(F.conv(np.ones((1, 3, 3, 1), np.float32), np.ones((3, 3, 1, 1), np.float32),
+                                         padding="VALID"), [[[[9.0]]]])
+    assert F.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 2])).shape == (2,)

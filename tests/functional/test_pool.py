@@ -128,7 +128,7 @@ def test_max_pool_values_and_gradients_equal_reduce_window(shape, k, s, padding,
     x = rng.normal(size=shape).astype(np.float32)
     if ties:
         x = np.maximum(np.round(x), 0.0)
-    pool = lambda x: F.max_pool(x, k, s, padding)  # noqa: E731
+    pool = lambda x: F.max_pool(x, (k,) * (x.ndim - 2), s, padding)  # noqa: E731  (1-D pooling takes a 1-tuple)
     reference = lambda x: _reduce_window_max_pool(x, k, s, padding)  # noqa: E731
     y, vjp = jax.vjp(pool, x)
     y_ref, vjp_ref = jax.vjp(reference, x)
@@ -217,8 +217,8 @@ def test_channel_max_pool():
 
 def test_pools_on_1d_and_3d_inputs():
     x = np.random.default_rng(12).normal(size=(2, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(F.max_pool(x, 2), x.reshape(2, 4, 2, 3).max(axis=2))
-    np.testing.assert_allclose(F.avg_pool(x, 4), x.reshape(2, 2, 4, 3).mean(axis=2), rtol=1e-6)
+    np.testing.assert_allclose(F.max_pool(x, (2,)), x.reshape(2, 4, 2, 3).max(axis=2))
+    np.testing.assert_allclose(F.avg_pool(x, (4,)), x.reshape(2, 2, 4, 3).mean(axis=2), rtol=1e-6)
     v = np.random.default_rng(13).normal(size=(1, 4, 4, 4, 2)).astype(np.float32)
     np.testing.assert_allclose(F.max_pool(v, 2), v.reshape(1, 2, 2, 2, 2, 2, 2, 2).max(axis=(2, 4, 6)))
 
