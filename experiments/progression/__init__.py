@@ -3,5 +3,5 @@
 One row per year's method (`rows.ROWS`): hand-designed descriptors + a linear SVM for 2010/2011 (`descriptor`,
 `hog`, `svm`), then the CNNs, each a cnnjax training config (`cnn`). Each (row, seed) trains in its own workdir
 under runs/progression/ and writes a small result file under results/ (`runner`); `merge` tables and plots them
-beside the notes' ImageNet top-5 errors. Commands: see `__main__`.
+beside ImageNet's published top-5 errors. Commands: see `__main__`.
 """

@@ -3,8 +3,8 @@
     feats = hog(images, HogSpec(cells=(4, 7), orientations=9))     # (N, H, W, 1) in [0, 1] -> (N, D)
 
 Steps, each a pure function of arrays:
-  1. `gradients`: the notes' Sobel filters (`fixed_filter('sobel_x' / 'sobel_y')`) through `cnnjax.functional.conv`,
-     on the image with its border replicated (so the image frame adds no edge).
+  1. `gradients`: the Sobel filters `fixed_filter('sobel_x' / 'sobel_y')` through `cnnjax.functional.conv`, on the
+     image with its border replicated (so the image frame adds no edge).
   2. `orientation_channels`: the gradient magnitude split between the two nearest of `n` orientation bins (linear
      "soft" binning; unsigned orientations in [0, pi) by default, bin k centred on k*pi/n, so bin 0 holds horizontal
      gradients, i.e. vertical edges).
@@ -77,7 +77,7 @@ class HogSpec:
 
 def gradients(images: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Sobel gradients: (N, H, W, 1) -> gx, gy, each (N, H, W); gx > 0 where intensity grows to the right, gy > 0
-    where it grows upwards (the notes' `sobel_y` has its positive row on top)."""
+    where it grows upwards (`fixed_filter('sobel_y')` has its positive row on top)."""
     kernel = jnp.asarray(
         np.concatenate([F.as_kernel(F.fixed_filter("sobel_x")), F.as_kernel(F.fixed_filter("sobel_y"))], axis=-1)
     )  # (3, 3, 1, 2)

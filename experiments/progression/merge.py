@@ -56,7 +56,7 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
     """The results table in Markdown."""
     lines = [
         "| year | row | model | params | MACs | Fashion-MNIST test error % (mean ± std) | seeds | per seed % "
-        "| train s (mean) | epochs | ImageNet top-5 % (notes) |",
+        "| train s (mean) | epochs | ImageNet top-5 % (published) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
@@ -83,8 +83,8 @@ def _positions(years: list[int], slots: dict[int, int]) -> list[float]:
 
 def plot(summaries: list[dict[str, Any]], path: Path) -> None:
     """Two aligned panels against year: the measured Fashion-MNIST test error (mean ± std over seeds, %) and the
-    notes' ImageNet top-5 error (%). The year axis is ordinal (one slot per year that has a point), so that 1998
-    does not squeeze 2010-2015."""
+    published ImageNet top-5 error (%, `rows.IMAGENET`). The year axis is ordinal (one slot per year that has a
+    point), so that 1998 does not squeeze 2010-2015."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,7 +117,7 @@ def plot(summaries: list[dict[str, Any]], path: Path) -> None:
         right = x >= slots[f.year]  # the second of a year's two points is labelled on its right, the first left
         bottom.annotate(f"{f.entry.split(' (')[0]} {f.top5_error}", (x, f.top5_error), textcoords="offset points",
                         fontsize=8, xytext=(7, 4) if right else (-7, -12), ha="left" if right else "right")
-    bottom.set_title("ImageNet (ILSVRC) top-5 error, as in the lecture notes")
+    bottom.set_title("ImageNet (ILSVRC) top-5 error, as published")
     bottom.set_ylabel("top-5 error (%)")
     bottom.set_xlabel("year (one slot per year shown)")
     bottom.set_xticks(range(len(years)), [str(y) for y in years])

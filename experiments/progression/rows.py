@@ -1,4 +1,4 @@
-"""The rows of the study: one registry, in year order, beside the notes' ImageNet table.
+"""The rows of the study: one registry, in year order, beside ImageNet's published top-5 errors.
 
 A row is run with `python -m experiments.progression run --row NAME --seed S`. Kinds:
   'descriptor_svm': `settings` is a `descriptor.DescriptorSettings` (HOG-like features + linear SVM);
@@ -21,7 +21,7 @@ SEEDS = (0, 1, 2)
 
 @dataclasses.dataclass(frozen=True)
 class ImageNetFigure:
-    """One line of the notes' "ImageNet results over the years" table (top-5 error, %)."""
+    """One year's ImageNet (ILSVRC) top-5 error, %, with its published source."""
 
     year: int
     entry: str
@@ -29,27 +29,27 @@ class ImageNetFigure:
     source: str
 
 
-_NOTES = "lecture notes, 'ImageNet results over the years' (top-5 error)"
+_ILSVRC = "Russakovsky et al. 2015 (IJCV), the ILSVRC winners' top-5 error"
 
 IMAGENET: tuple[ImageNetFigure, ...] = (
-    ImageNetFigure(2010, "Hand-designed descriptors + SVM", 28.2, _NOTES),
-    ImageNetFigure(2011, "Compressed Fisher vectors + SVM", 25.8, _NOTES),
-    ImageNetFigure(2012, "AlexNet", 16.4, f"{_NOTES}; Krizhevsky et al. 2012, 5 CNNs, test (figures.md)"),
+    ImageNetFigure(2010, "Hand-designed descriptors + SVM", 28.2, f"{_ILSVRC}: NEC-UIUC"),
+    ImageNetFigure(2011, "Compressed Fisher vectors + SVM", 25.8, f"{_ILSVRC}: XRCE"),
+    ImageNetFigure(2012, "AlexNet", 16.4, "Krizhevsky et al. 2012, Table 2: 5 CNNs, test"),
     ImageNetFigure(
         2013, "a variant of AlexNet (Clarifai; ZFNet's year)", 11.7,
-        f"{_NOTES}; the winner Clarifai, ZFNet's own 6-net ensemble was 14.8 (figures.md)",
+        f"{_ILSVRC}: Clarifai; Zeiler & Fergus 2014's own 6-net ensemble: 14.8",
     ),
-    ImageNetFigure(2014, "VGG", 7.3, "Simonyan & Zisserman 2014, ILSVRC submission, test (figures.md)"),
-    ImageNetFigure(2014, "GoogLeNet", 6.6, f"{_NOTES}; Szegedy et al. 2014: 6.67, 7 models x 144 crops (figures.md)"),
+    ImageNetFigure(2014, "VGG", 7.3, "Simonyan & Zisserman 2015, Table 7: the ILSVRC submission, test"),
+    ImageNetFigure(2014, "GoogLeNet", 6.6, "Szegedy et al. 2015: 6.67, 7 models x 144 crops"),
     ImageNetFigure(
         2015, "deep residual nets", 4.5,
-        f"{_NOTES}; He et al. 2015: ensemble test 3.57, one ResNet-152 5.71 (figures.md)",
+        "He et al. 2016, Table 4: one ResNet-152, validation, 4.49; the ensemble's test error 3.57 (Table 5)",
     ),
 )
 
 
 def imagenet_figure(year: int, entry: str) -> ImageNetFigure:
-    """The notes' figure of `year` whose entry starts with `entry`."""
+    """The ImageNet figure of `year` whose entry starts with `entry`."""
     for figure in IMAGENET:
         if figure.year == year and figure.entry.startswith(entry):
             return figure
@@ -66,7 +66,7 @@ class Row:
       model: what is trained, in words.
       kind: one of `KINDS`.
       adaptation: how the ImageNet-era method is adapted to 28x28x1 Fashion-MNIST.
-      imagenet: the notes' ImageNet figure of its year (None before ImageNet).
+      imagenet: the ImageNet figure of its year (None before ImageNet).
       settings: the kind's settings (see the module docstring).
       seeds: the seeds of the study.
     """
@@ -109,7 +109,7 @@ ROWS: dict[str, Row] = {
             adaptation=(
                 "the 2010/2011 stand-in: dense HOG on the whole 28x28 image (3- and 6-pixel cells concatenated, "
                 "12 signed orientation bins: the dark background makes the contrast sign informative) instead of "
-                "SIFT/Fisher-vector encodings of large images; one linear multiclass SVM (the notes' hinge loss) on "
+                "SIFT/Fisher-vector encodings of large images; one linear multiclass SVM (multiclass hinge loss) on "
                 "the standardised descriptor; settings chosen on the last 10,000 training images"
             ),
             imagenet=imagenet_figure(2010, "Hand-designed"),

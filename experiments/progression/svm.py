@@ -1,10 +1,10 @@
-"""A linear multiclass SVM trained on the notes' multiclass hinge loss with optax.
+"""A linear multiclass SVM trained on the multiclass hinge loss with optax.
 
     params = train_svm(key, x, y, SvmSpec(C=1.0), num_classes=10)     # x: (N, D) float32, y: (N,) int
     predictions = predict(params, x)
 
 The objective is the primal SVM's, ½‖W‖² + C Σ_i L_i with L_i = Σ_{j≠y_i} max(0, s_j - s_{y_i} + 1)
-(`cnnjax.functional.multiclass_hinge`, Weston-Watkins / the notes' form) and s = x W + b (the bias is not
+(`cnnjax.functional.multiclass_hinge`, Weston & Watkins 1999) and s = x W + b (the bias is not
 regularised). It is minimised divided by C N: the mean hinge loss plus ‖W‖² / (2 C N), by minibatch Adam with a
 cosine-decayed learning rate, one `lax.scan` per epoch under `jit`. The key fixes the initialisation and the order of
 the minibatches, so a seed gives the same bits on the same machine.
