@@ -6,8 +6,9 @@
 `configure(profile=None)` makes the process run a row of `PROFILES`: the one named by its argument, else by the
 environment variable CNNJAX_PROFILE, else "fast". Nothing happens on import: `import cnnjax` leaves os.environ
 and XLA alone, and a process that never calls `configure` runs the "xla" row (XLA's own flags, the plain lax
-formulations). `cnnjax train`, the scripts in benchmarks/, the experiments' runners and the test suite
-(tests/conftest.py) call it first thing.
+formulations): a library that is only imported decides nothing about XLA, and the CPU formulations, measured with
+the "fast" flags, come only with them. `cnnjax train`, the scripts in benchmarks/, the experiments' runners and
+the test suite (tests/conftest.py) call it first thing.
 
   "fast"  cnnjax's CPU choices below: the fastest measured for CNN training on x86 CPUs.
   "xla"   nothing set: XLA's own flags and the plain lax formulations, so XLA's own numerics.

@@ -13,6 +13,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 from cnnjax import backend
 
 backend.configure("fast")
+os.environ.pop(backend.ENV_PROFILE, None)  # the `cnnjax train` subprocesses of the tests run "fast" too
 
 import jax  # noqa: E402
 
