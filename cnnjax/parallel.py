@@ -79,7 +79,7 @@ def check_batch_size(batch_size: int, name: str, *, devices: int, processes: int
 def to_global(local: Any, sharding: NamedSharding) -> Any:
     """Assembles global arrays from this process's part of a batch (a pytree of NumPy arrays)."""
     if jax.process_count() == 1:  # the local part is the whole batch; one device_put of the tree costs 0.4x
-        return jax.device_put(local, sharding)  # (175 vs 430 us per LeNet-5 batch, /work/notes/put_probe.py)
+        return jax.device_put(local, sharding)  # (175 vs 430 us per LeNet-5 batch: docs/performance.md)
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local)
 
 

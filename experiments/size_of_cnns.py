@@ -1,4 +1,5 @@
-"""The "Size of CNNs" table of the lecture notes (seed 004), recomputed layer by layer with `cnnjax.summary`.
+"""The "Size of CNNs" table of Gao's lecture notes on CNNs (William & Mary), recomputed layer by layer with
+`cnnjax.summary`.
 
     .venv/bin/python experiments/size_of_cnns.py
 
@@ -28,7 +29,7 @@ class Column:
     model: str
     examples: int  # training examples
     epochs: int  # passes over them
-    table: dict[str, str]  # the notes' figures as printed there, by the row whose definition they match
+    table: dict[str, str]  # the table's figures as printed there, by the row whose definition they match
 
 
 COLUMNS = (

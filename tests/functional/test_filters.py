@@ -1,4 +1,4 @@
-"""The notes' fixed 3x3 filters and `as_kernel` (depthwise use in `conv`)."""
+"""The fixed 3x3 filters and `as_kernel` (depthwise use in `conv`)."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,9 @@ import pytest
 from cnnjax import functional as F
 
 
-def test_filters_are_the_notes_filters():
-    """Seed 003 (sobel, blurs, sharpen, line and corner detectors) and seed 001 (vertical Sobel, printed as sobel_y)."""
+def test_filters_have_the_published_weights():
+    """Bhattacharya, CS60020 (Sobel, blurs, sharpen, line and corner detectors) and lecture 10 (vertical Sobel,
+    printed as sobel_y): the lecture notes of test_seeds_examples.py."""
     np.testing.assert_array_equal(F.fixed_filter("sobel_x"), [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
     np.testing.assert_array_equal(F.fixed_filter("sobel_y"), [[1, 2, 1], [0, 0, 0], [-1, -2, -1]])
     np.testing.assert_array_equal(F.fixed_filter("gaussian_blur_cross"), [[0, 1, 0], [1, 4, 1], [0, 1, 0]])

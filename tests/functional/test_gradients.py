@@ -1,4 +1,5 @@
-"""The notes' backpropagation rules against jax.grad, and finite-difference checks of every differentiable op.
+"""Backpropagation rules of the lecture notes of test_seeds_examples.py against jax.grad, and finite-difference
+checks of every differentiable op.
 
 Finite differences run in float64 (`jax.enable_x64(True)` as a context, so the rest of the suite stays float32).
 """
@@ -16,7 +17,7 @@ from cnnjax import functional as F
 
 
 def _max_pool_grad_reference(x, g, k, s):
-    """Seed 001 ('What's the backprop rule for max pooling?'): store the arg-max of each window in the forward
+    """Lecture 10 ('What's the backprop rule for max pooling?'): store the arg-max of each window in the forward
     pass; each output's gradient goes to that input only (and adds up where overlapping windows share it)."""
     grad = np.zeros_like(x)
     for n in range(x.shape[0]):
@@ -31,7 +32,7 @@ def _max_pool_grad_reference(x, g, k, s):
 
 @pytest.mark.parametrize("k, s", [(2, 2), (3, 2), (3, 1)])
 def test_max_pool_gradient_goes_only_to_the_argmax(k, s):
-    """Seed 000 ('CNN gradient'): pool'(X_i) = 1 if X_i is the max, 0 else."""
+    """Larson ('CNN gradient'): pool'(X_i) = 1 if X_i is the max, 0 else."""
     rng = np.random.default_rng(k * 10 + s)
     x = rng.permutation(2 * 7 * 7 * 2).reshape(2, 7, 7, 2).astype(np.float32)  # distinct values: no ties
     y, vjp = jax.vjp(lambda x: F.max_pool(x, k, s), x)
@@ -40,7 +41,7 @@ def test_max_pool_gradient_goes_only_to_the_argmax(k, s):
 
 
 def test_conv_input_gradient_is_full_convolution_with_the_kernel_1d():
-    """Seed 004 ('Backpropagation Update'), eqs. (5)-(8): y_{i,t} = sum_j sum_tau w_{i,j,tau} x_{j,t+tau} gives
+    """Gao ('Backpropagation Update'), eqs. (5)-(8): y_{i,t} = sum_j sum_tau w_{i,j,tau} x_{j,t+tau} gives
     xbar_j = sum_i ybar_i * w_{i,j}, a true (full) convolution; and wbar_{i,j,tau} = sum_t ybar_{i,t} x_{j,t+tau}."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1, 10, 2)).astype(np.float32)  # (N, T, J)
@@ -62,7 +63,7 @@ def test_conv_input_gradient_is_full_convolution_with_the_kernel_1d():
 
 
 def test_conv_input_gradient_is_full_convolution_with_the_kernel_2d():
-    """Seed 004, eq. (8) in 2-D (scipy's `convolve2d(mode='full')` as the independent reference)."""
+    """Gao, eq. (8) in 2-D (scipy's `convolve2d(mode='full')` as the independent reference)."""
     rng = np.random.default_rng(1)
     x = rng.normal(size=(1, 6, 7, 3)).astype(np.float32)
     w = rng.normal(size=(3, 2, 3, 2)).astype(np.float32)
@@ -88,7 +89,7 @@ def test_strided_conv_input_gradient_inserts_zeros_in_the_output_gradient():
 
 
 def test_dense_weight_gradient_is_outer_product_of_error_signal_and_input():
-    """Seed 003 ('Training with backpropagation'): dJ/dW_ij = delta_i x_j with delta_i = U_i f'(z_i) for
+    """Bhattacharya ('Training with backpropagation'): dJ/dW_ij = delta_i x_j with delta_i = U_i f'(z_i) for
     J = U^T f(W x + b), f logistic: dJ/dW = delta x^T (here W is stored (in, out), so x delta^T)."""
     rng = np.random.default_rng(3)
     x, w, b, u = (rng.normal(size=s).astype(np.float32) for s in [(3,), (3, 4), (4,), (4,)])

@@ -1,4 +1,4 @@
-"""GoogLeNet and the ResNets: exact parameter counts (figures.md), shapes, names, options, and a real training step."""
+"""GoogLeNet and the ResNets: exact parameter counts, shapes, names, options, and a real training step."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ def _count(tree) -> int:
 
 CIFAR_RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 
-# Published counts (/work/shared/reference/figures.md) of option variants, trainable parameters only (the
-# registered presets' counts are in test_zoo.py).
+# Counts of option variants, trainable parameters only (the registered presets' counts are in test_zoo.py):
+# torchvision's models (googlenet_tv, the ResNets), the GoogLeNet paper's layout from Szegedy et al. 2015, Table 1,
+# and ResNet-20 with projection shortcuts (He et al. 2016, option B) computed layer by layer.
 COUNTS = [
     ("googlenet", {"aux_logits": True}, 13_378_280),
     ("googlenet_tv", {"aux_logits": True}, 13_004_888),

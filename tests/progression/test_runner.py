@@ -177,7 +177,7 @@ def test_lenet5_row_config_and_size():
 
     config = cnn.cnn_config(get_row("lenet5").settings, seed=2)
     assert config.seed == 2 and config.model == "lenet5"
-    assert cnn.size(config) == (61_706, 416_520)  # figures.md / the README's zoo table
+    assert cnn.size(config) == (61_706, 416_520)  # LeNet-5's counts in docs/models.md's zoo table
 
 
 def test_cli_list(capsys):
