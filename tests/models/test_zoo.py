@@ -21,7 +21,7 @@ from cnnjax.summary import summary
 
 from .helpers import numpy_variables
 
-# Trainable parameters at the native input: README's Model zoo table (published figures, shared/reference).
+# Trainable parameters at the native input: the zoo table of docs/models.md, which names the published sources.
 PARAMS = {
     "lenet5": 61_706,
     "lenet5_classic": 60_850,
