@@ -6,7 +6,7 @@ from importlib.metadata import version as _version
 
 project = "cnnjax"
 author = "the cnnjax authors"
-copyright = "the cnnjax authors, Apache License 2.0"  # noqa: A001  (the name Sphinx reads)
+copyright = "the cnnjax authors, Apache License 2.0"
 release = _version("cnnjax")
 version = ".".join(release.split(".")[:2])
 
@@ -45,6 +45,7 @@ def _indent(line: str) -> int:
 
 
 def plain_docstring(app, what, name, obj, options, lines: list[str]) -> None:
+    """autodoc-process-docstring: rewrites `lines` (one docstring) in place, as the comment above says."""
     out: list[str] = []
     block = None  # the indentation of the literal block being copied, or None
     for i, line in enumerate(lines):
@@ -53,23 +54,20 @@ def plain_docstring(app, what, name, obj, options, lines: list[str]) -> None:
                 out.append(line)
                 continue
             block = None
-            if out and out[-1].strip():
+            if out[-1].strip():
                 out.append("")
-        previous = next((p for p in reversed(lines[:i]) if p.strip()), None)
-        opens_block = (
-            line.strip() and i > 0 and not lines[i - 1].strip() and previous is not None
-            and _indent(line) > _indent(previous) and not _SECTION.match(previous)
-        )
-        if opens_block:
+        last = max((j for j, text in enumerate(out) if text.strip()), default=None)
+        if (
+            last is not None
+            and line.strip()
+            and not lines[i - 1].strip()
+            and _indent(line) > _indent(out[last])
+            and not _SECTION.match(out[last])
+        ):
             block = _indent(line)
-            if previous.rstrip().endswith("::"):
-                pass
-            elif previous.rstrip().endswith(":"):
-                last = max(j for j, p in enumerate(out) if p.strip())
-                out[last] = out[last].rstrip() + ":"
-            else:
-                out.insert(len(out) - 1, "::") if out else None
-                out.insert(len(out) - 1, "")
+            # "text::" reads as "text:" and "text ::" as "text", each followed by a literal block.
+            if not out[last].endswith("::"):
+                out[last] += ":" if out[last].endswith(":") else " ::"
             out.append(line)
             continue
         out.append(_MARKUP.sub(lambda m: m.group(1) or "\\" + m.group(2), line))
