@@ -24,6 +24,7 @@ from cnnjax.data.augment import (
     scale_jitter_crop,
 )
 from cnnjax.data.batching import batches, epoch_indices, num_batches, padded_batches, skip, take
+from cnnjax.data.files import check_same_files, fingerprint_files
 from cnnjax.data.idx import IDX_DATASETS, find_idx_files, read_idx, write_idx
 from cnnjax.data.registry import Dataset, channel_stats, from_arrays, list_datasets, load_dataset
 from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, to_array_source
@@ -44,12 +45,14 @@ __all__ = [
     "batches",
     "center_crop",
     "channel_stats",
+    "check_same_files",
     "color_jitter",
     "crop_offsets",
     "crop_views",
     "epoch_indices",
     "eval_views",
     "find_idx_files",
+    "fingerprint_files",
     "five_crops",
     "flip",
     "from_arrays",
