@@ -16,13 +16,16 @@ number, so the moved ones are out of its way.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import flax.serialization
 import jax
@@ -34,6 +37,7 @@ from cnnjax.train.state import TrainState
 UNREADABLE = "unreadable"  # checkpoints/unreadable/<step>: checkpoints set aside by `restore_latest`
 META_FILE = Path("meta") / "metadata"  # where orbax's JsonCheckpointHandler writes the meta of a checkpoint
 STATE_INDEX = Path("state") / "_METADATA"  # the tree of saved arrays; without it orbax restores an empty tree
+T = TypeVar("T")
 
 
 class CheckpointError(ValueError):
@@ -54,12 +58,13 @@ class Checkpointer:
         if keep < 1:
             raise ValueError(f"config.checkpoint_keep: expected a positive number of checkpoints, got {keep!r}")
         self.directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(
+        options = ocp.CheckpointManagerOptions(  # read-only: the options orbax would otherwise reset with a warning
             max_to_keep=None if read_only else keep, create=not read_only, cleanup_tmp_directories=not read_only,
-            read_only=read_only,
+            read_only=read_only, save_interval_steps=0 if read_only else 1,
         )
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        with _without_read_only_notice() if read_only else contextlib.nullcontext():
+            self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -147,39 +152,76 @@ class Checkpointer:
             moved then, since a fault that hits every checkpoint is more likely in the reading than in the files).
           ValueError: from `check_meta`, or a checkpoint that does not fit `target`.
         """
-        report = report or (lambda text: print(text, file=sys.stderr, flush=True))
+        report = report or _stderr
+
+        def restore(step: int) -> tuple[TrainState, dict[str, Any]]:
+            meta = self.meta(step, required_meta)
+            if check_meta is not None:
+                check_meta(meta)
+            return self.restore(target, step, meta), meta
+
+        found = self._newest_readable(restore, "Nothing was moved; move them away (or use another workdir) to start "
+                                      "afresh.")
+        if found is None:
+            return None
+        (state, meta), step, failures = found
+        for failure in failures:
+            moved = self._set_aside(failure)
+            report(
+                f"checkpoint {failure.step} in {self.directory} is unreadable: {failure.reason}; moved to "
+                f"{moved}; resuming from checkpoint {step}"
+            )
+        return state, meta, step
+
+    def read(
+        self, step: int | None = None, *, report: Callable[[str], None] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Checkpoint `step` as saved, without a model: ({'step', 'params', 'batch_stats', 'opt_state', 'rng',
+        'nonfinite_steps'} as nested dicts of arrays, meta).
+
+        Default `step`: the newest checkpoint that reads back intact, as `restore_latest` finds it, but changing
+        nothing: each newer unreadable one is reported (one line to `report`, default stderr) and left in place.
+
+        Raises:
+          ValueError: there is no checkpoint.
+          CheckpointError: checkpoint `step` (or, by default, every checkpoint) cannot be read back as saved.
+        """
+        if step is not None:
+            return self._read(step)
+        found = self._newest_readable(self._read, "Nothing was changed.")
+        if found is None:
+            raise ValueError(f"step: expected a saved checkpoint, but {self.directory} holds none")
+        result, newest, failures = found
+        for failure in failures:
+            (report or _stderr)(
+                f"checkpoint {failure.step} in {self.directory} is unreadable: {failure.reason}; read checkpoint "
+                f"{newest} instead (the unreadable one is left in place)"
+            )
+        return result
+
+    def _newest_readable(
+        self, read: Callable[[int], T], hint: str
+    ) -> tuple[T, int, list[CheckpointError]] | None:
+        """(read(step), step, the CheckpointErrors of the newer checkpoints) for the newest step that `read`
+        succeeds on; None when there is no checkpoint. What `read` raises besides CheckpointError propagates.
+
+        Raises:
+          CheckpointError: there are checkpoints but none is readable (one line naming each and why, then `hint`).
+        """
         failures: list[CheckpointError] = []
         for step in reversed(self.all_steps()):
             try:
-                meta = self.meta(step, required_meta)
-                if check_meta is not None:
-                    check_meta(meta)
-                state = self.restore(target, step, meta)
+                return read(step), step, failures
             except CheckpointError as e:
                 failures.append(e)
-                continue
-            for failure in failures:
-                moved = self._set_aside(failure)
-                report(
-                    f"checkpoint {failure.step} in {self.directory} is unreadable: {failure.reason}; moved to "
-                    f"{moved}; resuming from checkpoint {step}"
-                )
-            return state, meta, step
         if failures:
             reasons = "; ".join(f"{e.step}: {e.reason}" for e in failures)
             raise CheckpointError(
-                failures[0].step, reasons,
-                f"no readable checkpoint in {self.directory} (step {reasons}). Nothing was moved; move them away "
-                f"(or use another workdir) to start afresh.",
+                failures[0].step, reasons, f"no readable checkpoint in {self.directory} (step {reasons}). {hint}"
             )
         return None
 
-    def read(self, step: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Checkpoint `step` (default: the latest) as saved, without a model: ({'step', 'params', 'batch_stats',
-        'opt_state', 'rng', 'nonfinite_steps'} as nested dicts of arrays, meta)."""
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise ValueError(f"step: expected a saved checkpoint, but {self.directory} holds none")
+    def _read(self, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
         meta = self.meta(step)
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])  # whatever topology saved it
         abstract = jax.tree.map(
@@ -203,14 +245,16 @@ class Checkpointer:
         if not (where / STATE_INDEX).is_file():
             raise CheckpointError(step, f"{where / STATE_INDEX} is missing (the index of the saved arrays)")
         try:
-            saved = self._manager.item_metadata(step)["state"]
+            with _in_flight_reads_quiet():
+                saved = self._manager.item_metadata(step)["state"]
         except Exception as e:  # a damaged index: JSONDecodeError, ValueError from TensorStore, ...
             raise CheckpointError(step, f"state: {_one_line(e, where)}") from None
         return saved.tree if hasattr(saved, "tree") else saved
 
     def _read_state(self, step: int, args: ocp.args.Composite) -> dict[str, Any]:
         try:
-            return self._manager.restore(step, args=args)["state"]
+            with _in_flight_reads_quiet():
+                return self._manager.restore(step, args=args)["state"]
         except Exception as e:  # TensorStore: DATA_LOSS, NOT_FOUND, OUT_OF_RANGE, ...; orbax: various
             raise CheckpointError(step, f"state: {_one_line(e, self.directory / str(step))}") from None
 
@@ -277,9 +321,63 @@ def _as_uint32(x: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(x, unsigned).astype(jnp.uint32)
 
 
+@contextlib.contextmanager
+def _without_read_only_notice() -> Iterator[None]:
+    """Drops orbax's warning that a read-only CheckpointManager's directory is read-only (logged on every
+    construction), only while one is constructed here; its other messages pass."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Given directory is read only")
+
+    logger = logging.getLogger("absl")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
+@contextlib.contextmanager
+def _in_flight_reads_quiet(quiet: float = 0.05, limit: float = 1.0) -> Iterator[None]:
+    """Drops the "Event loop is closed" errors of a failed read, only while it runs and settles.
+
+    When one array of a damaged checkpoint fails to read, orbax closes its event loop while TensorStore still reads
+    the others; each of those reads then fails to call back into the closed loop, and Python prints its
+    RuntimeError as a traceback from a TensorStore thread, within milliseconds. After a failure this waits until
+    `quiet` seconds pass without one (at most `limit` seconds); other unraisable exceptions go to the hook in place.
+    """
+    previous = sys.unraisablehook
+    last = [time.monotonic()]
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed":
+            last[0] = time.monotonic()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    except Exception:
+        failed = time.monotonic()
+        while time.monotonic() - last[0] < quiet or time.monotonic() - failed < quiet:
+            if time.monotonic() - failed > limit:
+                break
+            time.sleep(quiet / 5)
+        raise
+    finally:
+        sys.unraisablehook = previous
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def _one_line(error: Exception, where: Path) -> str:
-    """An exception as one short line, paths inside the checkpoint `where` made relative to it."""
+    """An exception as one short line, paths inside the checkpoint `where` made relative to it, without the
+    TensorStore spec that TensorStore's errors append (a repr of hundreds of characters)."""
     text = " ".join(str(error).split()).replace(f"{where}/", "")
+    text = text.split(" See full TensorStore details:")[0]
     text = f"{type(error).__name__}: {text}" if not text.startswith(type(error).__name__) else text
     return text if len(text) <= 240 else text[:237] + "..."
 
