@@ -20,6 +20,20 @@ def stable_hash(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+# Seeds are in [0, SEED_LIMIT), a non-negative int32: jax.random.key keeps only the low 32 bits without
+# jax_enable_x64 (2**32 + 5 gives the key of 5, -1 that of 2**32 - 1), and an int32 fits every consumer.
+SEED_LIMIT = 2**31
+
+
+def check_seed(seed: int, name: str = "seed") -> int:
+    """Returns `seed` when it is an int in [0, 2**31); else raises naming `name` (e.g. '--seed')."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"{name}: expected an int in [0, 2**31), got {seed!r}")
+    if not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{name}: expected a seed in [0, 2**31), got {seed}; use a seed from 0 to {SEED_LIMIT - 1}")
+    return seed
+
+
 def root_key(seed: int) -> jax.Array:
     """The root key (a typed threefry key) of a run."""
     if not isinstance(seed, int) or isinstance(seed, bool):
