@@ -8,6 +8,7 @@ fixed filters' responses, and test-set predictions.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -189,6 +190,9 @@ def saliency(
         raise ValueError(f"samples: expected 0 (plain gradient) or a positive count, got {samples!r}")
     if samples and key is None:
         raise ValueError("key: expected a jax.random key for SmoothGrad (samples > 0), got None")
+    if samples and not (math.isfinite(noise) and noise > 0):
+        raise ValueError(f"noise: expected a finite std > 0 (a fraction of the input's range, e.g. 0.15), got "
+                         f"{noise!r}")
 
     def score(image: jax.Array) -> jax.Array:
         return logits_fn(image[None])[0, class_index]
@@ -219,6 +223,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 def most_confident_errors(probabilities: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
     """Indices of up to `count` misclassified examples, highest probability of the predicted class first."""
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count: expected a positive number of examples, got {count!r}")
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     confidence = probabilities[wrong, predicted[wrong]]

@@ -7,6 +7,7 @@ function adds a line saying what the figure shows. Images are (H, W, C) floats i
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,11 +33,29 @@ def new_figure(width: float, height: float) -> Figure:
     return figure
 
 
+def file_format(path: str | Path) -> str:
+    """The image format that `path`'s suffix names ('png', 'pdf', 'svg', 'jpg', ...: those matplotlib writes).
+
+    Raises:
+      ValueError: the suffix is missing or names no format matplotlib writes.
+    """
+    formats = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    suffix = Path(path).suffix.lower().removeprefix(".")
+    if suffix not in formats:
+        raise ValueError(
+            f"path: expected a file name ending in one of {', '.join('.' + f for f in sorted(formats))}, got "
+            f"{str(path)!r}; e.g. {str(Path(path).with_suffix('.png'))!r}"
+        )
+    return suffix
+
+
 def save(figure: Figure, path: str | Path) -> Path:
-    """Writes `figure` as a PNG of figure-size x DPI pixels; returns the path."""
+    """Writes `figure` in the format of `path`'s suffix (`file_format`; raster formats at DPI pixels per inch of the
+    figure's size), creating missing folders; returns the path."""
     path = Path(path)
+    suffix = file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, format="png")
+    figure.savefig(path, dpi=DPI, format=suffix)
     return path
 
 
@@ -116,6 +135,8 @@ def filters_figure(kernel: np.ndarray, *, title: str, max_filters: int = 32, max
 def featuremaps_figure(image: np.ndarray, maps: np.ndarray, *, title: str, max_maps: int = 32) -> Figure:
     """The input `image` beside the activation maps (h, w, channels) of a layer, one panel per channel (at most
     `max_maps`, stated in the title), on one colour scale with a colour bar."""
+    if not isinstance(max_maps, int) or max_maps < 1:
+        raise ValueError(f"max_maps: expected a positive number of channels to show, got {max_maps!r}")
     channels = maps.shape[-1]
     shown = min(channels, max_maps)
     rows, cols = _grid(shown, 8)
@@ -197,7 +218,7 @@ def saliency_figure(image: np.ndarray, maps: Mapping[str, np.ndarray], *, class_
     axes = figure.subplots(1, 1 + len(maps), squeeze=False)[0]
     _show_image(axes[0], image)
     axes[0].set_title("input", fontsize=9)
-    for ax, (name, gradient) in zip(axes[1:], maps.items()):
+    for ax, (name, gradient) in zip(axes[1:], maps.items(), strict=True):
         im = ax.imshow(np.abs(gradient).max(axis=-1), cmap="inferno")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("x (pixel)")
@@ -218,7 +239,7 @@ def kernels_figure(image: np.ndarray, responses: Mapping[str, np.ndarray], *, ti
     grey = np.asarray(image, np.float32).mean(axis=-1, keepdims=True)
     _show_image(axes[0], grey, pixel_axes=False)
     axes[0].set_title("input (grey levels)", fontsize=9)
-    for ax, (name, response) in zip(axes[1:], responses.items()):
+    for ax, (name, response) in zip(axes[1:], responses.items(), strict=False):  # the grid may have spare cells
         bound = float(np.abs(response).max()) or 1.0
         if response.min() >= 0:  # a blur: grey levels
             im = ax.imshow(response, cmap="gray", vmin=0.0, vmax=bound)
@@ -239,7 +260,7 @@ def lr_steps(records: Sequence[Mapping[str, Any]]) -> list[float]:
     """The epochs where the logged learning rate jumps from one constant value to another (a step schedule's
     drops); smooth schedules (warm-up, cosine) have none."""
     pairs = [(r["epoch"], r["learning_rate"]) for r in records if "learning_rate" in r]
-    same = [math.isclose(a[1], b[1], rel_tol=1e-6) for a, b in zip(pairs, pairs[1:])]  # same[i]: i -> i+1 flat
+    same = [math.isclose(a[1], b[1], rel_tol=1e-6) for a, b in itertools.pairwise(pairs)]  # same[i]: i -> i+1 flat
     return [
         pairs[i + 1][0]
         for i in range(len(same))
@@ -296,7 +317,8 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], *, title: s
     normalised = counts / np.maximum(rows, 1)
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     for ax, values, fmt, label in zip(
-        figure.subplots(1, 2), (counts, normalised), ("{:d}", "{:.2f}"), ("examples", "fraction of the true class")
+        figure.subplots(1, 2), (counts, normalised), ("{:d}", "{:.2f}"), ("examples", "fraction of the true class"),
+        strict=True,
     ):
         im = ax.imshow(values, cmap="Blues", vmin=0)
         figure.colorbar(im, ax=ax, shrink=0.8, label=label)

@@ -1,15 +1,19 @@
 """A training workdir read for figures: `load_run(workdir) -> Run`. All reading of a workdir's files (config.json,
-metrics.jsonl, checkpoints/) happens here; the training code does the reading (`cnnjax.train.restore_run`,
-`load_dataset`, `make_preprocess`), so a figure sees the run as training and evaluation saw it.
+manifest.json, metrics.jsonl, checkpoints/) happens here; the training code does the reading
+(`cnnjax.train.restore_run`, `load_dataset`, `make_preprocess`), so a figure sees the run as training and evaluation
+saw it.
 
-The config and the records are read at once; the dataset, and the model with the newest checkpoint's variables,
-on first use, so `curves` works on a run that has no checkpoint yet.
+The config and the records are read at once; the dataset, and the model with the newest intact checkpoint's
+variables, on first use, so `curves` works on a run that has no checkpoint yet. The dataset must be the one the run
+was trained on: its files are checked against those the run's manifest.json records.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,19 +26,67 @@ import numpy as np
 from cnnjax import data as datalib
 from cnnjax import models as modellib
 from cnnjax.models.outputs import OutputSpec, output_spec
-from cnnjax.train import Preprocess, make_preprocess, restore_run, validate
-from cnnjax.train.loop import load_dataset
+from cnnjax.train import Preprocess, load_dataset, make_preprocess, restore_run, validate
 from cnnjax.train.metrics import read_records
 from cnnjax.train.tasks import TASKS
 from cnnjax.viz import analysis
 
 
 class Run:
-    """One workdir. `name` is the workdir's folder name; `records` its metrics.jsonl records."""
+    """One workdir. `name` is the workdir's folder name; `records` its metrics.jsonl records; `report` receives the
+    warnings of reading it (default: stderr)."""
 
-    def __init__(self, workdir: Path, config: ml_collections.ConfigDict, records: list[dict[str, Any]]):
+    def __init__(
+        self,
+        workdir: Path,
+        config: ml_collections.ConfigDict,
+        records: list[dict[str, Any]],
+        *,
+        report: Callable[[str], None] | None = None,
+    ):
         self.workdir, self.config, self.records = workdir, config, records
         self.name = workdir.name
+        self.report = report or _stderr
+
+    def require_records(self) -> None:
+        """Raises ValueError when metrics.jsonl holds no record, saying where the records are."""
+        if self.records:
+            return
+        path = self.workdir / "metrics.jsonl"
+        state = "is empty" if path.exists() else "is missing"
+        if _has_checkpoints(self.workdir):
+            raise ValueError(
+                f"workdir: {path} {state}, but the run has checkpoints, which carry its records: run its training "
+                f"again on {self.workdir} (the same config; a finished run is only evaluated again), which rewrites "
+                "metrics.jsonl from the newest checkpoint"
+            )
+        raise ValueError(f"workdir: {path} {state} and the run has no checkpoint: it has not logged a step yet")
+
+    @property
+    def planned_steps(self) -> float | None:
+        """The run's length in steps (config.num_steps, or config.num_epochs in the steps per epoch of the records);
+        None without a record of a step."""
+        if self.config.num_steps:
+            return float(self.config.num_steps)
+        last = self.records[-1] if self.records else {}
+        if not last.get("epoch"):
+            return None
+        return self.config.num_epochs * round(last["step"] / last["epoch"])
+
+    @property
+    def finished(self) -> bool:
+        """Whether the records reach the run's planned end (where its final evaluation is logged); False for a run
+        that was interrupted, stopped early (config.stop_after_step) or is still training."""
+        planned = self.planned_steps
+        return planned is not None and self.records[-1]["step"] >= math.ceil(planned)
+
+    @functools.cached_property
+    def manifest(self) -> dict[str, Any] | None:
+        """The run's manifest.json (`cnnjax.train.metrics.write_manifest`), None when it has none."""
+        path = self.workdir / "manifest.json"
+        if not path.exists():
+            return None
+        return _read_json_object(path, "the manifest that training writes")
 
     @property
     def model_name(self) -> str:
@@ -65,8 +117,20 @@ class Run:
 
     @functools.cached_property
     def dataset(self) -> datalib.Dataset:
-        """config.dataset, loaded as training loads it."""
-        return load_dataset(self.config)
+        """config.dataset, loaded as training loads it; its files must be those manifest.json records
+        (`cnnjax.data.check_same_files`: ValueError otherwise; a warning to `report` when there is no record)."""
+        dataset = load_dataset(self.config)
+        manifest = self.workdir / "manifest.json"
+        recorded = None if self.manifest is None else self.manifest.get("data_files")
+        if recorded is None:
+            self.report(
+                f"warning: {manifest} {'is missing' if self.manifest is None else 'records no data_files'}, so the "
+                f"{self.config.dataset} files loaded cannot be checked against the run's data; drawing with them "
+                "unchecked"
+            )
+        else:
+            datalib.check_same_files(recorded, dataset.files, dataset=self.config.dataset, source=str(manifest))
+        return dataset
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -84,20 +148,22 @@ class Run:
 
     @functools.cached_property
     def _restored(self) -> tuple[nn.Module, dict[str, Any]]:
-        directory = self.workdir / "checkpoints"
-        if not directory.is_dir():  # restore_run would create it
-            raise ValueError(f"workdir: expected a run with a saved checkpoint, but {directory} holds none")
+        if not _has_checkpoints(self.workdir):
+            raise ValueError(
+                f"workdir: expected a run with a saved checkpoint, but {self.workdir / 'checkpoints'} holds none"
+            )
         _, model, variables = restore_run(self.workdir)
         return model, variables
 
     @property
     def model(self) -> nn.Module:
-        """The model as the newest checkpoint recorded it (`cnnjax.train.restore_run`)."""
+        """The model as the newest intact checkpoint recorded it (`cnnjax.train.restore_run`: newer unreadable ones
+        are reported on stderr and left in place)."""
         return self._restored[0]
 
     @property
     def variables(self) -> dict[str, Any]:
-        """{'params', 'batch_stats'} of the newest checkpoint."""
+        """{'params', 'batch_stats'} of the newest intact checkpoint."""
         return self._restored[1]
 
     @functools.cached_property
@@ -151,11 +217,46 @@ class Run:
         )
 
 
-def load_run(workdir: str | Path) -> Run:
-    """Reads `workdir`'s config.json and metrics.jsonl (the rest on first use, see `Run`)."""
-    workdir = Path(workdir)
-    config_file = workdir / "config.json"
-    if not config_file.is_file():
+def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
+    """The validated config of a training workdir, from its config.json.
+
+    Raises:
+      ValueError: there is no config.json, or it is not a JSON object, or not a valid config; the message names
+        the file.
+    """
+    path = Path(workdir) / "config.json"
+    if not path.is_file():
         raise ValueError(f"workdir: expected a training workdir with a config.json, got {str(workdir)!r}")
-    config = validate(json.loads(config_file.read_text()))
-    return Run(workdir, config, read_records(workdir / "metrics.jsonl"))
+    settings = _read_json_object(path, "the config that training writes")
+    try:
+        return validate(settings)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: not a valid config: {e}") from None
+
+
+def load_run(workdir: str | Path, *, report: Callable[[str], None] | None = None) -> Run:
+    """Reads `workdir`'s config.json and metrics.jsonl (the rest on first use, see `Run`); `report` receives the
+    warnings of reading it (default: stderr)."""
+    workdir = Path(workdir)
+    return Run(workdir, read_config(workdir), read_records(workdir / "metrics.jsonl"), report=report)
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in `path` (`what` it should hold, for the message); ValueError naming the file otherwise."""
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); expected {what}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object ({what}), got {type(value).__name__}")
+    return value
+
+
+def _has_checkpoints(workdir: Path) -> bool:
+    """Whether workdir/checkpoints holds a step folder (orbax's layout: checkpoints/<step>)."""
+    directory = workdir / "checkpoints"
+    return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -1,5 +1,5 @@
 """Small freshly trained workdirs (runlocal: 8 steps on 1024 Fashion-MNIST images) shared by the viz tests: a
-LeNet-5 classifier, and the autoencoder (a model without classes)."""
+LeNet-5 classifier (checkpoints at steps 4 and 8), and the autoencoder (a model without classes)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from cnnjax.train import default_config, recipe, runlocal, train_and_evaluate
 @pytest.fixture(scope="package")
 def workdir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("viz") / "lenet5_runlocal"
-    train_and_evaluate(runlocal(default_config()), directory)
+    config = runlocal(default_config())
+    config.checkpoint_every_steps = 4
+    train_and_evaluate(config, directory)
     return directory
 
 

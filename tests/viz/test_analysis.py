@@ -69,7 +69,7 @@ def test_smoothgrad_is_the_mean_gradient_over_noisy_copies(lenet):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
     other = analysis.saliency(logits_fn, x, 2, samples=5, noise=0.2, key=jax.random.key(8))
     assert not np.allclose(got, other)
-    with pytest.raises(ValueError, match="key: expected a jax.random key"):
+    with pytest.raises(ValueError, match=r"key: expected a jax\.random key"):
         analysis.saliency(logits_fn, x, 2, samples=5)
 
 

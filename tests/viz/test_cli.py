@@ -4,17 +4,18 @@ Figure carries the expected titles and tick labels; the errors a user can cause.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
+from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
 
 from cnnjax import cli as cnnjax_cli
 from cnnjax.functional import FIXED_FILTERS
-from cnnjax.viz import cli, figures, load_run
+from cnnjax.viz import analysis, cli, figures, load_run
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -33,7 +34,7 @@ def run(workdir):
 def draw(run, kind: str, *options: str, tmp_path):
     """The kind's single figure and the texts of all its axes (subfigures' too), after checking its PNG: the
     figure's size, and not blank."""
-    [(stem, figure, caption)] = cli.KINDS[kind](run, parse(kind, "--workdir", str(run.workdir), *options))
+    [(stem, figure, _caption)] = cli.KINDS[kind](run, parse(kind, "--workdir", str(run.workdir), *options))
     path = figures.save(figure, tmp_path / f"{stem}.png")
     pixels = np.asarray(Image.open(path).convert("L"), np.float32) / 255.0
     width, height = figure.get_size_inches() * figures.DPI
@@ -97,7 +98,7 @@ def test_featuremaps_cap(run, tmp_path):
 
 def test_occlusion(workdir, tmp_path):
     run = load_run(workdir)  # fresh: the checkpoint is first read by the occlusion itself
-    figure, texts = draw(run, "occlusion", "--image", "1", "--patch-size", "8", "--stride", "4", tmp_path=tmp_path)
+    _figure, texts = draw(run, "occlusion", "--image", "1", "--patch-size", "8", "--stride", "4", tmp_path=tmp_path)
     names_model_and_run(texts["suptitle"], "fc3")
     true = FASHION[run.test_set.labels[1]]
     assert f"true class: {true}" in texts["titles"][0] and "patch 8x8, stride 4" in texts["titles"][0]
@@ -113,7 +114,7 @@ def test_occlusion_of_another_class(run, tmp_path):
 
 def test_saliency_with_smoothgrad(workdir, tmp_path):
     run = load_run(workdir)
-    figure, texts = draw(run, "saliency", "--smoothgrad", "4", "--seed", "1", tmp_path=tmp_path)
+    _figure, texts = draw(run, "saliency", "--smoothgrad", "4", "--seed", "1", tmp_path=tmp_path)
     names_model_and_run(texts["suptitle"], "fc3")
     true = FASHION[run.test_set.labels[0]]
     assert f"saliency of class {true!r}" in texts["suptitle"]
@@ -136,7 +137,7 @@ def test_curves_of_two_runs(workdir, tmp_path):
     runs = [load_run(workdir), load_run(other)]
     [(_, figure, _)] = cli.curves(runs)
     assert "runs lenet5_runlocal, second" in figure.get_suptitle()
-    loss, accuracy, lr = figure.axes
+    loss, _accuracy, _lr = figure.axes
     assert [ax.get_xlabel() for ax in figure.axes] == ["epoch"] * 3
     assert [ax.get_ylabel() for ax in figure.axes] == ["loss", "accuracy", "learning rate"]
     legend = [t.get_text() for t in loss.get_legend().get_texts()]
@@ -222,7 +223,6 @@ def test_command_line_writes_the_default_file(workdir, capsys):
     (["featuremaps", "--image", "-1"], r"image: expected a test-set index in \[0, 2000\), got -1"),
     (["saliency", "--class", "Hat"], r"class: expected one of \['T-shirt/top', .*'Ankle boot'\].*got 'Hat'"),
     (["occlusion", "--patch-size", "40"], r"size: expected a patch size in \[1, 28\] pixels, got 40"),
-    (["errors", "--count", "0"], r"count: expected a positive number of images, got 0"),
 ])
 def test_user_errors(run, argv, match):
     with pytest.raises(ValueError, match=match):
@@ -239,6 +239,114 @@ def test_an_option_the_kind_does_not_read_is_an_error(workdir, argv, match):
     with pytest.raises(ValueError, match=match):
         cli.check_options(parse(*argv, "--workdir", str(workdir)))
     cli.check_options(parse("all", *argv[1:], "--workdir", str(workdir)))  # 'all' reads every option
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["occlusion", "--patch-size", "0"], r"--patch-size: expected a positive number of pixels, got 0"),
+    (["occlusion", "--stride", "0"], r"--stride: expected a positive number of pixels, got 0"),
+    (["featuremaps", "--max-maps", "0"], r"--max-maps: expected a positive number of channels, got 0"),
+    (["featuremaps", "--max-maps", "-1"], r"--max-maps: expected a positive number of channels, got -1"),
+    (["errors", "--count", "0"], r"--count: expected a positive number of images, got 0"),
+    (["saliency", "--smoothgrad", "-1"], r"--smoothgrad: expected 0 \(off\) or a positive number of noisy copies"),
+    (["saliency", "--noise", "0.3"], r"--noise: expected only with --smoothgrad N .* got it without"),
+    (["saliency", "--seed", "3"], r"--seed: expected only with --smoothgrad N .* got it without"),
+    (["all", "--noise", "0.3"], r"--noise: expected only with --smoothgrad N"),
+    (["saliency", "--smoothgrad", "4", "--noise", "-1"], r"--noise: expected a finite std > 0, .* got -1.0"),
+    (["saliency", "--smoothgrad", "4", "--noise", "nan"], r"--noise: expected a finite std > 0, .* got nan"),
+    (["saliency", "--smoothgrad", "4", "--noise", "0"], r"--noise: expected a finite std > 0, .* got 0.0"),
+    (["saliency", "--smoothgrad", "4", "--seed", "-1"], r"--seed: expected a seed in \[0, 2\*\*31\), got -1"),
+    (["saliency", "--smoothgrad", "4", "--seed", str(2**31)], r"--seed: expected a seed in \[0, 2\*\*31\)"),
+])
+def test_option_values_without_effect_or_out_of_range_are_errors(workdir, argv, match):
+    with pytest.raises(ValueError, match=match):
+        cli.check_options(parse(*argv, "--workdir", str(workdir)))
+
+
+def test_smoothgrad_library_refuses_a_noise_that_is_not_a_positive_std():
+    for noise in (-0.1, 0.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"noise: expected a finite std > 0"):
+            analysis.saliency(lambda x: x.reshape(1, -1), np.zeros((2, 2, 1), np.float32), 0, samples=2,
+                              noise=noise, key=jax.random.key(0))
+
+
+def test_featuremaps_figure_refuses_no_maps():
+    with pytest.raises(ValueError, match=r"max_maps: expected a positive number of channels to show, got 0"):
+        figures.featuremaps_figure(np.zeros((4, 4, 1)), np.zeros((2, 2, 3)), title="t", max_maps=0)
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".jpg", b"\xff\xd8\xff"), (".pdf", b"%PDF"),
+                                           (".svg", b"<?xml")])
+def test_a_figure_is_written_in_the_format_of_its_suffix(tmp_path, suffix, magic):
+    figure = figures.new_figure(2, 2)
+    figure.subplots().plot([0, 1])
+    path = figures.save(figure, tmp_path / f"figure{suffix}")
+    assert path.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["figure", "figure.txt", "figure.png.bak"])
+def test_a_suffix_that_names_no_format_is_refused(tmp_path, name):
+    with pytest.raises(ValueError, match=rf"path: expected a file name ending in one of .*\.png.*, got "
+                                         rf"'{tmp_path / name}'; e.g. '{tmp_path / 'figure'}"):
+        figures.save(figures.new_figure(2, 2), tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+def out_error(workdir, kind, out, *options):
+    """check_out's message for `--out out`, or None when it accepts it."""
+    try:
+        cli.check_out(parse(kind, "--workdir", str(workdir), "--out", str(out), *options))
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def test_out_paths_that_cannot_be_written_or_would_replace_files(workdir, tmp_path):
+    (tmp_path / "taken.png").write_bytes(b"committed")
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "index.html").write_text("committed")
+    assert out_error(workdir, "kernels", tmp_path / "figs") == (
+        f"--out: expected a file name, got '{tmp_path / 'figs'}', a folder; name a file in it, e.g. "
+        f"'{tmp_path / 'figs' / 'kernels.png'}'")
+    assert out_error(workdir, "kernels", tmp_path / "taken.png" / "k.png") == (
+        f"--out: expected a path in a folder, got '{tmp_path / 'taken.png' / 'k.png'}', but "
+        f"'{tmp_path / 'taken.png'}' is a file")
+    assert out_error(workdir, "kernels", tmp_path / "k").startswith("--out: expected a file name ending in one of")
+    assert out_error(workdir, "kernels", tmp_path / "taken.png") == (
+        f"--out: '{tmp_path / 'taken.png'}' exists; add --overwrite to replace it, or name another file")
+    assert out_error(workdir, "kernels", tmp_path / "taken.png", "--overwrite") is None
+    assert out_error(workdir, "all", tmp_path / "figs") == (
+        f"--out: '{tmp_path / 'figs'}' already holds 1 files (index.html); add --overwrite to replace those of "
+        "the same names, or name a new folder")
+    assert out_error(workdir, "all", tmp_path / "figs", "--overwrite") is None
+    assert out_error(workdir, "all", tmp_path / "taken.png").startswith("--out: all writes a folder, got")
+    assert out_error(workdir, "all", tmp_path / "new" / "figs") is None
+    assert (tmp_path / "taken.png").read_bytes() == b"committed"
+
+
+def test_an_existing_out_is_kept_and_the_runs_own_folder_rewritten(workdir, tmp_path, capsys):
+    out = tmp_path / "kernels.jpg"
+    out.write_bytes(b"committed")
+    assert cnnjax_cli.main(["viz", "kernels", "--workdir", str(workdir), "--out", str(out)]) == 2
+    assert "add --overwrite to replace it" in capsys.readouterr().err and out.read_bytes() == b"committed"
+    assert cnnjax_cli.main(["viz", "kernels", "--workdir", str(workdir), "--out", str(out), "--overwrite"]) == 0
+    assert out.read_bytes().startswith(b"\xff\xd8\xff")  # a JPEG, as its suffix says
+    for _ in range(2):
+        assert cnnjax_cli.main(["viz", "kernels", "--workdir", str(workdir)]) == 0
+
+
+def test_an_out_that_cannot_be_created_is_one_line(workdir, capsys):
+    out = "/proc/cnnjax-viz/kernels.png"  # /proc takes no new files, not even root's
+    assert cnnjax_cli.main(["viz", "kernels", "--workdir", str(workdir), "--out", out]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"cnnjax viz: error: cannot write '{out}': ") and line.endswith(
+        "; choose a path in a writable folder (--out)")
+
+
+def test_each_workdir_once(workdir, capsys):
+    for again in (str(workdir), f"{workdir}/", f"{workdir}/../{workdir.name}"):
+        assert cnnjax_cli.main(["viz", "curves", "--workdir", str(workdir), "--workdir", again]) == 2
+        message = capsys.readouterr().err
+        assert f"cnnjax viz: error: --workdir: expected each run once, got '{Path(again)}' twice" in message
 
 
 def test_command_line_error_message(workdir, capsys):
