@@ -194,24 +194,24 @@ def add_summary_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-shape", type=int, nargs="+", metavar="N",
                    help="one example's shape, H W C (default: the model's native input)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
-                   help="a model option, VALUE read as a Python literal or else a string (repeatable), "
-                   "e.g. --set version=v1 --set aux_logits=True")
+                   help="a model option, VALUE read by the option's type (bools: true/false, yes/no, 1/0; tuples: "
+                   "16,32) (repeatable), e.g. --set version=v1 --set aux_logits=true")
     p.add_argument("--num-classes", type=int, help="output classes (default: the model's native number)")
     p.add_argument("--batch-size", type=int, default=1, help="batch axis of the traced input (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
-def parse_model_options(items: Sequence[str]) -> dict[str, object]:
-    """['version=v1', 'aux_logits=True'] -> {'version': 'v1', 'aux_logits': True}."""
+def parse_model_options(name: str, items: Sequence[str]) -> dict[str, object]:
+    """['version=v1', 'aux_logits=false'] -> {'version': 'v1', 'aux_logits': False}: each VALUE read by the type
+    the model `name` declares for KEY (`cnnjax.models.parse_option`)."""
+    from cnnjax import models
+
     options = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.isidentifier():
             raise ValueError(f"--set: expected KEY=VALUE with KEY an option name, got {item!r}")
-        try:
-            options[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            options[key] = text
+        options[key] = models.parse_option(name, key, text)
     return options
 
 
@@ -225,7 +225,7 @@ def summary(args: argparse.Namespace, extra: Sequence[str]) -> int:
             raise ValueError(f"unrecognized arguments: {' '.join(extra)}")
         if args.name not in models.list_models():
             raise ValueError(f"NAME: expected one of {', '.join(models.list_models())}; got {args.name!r}")
-        model = models.create(args.name, num_classes=args.num_classes, **parse_model_options(args.options))
+        model = models.create(args.name, num_classes=args.num_classes, **parse_model_options(args.name, args.options))
         shape = models.input_shape(args.name) if args.input_shape is None else args.input_shape
         with warnings.catch_warnings(record=True) as caught:  # e.g. an input that leaves 1x1 maps
             warnings.simplefilter("always")

@@ -370,7 +370,7 @@ def _declared_window(p, ins, shapes, outs):
     if x is None:  # only the weights depend on the image
         return [y]
     w: Window = p["window"]
-    windows = {1 + i: args for i, args in enumerate(zip(w.size, w.stride, w.dilation, w.input_dilation))}
+    windows = dict(enumerate(zip(w.size, w.stride, w.dilation, w.input_dilation, strict=True), start=1))
     return [_window(x, windows)]
 
 

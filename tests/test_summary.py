@@ -245,6 +245,15 @@ def test_cli_json(capsys):
     assert "LeNet5, input (1, 32, 32, 1)" in table.splitlines()[-1]
 
 
+@pytest.mark.parametrize("text, batch_stats", [("false", 0), ("False", 0), ("no", 0), ("true", 5_504), ("1", 5_504)])
+def test_cli_set_reads_an_option_by_its_declared_type(capsys, text, batch_stats):
+    """VGG-11 with batch norm keeps 2 x 2,752 running statistics; the text 'false' switches it off."""
+    from cnnjax.cli import main
+
+    assert main(["summary", "vgg11", "--set", f"batch_norm={text}", "--input-shape", "32", "32", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["batch_stats"] == batch_stats
+
+
 def test_cli_errors(capsys):
     from cnnjax.cli import main
 
@@ -255,6 +264,9 @@ def test_cli_errors(capsys):
     assert "depth" in capsys.readouterr().err
     assert main(["summary", "resnet20", "--set", "novalue"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["summary", "vgg11", "--set", "batch_norm=maybe"]) == 2
+    assert "batch_norm: expected a bool (true/false, yes/no or 1/0) (an option of 'vgg11'), got 'maybe'" in (
+        capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("name", ["alexnet", "googlenet", "resnet20", "lenet5_classic"])

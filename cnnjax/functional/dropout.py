@@ -9,7 +9,8 @@ from cnnjax.functional.checks import as_real, named_op
 
 
 def _check_key(key: object) -> None:
-    """One key: a typed key from `jax.random.key(seed)` (shape ()), or a legacy raw `jax.random.PRNGKey` (uint32 (2,))."""
+    """One key: a typed key from `jax.random.key(seed)` (shape ()), or a legacy raw `jax.random.PRNGKey` (uint32
+    (2,))."""
     expected = "key: expected one PRNG key from jax.random.key(seed) (or a legacy jax.random.PRNGKey(seed))"
     if not isinstance(key, jax.Array):
         raise TypeError(f"{expected}, got {type(key).__name__} {key!r}")

@@ -140,7 +140,9 @@ def local_response_norm(
     if size < 1:
         raise ValueError(f"size: expected an int >= 1, got {size!r}")
     if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
-        raise TypeError(f"x: expected a floating-point array (its squares overflow integers), got dtype {jnp.result_type(x)}")
+        raise TypeError(
+            f"x: expected a floating-point array (its squares overflow integers), got dtype {jnp.result_type(x)}"
+        )
     squares = jnp.square(x)
     window = (1,) * (x.ndim - 1) + (size,)
     pads = ((0, 0),) * (x.ndim - 1) + ((size // 2, (size - 1) // 2),)

@@ -108,7 +108,8 @@ def max_pool(
     """Max pooling over spatial windows; padded positions never win. (N, *spatial, C) -> (N, *out, C).
 
     An int `window` pools the H, W of (N, H, W, C) (or the D, H, W of (N, D, H, W, C)); a sequence pools one axis
-    per entry, e.g. window=(2,) pools 1-D signals (N, W, C). `stride` defaults to `window` (non-overlapping); AlexNet's overlapping pooling is window 3, stride 2.
+    per entry, e.g. window=(2,) pools 1-D signals (N, W, C). `stride` defaults to `window` (non-overlapping);
+    AlexNet's overlapping pooling is window 3, stride 2.
     Its gradient flows only to the arg-max of each window. Integer inputs stay integers (the max is exact).
     Explicit padding may be at most window // 2 per side (PyTorch's rule).
     """

@@ -1,4 +1,4 @@
-"""The model zoo: `create(name, **options)`, `list_models()`, `input_shape(name)`.
+"""The model zoo: `create(name, **options)`, `parse_option(name, key, text)`, `list_models()`, `input_shape(name)`.
 
 Each family lives in its own file and registers its variants as presets of one module.
 """
@@ -10,6 +10,6 @@ from cnnjax.models import alexnet  # noqa: F401
 from cnnjax.models import vgg  # noqa: F401
 from cnnjax.models import autoencoder  # noqa: F401
 from cnnjax.models import unet  # noqa: F401
-from cnnjax.models.registry import create, input_shape, list_models, options, register
+from cnnjax.models.registry import create, input_shape, list_models, options, parse_option, register
 
-__all__ = ["create", "input_shape", "list_models", "options", "register"]
+__all__ = ["create", "input_shape", "list_models", "options", "parse_option", "register"]

@@ -49,8 +49,9 @@ import jax
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
-from cnnjax.models.heads import classifier
 from cnnjax.models.checks import checked_input
+from cnnjax.models.heads import classifier
+from cnnjax.models.options import Count, Positive, Rate
 from cnnjax.models.registry import register
 from cnnjax.models.width import scaled
 
@@ -135,17 +136,17 @@ class AlexNet(nn.Module):
       width: multiplier of every conv layer's feature maps (1.0 = the paper's).
     """
 
-    num_classes: int = 1000
+    num_classes: Count = 1000
     config: str = "alexnet"
-    towers: int = 2
+    towers: Count = 2
     lrn: bool = True
-    pool_window: int = 3
-    adaptive_pool: int | None = None
+    pool_window: Count = 3
+    adaptive_pool: Count | None = None
     small_input: bool = False
-    fc_features: int = 4096
-    dropout_rate: float = 0.5
+    fc_features: Count = 4096
+    dropout_rate: Rate = 0.5
     weight_init: str = "paper"
-    width: float = 1.0
+    width: Positive = 1.0
 
     def _inits(self, paper_bias: float):
         """(kernel_init, bias_init) for one layer."""

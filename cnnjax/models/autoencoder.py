@@ -18,7 +18,6 @@ out_channels=3`. `encode` and `decode` are methods: `model.apply(variables, x, m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 import flax.linen as nn
@@ -27,6 +26,7 @@ import jax
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
+from cnnjax.models.options import Count, Counts, ImageSize
 from cnnjax.models.outputs import OutputSpec
 from cnnjax.models.registry import register
 
@@ -44,10 +44,10 @@ class ConvAutoencoder(nn.Module):
 
     outputs: ClassVar[OutputSpec] = OutputSpec("reconstruction")
 
-    out_channels: int = 1
-    input_size: tuple[int, int] = (28, 28)
-    features: Sequence[int] = (32, 64)
-    latent_dim: int = 32
+    out_channels: Count = 1
+    input_size: ImageSize = (28, 28)
+    features: Counts = (32, 64)
+    latent_dim: Count = 32
     logits: bool = False
 
     def setup(self):

@@ -61,6 +61,7 @@ import jax.numpy as jnp
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
+from cnnjax.models.options import Count, Positive
 from cnnjax.models.outputs import OutputSpec
 from cnnjax.models.registry import register
 from cnnjax.models.width import scaled
@@ -182,11 +183,11 @@ class GoogLeNet(nn.Module):
     See the module docstring for the two layouts and the variable names.
     """
 
-    num_classes: int = 1000
+    num_classes: Count = 1000
     layout: str = "paper"
     aux_logits: bool = False
     small_input: bool = False
-    width: float = 1.0
+    width: Positive = 1.0
 
     @property
     def outputs(self) -> OutputSpec:

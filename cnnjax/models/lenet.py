@@ -12,6 +12,7 @@ import numpy as np
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
+from cnnjax.models.options import Count, Size
 from cnnjax.models.registry import register
 
 # LeCun et al. 1998, Table I: which S2 maps (rows of the paper's table, here the inner lists) feed each C3 map.
@@ -29,7 +30,7 @@ class LeNet5(nn.Module):
     (N, 28, 28, C) -> (N, num_classes); 32x32 inputs use `padding='VALID'` for the first conv, like the paper.
     """
 
-    num_classes: int = 10
+    num_classes: Count = 10
     activation: str = "relu"
     pool: str = "max"
     padding: int | str = 2
@@ -96,8 +97,8 @@ class LeNet5Classic(nn.Module):
     (N, 32, 32, C) -> (N, num_classes); 28x28 inputs are padded by 2 (`pad_input=2`).
     """
 
-    num_classes: int = 10
-    pad_input: int = 0
+    num_classes: Count = 10
+    pad_input: Size = 0
 
     @nn.compact
     @checked_input

@@ -1,12 +1,19 @@
-"""One registry for the zoo: `create(name, **options)` builds a model; variants are presets of one module class."""
+"""One registry for the zoo: `create(name, **options)` builds a model; variants are presets of one module class.
+
+Options are checked against the types the module declares for them (`cnnjax.models.options`), in `create` and in
+`parse_option`, which reads them from command-line text.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import flax.linen as nn
+
+from cnnjax.models import options as optionlib
 
 
 class ModelEntry(NamedTuple):
@@ -38,31 +45,51 @@ def options(name: str) -> list[str]:
     return sorted(f.name for f in fields if f.init and f.name not in ("parent", "name"))
 
 
+def _check_known(name: str, keys: Sequence[str]) -> None:
+    """Refuses keys that are not options of the model, listing its options."""
+    valid = options(name)
+    unknown = sorted(set(keys) - set(valid))
+    if unknown:
+        raise ValueError(f"options: {name!r} accepts {valid}, got unknown {unknown}")
+
+
 def create(name: str, *, num_classes: int | None = None, **kwargs) -> nn.Module:
     """Builds a registered model.
 
     Args:
       name: a name from `list_models()`.
       num_classes: output classes; None keeps the model's native number (1000 for the ImageNet models, 10 for
-        LeNet and the CIFAR ResNets). Ignored by models without a classifier (autoencoder, unet take out_channels).
-      **kwargs: options of the model (see `options(name)`), e.g. `version='v1'`, `aux_logits=True`.
+        LeNet and the CIFAR ResNets). Models without a classifier (autoencoder, unet take out_channels) refuse it.
+      **kwargs: options of the model (see `options(name)`), e.g. `version='v1'`, `aux_logits=True`, each of the
+        type the model declares for it (a bool, not the str 'false': `parse_option` reads command-line text).
 
     Returns:
       A flax.linen.Module; call it as `model.apply(variables, x_nhwc, train=False)`.
+
+    Raises:
+      ValueError: an unknown option, or a value outside the option's bounds (num_classes=0, features=()).
+      TypeError: a value not of the option's declared type (batch_norm='yes', num_classes=True).
     """
     entry = _entry(name)
-    valid = options(name)
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ValueError(f"options: {name!r} accepts {valid}, got unknown {unknown}")
-    settings = {**entry.preset, **kwargs}
+    _check_known(name, list(kwargs))
     if num_classes is not None:
-        if "num_classes" not in valid:
-            raise ValueError(f"num_classes: {name!r} has no classifier; its options are {valid}")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
-        settings["num_classes"] = num_classes
-    return entry.module(**settings)
+        if "num_classes" not in options(name):
+            raise ValueError(f"num_classes: {name!r} has no classifier; its options are {options(name)}")
+        kwargs["num_classes"] = num_classes
+    checked = {key: optionlib.check(name, entry.module, key, value) for key, value in kwargs.items()}
+    return entry.module(**{**entry.preset, **checked})
+
+
+def parse_option(name: str, key: str, text: str) -> Any:
+    """The value of the option `key` of model `name` written as command-line text, read by its declared type: a
+    bool from true/false, yes/no or 1/0 (any case), an int, a float, None from 'none', a tuple from a Python
+    literal ('(16, 32)' or '16,32'), a str as it is. e.g. parse_option('vgg11', 'batch_norm', 'false') is False.
+
+    Raises:
+      ValueError: an unknown option, text that is not of the option's type, or a value outside its bounds.
+    """
+    _check_known(name, [key])
+    return optionlib.parse(name, _entry(name).module, key, text)
 
 
 def list_models(pattern: str | None = None) -> list[str]:
@@ -85,3 +112,4 @@ def name_of(model: nn.Module) -> str:
 def input_shape(name: str) -> tuple[int, int, int]:
     """The model's native input (H, W, C), e.g. (227, 227, 3) for alexnet."""
     return _entry(name).input_shape
+

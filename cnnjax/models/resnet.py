@@ -55,7 +55,6 @@ PyTorch's BN momentum 0.1 is `bn_momentum=0.9` here (Flax's convention). The CIF
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import partial
 
 import flax.linen as nn
@@ -65,6 +64,7 @@ import jax.numpy as jnp
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
+from cnnjax.models.options import Count, Counts, Fraction, Positive
 from cnnjax.models.registry import register
 
 VERSIONS = ("v1", "v1.5")
@@ -123,16 +123,16 @@ class ResNet(nn.Module):
     """A residual network: stem, one stage per entry of `stage_sizes` (the first at stride 1, the others halving the
     resolution), global average pool, fc. (N, H, W, C) -> (N, num_classes). See the module docstring for options."""
 
-    stage_sizes: Sequence[int]
+    stage_sizes: Counts
     bottleneck: bool = False
-    widths: Sequence[int] = (64, 128, 256, 512)
-    num_classes: int = 1000
+    widths: Counts = (64, 128, 256, 512)
+    num_classes: Count = 1000
     stem: str = "imagenet"
-    stem_stride: int | None = None
+    stem_stride: Count | None = None
     version: str = "v1.5"
     shortcut: str = "B"
-    bn_momentum: float = 0.9
-    bn_epsilon: float = 1e-5
+    bn_momentum: Fraction = 0.9
+    bn_epsilon: Positive = 1e-5
 
     def __post_init__(self) -> None:
         for name, value, choices in (

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.checks import checked_input
+from cnnjax.models.options import Count, Counts
 from cnnjax.models.outputs import OutputSpec
 from cnnjax.models.registry import register
 
@@ -84,8 +85,8 @@ class UNet(nn.Module):
 
     outputs: ClassVar[OutputSpec] = OutputSpec("segmentation")
 
-    out_channels: int = 2
-    features: Sequence[int] = (64, 128, 256, 512, 1024)
+    out_channels: Count = 2
+    features: Counts = (64, 128, 256, 512, 1024)
     padding: str = "SAME"
 
     def _check_input(self, shape: Sequence[int]) -> None:

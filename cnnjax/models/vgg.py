@@ -39,8 +39,9 @@ import jax
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
-from cnnjax.models.heads import classifier
 from cnnjax.models.checks import checked_input
+from cnnjax.models.heads import classifier
+from cnnjax.models.options import Count, Positive, Rate
 from cnnjax.models.registry import register
 from cnnjax.models.width import scaled
 
@@ -99,13 +100,13 @@ class VGG(nn.Module):
       weight_init: 'torchvision' or 'glorot' (see the module docstring).
     """
 
-    num_classes: int = 1000
+    num_classes: Count = 1000
     config: str = "D"
     batch_norm: bool = False
-    adaptive_pool: int | None = 7
-    fc_features: int = 4096
-    dropout_rate: float = 0.5
-    width: float = 1.0
+    adaptive_pool: Count | None = 7
+    fc_features: Count = 4096
+    dropout_rate: Rate = 0.5
+    width: Positive = 1.0
     weight_init: str = "torchvision"
 
     @nn.compact
@@ -117,8 +118,8 @@ class VGG(nn.Module):
         for b, block in enumerate(blocks(self.config), start=1):
             for i, layer in enumerate(block, start=1):
                 x = cnn.Conv(
-                    scaled(layer.features, self.width), layer.kernel_size, padding=layer.kernel_size // 2, kernel_init=conv_init,
-                    name=f"conv{b}_{i}",
+                    scaled(layer.features, self.width), layer.kernel_size, padding=layer.kernel_size // 2,
+                    kernel_init=conv_init, name=f"conv{b}_{i}",
                 )(x)
                 if self.batch_norm:
                     x = cnn.BatchNorm(name=f"bn{b}_{i}")(x, train=train)

@@ -126,11 +126,13 @@ CASES = [
      r"rate: expected a drop probability in \[0, 1\), got str '0.5'", True),
     ("dropout-rate-vector", lambda x: F.dropout(None, x, np.array([0.5]), train=False), (x4,), TypeError,
      r"rate: expected a drop probability in \[0, 1\), got ndarray array\(\[0.5\]\)", True),
-    ("batch_norm-negative-var", lambda x: F.batch_norm(x, {}, {"mean": jnp.zeros(3), "var": jnp.array([1.0, -1.0, 1.0])},
-                                                       train=False), (x4,), ValueError,
+    ("batch_norm-negative-var",
+     lambda x: F.batch_norm(x, {}, {"mean": jnp.zeros(3), "var": jnp.array([1.0, -1.0, 1.0])}, train=False), (x4,),
+     ValueError,
      r"state: expected a non-negative running variance 'var', got -1.0 for channel 1", False),
-    ("batch_norm-nan-var", lambda x: F.batch_norm(x, {}, {"mean": jnp.zeros(3), "var": jnp.array([1.0, 1.0, np.nan])},
-                                                  train=True), (x4,), ValueError,
+    ("batch_norm-nan-var",
+     lambda x: F.batch_norm(x, {}, {"mean": jnp.zeros(3), "var": jnp.array([1.0, 1.0, np.nan])}, train=True), (x4,),
+     ValueError,
      r"state: expected a non-negative running variance 'var', got nan for channel 2", False),
     ("batch_norm-momentum-str", lambda x: F.batch_norm(x, {}, state3, train=True, momentum="0.9"), (x4,), TypeError,
      r"momentum: expected a value in \[0, 1\], got str '0.9'", True),
@@ -379,8 +381,9 @@ def test_hyperparameters_accept_numpy_and_jax_scalars(python, scalar):
 
 def test_traced_hyperparameters_are_refused_by_name():
     """A drop rate decides the op's structure (rate 0 is the identity), so it must be known before tracing."""
-    with pytest.raises(TypeError, match=r"rate: expected a drop probability in \[0, 1\) known before tracing, got a "
-                                        r"traced value; pass a Python number \(under jax.jit, mark the argument static\)"):
+    message = (r"rate: expected a drop probability in \[0, 1\) known before tracing, got a traced value; pass a "
+               r"Python number \(under jax.jit, mark the argument static\)")
+    with pytest.raises(TypeError, match=message):
         jax.jit(lambda x, rate: F.dropout(jax.random.key(0), x, rate, train=True))(x4, 0.5)
 
 

@@ -1,11 +1,15 @@
 """cnnjax.models.checks: an input too small for a model is an error naming the model, the layer and the smallest
 input that works; one that leaves 1x1 maps long before the head is a warning; variables made for another input
-size are an error naming both sizes. Everything is traced abstractly."""
+size are an error naming both sizes. Everything is traced abstractly.
+
+cnnjax.models.options: an option of another type than the model declares (a str for a bool), or out of its bounds
+(latent_dim=0), is an error naming it; `parse_option` reads command-line text by the declared type."""
 
 import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from cnnjax import models
@@ -69,3 +73,103 @@ def test_cli_summary_errors_and_warns(capsys):
     assert "67x67x3" in capsys.readouterr().err
     assert main(["summary", "resnet50", "--input-shape", "8", "8", "3"]) == 0
     assert "cnnjax summary: warning: resnet50" in capsys.readouterr().err
+
+
+# Options are checked against the types the models declare (cnnjax.models.options): (model, options, error, message)
+OPTION_ERRORS = [
+    ("vgg11", {"batch_norm": "yes"}, TypeError,
+     r"batch_norm: expected a bool \(an option of 'vgg11'\), got str 'yes'; to read command-line text, use "
+     r"cnnjax.models.parse_option\('vgg11', 'batch_norm', 'yes'\)"),
+    ("vgg11", {"batch_norm": "false"}, TypeError, r"batch_norm: expected a bool .* got str 'false'"),
+    ("googlenet", {"aux_logits": "False"}, TypeError, r"aux_logits: expected a bool .* got str 'False'"),
+    ("alexnet", {"lrn": "no"}, TypeError, r"lrn: expected a bool .* got str 'no'"),
+    ("alexnet", {"towers": "2"}, TypeError, r"towers: expected an int >= 1 \(an option of 'alexnet'\), got str '2'"),
+    ("vgg11", {"num_classes": True}, TypeError,
+     r"num_classes: expected an int >= 1 \(an option of 'vgg11'\), got bool True"),
+    ("lenet5", {"num_classes": 2.0}, TypeError, r"num_classes: expected an int >= 1 .* got float 2.0"),
+    ("lenet5", {"num_classes": 0}, ValueError, r"num_classes: expected an int >= 1 \(an option of 'lenet5'\), got 0"),
+    ("autoencoder", {"latent_dim": 0}, ValueError,
+     r"latent_dim: expected an int >= 1 \(an option of 'autoencoder'\), got 0"),
+    ("autoencoder", {"features": ()}, ValueError,
+     r"features: expected a non-empty tuple of ints >= 1 \(an option of 'autoencoder'\), got \(\)"),
+    ("autoencoder", {"input_size": (28,)}, ValueError, r"input_size: expected a tuple of 2 ints >= 1 .* got \(28,\)"),
+    ("unet", {"features": (16, 0)}, ValueError, r"features: expected a non-empty tuple of ints >= 1 .* got \(16, 0\)"),
+    ("resnet20", {"widths": "16,32,64"}, TypeError, r"widths: expected a non-empty tuple of ints >= 1 .* got str"),
+    ("resnet20", {"bn_momentum": 1.5}, ValueError, r"bn_momentum: expected a float in \[0, 1\] .* got 1.5"),
+    ("resnet20", {"bn_epsilon": 0.0}, ValueError, r"bn_epsilon: expected a float > 0 .* got 0.0"),
+    ("vgg11", {"dropout_rate": 1.0}, ValueError, r"dropout_rate: expected a float in \[0, 1\) .* got 1.0"),
+    ("vgg11", {"width": 0}, ValueError, r"width: expected a float > 0 .* got 0"),
+    ("vgg11", {"adaptive_pool": 0}, ValueError, r"adaptive_pool: expected an int >= 1 or None .* got 0"),
+    ("vgg11", {"adaptive_pool": "7"}, TypeError, r"adaptive_pool: expected an int >= 1 or None .* got str '7'"),
+    ("lenet5_classic", {"pad_input": -1}, ValueError, r"pad_input: expected an int >= 0 .* got -1"),
+    ("lenet5", {"padding": 2.5}, TypeError, r"padding: expected an int or a str .* got float 2.5"),
+]
+
+
+@pytest.mark.parametrize("name, options, error, pattern", OPTION_ERRORS,
+                         ids=[f"{c[0]}-{next(iter(c[1]))}" for c in OPTION_ERRORS])
+def test_options_of_another_type_or_out_of_bounds_are_refused_by_name(name, options, error, pattern):
+    with pytest.raises(error, match=pattern):
+        models.create(name, **options)
+
+
+def test_num_classes_argument_is_checked_as_the_option():
+    with pytest.raises(TypeError, match=r"num_classes: expected an int >= 1 \(an option of 'vgg11'\), got bool True"):
+        models.create("vgg11", num_classes=True)
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_every_preset_has_its_declared_types(name):
+    """The registered variants are built from values of the declared types (the annotations are right)."""
+    model = models.create(name)
+    for key in models.options(name):
+        value = getattr(model, key)
+        assert models.create(name, **{key: value}) == model, key
+
+
+def test_sequences_are_taken_as_tuples():
+    assert models.create("unet", features=[16, 32]).features == (16, 32)
+    assert models.create("vgg11", width=np.float32(0.5), num_classes=np.int64(10)).num_classes == 10
+
+
+# (model, option, command-line text, value)
+PARSED = [
+    ("vgg11", "batch_norm", "false", False), ("vgg11", "batch_norm", "False", False),
+    ("vgg11", "batch_norm", "NO", False), ("vgg11", "batch_norm", "0", False),
+    ("vgg11", "batch_norm", "true", True), ("vgg11", "batch_norm", "Yes", True), ("vgg11", "batch_norm", "1", True),
+    ("googlenet", "aux_logits", "False", False), ("alexnet", "lrn", "no", False),
+    ("vgg11", "adaptive_pool", "none", None), ("vgg11", "adaptive_pool", "None", None),
+    ("vgg11", "adaptive_pool", "7", 7), ("vgg11", "width", "0.5", 0.5), ("vgg11", "config", "A", "A"),
+    ("resnet20", "widths", "16,32,64", (16, 32, 64)), ("resnet20", "widths", "(16, 32, 64)", (16, 32, 64)),
+    ("resnet20", "widths", "[16, 32, 64]", (16, 32, 64)), ("resnet20", "version", "v1", "v1"),
+    ("lenet5", "padding", "2", 2), ("lenet5", "padding", "SAME", "SAME"), ("lenet5", "num_classes", "7", 7),
+    ("autoencoder", "input_size", "32,32", (32, 32)), ("unet", "features", "(16,)", (16,)),
+]
+
+
+@pytest.mark.parametrize("name, key, text, value", PARSED, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in PARSED])
+def test_parse_option_reads_text_by_the_declared_type(name, key, text, value):
+    parsed = models.parse_option(name, key, text)
+    assert parsed == value and type(parsed) is type(value)
+    assert getattr(models.create(name, **{key: parsed}), key) == value
+
+
+PARSE_ERRORS = [
+    ("vgg11", "batch_norm", "maybe",
+     r"batch_norm: expected a bool \(true/false, yes/no or 1/0\) \(an option of 'vgg11'\), got 'maybe'"),
+    ("lenet5", "num_classes", "ten", r"num_classes: expected an int >= 1 \(an option of 'lenet5'\), got 'ten'"),
+    ("lenet5", "num_classes", "0", r"num_classes: expected an int >= 1 \(an option of 'lenet5'\), got 0"),
+    ("lenet5", "num_classes", "1.5", r"num_classes: expected an int >= 1 .* got '1.5'"),
+    ("resnet20", "widths", "16", r"widths: expected a non-empty tuple of ints >= 1 .* got '16'"),
+    ("resnet20", "widths", "16,x", r"widths: expected a non-empty tuple of ints >= 1 .* got '16,x'"),
+    ("resnet20", "widths", "('a', 'b')", r"widths: expected a non-empty tuple of ints >= 1 .* got \"\('a', 'b'\)\""),
+    ("autoencoder", "latent_dim", "-1", r"latent_dim: expected an int >= 1 .* got -1"),
+    ("vgg11", "adaptive_pool", "seven", r"adaptive_pool: expected an int >= 1 or None .* got 'seven'"),
+    ("vgg11", "depth", "11", r"options: 'vgg11' accepts \[.*'batch_norm'.*\], got unknown \['depth'\]"),
+]
+
+
+@pytest.mark.parametrize("name, key, text, pattern", PARSE_ERRORS, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in PARSE_ERRORS])
+def test_parse_option_refuses_text_of_another_type_by_name(name, key, text, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        models.parse_option(name, key, text)

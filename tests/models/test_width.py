@@ -58,5 +58,6 @@ def test_resnet_stem_stride():
     assert inter["conv1"]["__call__"][0].shape == (2, 14, 14, 16)
     assert inter["layer3_2"]["__call__"][0].shape == (2, 4, 4, 64)
     assert models.create("resnet20", num_classes=10).stem_stride is None
-    with pytest.raises(ValueError, match=r"stem_stride: expected None or a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"stem_stride: expected an int >= 1 or None \(an option of 'resnet20'\), "
+                                         r"got 0"):
         models.create("resnet20", num_classes=10, stem_stride=0)
