@@ -1,8 +1,9 @@
 """Losses. Each returns one value per example, shape (N,); average them yourself (`.mean()`).
 
-Class ids outside [0, classes) are refused when the labels are concrete (a ValueError naming the first one); under
-jax.jit the labels are traced and cannot be inspected, so such an example's loss is NaN instead (never a finite
-number computed from a wrapped-around or missing class).
+Class ids outside [0, classes) are refused when the labels are concrete (a ValueError naming the first one). Under
+jax.jit the labels are traced and cannot be inspected: such an example's loss is then meaningless (NaN for an id
+>= classes without smoothing, otherwise a finite number from a wrapped-around or missing class), so check labels
+before tracing; cnnjax's data pipeline refuses out-of-range labels when it loads a dataset.
 """
 
 from __future__ import annotations
@@ -38,12 +39,6 @@ def _check_smoothing(label_smoothing: object) -> float:
     return label_smoothing
 
 
-def _nan_outside(losses: jax.Array, labels: jax.Array, classes: int) -> jax.Array:
-    """NaN where a (traced) label is not a class id."""
-    inside = (labels >= 0) & (labels < classes)
-    return jnp.where(inside, losses, jnp.full((), jnp.nan, losses.dtype))
-
-
 def _cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float) -> jax.Array:
     """(N, K), (N,) checked labels -> (N,)."""
     k = logits.shape[-1]
@@ -52,7 +47,7 @@ def _cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float)
     else:
         targets = optax.smooth_labels(jax.nn.one_hot(labels, k, dtype=logits.dtype), label_smoothing)
         losses = optax.softmax_cross_entropy(logits, targets)
-    return _nan_outside(losses, labels, k)
+    return losses
 
 
 def _check_logits_labels(logits: jax.Array, labels: jax.Array) -> None:
@@ -69,7 +64,7 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array, *, label_smoothi
     """-log softmax(logits)[label], optionally against labels smoothed towards uniform.
 
     Args:
-      logits: (N, K). labels: (N,) integer class ids in [0, K) (under jit, another id gives a NaN loss).
+      logits: (N, K). labels: (N,) integer class ids in [0, K) (checked unless traced: see the module docstring).
       label_smoothing: in [0, 1).
     Returns:
       (N,) losses.
@@ -83,7 +78,7 @@ def multiclass_hinge(logits: jax.Array, labels: jax.Array, *, margin: float = 1.
     """The multiclass SVM loss: sum over wrong classes j of max(0, s_j - s_label + margin).
 
     Args:
-      logits: (N, K) scores. labels: (N,) integer class ids in [0, K) (under jit, another id gives a NaN loss).
+      logits: (N, K) scores. labels: (N,) integer class ids in [0, K) (checked unless traced: see the module docstring).
     Returns:
       (N,) losses.
     """
@@ -92,7 +87,7 @@ def multiclass_hinge(logits: jax.Array, labels: jax.Array, *, margin: float = 1.
     correct = jnp.take_along_axis(logits, labels[:, None], axis=-1, mode="clip")
     margins = jnp.maximum(0.0, logits - correct + margin)
     losses = jnp.sum(margins, axis=-1) - margin  # the label's own term is exactly `margin`
-    return _nan_outside(losses, labels, logits.shape[-1])
+    return losses
 
 
 @named_op("l2_loss", arrays=("predictions", "targets"))
@@ -114,8 +109,8 @@ def pixel_softmax_cross_entropy(logits: jax.Array, labels: jax.Array, *, label_s
     """`softmax_cross_entropy` of every pixel, averaged over each example's pixels (segmentation).
 
     Args:
-      logits: (N, H, W, K) per-pixel class scores. labels: (N, H, W) integer class ids in [0, K) (under jit,
-        another id makes its example's loss NaN). label_smoothing: in [0, 1).
+      logits: (N, H, W, K) per-pixel class scores. labels: (N, H, W) integer class ids in [0, K) (checked unless
+        traced: see the module docstring). label_smoothing: in [0, 1).
     Returns:
       (N,) losses: the mean over the H x W pixels of each example.
     """

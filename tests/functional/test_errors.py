@@ -141,7 +141,7 @@ CASES = [
      ValueError, r"labels: expected integer class ids of shape \(4,\) .* got labels \(4, 3\)", True),
     ("cross_entropy-smoothing", lambda z: F.softmax_cross_entropy(z, labels, label_smoothing=1.0), (logits,),
      ValueError, r"label_smoothing: expected a value in \[0, 1\), got 1.0", True),
-    # class ids outside [0, classes): refused while the labels are concrete (traced ones give NaN: see below)
+    # class ids outside [0, classes): refused while the labels are concrete (traced ones cannot be inspected)
     ("cross_entropy-label-too-large", lambda z: F.softmax_cross_entropy(z, jnp.array([0, 1, 2, 3])), (logits,),
      ValueError, r"labels: expected class ids in \[0, 3\) \(logits \(N, classes\) with 3 classes\), got 3 at index 3 "
      r"\(1 outside the range\)", False),
@@ -319,33 +319,6 @@ def test_integer_inputs_give_exact_results():
     # int8 convolution is refused (above); in float32 the 2700 of 3 x 3 x 3 taps of 10 * 10 is exact.
     x, w = jnp.full((1, 3, 3, 3), 10.0), jnp.full((3, 3, 3, 1), 10.0)
     assert float(F.conv(x, w, padding="VALID")[0, 0, 0, 0]) == 2700.0
-
-
-TRACED_LABEL_LOSSES = {
-    "cross_entropy": lambda z, y: F.softmax_cross_entropy(z, y),
-    "cross_entropy-smoothed": lambda z, y: F.softmax_cross_entropy(z, y, label_smoothing=0.1),
-    "hinge": lambda z, y: F.multiclass_hinge(z, y),
-}
-
-
-@pytest.mark.parametrize("name", sorted(TRACED_LABEL_LOSSES))
-def test_traced_labels_outside_the_classes_give_nan(name):
-    """Under jit the labels cannot be inspected: an id outside [0, K) gives NaN (not a wrapped-around class or a
-    finite loss against no class), the other examples their loss."""
-    loss = jax.jit(TRACED_LABEL_LOSSES[name])
-    z = jnp.asarray(np.random.default_rng(0).normal(size=(5, 10)), jnp.float32)
-    y = jnp.array([0, 10, 2, -1, 99])
-    got = np.asarray(loss(z, y))
-    assert np.isnan(got[[1, 3, 4]]).all(), got
-    kept = np.array([0, 2])
-    np.testing.assert_allclose(got[kept], np.asarray(loss(z[kept], y[kept])), rtol=1e-6)
-
-
-def test_traced_pixel_labels_outside_the_classes_give_nan():
-    z = jnp.zeros((2, 3, 3, 4))
-    y = jnp.zeros((2, 3, 3), jnp.int32).at[1, 0, 2].set(4)
-    got = np.asarray(jax.jit(F.pixel_softmax_cross_entropy)(z, y))
-    assert np.isfinite(got[0]) and np.isnan(got[1]), got
 
 
 def test_traced_negative_running_variance_gives_nan():
