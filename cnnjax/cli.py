@@ -7,7 +7,6 @@ that runs it; `main()` only dispatches.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import warnings
@@ -16,10 +15,11 @@ from collections.abc import Sequence
 # ------------------------------------------------------------------------------------------------------ train
 
 TRAIN_EPILOG = """\
-config overrides: --config.KEY=VALUE (or --config.KEY VALUE) sets any key of the config, type-checked against
-its current value, e.g. --config.optimizer.lr=0.05 --config.schedule.decay_epochs=[30,60]
---config.augment.flip=true. They apply after --config FILE and the flags above. An unknown key fails and lists
-the valid ones. Every value is checked before anything runs.
+config overrides: --config.KEY=VALUE (or --config.KEY VALUE) sets any key of the config, parsed by
+ml_collections' config_flags for the key's type, e.g. --config.optimizer.lr=0.05 --config.augment.flip=true
+--config.schedule.decay_epochs=30,60; --config.model_options.NAME=VALUE sets a model option, parsed by the type
+the model declares. They apply after --config FILE and the flags above. An unknown key fails and lists the valid
+ones. Every value is checked before anything runs.
 
 examples:
   cnnjax train --model lenet5 --dataset fashion_mnist --epochs 10
@@ -78,55 +78,9 @@ TRAIN_FLAGS = {
 }
 
 
-def parse_config_overrides(extra: Sequence[str]) -> list[tuple[str, str]]:
-    """['--config.a.b=1', '--config.c', '2'] -> [('a.b', '1'), ('c', '2')]; anything else is an error."""
-    pairs, i = [], 0
-    while i < len(extra):
-        arg = extra[i]
-        if not arg.startswith("--config."):
-            raise ValueError(f"unrecognized argument {arg!r} (config overrides look like --config.optimizer.lr=0.05)")
-        if "=" in arg:
-            key, value = arg[len("--config."):].split("=", 1)
-            i += 1
-        elif i + 1 < len(extra):
-            key, value = arg[len("--config."):], extra[i + 1]
-            i += 2
-        else:
-            raise ValueError(f"{arg}: expected a value (--config.KEY=VALUE)")
-        pairs.append((key, value))
-    return pairs
-
-
-def parse_value(config, key: str, text: str) -> object:
-    """The value of `--config.<key>=<text>`, parsed for the type of the field (a Python literal, true/false for
-    booleans, the text itself for strings and for unknown free-form model options)."""
-    import ml_collections
-
-    *parents, leaf = key.split(".")
-    node = config
-    for name in parents:
-        node = node[name] if isinstance(node, ml_collections.ConfigDict) and name in node else None
-    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
-        kind = None  # unknown here: config.set_value names the valid keys, or adds a free-form option
-    else:
-        kind = node.get_type(leaf)
-    if kind is str:
-        return text
-    if kind is bool:
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise TypeError(f"config.{key}: expected true or false, got {text!r}")
-        return text.lower() in ("true", "1")
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        if kind is None or issubclass(kind, ml_collections.ConfigDict):
-            return text
-        raise TypeError(f"config.{key}: expected a {kind.__name__} like {node[leaf]!r}, got {text!r}") from None
-
-
 def build_train_config(args: argparse.Namespace, extra: Sequence[str]):
     """The validated config of a `cnnjax train` command line: the file (or the model's packaged recipe) -> the
-    flags -> the --config.* overrides."""
+    flags -> the --config.* settings (`cnnjax.train.config.override`: parsed by ml_collections' config_flags)."""
     from cnnjax.train import config as configlib
     from cnnjax.train import recipes
 
@@ -141,9 +95,7 @@ def build_train_config(args: argparse.Namespace, extra: Sequence[str]):
         config.num_steps = 0
     if args.steps is not None:
         config.num_epochs = 0
-    for key, text in parse_config_overrides(extra):
-        configlib.set_value(config, key, parse_value(config, key, text))
-    return configlib.validate(config)
+    return configlib.validate(configlib.override(config, extra))
 
 
 def train(args: argparse.Namespace, extra: Sequence[str]) -> int:
@@ -161,9 +113,13 @@ def train(args: argparse.Namespace, extra: Sequence[str]) -> int:
         trainlib.train_and_evaluate(config, workdir)
     except trainlib.Interrupted as e:
         print(f"cnnjax train: {e}", file=sys.stderr)
-        if args.workdir is None:  # [H4 hook: resume command] the workdir was chosen here: say how to resume
+        if args.workdir is None and e.step:  # the workdir was chosen here: say how to resume
             print(f"cnnjax train: to resume: {resume_command(args.argv, workdir)}", file=sys.stderr)
         return 128 + e.signum
+    except KeyboardInterrupt:  # a second signal: stopped at once
+        print(f"cnnjax train: stopped by a second interrupt without saving; the newest checkpoint in {workdir} (if "
+              "any) is where the same command resumes", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError) as e:
         print(f"cnnjax train: error: {e}", file=sys.stderr)
         return 1
@@ -270,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for add_parser, _ in SUBCOMMANDS.values():
         add_parser(subparsers)
     args, extra = parser.parse_known_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # [H4 hook: resume command] as typed
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the resume command
     return SUBCOMMANDS[args.command][1](args, extra)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import importlib.metadata
 import json
 import math
@@ -19,6 +18,7 @@ import numpy as np
 import tqdm
 
 from cnnjax import backend
+from cnnjax import data as datalib
 
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "cnnjax")
 
@@ -126,7 +126,7 @@ def write_manifest(
     compile_seconds: float | None = None,
 ) -> None:
     """manifest.json: library versions, devices, config hash, command line, working directory, start time, the
-    data files' fingerprint (`data_fingerprint`), the step's compile time and the backend profile in effect
+    data files' fingerprint (`cnnjax.data.fingerprint_files`), the step's compile time and the backend profile in effect
     (`cnnjax.backend.configuration()`: XLA flags, CPU formulations); a resumption appends
     {'start_time', 'command', 'cwd', 'step', 'compile_seconds'} to 'resumptions'."""
     path = workdir / "manifest.json"
@@ -135,7 +135,7 @@ def write_manifest(
         "step": resumed_from, "compile_seconds": compile_seconds,
     }
     if path.exists() and resumed_from > 0:
-        manifest = _read_manifest(path)
+        manifest = read_manifest(path)
         manifest.setdefault("resumptions", []).append(entry)
     else:
         manifest = {
@@ -148,7 +148,7 @@ def write_manifest(
             "cwd": entry["cwd"],
             "start_time": entry["start_time"],
             "python": sys.version.split()[0],
-            "data_files": data_fingerprint(data_files),
+            "data_files": datalib.fingerprint_files(data_files),
             "compile_seconds": compile_seconds,
             "backend": backend.configuration(),  # the profile, XLA_FLAGS and CPU formulations in effect
         }
@@ -158,26 +158,16 @@ def write_manifest(
 def finish_manifest(workdir: Path, *, end_time: datetime.datetime, metrics: Mapping[str, Any]) -> None:
     """Adds the end time and the final metrics to manifest.json (a resumed run's end replaces the earlier)."""
     path = workdir / "manifest.json"
-    manifest = _read_manifest(path)
+    manifest = read_manifest(path)
     manifest["end_time"] = end_time.isoformat(timespec="seconds")
     manifest["final_metrics"] = {k: _json_number(v) for k, v in metrics.items()}
     _write_json(path, manifest)
 
 
-def data_fingerprint(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """[{'path', 'size', 'sha256'}] of each file (read once, in 1 MiB blocks: ~1 s per GB)."""
-    entries = []
-    for path in paths:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-        entries.append({"path": str(Path(path).absolute()), "size": Path(path).stat().st_size,
-                        "sha256": digest.hexdigest()})
-    return entries
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A run's manifest.json ({} when absent); ValueError naming the file when it is not valid JSON."""
+    if not path.exists():
+        return {}
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:

@@ -49,6 +49,11 @@ def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> Plan:
             "steps (e.g. --config.schedule.warmup_fraction=0.1 for a tenth of any run)"
         )
     boundaries = [int(e * steps_per_epoch) for e in s.decay_epochs] or [int(b) for b in s.decay_steps]
+    late = [b for b in boundaries if not 0 < b < total]
+    if late:
+        given = f"decay_epochs {list(s.decay_epochs)}" if s.decay_epochs else f"decay_steps {list(s.decay_steps)}"
+        raise ValueError(f"config.schedule: expected decay boundaries inside the run (steps 1..{total - 1}), got "
+                         f"{given} = steps {boundaries}: a boundary at or after the end changes nothing")
     return Plan(
         steps_per_epoch=steps_per_epoch, total_steps=total, warmup_steps=warmup, decay_boundaries=tuple(boundaries),
         log_every_steps=config.log_every_steps, eval_every_epochs=config.eval_every_epochs,

@@ -178,7 +178,7 @@ def unrolled(step: TrainStep, steps: int) -> TrainStep:
     leading axis of `steps`). The same computation as calling `step` that many times.
 
     Unrolled in Python on purpose: under a rolled `lax.scan`/`fori_loop` XLA:CPU lowers the convolutions in the
-    loop body to naive loops (LeNet-5 fell from 4.6k to 172 img/s; jax-ml/jax#12868).
+    loop body to naive loops (LeNet-5 fell from 4.6k to 172 img/s; https://github.com/jax-ml/jax/issues/12868).
     """
 
     def run(state: TrainState, *batches: Batch, **kwargs) -> tuple[TrainState, Metrics]:

@@ -46,7 +46,14 @@ from cnnjax.train import step as steplib
 from cnnjax.train import tasks as tasklib
 from cnnjax.train import workdir as workdirlib
 from cnnjax.train.checkpoint import Checkpointer
-from cnnjax.train.metrics import MetricsWriter, PendingMetrics, Progress, finish_manifest, write_manifest
+from cnnjax.train.metrics import (
+    MetricsWriter,
+    PendingMetrics,
+    Progress,
+    finish_manifest,
+    read_manifest,
+    write_manifest,
+)
 from cnnjax.train.preprocess import Preprocess, make_preprocess
 from cnnjax.train.state import TrainState, create_train_state
 
@@ -54,12 +61,11 @@ from cnnjax.train.state import TrainState, create_train_state
 class Interrupted(Exception):
     """Raised after SIGTERM/SIGINT once a checkpoint of the current step is saved; rerun to resume."""
 
-    def __init__(self, signum: int, step: int, workdir: Path):
+    def __init__(self, signum: int, step: int, workdir: Path, *, saved: bool = True):
         self.signum, self.step, self.workdir = signum, step, workdir
-        super().__init__(
-            f"interrupted by {signal.Signals(signum).name} at step {step}; checkpoint saved in "
-            f"{workdir / 'checkpoints'}; run the same command with the same workdir to resume"
-        )
+        where = (f"checkpoint saved in {workdir / 'checkpoints'}; run the same command with the same workdir to "
+                 "resume" if saved else "before the first step; nothing to resume: run the same command to start")
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}; {where}")
 
 
 def train_and_evaluate(
@@ -105,6 +111,7 @@ def train_and_evaluate(
 
     with contextlib.ExitStack() as stack:
         workdir = stack.enter_context(workdirlib.open_workdir(workdir, main=is_main))
+        received = stack.enter_context(stop_signals())  # SIGINT/SIGTERM: finish the step, save, raise Interrupted
         report = functools.partial(print, flush=True) if is_main else (lambda text: None)
         checkpointer = Checkpointer(workdir / "checkpoints", keep=config.checkpoint_keep)
         stack.callback(checkpointer.close)
@@ -124,6 +131,10 @@ def train_and_evaluate(
             state, meta, last_checkpoint = restored
             state = strategy.put_state(state)
         start_step = int(jax.device_get(strategy.local(state).step))
+        recorded = read_manifest(workdir / "manifest.json").get("data_files")
+        if start_step and recorded is not None:  # a resumption trains on the data the run started with
+            datalib.check_same_files(recorded, dataset.files, dataset=config.dataset,
+                                     source=str(workdir / "manifest.json"))
         pending = PendingMetrics(("step", "loss", task.train_metric, "learning_rate", "finite"), config.batch_size,
                                  saved=meta.get("pending_metrics"))
         writer = None  # only process 0 writes files; records lost from metrics.jsonl come back from the checkpoint
@@ -144,6 +155,8 @@ def train_and_evaluate(
             train_steps = train_steps.lower(state, *[batch_shape] * setup.steps_per_call).compile()
         eval_step = strategy.compile_eval(setup.eval_step)
         compile_seconds: float | None = time.perf_counter() - began  # None once a record carries it
+        if received:  # a signal while compiling: nothing new to save
+            raise Interrupted(received[0], start_step, workdir, saved=last_checkpoint is not None)
         if is_main:
             (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
             write_manifest(workdir, config_hash=config_hash, start_time=start_time, resumed_from=start_step,
@@ -178,48 +191,47 @@ def train_and_evaluate(
                           steps_per_epoch=plan.steps_per_epoch),
             strategy.put_batch)
         pending.restart()  # img/s counts from here, after compilation
-        with stop_signals() as received:
-            while step < plan.total_steps:
-                k = steps_in_call(step, setup.steps_per_call, plan)
-                group = [next(batches) for _ in range(k)]
-                state, metrics = train_step(state, *group) if k == 1 else train_steps(state, *group)
-                step += k
-                pending.add(metrics, steps=k)
+        while step < plan.total_steps:
+            k = steps_in_call(step, setup.steps_per_call, plan)
+            group = [next(batches) for _ in range(k)]
+            state, metrics = train_step(state, *group) if k == 1 else train_steps(state, *group)
+            step += k
+            pending.add(metrics, steps=k)
 
-                stop = bool(received) or step in (plan.stop_after_step, plan.total_steps)
-                log, checkpoint = is_time_to_log(step, plan), stop or is_time_to_checkpoint(step, plan)
-                if log:
-                    values = pending.pull()
-                    check_finite(values, config.skip_nonfinite, last_checkpoint, checkpointer)
-                    pending.clear()
-                    record = training_record(values, step, plan, task.train_metric, pending.images_per_sec())
-                    if config.skip_nonfinite:
-                        record["nonfinite_steps"] = int(strategy.to_host(state.nonfinite_steps))
-                    if compile_seconds is not None:  # the first record of this process says what compiling took
-                        record["compile_seconds"], compile_seconds = compile_seconds, None
-                    progress.update(record)
-                    if is_time_to_evaluate(step, plan):
-                        record.update(evaluate(state))
-                        last_evaluation = record
-                        main = f"{setup.eval_split}_{task.main_metric}"
-                        progress.message(f"epoch {record['epoch']:.2f} step {step}: {setup.eval_split}_loss "
-                                         f"{record[setup.eval_split + '_loss']:.4f} {main} {record[main]:.4f}")
-                    if writer:
-                        writer.write(record)
-                if checkpoint:
-                    if not log:  # a checkpoint holds no non-finite state unless config.skip_nonfinite says so
-                        check_finite(pending.pull(), config.skip_nonfinite, last_checkpoint, checkpointer)
-                    save(state, step)
-                    last_checkpoint = step
-                if log or checkpoint:
-                    pending.restart()  # img/s measures training only
-                if received:
-                    checkpointer.wait()
-                    raise Interrupted(received[0], step, workdir)
-                if step == plan.stop_after_step:
-                    checkpointer.wait()
-                    last = writer.records[-1] if writer and writer.records else {}
-                    return {**last, "step": step, "stopped": True}
+            stop = bool(received) or step in (plan.stop_after_step, plan.total_steps)
+            log, checkpoint = is_time_to_log(step, plan), stop or is_time_to_checkpoint(step, plan)
+            if log:
+                values = pending.pull()
+                check_finite(values, config.skip_nonfinite, last_checkpoint, checkpointer)
+                pending.clear()
+                record = training_record(values, step, plan, task.train_metric, pending.images_per_sec())
+                if config.skip_nonfinite:
+                    record["nonfinite_steps"] = int(strategy.to_host(state.nonfinite_steps))
+                if compile_seconds is not None:  # the first record of this process says what compiling took
+                    record["compile_seconds"], compile_seconds = compile_seconds, None
+                progress.update(record)
+                if is_time_to_evaluate(step, plan):
+                    record.update(evaluate(state))
+                    last_evaluation = record
+                    main = f"{setup.eval_split}_{task.main_metric}"
+                    progress.message(f"epoch {record['epoch']:.2f} step {step}: {setup.eval_split}_loss "
+                                     f"{record[setup.eval_split + '_loss']:.4f} {main} {record[main]:.4f}")
+                if writer:
+                    writer.write(record)
+            if checkpoint:
+                if not log:  # a checkpoint holds no non-finite state unless config.skip_nonfinite says so
+                    check_finite(pending.pull(), config.skip_nonfinite, last_checkpoint, checkpointer)
+                save(state, step)
+                last_checkpoint = step
+            if log or checkpoint:
+                pending.restart()  # img/s measures training only
+            if received:
+                checkpointer.wait()
+                raise Interrupted(received[0], step, workdir)
+            if step == plan.stop_after_step:
+                checkpointer.wait()
+                last = writer.records[-1] if writer and writer.records else {}
+                return {**last, "step": step, "stopped": True}
 
         # ----- The end: the final checkpoint (already saved at the last step) and the last line.
         checkpointer.wait()
@@ -324,7 +336,9 @@ def create_model(
     model: nn.Module | None = None,
 ) -> tuple[nn.Module, dict[str, Any], tasklib.Task]:
     """(model, the options it was created with, task): `config.model` fitted to the data by its task (classes,
-    output channels, input size), config.model_options winning; or the given `model` as it is.
+    output channels, input size); or the given `model` as it is.
+
+    Raises ValueError when config.model_options sets one of those to a value the data do not fit.
     """
     given = config.model_options.to_dict()
     built = model if model is not None else modellib.create(config.model, **given)
@@ -333,8 +347,16 @@ def create_model(
     if model is not None:
         return model, {}, task
     valid = modellib.options(config.model)
-    fitted = {k: v for k, v in task.model_options(input_shape).items() if k in valid and k not in given}
-    return built.clone(**fitted), {**fitted, **given}, task
+    fitted = {k: v for k, v in task.model_options(input_shape).items() if k in valid}
+    for key, value in fitted.items():  # e.g. 7 classes on 10-class data would train on, reporting nonsense
+        if key in given and _as_tuple(given[key]) != _as_tuple(value):
+            raise ValueError(f"config.model_options.{key}: the {dataset.name} data need {value!r} ({task.name}), got "
+                             f"{given[key]!r}; leave it unset: the trainer fits it to the data")
+    return built.clone(**fitted), {**given, **fitted}, task
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def choose_steps_per_call(model: nn.Module, input_shape: tuple[int, int, int], device_batch: int) -> int:

@@ -1,5 +1,5 @@
 """The training tests compile the same small programs many times: share them through JAX's persistent
-compilation cache (a fresh directory per test session; subprocesses get it through helpers.cli_env)."""
+compilation cache (a fresh directory per pytest run; subprocesses get it through helpers.cli_env)."""
 
 from __future__ import annotations
 

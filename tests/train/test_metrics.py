@@ -11,10 +11,10 @@ import time
 
 import pytest
 
+from cnnjax.data import fingerprint_files
 from cnnjax.train.metrics import (
     MetricsWriter,
     Progress,
-    data_fingerprint,
     finish_manifest,
     read_records,
     write_manifest,
@@ -93,10 +93,10 @@ def test_manifest_records_the_run_and_its_resumptions(tmp_path, monkeypatch):
     assert manifest["final_metrics"] == {"step": 80, "test_accuracy": 0.75, "test_loss": "nan"}
 
 
-def test_data_fingerprint_of_a_gzipped_idx_file(tmp_path):
+def test_fingerprint_of_a_gzipped_idx_file(tmp_path):
     path = tmp_path / "labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(bytes(range(256)) * 100))
-    (entry,) = data_fingerprint([path])
+    (entry,) = fingerprint_files([path])
     assert entry == {"path": str(path), "size": path.stat().st_size,
                      "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 

@@ -17,6 +17,7 @@ from cnnjax.models.outputs import output_spec
 from cnnjax.train import optim, tasks
 from cnnjax.train.config.schema import PARALLEL, default_config
 
+
 def fill(config: ml_collections.ConfigDict | Mapping[str, Any]) -> ml_collections.ConfigDict:
     """The schema with the settings of `config` (a ConfigDict or nested dict) applied: unknown keys and values of
     the wrong type are refused, keys `config` lacks keep the schema's value."""
@@ -116,6 +117,8 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("stop_after_step", _at_least(0), "a step >= 0 (0: off)"),
     ("steps_per_call", _at_least(0), "a number of steps >= 0 (0: auto)"),
     ("distributed.num_processes", _at_least(1), "a positive number of processes"),
+    ("seed", lambda v: 0 <= v < 2**32, "a seed in [0, 2**32) (JAX keys hold 32 bits: a larger or negative seed "
+     "would wrap around onto another run's"),
 )
 # Durations given in several units: at most one of each group may be set.
 ONE_OF = (
@@ -157,6 +160,8 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: ob
         raise ValueError("config.augment.inception_crop: expected config.augment.crop_size > 0 (the output size), "
                          "got 0")
     _check_scales_and_views(config)
+    _check_schedule(config.schedule)
+    _check_distributed(config.distributed)
     if model is not None:
         check_task(config, output_spec(model).task)
     else:  # the options and the task are the model class's: nothing is built here
@@ -201,6 +206,34 @@ def _check_scales_and_views(config: ml_collections.ConfigDict) -> None:
                          f"{eval_scales!r}")
     if len(set(eval_scales)) != len(eval_scales):
         raise ValueError(f"config.eval_scales: expected distinct scales, got {eval_scales!r}")
+
+
+# Settings read by one schedule only: set for another, they would do nothing.
+SCHEDULE_ONLY = {"decay_epochs": "step", "decay_steps": "step", "final_lr_fraction": "cosine"}
+
+
+def _check_schedule(schedule: ml_collections.ConfigDict) -> None:
+    for key, name in SCHEDULE_ONLY.items():
+        if schedule[key] and schedule.name != name:
+            raise ValueError(f"config.schedule.{key}: only the {name!r} schedule reads it, and config.schedule.name "
+                             f"is {schedule.name!r}; expected it unset, got {schedule[key]!r} (or set "
+                             f"--config.schedule.name={name})")
+
+
+def _check_distributed(distributed: ml_collections.ConfigDict) -> None:
+    """The address is '' (one process), 'auto' or 'host:port'; the process id is one of the processes."""
+    address, count, index = distributed.coordinator_address, distributed.num_processes, distributed.process_id
+    if address not in ("", "auto"):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"config.distributed.coordinator_address: expected 'host:port' of process 0 (a port in "
+                             f"1..65535) or 'auto', got {address!r}")
+    if address != "auto" and not 0 <= index < count:
+        raise ValueError(f"config.distributed.process_id: expected 0 <= process_id < num_processes={count}, got "
+                         f"{index}")
+    if not address and count > 1:
+        raise ValueError(f"config.distributed.coordinator_address: expected 'host:port' of process 0 for "
+                         f"num_processes={count}, got ''")
 
 
 def _check_ranges(flat: dict[str, Any]) -> None:
