@@ -150,6 +150,15 @@ def test_bad_settings_name_the_key_and_the_valid_choices(key, value, error, word
     ({"eval_crops": "ten"}, ["config.eval_crops", "crop_size > 0", "got 0"]),
     ({"augment.crop_size": 24, "eval_scales": [28, 20]}, ["config.eval_scales", "crop_size=24", "[28, 20]"]),
     ({"eval_scales": [28, 28]}, ["config.eval_scales", "distinct", "[28, 28]"]),
+    ({"seed": -1}, ["config.seed", "[0, 2**32)", "wrap around", "-1"]),
+    ({"seed": 2**32}, ["config.seed", "[0, 2**32)", "4294967296"]),
+    ({"schedule.decay_epochs": [30, 60]}, ["config.schedule.decay_epochs", "'step' schedule", "'cosine'"]),
+    ({"schedule.name": "step", "schedule.final_lr_fraction": 0.1},
+     ["config.schedule.final_lr_fraction", "'cosine' schedule", "'step'"]),
+    ({"distributed.coordinator_address": "localhost:notaport"},
+     ["config.distributed.coordinator_address", "'host:port'", "'localhost:notaport'"]),
+    ({"distributed.process_id": 1}, ["config.distributed.process_id", "num_processes=1", "got 1"]),
+    ({"distributed.num_processes": 2}, ["config.distributed.coordinator_address", "num_processes=2"]),
     ({"model": "autoencoder", "label_smoothing": 0.0, "eval_crops": "center_flip"},
      ["config.eval_crops / eval_scales", "averaging 2 views", "reconstruction", "'center_flip'"]),
 ])
@@ -181,6 +190,7 @@ def test_validate_fills_defaults_and_rejects_unknown_keys():
     ("ARGS = ('runlocal',)\ndef get_config(arg=None):\n    return {}\n", "runlcoal", ["f.py:runlcoal", "['runlocal']",
                                                                                  "'runlcoal'"]),
     ("def get_config():\n    return {}\n", "runlocal", ["f.py:runlocal", "[]", "ARGS"]),
+    ("import sys\ndef get_config(arg=None):\n    sys.exit(3)\n", None, ["f.py:3", "SystemExit", "3"]),
 ])
 def test_bad_config_files_give_one_line_naming_the_file(tmp_path, text, arg, words):
     path = tmp_path / "f.py"

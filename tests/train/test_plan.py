@@ -39,6 +39,11 @@ def test_durations_in_any_unit_resolve_to_steps(settings, total, warmup, boundar
     assert (plan.total_steps, plan.warmup_steps, plan.decay_boundaries) == (total, warmup, boundaries)
 
 
+def test_a_decay_boundary_at_or_after_the_end_is_an_error():
+    with pytest.raises(ValueError, match=r"decay boundaries inside the run \(steps 1..9\), got decay_epochs \[30, 60\]"):
+        resolve(_config(num_epochs=1, **{"schedule.name": "step", "schedule.decay_epochs": [30, 60]}), 10)
+
+
 @pytest.mark.parametrize("settings, words", [
     ({"num_epochs": 1, "schedule.warmup_epochs": 1.0}, ["shorter than the run (10 steps)", "warmup_epochs 1.0"]),
     ({"num_steps": 5, "schedule.warmup_steps": 9}, ["(5 steps)", "warmup_steps 9 = 9 steps"]),

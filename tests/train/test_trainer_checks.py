@@ -1,0 +1,36 @@
+"""What the trainer refuses before training on it: model options the data do not fit, and a resumption on data
+files other than those the run started with."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnjax import data
+from cnnjax.train import build, train_and_evaluate, validate
+
+from .helpers import tiny_arrays, tiny_config, write_fake_fashion_mnist
+
+
+def _ten_class_dataset() -> data.Dataset:
+    images, labels = tiny_arrays(64, size=28, classes=10)
+    return data.from_arrays(images, labels, test_images=images[:16], test_labels=labels[:16], num_classes=10)
+
+
+def test_a_model_with_other_classes_than_the_data_is_refused():
+    config = validate(tiny_config(**{"model_options.num_classes": 7}), dataset_given=True)
+    with pytest.raises(ValueError, match=r"config.model_options.num_classes: the arrays data need 10 "
+                                         r"\(classification\), got 7; leave it unset"):
+        build(config, _ten_class_dataset())
+    config = validate(tiny_config(**{"model_options.num_classes": 10}), dataset_given=True)
+    assert build(config, _ten_class_dataset()).model.num_classes == 10  # stating the right number is fine
+
+
+def test_resuming_on_other_data_files_is_refused(tmp_path, monkeypatch):
+    folder = write_fake_fashion_mnist(tmp_path / "idx", n_train=64, n_test=16)
+    config = tiny_config(data_dir=str(folder), num_epochs=2, stop_after_step=2)
+    assert train_and_evaluate(config, tmp_path / "run")["stopped"]
+    images, _ = tiny_arrays(64, size=28, classes=10, seed=7)  # other images under the same file names
+    data.write_idx(folder / "train-images-idx3-ubyte", images[..., 0])
+    with pytest.raises(ValueError, match=r"data: the fashion_mnist files loaded are not the run's: "
+                                         r"train-images-idx3-ubyte: .*manifest.json records sha256"):
+        train_and_evaluate(config.copy_and_resolve_references(), tmp_path / "run")
