@@ -100,8 +100,8 @@ class _AuxNet(nn.Module):
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         features = x.reshape(x.shape[0], -1)
-        logits = cnn.Dense(3, name="head")(features)
-        aux = cnn.Dense(3, name="aux_head")(features)
+        logits = cnn.Dense(4, name="head")(features)
+        aux = cnn.Dense(4, name="aux_head")(features)
         return (logits, aux) if train else logits
 
 
