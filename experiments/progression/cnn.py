@@ -12,15 +12,18 @@ import ml_collections
 
 from cnnjax import models, summary
 from cnnjax.train import load_config, train_and_evaluate
+from experiments.progression.paths import in_repo
 
 
 def cnn_config(
     config_file: str, seed: int, runlocal: bool = False, validation: bool = False
 ) -> ml_collections.ConfigDict:
-    """The row's training config with its seed (the one place a row's config is loaded); `validation` selects the
-    file's 'validation' argument (see `validation_run`)."""
+    """The row's training config with its seed (the one place a row's config is loaded); `config_file` is a path
+    from the repository root (as the rows name theirs) or an absolute one; `validation` selects the file's
+    'validation' argument (see `validation_run`)."""
     arg = "_".join(name for name, on in (("validation", validation), ("runlocal", runlocal)) if on)
-    config = load_config(f"{config_file}:{arg}" if arg else config_file)
+    path = in_repo(config_file)
+    config = load_config(f"{path}:{arg}" if arg else str(path))
     config.seed = seed
     return config
 

@@ -5,15 +5,22 @@ curves_seed<S>.json and draws curves_seed<S>.png with `cnnjax viz curves`' figur
 
 Each epoch's test accuracy is logged by the training loop; the study reads it here to describe a run, never to
 choose a setting (those are chosen on the validation split: `tune`).
+
+A run whose records stop before its planned end (interrupted, or still training) has no final test accuracy: its
+description says 'unfinished' (where its records end) and its curves are labelled so. The files in place are
+inputs to check against (`outputs`): equal ones are left as they are, differing ones replaced only with `overwrite`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cnnjax.train.rng import check_seed
+from experiments.progression import outputs
+from experiments.progression.paths import shown
 from experiments.progression.rows import ROWS, Row
 from experiments.progression.runner import PACKAGE_DIR, WORKDIR_ROOT, workdir_path
 
@@ -49,10 +56,25 @@ def describe(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def curves(
-    seed: int = 0, rows: Mapping[str, Row] = ROWS, workdir_root: Path = WORKDIR_ROOT, out_dir: Path = PACKAGE_DIR
+    seed: int = 0,
+    rows: Mapping[str, Row] = ROWS,
+    workdir_root: Path = WORKDIR_ROOT,
+    out_dir: Path = PACKAGE_DIR,
+    *,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, Any]]:
     """describe() of every trained row's (row, seed) workdir (rows without one are left out) -> out_dir/
-    curves_seed<S>.json, and their curves in one figure -> out_dir/curves_seed<S>.png; returns the descriptions."""
+    curves_seed<S>.json, and their curves in one figure -> out_dir/curves_seed<S>.png; returns the descriptions.
+
+    An unfinished run's description has 'test_accuracy_final' None and 'unfinished': {'last_step', 'planned_steps'}.
+    A curves_seed<S>.json in place that equals the new one is left as it is, with its figure.
+
+    Raises:
+      ValueError: a seed outside [0, 2**31), no workdir for the seed.
+      outputs.Differs: curves_seed<S>.json in place differs and `overwrite` is not set (nothing is written).
+    """
+    check_seed(seed, "seed")
     workdirs = {name: workdir_path(name, seed, workdir_root) for name, row in rows.items() if row.kind == "cnn"}
     workdirs = {name: w for name, w in workdirs.items() if (w / "metrics.jsonl").is_file()}
     if not workdirs:
@@ -61,12 +83,37 @@ def curves(
     from cnnjax.viz.run import load_run
 
     runs = {name: load_run(w) for name, w in workdirs.items()}  # config.json and metrics.jsonl, read once
-    described = {name: {"workdir": str(workdirs[name]), **describe(run.records)} for name, run in runs.items()}
+    described = {}
+    for name, run in runs.items():
+        run.require_records()
+        described[name] = {"workdir": shown(workdirs[name]), **describe(run.records)}
+        if not run.finished:
+            described[name] |= {"test_accuracy_final": None,
+                                "unfinished": {"last_step": run.records[-1]["step"],
+                                               "planned_steps": run.planned_steps}}
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"curves_seed{seed}.json").write_text(json.dumps(
-        {"command": f"python -m experiments.progression curves --seed {seed}", "cut_fraction": CUT, "rows": described},
-        indent=2) + "\n")
+    path, figure_path = out_dir / f"curves_seed{seed}.json", out_dir / f"curves_seed{seed}.png"
+    text = json.dumps({"command": f"python -m experiments.progression curves --seed {seed}", "cut_fraction": CUT,
+                       "rows": described}, indent=2) + "\n"
+    if outputs.check(path, text, overwrite=overwrite, view=outputs.json_view()) == "unchanged" and figure_path.exists():
+        log(f"curves: {path.name} and {figure_path.name} in {out_dir} are up to date; nothing written")
+        return described
+    outputs.write(path, text)
     [(_, figure, _)] = curves_figure(list(runs.values()))
-    figure.savefig(out_dir / f"curves_seed{seed}.png", dpi=100)
+    figure.savefig(figure_path, dpi=100)
+    log(f"curves: wrote {path.name} and {figure_path.name} in {out_dir}")
     return described
+
+
+def summary_line(name: str, described: Mapping[str, Any], command: str) -> str:
+    """One line of `describe`'s numbers (and, for an unfinished run, where it stopped and `command` to resume)."""
+    gain, cut = described["test_accuracy_gain_before_cut"], described["first_cut_epoch"]
+    line = (f"{name}: lr below {CUT:g} x its peak {'never' if cut is None else f'at epoch {cut:.2f}'}; test accuracy "
+            f"{'n/a' if gain is None else f'{100 * gain:+.1f}'} points in the interval before; training accuracy "
+            f"{described['train_accuracy_last_epoch']:.3f} in the last epoch")
+    unfinished = described.get("unfinished")
+    if unfinished is None:
+        return f"{line}, test {described['test_accuracy_final']:.3f}"
+    return (f"{line}; UNFINISHED: its records end at step {unfinished['last_step']} of "
+            f"{unfinished['planned_steps']:g}, test {described['evaluations'][-1]['test_accuracy']:.3f} there "
+            f"(resume: {command})")

@@ -1,20 +1,26 @@
 """Merging the per-(row, seed) result files into `results.json`, `results.md` and `error_vs_year.png`.
 
 Mean and std are over the seeds that have a result; the std is the sample standard deviation (ddof=1; 0 with one
-seed). Errors in the table and the plot are percentages.
+seed). Errors in the table and the plot are percentages. Every result file is read checked (`runner.read_result`);
+one of no row, or of a seed outside its row's seeds, is an error, not left out.
+
+The merged files in place are inputs to check against (`outputs`): equal ones are left as they are, differing ones
+replaced only with `overwrite`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from experiments.progression import outputs
 from experiments.progression.rows import IMAGENET, ROWS, Row
-from experiments.progression.runner import PACKAGE_DIR, RESULTS_DIR, result_path
+from experiments.progression.runner import PACKAGE_DIR, RESULTS_DIR, read_result
 
 
 def row_summary(row: Row, results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -41,12 +47,43 @@ def row_summary(row: Row, results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def result_files(rows: Mapping[str, Row] = ROWS, results_dir: Path = RESULTS_DIR) -> dict[str, dict[int, Path]]:
+    """{row: {seed: path}} of every `<row>/seed<S>.json` in `results_dir`.
+
+    Raises:
+      ValueError: `results_dir` is not a folder or holds no result file; a result file is of no row in `rows`, or
+        of a seed outside its row's seeds (naming the file).
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise ValueError(f"results_dir: expected a folder of result files (<row>/seed<S>.json), got "
+                         f"{str(results_dir)!r}, which is not a folder")
+    found: dict[str, dict[int, Path]] = {}
+    for path in sorted(results_dir.glob("*/seed*.json")):
+        row = rows.get(path.parent.name)
+        if row is None:
+            raise ValueError(f"{path}: a result file of no row (the folder names the row: one of {list(rows)}); "
+                             "move it away or rename its folder")
+        match = re.fullmatch(r"seed(\d+)\.json", path.name)
+        if match is None or int(match[1]) not in row.seeds:
+            raise ValueError(f"{path}: expected seed<S>.json with S one of row {row.name}'s seeds {list(row.seeds)} "
+                             f"(experiments/progression/rows.py); move it out of {results_dir}, or add its seed to "
+                             "the row")
+        found.setdefault(row.name, {})[int(match[1])] = path
+    if not found:
+        raise ValueError(f"results_dir: no result files (<row>/seed<S>.json) in {results_dir}; run some first, or "
+                         "name the folder that holds them")
+    return found
+
+
 def collect(rows: Mapping[str, Row] = ROWS, results_dir: Path = RESULTS_DIR) -> list[dict[str, Any]]:
-    """The summaries of the rows with at least one result file, by year (registry order within a year)."""
+    """The summaries of the rows with at least one result file (`result_files`, each read checked), by year
+    (registry order within a year)."""
+    found = result_files(rows, results_dir)
     summaries = []
     for row in rows.values():
-        paths = [result_path(row.name, seed, results_dir) for seed in row.seeds]
-        results = [json.loads(p.read_text()) for p in paths if p.exists()]
+        paths = found.get(row.name, {})
+        results = [read_result(paths[seed], row.name, seed) for seed in row.seeds if seed in paths]
         if results:
             summaries.append(row_summary(row, results))
     return sorted(summaries, key=lambda s: s["year"])
@@ -99,7 +136,7 @@ def plot(summaries: list[dict[str, Any]], path: Path) -> None:
     top.errorbar(xs, means, yerr=[100 * s["test_error_std"] for s in summaries], fmt="o", color="tab:blue",
                  capsize=4)
     counts = sorted({len(s["seeds"]) for s in summaries}) or [0]
-    for s, x, y in zip(summaries, xs, means):
+    for s, x, y in zip(summaries, xs, means, strict=True):
         right = x >= slots[s["year"]]  # as below: a year's second point labelled on its right, the first left
         n = len(s["seeds"])
         label = f"{s['row']} {y:.2f}" + (f" ({n} seed{'s' * (n != 1)})" if len(counts) > 1 else "")
@@ -113,7 +150,7 @@ def plot(summaries: list[dict[str, Any]], path: Path) -> None:
 
     xs = _positions([f.year for f in IMAGENET], slots)
     bottom.plot(xs, [f.top5_error for f in IMAGENET], "s-", color="tab:red")
-    for f, x in zip(IMAGENET, xs):
+    for f, x in zip(IMAGENET, xs, strict=True):
         right = x >= slots[f.year]  # the second of a year's two points is labelled on its right, the first left
         bottom.annotate(f"{f.entry.split(' (')[0]} {f.top5_error}", (x, f.top5_error), textcoords="offset points",
                         fontsize=8, xytext=(7, 4) if right else (-7, -12), ha="left" if right else "right")
@@ -129,12 +166,33 @@ def plot(summaries: list[dict[str, Any]], path: Path) -> None:
 
 
 def merge(
-    rows: Mapping[str, Row] = ROWS, results_dir: Path = RESULTS_DIR, out_dir: Path = PACKAGE_DIR
+    rows: Mapping[str, Row] = ROWS,
+    results_dir: Path = RESULTS_DIR,
+    out_dir: Path = PACKAGE_DIR,
+    *,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Writes results.json, results.md and error_vs_year.png into `out_dir`; returns the summaries."""
+    """Writes results.json, results.md and error_vs_year.png into `out_dir`, unless results.json and results.md are
+    there and equal to the merged ones (then nothing is written, the plot being drawn from them); returns the
+    summaries.
+
+    Raises:
+      ValueError: from `collect`.
+      outputs.Differs: results.json or results.md in place differs and `overwrite` is not set (nothing is written).
+    """
     summaries = collect(rows, results_dir)
     out_dir = Path(out_dir)
-    (out_dir / "results.json").write_text(json.dumps({"rows": summaries}, indent=2) + "\n")
-    (out_dir / "results.md").write_text(markdown(summaries))
-    plot(summaries, out_dir / "error_vs_year.png")
+    texts = {"results.json": json.dumps({"rows": summaries}, indent=2) + "\n", "results.md": markdown(summaries)}
+    views = {"results.json": outputs.json_view(), "results.md": str}
+    states = {name: outputs.check(out_dir / name, text, overwrite=overwrite, view=views[name])
+              for name, text in texts.items()}
+    figure = out_dir / "error_vs_year.png"
+    if set(states.values()) == {"unchanged"} and figure.exists():
+        log(f"merge: results.json, results.md and error_vs_year.png in {out_dir} are up to date; nothing written")
+        return summaries
+    for name, text in texts.items():
+        outputs.write(out_dir / name, text)
+    plot(summaries, figure)
+    log(f"merge: wrote results.json, results.md, error_vs_year.png in {out_dir}")
     return summaries

@@ -3,11 +3,15 @@
 Run directories (checkpoints, logs, fitted classifiers) go under `runs/progression/<row>/seed<S>` (ignored by git);
 result files under `experiments/progression/results/<row>/seed<S>.json` (committed). A (row, seed) is done when its
 result file exists: `run_all` skips it; a CNN run interrupted before writing it resumes from its checkpoints.
+
+A result file in place is an input to check against: running its (row, seed) again compares the test error with it
+and leaves it as it is (`outputs.Differs` when they differ); `overwrite` replaces it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -18,12 +22,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from experiments.progression import cnn, descriptor
+from cnnjax.train.rng import check_seed
+from experiments.progression import cnn, descriptor, outputs
+from experiments.progression.paths import PACKAGE_DIR, RESULTS_DIR, WORKDIR_ROOT, shown
 from experiments.progression.rows import ROWS, Row
 
-PACKAGE_DIR = Path(__file__).parent
-RESULTS_DIR = PACKAGE_DIR / "results"
-WORKDIR_ROOT = Path("runs/progression")
+__all__ = ["PACKAGE_DIR", "RESULTS_DIR", "RUNNERS", "WORKDIR_ROOT", "check_row_seed", "pending", "read_result",
+           "result_path", "run_all", "run_one", "validate_one", "versions", "workdir_path"]
 
 RowRunner = Callable[[Row, int, Path, bool], dict[str, Any]]
 
@@ -33,6 +38,49 @@ RUNNERS: dict[str, RowRunner] = {  # kind -> (row, seed, workdir, runlocal) -> o
     ),
     "cnn": lambda row, seed, workdir, runlocal: cnn.run(row.settings, seed, workdir, runlocal),
 }
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# A result file's fields: (test, what is expected).
+RESULT_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "test_error": (lambda v: _number(v) and 0 <= v <= 1, "a fraction in [0, 1] (0.075 for 7.5%)"),
+    "train_seconds": (lambda v: _number(v) and v >= 0, "seconds >= 0"),
+    "epochs": (lambda v: _number(v) and v > 0, "a number of epochs > 0"),
+    "params": (_count, "a count >= 0"),
+    "macs": (_count, "a count >= 0"),
+    "command": (lambda v: isinstance(v, str), "the command that ran it"),
+}
+
+
+def read_result(path: Path, row: str, seed: int) -> dict[str, Any]:
+    """The result file of (row, seed) at `path`, checked: JSON, its row and seed, every field of RESULT_FIELDS.
+
+    Raises:
+      ValueError: naming the file and each problem.
+    """
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); expected a result file") from None
+    if not isinstance(result, dict):
+        raise ValueError(f"{path}: expected a JSON object (a result file), got {type(result).__name__}")
+    problems = [f"{key}: expected {what}, got {'nothing' if key not in result else repr(result[key])}"
+                for key, (valid, what) in RESULT_FIELDS.items() if key not in result or not valid(result[key])]
+    if result.get("row") != row:
+        problems.insert(0, f"row: expected {row!r} (its folder), got {result.get('row')!r}")
+    if result.get("seed") != seed or isinstance(result.get("seed"), bool):
+        problems.insert(0, f"seed: expected {seed} (its file name), got {result.get('seed')!r}")
+    if problems:
+        raise ValueError(f"{path}: {'; '.join(problems)}; correct the file, or move it away and run the (row, seed) "
+                         "again")
+    return result
 
 
 def result_path(row: str, seed: int, results_dir: Path = RESULTS_DIR) -> Path:
@@ -71,6 +119,16 @@ def _version(name: str) -> str | None:
         return None
 
 
+def check_row_seed(row: Row, seed: int, *, runlocal: bool = False) -> None:
+    """Raises ValueError for a seed outside [0, 2**31) or, unless `runlocal`, outside the row's seeds (a result file
+    of another seed would be one that `merge` refuses)."""
+    check_seed(seed, "seed")
+    if not runlocal and seed not in row.seeds:
+        raise ValueError(f"seed: expected one of row {row.name}'s seeds {list(row.seeds)}, got {seed}; add it to "
+                         "the row's seeds (experiments/progression/rows.py) to extend the study, or make a smoke run "
+                         "(--runlocal)")
+
+
 def run_one(
     row: Row,
     seed: int,
@@ -78,33 +136,38 @@ def run_one(
     workdir_root: Path = WORKDIR_ROOT,
     results_dir: Path = RESULTS_DIR,
     runlocal: bool = False,
+    overwrite: bool = False,
     runners: Mapping[str, RowRunner] = RUNNERS,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Trains (row, seed) in its workdir and writes its result file; returns the result.
+    """Trains (row, seed) in its workdir and writes its result file, or, when one is in place (and not
+    `overwrite`), checks the test error against it and leaves it as it is; returns the result.
 
     With `runlocal` (a smoke run of seconds) the workdir is `<workdir_root>-runlocal/...` and the result is written
-    there, never into `results_dir`.
+    there, never into `results_dir`, replacing an earlier one.
+
+    Raises:
+      ValueError: a seed outside the row's (`check_row_seed`), or a result file in place that is not valid.
+      outputs.Differs: the test error differs from the result file in place (which is kept).
     """
+    check_row_seed(row, seed, runlocal=runlocal)
     if runlocal:
         workdir_root = Path(f"{workdir_root}-runlocal")
-        results_dir = workdir_root
+        results_dir, overwrite = workdir_root, True
     workdir = workdir_path(row.name, seed, workdir_root)
     path = result_path(row.name, seed, results_dir)
-    previous = json.loads(path.read_text()) if path.exists() else None
+    checked = read_result(path, row.name, seed) if path.exists() and not overwrite else None
     spent = workdir / "runner_seconds.json"  # seconds of every invocation that trained, interrupted ones included
     started = time.perf_counter()
     try:
         outcome = runners[row.kind](row, seed, workdir, runlocal)
     finally:
-        if previous is None:  # running a finished (row, seed) again checks its result (re-evaluated, or retrained
-            # when its workdir is gone); the committed training time stays
+        if checked is None:  # running a finished (row, seed) again checks its result (re-evaluated, or retrained
+            # when its workdir is gone); the recorded training time stays
             total = (json.loads(spent.read_text()) if spent.exists() else 0.0) + time.perf_counter() - started
             if workdir.is_dir():
                 spent.write_text(json.dumps(total))
-    seconds = previous["train_seconds"] if previous is not None else json.loads(spent.read_text())
-    if previous is not None and previous["test_error"] != outcome["test_error"]:
-        raise RuntimeError(f"{row.name} seed {seed}: running it again gave test error {outcome['test_error']}, the "
-                           f"result file {path} has {previous['test_error']}")
+    seconds = checked["train_seconds"] if checked is not None else json.loads(spent.read_text())
     result = {
         "row": row.name,
         "seed": seed,
@@ -115,14 +178,16 @@ def run_one(
         "macs": outcome["macs"],
         "command": row.command(seed) + (" --runlocal" if runlocal else ""),
         "argv": sys.argv,
-        "workdir": str(workdir),
+        "workdir": shown(workdir),
         "versions": versions(),
         "details": outcome.get("details", {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(path)  # a result file is whole or absent
+    text = json.dumps(result, indent=2) + "\n"
+    view = outputs.json_view(("row", "seed", "test_error"))
+    if outputs.check(path, text, overwrite=overwrite, view=view) == "unchanged":
+        log(f"{row.name} seed {seed}: reproduces {shown(path)} (test_error {result['test_error']}); left as it is")
+    else:
+        outputs.write(path, text)  # a result file is whole or absent
     return result
 
 
@@ -134,9 +199,12 @@ def validate_one(
     workdir_root: Path = WORKDIR_ROOT,
     results_dir: Path = RESULTS_DIR,
     runlocal: bool = False,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """A CNN row's recipe on the validation split (`cnn.validation_run`) in `<workdir_root>/<row>/validation_seed<S>`;
     writes results/<row>/validation_seed<S>.json (with `runlocal`: into the runlocal workdir root) and returns it.
+    A file in place is checked (its validation_error) and left as it is unless `overwrite`, as in `run_one`.
 
     `config_file`: a candidate config to compare with the row's own (`tune --row R --config FILE`), run in
     `validation_<file stem>_seed<S>` and written to results/<row>/validation_<file stem>_seed<S>.json."""
@@ -144,27 +212,34 @@ def validate_one(
         raise ValueError(f"row: expected a CNN row for a validation run, got {row.name!r} of kind {row.kind!r}")
     if config_file is not None and not Path(config_file).is_file():
         raise ValueError(f"config_file: expected a config file, got {config_file!r} (no such file)")
+    check_seed(seed, "seed")
     if runlocal:
         workdir_root = Path(f"{workdir_root}-runlocal")
-        results_dir = workdir_root
+        results_dir, overwrite = workdir_root, True
     name = "validation" if config_file is None else f"validation_{Path(config_file).stem}"
     workdir = Path(workdir_root) / row.name / f"{name}_seed{seed}"
     started = time.perf_counter()
     outcome = cnn.validation_run(config_file or row.settings, seed, workdir, runlocal)
+    config = row.settings if config_file is None else shown(config_file)
     result = {
         "row": row.name,
         "seed": seed,
-        "config": config_file or row.settings,
+        "config": config,
         **outcome,
         "train_seconds": round(time.perf_counter() - started, 1),
         "command": f"python -m experiments.progression tune --row {row.name} --seed {seed}"
-                   + (f" --config {config_file}" if config_file else "") + (" --runlocal" if runlocal else ""),
-        "workdir": str(workdir),
+                   + (f" --config {config}" if config_file else "") + (" --runlocal" if runlocal else ""),
+        "workdir": shown(workdir),
         "versions": versions(),
     }
     path = Path(results_dir) / row.name / f"{name}_seed{seed}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    text = json.dumps(result, indent=2) + "\n"
+    view = outputs.json_view(("row", "seed", "config", "validation_error"))
+    if outputs.check(path, text, overwrite=overwrite, view=view) == "unchanged":
+        log(f"tune: {row.name} seed {seed}: reproduces {shown(path)} (validation_error {result['validation_error']}); "
+            "left as it is")
+    else:
+        outputs.write(path, text)
     return result
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from experiments.progression import __main__ as cli
-from experiments.progression import cnn, curves
+from experiments.progression import cnn, curves, outputs
 from experiments.progression.rows import get_row
 
 
@@ -44,23 +44,59 @@ def test_records_without_evaluations_raise():
                                                                           "learning_rate": 0.1}])
 
 
+def workdir(root, name, seed, epochs=3, planned=3):
+    """A row's workdir holding config.json (planned epochs) and metrics.jsonl (records of `epochs` epochs)."""
+    folder = root / name / f"seed{seed}"
+    folder.mkdir(parents=True)
+    config = cnn.cnn_config(get_row(name).settings, seed)
+    config.num_epochs, config.num_steps = planned, 0
+    (folder / "config.json").write_text(config.to_json())
+    lrs, accuracies = [0.01, 0.01, 0.001, 0.001][:epochs], [0.6, 0.7, 0.75, 0.76][:epochs]
+    (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records(lrs, accuracies)) + "\n")
+    return folder
+
+
 def test_curves_command_writes_json_and_figure(tmp_path, capsys):
     for name in ("alexnet", "vgg"):  # two rows' workdirs: config.json and metrics.jsonl only
-        workdir = tmp_path / "runs" / name / "seed1"
-        workdir.mkdir(parents=True)
-        (workdir / "config.json").write_text(cnn.cnn_config(get_row(name).settings, 1).to_json())
-        (workdir / "metrics.jsonl").write_text(
-            "\n".join(json.dumps(r) for r in records([0.01, 0.01, 0.001], [0.6, 0.7, 0.75])) + "\n")
+        workdir(tmp_path / "runs", name, 1)
     cli.main(["curves", "--seed", "1", "--workdir-root", str(tmp_path / "runs"), "--out-dir", str(tmp_path)])
     saved = json.loads((tmp_path / "curves_seed1.json").read_text())
     assert saved["command"] == "python -m experiments.progression curves --seed 1"
     assert list(saved["rows"]) == ["alexnet", "vgg"]  # the study's order; rows without a workdir left out
     assert saved["rows"]["vgg"]["test_accuracy_gain_before_cut"] == pytest.approx(0.1)
     assert (tmp_path / "curves_seed1.png").stat().st_size > 10_000
-    assert "vgg: lr below 0.2 x its peak at epoch 2.50; test accuracy +10.0 points" in capsys.readouterr().out
+    assert saved["rows"]["vgg"]["test_accuracy_final"] == 0.75 and "unfinished" not in saved["rows"]["vgg"]
+    out = capsys.readouterr().out
+    assert "vgg: lr below 0.2 x its peak at epoch 2.50; test accuracy +10.0 points" in out
+    assert out.rstrip().endswith(", test 0.750") and "curves: wrote curves_seed1.json and curves_seed1.png" in out
+
+
+def test_an_unfinished_run_has_no_final_accuracy_and_says_how_to_resume(tmp_path, capsys):
+    workdir(tmp_path / "runs", "alexnet", 0, epochs=2, planned=4)
+    described = curves.curves(0, workdir_root=tmp_path / "runs", out_dir=tmp_path, log=lambda _: None)["alexnet"]
+    assert described["test_accuracy_final"] is None
+    assert described["unfinished"] == {"last_step": 20, "planned_steps": 40}
+    line = curves.summary_line("alexnet", described, "RESUME")
+    assert line.endswith("; UNFINISHED: its records end at step 20 of 40, test 0.700 there (resume: RESUME)")
+
+
+def test_curves_in_place_are_kept_when_equal_and_refused_when_different(tmp_path):
+    folder = workdir(tmp_path / "runs", "vgg", 2)
+    lines = []
+    curves.curves(2, workdir_root=tmp_path / "runs", out_dir=tmp_path, log=lines.append)
+    curves.curves(2, workdir_root=tmp_path / "runs", out_dir=tmp_path, log=lines.append)
+    assert lines[1] == f"curves: curves_seed2.json and curves_seed2.png in {tmp_path} are up to date; nothing written"
+    (folder / "metrics.jsonl").write_text((folder / "metrics.jsonl").read_text().replace("0.75", "0.74"))
+    with pytest.raises(outputs.Differs, match=r"curves_seed2.json: differs from the recomputed one \(rows.vgg"):
+        curves.curves(2, workdir_root=tmp_path / "runs", out_dir=tmp_path)
+    curves.curves(2, workdir_root=tmp_path / "runs", out_dir=tmp_path, overwrite=True, log=lambda _: None)
+    assert json.loads((tmp_path / "curves_seed2.json").read_text())["rows"]["vgg"]["test_accuracy_final"] == 0.74
 
 
 def test_curves_of_a_seed_without_workdirs_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["curves", "--seed", "7", "--workdir-root", str(tmp_path)])
     assert f"seed: no trained CNN row has a workdir for seed 7 under {tmp_path}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["curves", "--seed", "-1", "--workdir-root", str(tmp_path)])
+    assert "seed: expected a seed in [0, 2**31), got -1" in capsys.readouterr().err

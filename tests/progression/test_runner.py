@@ -1,15 +1,21 @@
-"""`run` / `run --all` / `merge` on a fake row of instant runs, and the descriptor row end to end on toy images."""
+"""`run` / `run --all` / `merge` on a fake row of instant runs (result files checked, files in place compared and
+kept, seeds in range, an interrupted run's one line), and the descriptor row end to end on toy images."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from experiments.progression import descriptor, merge, runner
+from cnnjax.train import Interrupted
 from experiments.progression import __main__ as cli
+from experiments.progression import cnn, descriptor, merge, outputs, paths, runner
 from experiments.progression.hog import HogSpec
-from experiments.progression.rows import IMAGENET, ROWS, Row, get_row
+from experiments.progression.rows import IMAGENET, Row, get_row
 from experiments.progression.svm import SvmSpec
 
 ERRORS = {0: 0.10, 1: 0.12, 2: 0.17}
@@ -85,8 +91,43 @@ def test_train_seconds_add_up_over_interrupted_invocations_and_a_rerun_keeps_the
     assert first["train_seconds"] == round(json.loads(
         (tmp_path / "runs" / "fake" / "seed0" / "runner_seconds.json").read_text()), 1) and spent > 0
     assert runner.run_one(row, 0, **dirs)["train_seconds"] == first["train_seconds"]
-    with pytest.raises(RuntimeError, match="running it again gave test error 0.2"):
+    with pytest.raises(outputs.Differs, match=r"seed0.json: differs from the recomputed one \(test_error: 0.1 in "
+                                              r"the file, 0.2 recomputed\); it is kept: add --overwrite"):
         runner.run_one(row, 0, **dirs)
+
+
+def test_a_result_file_in_place_is_checked_and_kept_unless_overwrite(tmp_path, runners, calls):
+    dirs = {"workdir_root": tmp_path / "runs", "results_dir": tmp_path / "results", "runners": runners}
+    row = fake_rows()["fake"]
+    runner.run_one(row, 1, **dirs)
+    path = runner.result_path("fake", 1, tmp_path / "results")
+    committed = path.read_text()
+    shutil.rmtree(tmp_path / "runs")  # trained again from scratch: the same error
+    lines = []
+    assert runner.run_one(row, 1, log=lines.append, **dirs)["test_error"] == ERRORS[1]
+    assert path.read_text() == committed
+    assert lines == [f"fake seed 1: reproduces {path} (test_error {ERRORS[1]}); left as it is"]
+    result = json.loads(committed)
+    path.write_text(json.dumps({**result, "test_error": 0.5}))
+    shutil.rmtree(tmp_path / "runs")
+    with pytest.raises(outputs.Differs, match=r"test_error: 0.5 in the file, 0.12 recomputed"):
+        runner.run_one(row, 1, **dirs)
+    assert json.loads(path.read_text())["test_error"] == 0.5
+    shutil.rmtree(tmp_path / "runs")
+    assert runner.run_one(row, 1, overwrite=True, **dirs)["test_error"] == ERRORS[1]
+    assert json.loads(path.read_text())["test_error"] == ERRORS[1]
+
+
+@pytest.mark.parametrize("seed, match", [
+    (-1, r"seed: expected a seed in \[0, 2\*\*31\), got -1"),
+    (2**31, r"seed: expected a seed in \[0, 2\*\*31\), got 2147483648"),
+    (3, r"seed: expected one of row fake's seeds \[0, 1, 2\], got 3; add it to the row's seeds"),
+])
+def test_seeds_outside_the_rows_are_refused_before_running(tmp_path, runners, calls, seed, match):
+    with pytest.raises(ValueError, match=match):
+        runner.run_one(fake_rows()["fake"], seed, workdir_root=tmp_path / "runs", results_dir=tmp_path / "results",
+                       runners=runners)
+    assert calls == [] and not (tmp_path / "results").exists()
 
 
 def test_merge_writes_results_table_and_plot(tmp_path, runners):
@@ -98,7 +139,7 @@ def test_merge_writes_results_table_and_plot(tmp_path, runners):
     assert saved == summaries
     assert [s["row"] for s in saved] == ["older", "fake"]  # by year
     fake = saved[1]
-    assert FIELDS <= set(fake)
+    assert set(fake) >= FIELDS
     errors = [ERRORS[s] for s in (0, 1, 2)]
     assert fake["per_seed_errors"] == errors and fake["seeds"] == [0, 1, 2]
     assert fake["test_error_mean"] == pytest.approx(np.mean(errors))
@@ -112,9 +153,91 @@ def test_merge_writes_results_table_and_plot(tmp_path, runners):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_merge_of_nothing_still_writes_the_imagenet_panel(tmp_path):
-    assert merge.merge(fake_rows(), tmp_path / "results", tmp_path) == []
-    assert (tmp_path / "error_vs_year.png").stat().st_size > 0
+@pytest.fixture
+def results(tmp_path, runners):
+    """A results folder of every fake (row, seed)."""
+    runner.run_all(fake_rows(), workdir_root=tmp_path / "runs", results_dir=tmp_path / "results", runners=runners,
+                   log=lambda _: None)
+    return tmp_path / "results"
+
+
+def test_merge_of_no_result_files_is_an_error_naming_the_folder(tmp_path):
+    with pytest.raises(ValueError, match=rf"results_dir: expected a folder of result files .* got "
+                                         rf"'{tmp_path / 'typo'}', which is not a folder"):
+        merge.merge(fake_rows(), tmp_path / "typo", tmp_path / "out")
+    (tmp_path / "empty" / "fake").mkdir(parents=True)
+    (tmp_path / "empty" / "fake" / "validation_seed0.json").write_text("{}")  # not a result file
+    with pytest.raises(ValueError, match=rf"results_dir: no result files \(<row>/seed<S>.json\) in "
+                                         rf"{tmp_path / 'empty'}"):
+        merge.merge(fake_rows(), tmp_path / "empty", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def edit(path, **changes):
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"test_error": 7.5}, r"test_error: expected a fraction in \[0, 1\] \(0.075 for 7.5%\), got 7.5"),
+    ({"test_error": float("nan")}, r"test_error: expected a fraction in \[0, 1\] .*got nan"),
+    ({"test_error": None}, r"test_error: expected a fraction in \[0, 1\] .*got None"),
+    ({"params": -3}, r"params: expected a count >= 0, got -3"),
+    ({"row": "older"}, r"row: expected 'fake' \(its folder\), got 'older'"),
+    ({"seed": 2}, r"seed: expected 1 \(its file name\), got 2"),
+])
+def test_merge_refuses_a_result_file_out_of_range_or_incomplete(results, tmp_path, change, match):
+    path = runner.result_path("fake", 1, results)
+    edit(path, **change)
+    with pytest.raises(ValueError, match=rf"{path}: {match}; correct the file, or move it away"):
+        merge.merge(fake_rows(), results, tmp_path / "out")
+
+
+def test_merge_refuses_a_result_file_without_its_fields_or_not_json(results, tmp_path):
+    path = runner.result_path("fake", 0, results)
+    result = json.loads(path.read_text())
+    del result["macs"]
+    path.write_text(json.dumps(result))
+    with pytest.raises(ValueError, match=rf"{path}: macs: expected a count >= 0, got nothing"):
+        merge.merge(fake_rows(), results, tmp_path / "out")
+    path.write_text('{"row": ')
+    with pytest.raises(ValueError, match=rf"{path}: not valid JSON"):
+        merge.merge(fake_rows(), results, tmp_path / "out")
+
+
+def test_merge_refuses_result_files_of_other_seeds_or_no_row(results, tmp_path):
+    extra = results / "fake" / "seed7.json"
+    shutil.copy(runner.result_path("fake", 0, results), extra)
+    with pytest.raises(ValueError, match=rf"{extra}: expected seed<S>.json with S one of row fake's seeds "
+                                         r"\[0, 1, 2\] \(experiments/progression/rows.py\); move it out of"):
+        merge.merge(fake_rows(), results, tmp_path / "out")
+    extra.unlink()
+    (results / "fak").mkdir()
+    stray = results / "fak" / "seed0.json"
+    shutil.copy(runner.result_path("fake", 0, results), stray)
+    with pytest.raises(ValueError, match=rf"{stray}: a result file of no row \(the folder names the row: one of "
+                                         r"\['fake', 'older'\]\)"):
+        merge.merge(fake_rows(), results, tmp_path / "out")
+
+
+def test_merge_keeps_equal_files_and_replaces_differing_ones_only_with_overwrite(results, tmp_path):
+    out = tmp_path / "out"
+    lines = []
+    merge.merge(fake_rows(), results, out, log=lines.append)
+    written = {name: (out / name).read_bytes() for name in ("results.json", "results.md", "error_vs_year.png")}
+    for name in written:
+        os.utime(out / name, (0, 0))
+    merge.merge(fake_rows(), results, out, log=lines.append)
+    assert all((out / name).stat().st_mtime == 0 for name in written)  # not written again
+    assert lines == [f"merge: wrote results.json, results.md, error_vs_year.png in {out}",
+                     f"merge: results.json, results.md and error_vs_year.png in {out} are up to date; nothing "
+                     "written"]
+    edit(runner.result_path("fake", 2, results), test_error=0.2)
+    with pytest.raises(outputs.Differs, match=rf"{out / 'results.json'}: differs from the recomputed one "
+                                              r"\(rows\[1\].test_error_mean: .*\); it is kept"):
+        merge.merge(fake_rows(), results, out)
+    assert {name: (out / name).read_bytes() for name in written} == written
+    merge.merge(fake_rows(), results, out, overwrite=True, log=lines.append)
+    assert json.loads((out / "results.json").read_text())["rows"][1]["per_seed_errors"][2] == 0.2
 
 
 def test_runlocal_results_stay_out_of_the_results_dir(tmp_path, runners):
@@ -130,7 +253,7 @@ def bars(n, seed):
     rng = np.random.default_rng(seed)
     images = np.zeros((n, 28, 28, 1), np.uint8)
     labels = rng.integers(0, 2, n).astype(np.int32)
-    for image, label, at in zip(images, labels, rng.integers(4, 20, n)):
+    for image, label, at in zip(images, labels, rng.integers(4, 20, n), strict=True):
         if label == 0:
             image[4:24, at : at + 4] = 255
         else:
@@ -173,8 +296,6 @@ def test_descriptor_row_uses_the_committed_tuning_choice():
 
 
 def test_lenet5_row_config_and_size():
-    from experiments.progression import cnn
-
     config = cnn.cnn_config(get_row("lenet5").settings, seed=2)
     assert config.seed == 2 and config.model == "lenet5"
     assert cnn.size(config) == (61_706, 416_520)  # LeNet-5's counts in docs/models.md's zoo table
@@ -187,6 +308,56 @@ def test_cli_list(capsys):
 
 
 def test_cli_merge_into_a_folder(tmp_path, capsys):
-    cli.main(["merge", "--results-dir", str(tmp_path / "none"), "--out-dir", str(tmp_path)])
-    assert json.loads((tmp_path / "results.json").read_text()) == {"rows": []}
-    assert "merge: wrote" in capsys.readouterr().out
+    cli.main(["merge", "--out-dir", str(tmp_path)])  # the committed result files
+    assert [s["row"] for s in json.loads((tmp_path / "results.json").read_text())["rows"]][:2] == [
+        "lenet5", "hog_svm"]
+    assert f"merge: wrote results.json, results.md, error_vs_year.png in {tmp_path}" in capsys.readouterr().out
+
+
+def test_cli_merge_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["merge", "--results-dir", str(tmp_path / "none"), "--out-dir", str(tmp_path)])
+    assert info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("python -m experiments.progression merge: error: results_dir: expected a folder")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_committed_merged_files_are_reproduced_from_the_committed_results(tmp_path):
+    for name in ("results.json", "results.md"):
+        shutil.copy(runner.PACKAGE_DIR / name, tmp_path / name)
+    merge.merge(out_dir=tmp_path, log=lambda _: None)  # Differs if the committed files are not merge's output
+    assert (tmp_path / "error_vs_year.png").exists()
+
+
+@pytest.mark.parametrize("error, status, words", [
+    (Interrupted(signal.SIGINT, 12, runner.WORKDIR_ROOT / "lenet5" / "seed0"), 130,
+     "interrupted by SIGINT at step 12, checkpoint saved in {checkpoints}; resume with: python -m "
+     "experiments.progression run --row lenet5 --seed 0"),
+    (Interrupted(signal.SIGTERM, 12, runner.WORKDIR_ROOT / "lenet5" / "seed0"), 143, "interrupted by SIGTERM"),
+    (KeyboardInterrupt(), 130, "interrupted (a CNN run resumes from its last checkpoint); run it again with: "
+                               "python -m experiments.progression run --row lenet5 --seed 0"),
+])
+def test_an_interrupted_row_is_one_line_with_the_command_that_resumes_it(monkeypatch, capsys, error, status, words):
+    def interrupted(row, seed, workdir, runlocal):
+        raise error
+
+    monkeypatch.setitem(runner.RUNNERS, "cnn", interrupted)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--row", "lenet5", "--seed", "0"])
+    assert info.value.code == status
+    [line] = capsys.readouterr().err.splitlines()
+    checkpoints = runner.WORKDIR_ROOT / "lenet5" / "seed0" / "checkpoints"
+    assert line.startswith("python -m experiments.progression: ") and words.format(checkpoints=checkpoints) in line
+
+
+def test_the_study_runs_from_any_folder_with_the_repository_on_the_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = cnn.cnn_config(get_row("lenet5").settings, seed=0)  # a path from the repository root
+    assert config.model == "lenet5"
+    assert runner.WORKDIR_ROOT == paths.REPO_ROOT / "runs" / "progression"
+    assert paths.shown(runner.WORKDIR_ROOT / "lenet5" / "seed0") == "runs/progression/lenet5/seed0"
+    env = {**os.environ, "PYTHONPATH": str(paths.REPO_ROOT)}
+    listed = subprocess.run([sys.executable, "-m", "experiments.progression", "list"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=True)
+    assert "lenet5" in listed.stdout and list(tmp_path.iterdir()) == []
