@@ -281,6 +281,9 @@ def check_options(args: argparse.Namespace) -> None:
         value = getattr(args, option)
         if value is not None and value < 1:
             raise ValueError(f"{_flag(option)}: expected a positive number of {unit}, got {value}")
+    if args.overwrite and args.out is None:
+        raise ValueError("--overwrite: expected only with --out (the default DIR/viz/ is always rewritten), got it "
+                         "without")
     if args.smoothgrad < 0:
         raise ValueError(f"--smoothgrad: expected 0 (off) or a positive number of noisy copies, got {args.smoothgrad}")
     for option in ("noise", "seed"):

@@ -251,6 +251,8 @@ def test_an_option_the_kind_does_not_read_is_an_error(workdir, argv, match):
     (["saliency", "--noise", "0.3"], r"--noise: expected only with --smoothgrad N .* got it without"),
     (["saliency", "--seed", "3"], r"--seed: expected only with --smoothgrad N .* got it without"),
     (["all", "--noise", "0.3"], r"--noise: expected only with --smoothgrad N"),
+    (["kernels", "--overwrite"], r"--overwrite: expected only with --out \(the default DIR/viz/ is always "
+                                 r"rewritten\), got it without"),
     (["saliency", "--smoothgrad", "4", "--noise", "-1"], r"--noise: expected a finite std > 0, .* got -1.0"),
     (["saliency", "--smoothgrad", "4", "--noise", "nan"], r"--noise: expected a finite std > 0, .* got nan"),
     (["saliency", "--smoothgrad", "4", "--noise", "0"], r"--noise: expected a finite std > 0, .* got 0.0"),
