@@ -10,6 +10,6 @@ from cnnjax.models import alexnet  # noqa: F401
 from cnnjax.models import vgg  # noqa: F401
 from cnnjax.models import autoencoder  # noqa: F401
 from cnnjax.models import unet  # noqa: F401
-from cnnjax.models.registry import create, input_shape, list_models, options, parse_option, register
+from cnnjax.models.registry import create, input_shape, list_models, options, parse_option, register, task
 
-__all__ = ["create", "input_shape", "list_models", "options", "parse_option", "register"]
+__all__ = ["create", "input_shape", "list_models", "options", "parse_option", "register", "task"]

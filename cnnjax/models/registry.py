@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 
 from cnnjax.models import options as optionlib
+from cnnjax.models.outputs import CLASSIFIER
 
 
 class ModelEntry(NamedTuple):
@@ -113,3 +114,13 @@ def input_shape(name: str) -> tuple[int, int, int]:
     """The model's native input (H, W, C), e.g. (227, 227, 3) for alexnet."""
     return _entry(name).input_shape
 
+
+def task(name: str) -> str:
+    """The task of the model's main output ('classification', 'reconstruction', 'segmentation'; see
+    `outputs.OutputSpec`), whatever its options: read from the class, or from its preset when the class declares
+    its outputs with a property (their auxiliary outputs depend on options, their task does not)."""
+    module = _entry(name).module
+    declared = getattr(module, "outputs", CLASSIFIER)
+    if isinstance(declared, property):
+        declared = _entry(name).module(**_entry(name).preset).outputs
+    return declared.task

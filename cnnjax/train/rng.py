@@ -35,10 +35,8 @@ def check_seed(seed: int, name: str = "seed") -> int:
 
 
 def root_key(seed: int) -> jax.Array:
-    """The root key (a typed threefry key) of a run."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed: expected an int, got {seed!r}")
-    return jax.random.key(seed)
+    """The root key (a typed threefry key) of a run; the seed is checked (`check_seed`)."""
+    return jax.random.key(check_seed(seed))
 
 
 def stream(root: jax.Array, name: str) -> jax.Array:

@@ -14,7 +14,7 @@ import ml_collections
 from cnnjax import data as datalib
 from cnnjax import models as modellib
 from cnnjax.models.outputs import output_spec
-from cnnjax.train import optim, tasks
+from cnnjax.train import optim, rng, tasks
 from cnnjax.train.config.schema import PARALLEL, default_config
 
 
@@ -117,8 +117,8 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("stop_after_step", _at_least(0), "a step >= 0 (0: off)"),
     ("steps_per_call", _at_least(0), "a number of steps >= 0 (0: auto)"),
     ("distributed.num_processes", _at_least(1), "a positive number of processes"),
-    ("seed", lambda v: 0 <= v < 2**32, "a seed in [0, 2**32) (JAX keys hold 32 bits: a larger or negative seed "
-     "would wrap around onto another run's"),
+    ("seed", lambda v: 0 <= v < rng.SEED_LIMIT, "a seed in [0, 2**31) (`cnnjax.train.rng.check_seed`: a larger or "
+     "negative one would wrap around onto another run's)"),
 )
 # Durations given in several units: at most one of each group may be set.
 ONE_OF = (
