@@ -67,6 +67,29 @@ def check_same_config(meta: Mapping[str, Any], config: ml_collections.ConfigDict
         )
 
 
+def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
+    """The config a run wrote to `workdir`/config.json, on the schema (`config.fill`).
+
+    Raises:
+      ValueError: there is no config.json, or it is not JSON, not a JSON object or not a config; the message names
+        the file.
+    """
+    path = Path(workdir) / "config.json"
+    if not path.is_file():
+        raise ValueError(f"workdir: expected a training workdir with a config.json, got {str(workdir)!r}")
+    try:
+        settings = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); expected the config that training writes") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: expected a JSON object (the config that training writes), got "
+                         f"{type(settings).__name__}")
+    try:
+        return configlib.fill(settings)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: not a valid config: {e}") from None
+
+
 def restore_run(
     workdir: str | Path, step: int | None = None
 ) -> tuple[ml_collections.ConfigDict, nn.Module, dict[str, Any]]:
@@ -77,10 +100,7 @@ def restore_run(
     mean and std, padded to config.pad_to / center-cropped to config.augment.crop_size).
     """
     workdir = Path(workdir)
-    config_file = workdir / "config.json"
-    if not config_file.is_file():
-        raise ValueError(f"workdir: expected a run's directory with config.json, got {str(workdir)!r}")
-    config = configlib.fill(json.loads(config_file.read_text()))
+    config = read_config(workdir)
     checkpointer = Checkpointer(workdir / "checkpoints", keep=max(config.checkpoint_keep, 1), read_only=True)
     try:
         state, meta = checkpointer.read(step)

@@ -26,7 +26,7 @@ import numpy as np
 from cnnjax import data as datalib
 from cnnjax import models as modellib
 from cnnjax.models.outputs import OutputSpec, output_spec
-from cnnjax.train import Preprocess, load_dataset, make_preprocess, restore_run, validate
+from cnnjax.train import Preprocess, load_dataset, make_preprocess, restore_run, resume, validate
 from cnnjax.train.metrics import read_records
 from cnnjax.train.tasks import TASKS
 from cnnjax.viz import analysis
@@ -224,14 +224,11 @@ def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
       ValueError: there is no config.json, or it is not a JSON object, or not a valid config; the message names
         the file.
     """
-    path = Path(workdir) / "config.json"
-    if not path.is_file():
-        raise ValueError(f"workdir: expected a training workdir with a config.json, got {str(workdir)!r}")
-    settings = _read_json_object(path, "the config that training writes")
+    config = resume.read_config(workdir)
     try:
-        return validate(settings)
+        return validate(config)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{path}: not a valid config: {e}") from None
+        raise ValueError(f"{Path(workdir) / 'config.json'}: not a valid config: {e}") from None
 
 
 def load_run(workdir: str | Path, *, report: Callable[[str], None] | None = None) -> Run:

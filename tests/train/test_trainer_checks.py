@@ -1,12 +1,12 @@
-"""What the trainer refuses before training on it: model options the data do not fit, and a resumption on data
-files other than those the run started with."""
+"""What the trainer refuses before training on it: model options the data do not fit, a resumption on data
+files other than those the run started with; and a damaged config.json read back by restore_run."""
 
 from __future__ import annotations
 
 import pytest
 
 from cnnjax import data
-from cnnjax.train import build, train_and_evaluate, validate
+from cnnjax.train import build, restore_run, train_and_evaluate, validate
 
 from .helpers import tiny_arrays, tiny_config, write_fake_fashion_mnist
 
@@ -34,3 +34,16 @@ def test_resuming_on_other_data_files_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"data: the fashion_mnist files loaded are not the run's: "
                                          r"train-images-idx3-ubyte: .*manifest.json records sha256"):
         train_and_evaluate(config.copy_and_resolve_references(), tmp_path / "run")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("{", ["config.json: not valid JSON"]),
+    ("[1]", ["config.json: expected a JSON object", "got list"]),
+    ('{"optimizer": {"lr": "fast"}}', ["config.json: not a valid config", "config.optimizer.lr"]),
+])
+def test_restore_run_names_a_damaged_config_json(tmp_path, text, words):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(ValueError) as info:
+        restore_run(tmp_path)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
