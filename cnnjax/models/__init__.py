@@ -3,13 +3,15 @@
 Each family lives in its own file and registers its variants as presets of one module.
 """
 
-from cnnjax.models import lenet  # noqa: F401  (registers the family)
-from cnnjax.models import googlenet  # noqa: F401
-from cnnjax.models import resnet  # noqa: F401
-from cnnjax.models import alexnet  # noqa: F401
-from cnnjax.models import vgg  # noqa: F401
-from cnnjax.models import autoencoder  # noqa: F401
-from cnnjax.models import unet  # noqa: F401
+from cnnjax.models import (
+    alexnet,  # noqa: F401
+    autoencoder,  # noqa: F401
+    googlenet,  # noqa: F401
+    lenet,  # noqa: F401  (registers the family)
+    resnet,  # noqa: F401
+    unet,  # noqa: F401
+    vgg,  # noqa: F401
+)
 from cnnjax.models.registry import create, input_shape, list_models, options, parse_option, register, task
 
 __all__ = ["create", "input_shape", "list_models", "options", "parse_option", "register", "task"]

@@ -36,7 +36,7 @@ def make_schedule(config: ml_collections.ConfigDict, plan: Plan) -> Schedule:
     s, lr = config.schedule, float(config.optimizer.lr)
     warmup = plan.warmup_steps
     if s.name == "step":
-        base = optax.piecewise_constant_schedule(lr, {b: s.decay_factor for b in plan.decay_boundaries})
+        base = optax.piecewise_constant_schedule(lr, dict.fromkeys(plan.decay_boundaries, s.decay_factor))
         if warmup:
             return lambda step: jnp.where(step < warmup, lr * step / warmup, base(step))
         return base
@@ -87,7 +87,7 @@ def make_optimizer(
 
 def plateau_scale(opt_state: optax.OptState) -> jax.Array:
     """reduce_on_plateau's current factor on the learning rate (1.0 when the chain has none)."""
-    is_plateau = lambda x: isinstance(x, optax.contrib.ReduceLROnPlateauState)  # noqa: E731
+    is_plateau = lambda x: isinstance(x, optax.contrib.ReduceLROnPlateauState)
     states = [x for x in jax.tree.leaves(opt_state, is_leaf=is_plateau) if is_plateau(x)]
     return states[0].scale if states else jnp.asarray(1.0)
 

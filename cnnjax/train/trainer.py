@@ -91,7 +91,7 @@ def train_and_evaluate(
       ... for a classifier), wall_time, nonfinite_steps (or, after `config.stop_after_step`, the metrics so far
       with 'stopped': True).
     """
-    started, start_time = time.time(), datetime.datetime.now(datetime.timezone.utc)
+    started, start_time = time.time(), datetime.datetime.now(datetime.UTC)
     config = configlib.validate(config, model=model, dataset_given=dataset is not None)
     parallel.initialize_distributed(**config.distributed)
     is_main, processes = jax.process_index() == 0, jax.process_count()
@@ -244,7 +244,7 @@ def train_and_evaluate(
         result = {**final, "nonfinite_steps": int(strategy.to_host(state.nonfinite_steps)), "wall_time": wall}
         main = f"{setup.eval_split}_{task.main_metric}"
         if is_main:
-            finish_manifest(workdir, end_time=datetime.datetime.now(datetime.timezone.utc), metrics=result)
+            finish_manifest(workdir, end_time=datetime.datetime.now(datetime.UTC), metrics=result)
             print(f"{main}: {final[main]:.4f} (wall time {wall:.1f} s)", flush=True)
         return result
 

@@ -153,7 +153,7 @@ def _this_process() -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "start_time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "start_time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "process_start": _process_start(os.getpid()),
         "command": sys.argv,
     }

@@ -10,6 +10,7 @@ from cnnjax import models
 
 from .helpers import intermediates, numpy_variables
 
+
 def abstract(model, shape, batch=2, **kwargs):
     """(variables, output) as ShapeDtypeStructs: nothing is allocated."""
     x = jax.ShapeDtypeStruct((batch, *shape), jnp.float32)

@@ -82,7 +82,7 @@ RUN = {"lenet5", "lenet5_classic", "zfnet"}
 
 def test_the_tables_cover_the_registry():
     assert set(PARAMS) == set(SMALL) == set(models.list_models())
-    assert RUN <= set(PARAMS)
+    assert set(PARAMS) >= RUN
 
 
 @pytest.mark.parametrize("name", models.list_models())

@@ -9,7 +9,6 @@ from cnnjax import nn
 
 from .helpers import KEY, _input, _shapes, _variables
 
-
 CONV_CASES = [  # module, input shape, expected kernel shape, functional keyword arguments
     (nn.Conv(8, 3), (2, 9, 9, 4), (3, 3, 4, 8), dict(stride=1, padding="SAME", dilation=1, groups=1)),
     (nn.Conv(5, 4, stride=2, padding="VALID", ndim=1), (2, 12, 3), (4, 3, 5), dict(stride=2, padding="VALID")),

@@ -13,7 +13,6 @@ from cnnjax import nn
 
 from .helpers import KEY, _input, _shapes, _variables
 
-
 PARAMETER_FREE = [  # module, the functional op it must equal
     (nn.MaxPool(3, 2, padding=1, ceil_mode=True), lambda x: F.max_pool(x, 3, 2, 1, ceil_mode=True)),
     (nn.AvgPool(3, 2, padding=1, count_include_pad=False),

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from cnnjax.train import validate
-from experiments.progression import cnn, runner
 from experiments.progression import __main__ as cli
+from experiments.progression import cnn, runner
 from experiments.progression.rows import ROWS, get_row
 
 # (row, registered model, trainable parameters, MACs per 28x28x1 image): `cnnjax summary` of each row's model.

@@ -76,10 +76,10 @@ def test_manifest_records_the_run_and_its_resumptions(tmp_path, monkeypatch):
     run = tmp_path / "run"
     run.mkdir()
     monkeypatch.chdir(tmp_path)
-    start = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     write_manifest(run, config_hash="abc", start_time=start, resumed_from=0, data_files=[data], compile_seconds=2.5)
     write_manifest(run, config_hash="abc", start_time=start, resumed_from=40, compile_seconds=1.5)
-    end = datetime.datetime(2026, 1, 2, 4, 0, 0, tzinfo=datetime.timezone.utc)
+    end = datetime.datetime(2026, 1, 2, 4, 0, 0, tzinfo=datetime.UTC)
     finish_manifest(run, end_time=end, metrics={"step": 80, "test_accuracy": 0.75, "test_loss": float("nan")})
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config_hash"] == "abc" and manifest["start_time"] == "2026-01-02T03:04:05+00:00"

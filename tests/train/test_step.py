@@ -14,8 +14,8 @@ import pytest
 from cnnjax import functional as F
 from cnnjax import nn as cnn
 from cnnjax.models.outputs import OutputSpec
-from cnnjax.train import create_train_state, eval_step, make_preprocess, make_task, root_key, train_step
 from cnnjax.train import config as configlib
+from cnnjax.train import create_train_state, eval_step, make_preprocess, make_task, root_key, train_step
 
 from .helpers import TinyNet, tiny_arrays, tiny_dataset
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from cnnjax import functional as F
-from cnnjax.train import make_task, train_and_evaluate
-from cnnjax.train import tasks
+from cnnjax.train import make_task, tasks, train_and_evaluate
 
 from .helpers import TinyNet, tiny_config, tiny_dataset
 

@@ -71,7 +71,7 @@ def _run_file(file: Path, call: Callable[[], Any]) -> Any:
         return call()
     except SyntaxError as e:
         raise ValueError(f"config: {file}:{e.lineno}: syntax error: {e.msg}") from None
-    except (Exception, SystemExit) as e:  # noqa: BLE001 (any error of user code, even sys.exit: one line)
+    except (Exception, SystemExit) as e:
         lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if Path(f.filename) == file.absolute()]
         where = f"{file}:{lines[-1]}" if lines else str(file)
         raise ValueError(f"config: {where}: {type(e).__name__}: {e}") from None
