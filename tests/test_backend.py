@@ -118,12 +118,13 @@ def test_a_process_runs_one_profile():
         backend.configure("xla")
 
 
-@pytest.mark.parametrize("given", [{"profile": "portable"}, {"env": "Fast"}])
-def test_an_unknown_profile_is_a_value_error_naming_the_choices(given, monkeypatch):
-    if "env" in given:
-        monkeypatch.setenv(backend.ENV_PROFILE, given["env"])
-    with pytest.raises(ValueError, match=r"expected a profile of cnnjax.backend.PROFILES \['fast', 'xla'\]"):
-        backend.configure(given.get("profile"))
+@pytest.mark.parametrize("profile, env, source", [("portable", None, "profile"), (None, "Fast", "CNNJAX_PROFILE")])
+def test_an_unknown_profile_is_a_value_error_naming_its_source_and_the_choices(profile, env, source, monkeypatch):
+    if env is not None:
+        monkeypatch.setenv(backend.ENV_PROFILE, env)
+    expected = rf"^{source}: expected a profile of cnnjax\.backend\.PROFILES \['fast', 'xla'\], got '{profile or env}'$"
+    with pytest.raises(ValueError, match=expected):
+        backend.configure(profile)
 
 
 @pytest.mark.parametrize("choice", [backend.kernel_gradient_route, backend.tiled_max_pool])
