@@ -8,7 +8,7 @@ Timed (median per training step, all compiled with jit, the state donated where 
                     every layer's activations, no kernel gradients
   + kernel grads    the gradient with respect to the parameters: everything backward
   step, 1 per call  the library's whole step (augmentation, loss, gradients, optimiser, metrics, finite checks)
-  step, k per call  the same with plan.steps_per_call steps unrolled per call (the library's default)
+  step, k per call  the same with Setup.steps_per_call steps unrolled per call (the library's default)
 Differences of consecutive lines estimate: input-gradient chain, kernel gradients, optimiser + metrics, and the
 per-call dispatch saved by unrolling. Same workloads, optimiser and data as benchmarks/run.py.
 """
@@ -48,7 +48,7 @@ def main() -> None:
     workload = bench.WORKLOADS[args.workload]
     dataset = bench._random_dataset(workload, 2 * workload.batch)
     setup = bench.build_setup(workload, dataset)
-    k = setup.plan.steps_per_call
+    k = setup.steps_per_call
     state = jax.jit(setup.init)()
     batch = jax.device_put({"image": dataset.train.images[:workload.batch],
                             "label": dataset.train.labels[:workload.batch]})

@@ -5,9 +5,9 @@ checkpoints) costs on top of the compiled step.
 
 Runs the main job's command for --epochs in a fresh workdir and takes the training img/s the run itself recorded
 (each record's `images_per_sec` counts the steps since the previous record, evaluation and compilation excluded;
-the median over records). Alternates with timing the same config's step as the loop compiles it (`build` -> `train_step`,
-grouped into calls of plan.steps_per_call) on batches already on the device. Run it
-on an otherwise idle machine.
+the median over records). Alternates with timing the same config's step as the loop compiles it (`build` ->
+`train_step`, grouped into calls of Setup.steps_per_call) on batches already on the device. Run it on an otherwise
+idle machine.
 """
 
 from __future__ import annotations
@@ -40,13 +40,12 @@ def cli_images_per_sec(args: list[str], workdir: Path) -> tuple[float, float]:
 def bare_step_timer(config_args: list[str], calls: int) -> tuple[Callable[[], float], int]:
     """(a function timing `calls` calls -> img/s, steps per call) of the config's compiled step on device-resident
     batches."""
-    import jax
-
     import argparse as ap
 
+    import jax
+
     from cnnjax import cli
-    from cnnjax.train import build, unrolled
-    from cnnjax.train.loop import load_dataset
+    from cnnjax.train import build, load_dataset, unrolled
 
     parser = ap.ArgumentParser()
     cli.add_train_parser(parser.add_subparsers())
@@ -54,7 +53,7 @@ def bare_step_timer(config_args: list[str], calls: int) -> tuple[Callable[[], fl
     config = cli.build_train_config(parsed, extra)  # as `cnnjax train` builds it
     dataset = load_dataset(config)
     setup = build(config, dataset)
-    k, n = setup.plan.steps_per_call, config.batch_size
+    k, n = setup.steps_per_call, config.batch_size
     batches = [jax.device_put({"image": dataset.train.images[i * n:(i + 1) * n],
                                "label": dataset.train.labels[i * n:(i + 1) * n]}) for i in range(k)]
     step = jax.jit(setup.train_step if k == 1 else unrolled(setup.train_step, k), donate_argnums=0)

@@ -150,7 +150,7 @@ def build_setup(workload: Workload, dataset, steps_per_call: int = 0):
 
 def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, steps_per_call: int, profile: str) -> None:
     """The library's step as `cnnjax train` runs it, under the backend profile `profile`: `build` ->
-    `Setup.train_step`, grouped into calls of plan.steps_per_call steps (`steps_per_call` 0: the library's choice),
+    `Setup.train_step`, grouped into calls of Setup.steps_per_call steps (`steps_per_call` 0: the library's choice),
     jitted with the state donated."""
     from cnnjax import backend
 
@@ -164,7 +164,7 @@ def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, step
 
     dataset = _random_dataset(workload, 2 * workload.batch)
     setup = build_setup(workload, dataset, steps_per_call)
-    k = setup.plan.steps_per_call
+    k = setup.steps_per_call
     state = jax.jit(setup.init)()
     batches = [jax.device_put({"image": dataset.train.images[:workload.batch],
                                "label": dataset.train.labels[:workload.batch]})] * k
