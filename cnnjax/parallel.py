@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +21,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
 PMAP_AXIS = "devices"
-T = TypeVar("T")
 
 
 def initialize_distributed(coordinator_address: str = "", num_processes: int = 1, process_id: int = 0) -> bool:
@@ -100,7 +99,7 @@ def split_for_devices(local: Any, count: int) -> Any:
     return jax.tree.map(lambda x: x.reshape(count, x.shape[0] // count, *x.shape[1:]), local)
 
 
-def prefetch(iterator: Iterator[T], transfer: Callable[[T], Any], size: int = 2) -> Iterator[Any]:
+def prefetch[T](iterator: Iterator[T], transfer: Callable[[T], Any], size: int = 2) -> Iterator[Any]:
     """Yields `transfer(item)` for each item, keeping `size` transfers in flight ahead of the consumer."""
     queue: collections.deque = collections.deque()
     for item in iterator:

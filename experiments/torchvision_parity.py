@@ -39,8 +39,9 @@ import sys
 import tempfile
 import time
 import types
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Case(NamedTuple):
 
     model: str
     size: int
-    options: dict = {}
+    options: Mapping[str, Any] = types.MappingProxyType({})  # read-only: the default is shared by every Case
     batch: int = 2
 
 

@@ -72,7 +72,8 @@ def test_without_config_the_models_packaged_recipe_runs():
     (["--epochs", "2", "--steps", "5"], ["--epochs / --steps", "both"]),
     (["--loss", "l2"], ["config.loss", "classification", "'l2'"]),
     (["--model", "autoencoder", "--loss", "multiclass_hinge"], ["config.loss", "reconstruction", "['l2']"]),
-    (["--config", "experiments/configs/lenet5_fashion_mnist.py:runlcoal"], ["lenet5_fashion_mnist.py:runlcoal", "['runlocal']"]),
+    (["--config", "experiments/configs/lenet5_fashion_mnist.py:runlcoal"],
+     ["lenet5_fashion_mnist.py:runlcoal", "['runlocal']"]),
 ])
 def test_bad_command_lines_fail_before_anything_runs(argv, words, capsys, tmp_path):
     assert cli.main(["train", *argv, "--workdir", str(tmp_path / "run")]) == 2

@@ -241,7 +241,9 @@ def create(name: str, state_dict: Mapping[str, np.ndarray]) -> nn.Module:
     """The cnnjax model matching a torchvision `name` and the keys and classifier shape of its `state_dict`."""
     family = _family(name)
     if family.classifier not in state_dict:
-        raise ValueError(f"state_dict: a {name!r} state dict needs the classifier weight {family.classifier!r}; missing")
+        raise ValueError(
+            f"state_dict: a {name!r} state dict needs the classifier weight {family.classifier!r}; missing"
+        )
     num_classes = int(np.shape(state_dict[family.classifier])[0])
     modules = {key.split(".")[0] for key in state_dict}
     return models.create(family.model, num_classes=num_classes, **family.options(modules))

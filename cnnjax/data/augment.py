@@ -162,7 +162,7 @@ def inception_crop(
     Returns:
       float32 [N, h, w, C] in the input's pixel scale.
     """
-    n, h, w, c = _check_images("inception_crop", images)
+    n, h, w, _ = _check_images("inception_crop", images)
     out_h, out_w = _pair("inception_crop", size)
     if not 0 < area_range[0] <= area_range[1] <= 1:
         raise ValueError(f"inception_crop: area_range must satisfy 0 < low <= high <= 1, got {area_range}")

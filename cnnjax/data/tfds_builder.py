@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -31,8 +32,8 @@ class LocalIdx(tfds.core.GeneratorBasedBuilder):
     """MNIST-format datasets read from local IDX files (configs 'mnist', 'fashion_mnist')."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Raw uint8[28, 28, 1] tensors from local IDX files."}
-    BUILDER_CONFIGS = [
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Raw uint8[28, 28, 1] tensors from local IDX files."}
+    BUILDER_CONFIGS: ClassVar[list[tfds.core.BuilderConfig]] = [
         tfds.core.BuilderConfig(name="mnist", description="MNIST handwritten digits."),
         tfds.core.BuilderConfig(name="fashion_mnist", description="Zalando Fashion-MNIST article images."),
     ]

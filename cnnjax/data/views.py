@@ -44,7 +44,7 @@ def flip(images: jax.Array) -> jax.Array:
 def five_crops(images: jax.Array, size: int) -> jax.Array:
     """The four corner windows and the central one. [N, H, W, C] -> [5, N, size, size, C] (exact slices)."""
     _, h, w, _ = _check_images("five_crops", images)
-    return jnp.stack([images[:, t : t + size, l : l + size, :] for t, l in crop_offsets(h, w, size)])
+    return jnp.stack([images[:, top : top + size, left : left + size, :] for top, left in crop_offsets(h, w, size)])
 
 
 def ten_crops(images: jax.Array, size: int) -> jax.Array:

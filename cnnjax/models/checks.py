@@ -143,9 +143,12 @@ def _warn_one_by_one(model: nn.Module, x: jax.Array, convs: list[tuple[str, tupl
     flat = [path for path, shape in convs if len(shape) >= 4 and all(n == 1 for n in shape[1:-1])]
     if convs and len(flat) > ONE_BY_ONE_FRACTION * len(convs):
         name = registry.name_of(model)
-        native = f" (native: {'x'.join(map(str, registry.input_shape(name)))})" if name in registry.list_models() else ""
+        native = (
+            f" (native: {'x'.join(map(str, registry.input_shape(name)))})" if name in registry.list_models() else ""
+        )
         warnings.warn(
             f"{_describe(model)} at input {_size(x)}: the feature maps are 1x1 at the input of {len(flat)} of its "
-            f"{len(convs)} convolutions (from layer {flat[0]}); they see no spatial structure. Use a larger input{native}",
+            f"{len(convs)} convolutions (from layer {flat[0]}); they see no spatial structure. "
+            f"Use a larger input{native}",
             stacklevel=2,
         )

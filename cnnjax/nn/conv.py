@@ -95,9 +95,13 @@ class LocallyConnected(Module):
         out_spatial = jax.eval_shape(
             lambda y: F.avg_pool(y, window, stride, self.padding), jax.ShapeDtypeStruct(x.shape, x.dtype)
         ).shape[1:-1]
-        kernel = self.declare("kernel", self.kernel_init, (*out_spatial, x.shape[-1] * math.prod(window), self.features))
+        kernel = self.declare(
+            "kernel", self.kernel_init, (*out_spatial, x.shape[-1] * math.prod(window), self.features)
+        )
         bias = self.declare("bias", self.bias_init, (*out_spatial, self.features)) if self.use_bias else None
-        return F.locally_connected(self.promote(x), kernel, bias, kernel_size=window, stride=stride, padding=self.padding)
+        return F.locally_connected(
+            self.promote(x), kernel, bias, kernel_size=window, stride=stride, padding=self.padding
+        )
 
 
 class Dense(Module):

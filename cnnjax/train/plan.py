@@ -38,9 +38,9 @@ def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> Plan:
     total = config.num_steps or config.num_epochs * steps_per_epoch
     s = config.schedule
     if s.warmup_fraction:
-        warmup, given = int(round(s.warmup_fraction * total)), f"warmup_fraction {s.warmup_fraction!r} of the run"
+        warmup, given = round(s.warmup_fraction * total), f"warmup_fraction {s.warmup_fraction!r} of the run"
     elif s.warmup_epochs:
-        warmup, given = int(round(s.warmup_epochs * steps_per_epoch)), f"warmup_epochs {s.warmup_epochs!r}"
+        warmup, given = round(s.warmup_epochs * steps_per_epoch), f"warmup_epochs {s.warmup_epochs!r}"
     else:
         warmup, given = s.warmup_steps, f"warmup_steps {s.warmup_steps!r}"
     if not 0 <= warmup < total:

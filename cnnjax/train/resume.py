@@ -24,7 +24,8 @@ from cnnjax.train.checkpoint import Checkpointer
 # left out of the config hash.
 RUN_ONLY_KEYS = frozenset({
     "data_dir", "idx_dir", "log_every_steps", "checkpoint_every_steps", "checkpoint_keep", "tensorboard",
-    "stop_after_step", "steps_per_call", "distributed.coordinator_address", "distributed.num_processes", "distributed.process_id",
+    "stop_after_step", "steps_per_call", "distributed.coordinator_address", "distributed.num_processes",
+    "distributed.process_id",
 })
 
 

@@ -43,6 +43,7 @@ GRID: dict[str, tuple[Any, ...]] = {
     "C": (1e-3, 1e-2, 1e-1),
 }
 REFINE_C = (0.1, 0.3, 3.0)  # stage 2 of `tune`: multiples of stage 1's best C, on stage 1's best descriptor
+SVM_SPEC = SvmSpec()  # `tune`'s SVM settings but C, which the grid sets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +110,7 @@ def tune(
     images: np.ndarray,
     labels: np.ndarray,
     grid: dict[str, tuple[Any, ...]] = GRID,
-    svm: SvmSpec = SvmSpec(),
+    svm: SvmSpec = SVM_SPEC,
     *,
     refine: tuple[float, ...] = REFINE_C,
     seed: int = 0,

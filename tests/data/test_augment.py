@@ -27,8 +27,8 @@ def images(n=16, h=10, w=12, c=3, seed=0):
 def window_offsets(big, small):
     """All (top, left) where `small` equals a window of `big` (both [H, W, C])."""
     h, w = small.shape[:2]
-    return [(t, l) for t in range(big.shape[0] - h + 1) for l in range(big.shape[1] - w + 1)
-            if np.array_equal(big[t : t + h, l : l + w], small)]
+    return [(top, left) for top in range(big.shape[0] - h + 1) for left in range(big.shape[1] - w + 1)
+            if np.array_equal(big[top : top + h, left : left + w], small)]
 
 
 def test_random_crop_padding_zero_is_identity():

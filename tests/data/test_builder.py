@@ -83,7 +83,7 @@ def test_prepare_rejects_images_that_are_not_28x28(tmp_path):
 
 
 def test_prepare_without_idx_files_explains(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*CNNJAX_MNIST_DIR"):
+    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*CNNJAX_MNIST_DIR"):
         prepare_idx_dataset("mnist", data_dir=tmp_path / "tfds", idx_dir=tmp_path)
     with pytest.raises(ValueError, match="prepare_idx_dataset: name must be one of"):
         prepare_idx_dataset("cifar10", data_dir=tmp_path)
@@ -128,5 +128,5 @@ def test_stock_dataset_prepared_as_tfrecord_explains(tmp_path):
     builder = tfds.builder("cifar10", data_dir=tmp_path)
     builder.data_path.mkdir(parents=True)
     builder.info.write_to_directory(builder.data_path)  # Metadata of a (default) tfrecord copy.
-    with pytest.raises(FileNotFoundError, match="is prepared in .*cifar10/3.0.2 as tfrecord, not array_record"):
+    with pytest.raises(FileNotFoundError, match=r"is prepared in .*cifar10/3\.0\.2 as tfrecord, not array_record"):
         load_dataset("cifar10", data_dir=tmp_path)

@@ -132,5 +132,5 @@ def test_load_idx_split(idx_dir):
 def test_load_idx_split_mismatched_counts(idx_dir):
     directory, _ = idx_dir
     files = find_idx_files("mnist", directory)
-    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.*expected uint8 labels \\[40\\]"):
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.*expected uint8 labels \[40\]"):
         load_idx_split(files["train"][0], files["test"][1])

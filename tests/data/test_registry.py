@@ -69,7 +69,7 @@ def test_dataset_lists_the_files_it_was_read_from(idx_dir):
 
 
 def test_env_var_directory(idx_dir, monkeypatch):
-    directory, arrays = idx_dir
+    directory, _ = idx_dir
     monkeypatch.setenv("CNNJAX_FASHION_MNIST_DIR", str(directory))
     ds = load_dataset("fashion_mnist")
     assert len(ds.train) == 40 and ds.class_names[-1] == "Ankle boot"
@@ -159,5 +159,7 @@ def test_command_line_prepare(idx_dir, tmp_path, capsys):
 
 def test_unprepared_tfds_dataset_says_how_to_prepare_it(tmp_path):
     """With no prepared copy, tfds raises KeyError deep inside; the user gets the path and the build command."""
-    with pytest.raises(FileNotFoundError, match=r"no prepared copy in .*cifar10.*tfds build cifar10 --file_format=array_record"):
+    with pytest.raises(
+        FileNotFoundError, match=r"no prepared copy in .*cifar10.*tfds build cifar10 --file_format=array_record"
+    ):
         load_dataset("cifar10", data_dir=tmp_path)

@@ -1,5 +1,6 @@
 """Convolutional autoencoder and U-Net: parameter counts from the layer sizes, shapes, a little training."""
 
+import itertools
 import math
 
 import jax
@@ -27,7 +28,7 @@ def unet_params(c_in: int, widths: tuple[int, ...], out: int) -> int:
     """Ronneberger et al.: double 3x3 convs down, 2x2 up-convs halving the channels, double 3x3 convs on the
     concatenation (2 c -> c), a final 1x1 conv."""
     down = sum(conv(3, a, b) + conv(3, b, b) for a, b in zip((c_in, *widths[:-1]), widths))
-    up = sum(conv(2, b, a) for a, b in zip(widths[:-1], widths[1:]))
+    up = sum(conv(2, b, a) for a, b in itertools.pairwise(widths))
     merge = sum(conv(3, 2 * c, c) + conv(3, c, c) for c in widths[:-1])
     return down + up + merge + conv(1, widths[0], out)
 

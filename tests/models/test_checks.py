@@ -62,7 +62,8 @@ def test_variables_of_another_input_size():
     with pytest.raises(ValueError) as info:
         jax.eval_shape(model.apply, variables, jax.ShapeDtypeStruct((1, 32, 32, 1), jnp.float32))
     message = str(info.value)
-    assert "lenet5" in message and "a 28x28x1 input (the size its variables were initialised for), got 32x32x1" in message
+    assert "lenet5" in message
+    assert "a 28x28x1 input (the size its variables were initialised for), got 32x32x1" in message
     assert "fc1/kernel" in message
 
 

@@ -5,6 +5,7 @@ the runner (run and tune) works."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_row_config_validates_and_builds_at_28x28x1(name):
     assert held_out.validation_examples == 10_000
     assert {k: v for k, v in held_out.items() if k != "validation_examples"} == {
         k: v for k, v in config.items() if k != "validation_examples"}
-    docstring = open(row.settings).read()
+    docstring = Path(row.settings).read_text()
     assert f"cnnjax train --config {row.settings}" in docstring and row.command(0) in docstring
 
 

@@ -25,21 +25,21 @@ def reference_hog(image: np.ndarray, spec: H.HogSpec) -> np.ndarray:
             frac = pos - lo
             votes[i, j, lo % n] += (1 - frac) * np.hypot(gx[i, j], gy[i, j])
             votes[i, j, (lo + 1) % n] += frac * np.hypot(gx[i, j], gy[i, j])
+
+    def weight(x, k, c):
+        if not spec.spatial_interp:
+            return float(k * c <= x < (k + 1) * c)
+        return max(0.0, 1 - abs(x - ((k + 0.5) * c - 0.5)) / c)
+
     parts = []
     for c in spec.cells:
         ny, nx = h // c, w // c
-
-        def weight(x, k):
-            if not spec.spatial_interp:
-                return float(k * c <= x < (k + 1) * c)
-            return max(0.0, 1 - abs(x - ((k + 0.5) * c - 0.5)) / c)
-
         cells = np.zeros((ny, nx, n))
         for a in range(ny):
             for b in range(nx):
                 for i in range(h):
                     for j in range(w):
-                        cells[a, b] += weight(i, a) * weight(j, b) * votes[i, j]
+                        cells[a, b] += weight(i, a, c) * weight(j, b, c) * votes[i, j]
         b = spec.block
         for a in range(ny - b + 1):
             for bb in range(nx - b + 1):

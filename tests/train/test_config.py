@@ -177,7 +177,7 @@ def test_validate_fills_defaults_and_rejects_unknown_keys():
     assert full.seed == 3 and full.optimizer.lr == 0.5 and full.optimizer.name == "sgd"
     with pytest.raises(ValueError, match=r"'optimiser\.lr'.*valid keys of config: \[.*'optimizer'"):
         configlib.validate({"optimiser": {"lr": 0.5}})
-    with pytest.raises(TypeError, match="config.batch_size"):
+    with pytest.raises(TypeError, match=r"config\.batch_size"):
         configlib.validate({"batch_size": "big"})
 
 

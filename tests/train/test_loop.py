@@ -162,7 +162,7 @@ def test_unknown_model_and_dataset_list_the_valid_ones(tmp_path):
 
 
 def test_a_config_that_fails_validation_creates_no_workdir(tmp_path):
-    with pytest.raises(ValueError, match="config.log_every_steps"):
+    with pytest.raises(ValueError, match=r"config\.log_every_steps"):
         _run(tmp_path / "run", log_every_steps=0)
     with pytest.raises(ValueError, match="warm-up shorter than the run"):  # needs the data's size: still before
         _run(tmp_path / "run", **{"schedule.warmup_fraction": 0.0, "schedule.warmup_steps": 50})

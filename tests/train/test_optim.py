@@ -105,9 +105,9 @@ def test_adamw_decays_kernels_only_and_other_optimizers_refuse_decoupled_decay()
     np.testing.assert_allclose(updates["conv"]["kernel"], -0.1 * np.ones((3, 3, 1, 2)))
     np.testing.assert_array_equal(updates["conv"]["bias"], 0.0)
     np.testing.assert_array_equal(updates["bn"]["scale"], 0.0)
-    with pytest.raises(ValueError, match="config.regularization.l2"):
+    with pytest.raises(ValueError, match=r"config\.regularization\.l2"):
         configlib.validate(_config(num_epochs=1, **{"optimizer.name": "sgd", "optimizer.weight_decay": 5e-4}))
-    with pytest.raises(ValueError, match="expected one of .*'rmsprop'"):
+    with pytest.raises(ValueError, match=r"expected one of .*'rmsprop'"):
         configlib.validate(_config(num_epochs=1, **{"optimizer.name": "lbfgs"}))
 
 

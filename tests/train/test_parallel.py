@@ -112,7 +112,7 @@ def test_two_processes_on_localhost_match_one(tmp_path):
 
 
 def test_batch_sizes_must_split_over_devices():
-    with pytest.raises(ValueError, match="config.batch_size: expected a multiple of the device count 8"):
+    with pytest.raises(ValueError, match=r"config\.batch_size: expected a multiple of the device count 8"):
         parallel.check_batch_size(36, "config.batch_size", devices=8, processes=1)
 
 

@@ -40,7 +40,9 @@ def test_durations_in_any_unit_resolve_to_steps(settings, total, warmup, boundar
 
 
 def test_a_decay_boundary_at_or_after_the_end_is_an_error():
-    with pytest.raises(ValueError, match=r"decay boundaries inside the run \(steps 1..9\), got decay_epochs \[30, 60\]"):
+    with pytest.raises(
+        ValueError, match=r"decay boundaries inside the run \(steps 1\.\.9\), got decay_epochs \[30, 60\]"
+    ):
         resolve(_config(num_epochs=1, **{"schedule.name": "step", "schedule.decay_epochs": [30, 60]}), 10)
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_stale_lock_files_without_a_holder_are_taken_over(tmp_path, fields, why)
 def test_a_live_recorded_holder_counts_even_without_flock(tmp_path):
     """If flock is a no-op on the filesystem, the recorded holder still keeps a second run out."""
     parent = os.getppid()
-    start = int(open(f"/proc/{parent}/stat").read().rsplit(")", 1)[1].split()[19])
+    start = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[19])
     _write_lock(tmp_path, pid=parent, process_start=start)
     with pytest.raises(WorkdirInUse, match=f"pid {parent} on host"), workdir_lock(tmp_path):
         pass

@@ -1,4 +1,5 @@
-"""Config files and command lines. A config file is a Python file defining `get_config(arg=None)`, loaded by `load_config('file.py[:arg]')`.
+"""Config files and command lines. A config file is a Python file defining `get_config(arg=None)`, loaded by
+`load_config('file.py[:arg]')`.
 
 If `get_config` takes an argument, the file lists those it knows in the tuple `ARGS` (e.g. `('runlocal',)`). A config
 file may import a helper module from its own folder. The loader is cnnjax's own rather than ml_collections'
