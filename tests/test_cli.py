@@ -37,13 +37,23 @@ def test_command_line_builds_the_config_file_then_flags_then_dotted_overrides():
 def test_overrides_are_parsed_for_the_type_of_the_field():
     config = _config([
         "--config.optimizer.lr=1", "--config.num_epochs=3", "--config.augment.flip=true",
-        "--config.optimizer.name=sgd", "--config.optimizer.weight_decay=0", "--config.schedule.decay_epochs=1,2",
+        "--config.optimizer.name=sgd", "--config.optimizer.weight_decay=0", "--config.schedule.name=step",
+        "--config.schedule.decay_epochs=1,2",
         "--config.model_options.num_classes=10", "--config.limit_test=2000",
     ])
     assert config.optimizer.lr == 1.0 and isinstance(config.optimizer.lr, float)
     assert config.num_epochs == 3 and config.augment.flip is True and config.optimizer.name == "sgd"
     assert list(config.schedule.decay_epochs) == [1, 2] and config.limit_test == 2000
     assert config.model_options.num_classes == 10
+
+
+def test_model_options_are_parsed_by_the_type_the_model_declares():
+    vgg = _config(["--model", "vgg11", "--config.model_options.batch_norm=false"])
+    assert vgg.model_options.batch_norm is False
+    alexnet = _config(["--model", "alexnet", "--config.model_options.lrn=no"])
+    assert alexnet.model_options.lrn is False
+    with pytest.raises((ValueError, TypeError), match="batch_norm"):
+        _config(["--model", "vgg11", "--config.model_options.batch_norm=maybe"])
 
 
 def test_without_config_the_models_packaged_recipe_runs():
