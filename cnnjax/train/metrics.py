@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import json
 import math
 import os
@@ -17,7 +16,7 @@ import jax
 import numpy as np
 import tqdm
 
-from cnnjax import backend
+from cnnjax import backend, environment
 from cnnjax import data as datalib
 
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "cnnjax")
@@ -126,20 +125,22 @@ def write_manifest(
     compile_seconds: float | None = None,
 ) -> None:
     """manifest.json: library versions, devices, config hash, command line, working directory, start time, the
-    data files' fingerprint (`cnnjax.data.fingerprint_files`), the step's compile time and the backend profile in effect
-    (`cnnjax.backend.configuration()`: XLA flags, CPU formulations); a resumption appends
-    {'start_time', 'command', 'cwd', 'step', 'compile_seconds'} to 'resumptions'."""
+    data files' fingerprint (`cnnjax.data.fingerprint_files`), the step's compile time, the backend profile in effect
+    (`cnnjax.backend.configuration()`: XLA flags, CPU formulations) and the environment's fingerprint
+    (`cnnjax.environment.fingerprint()`: CPU, ISA class, versions, numerics, git commit); a resumption appends
+    {'start_time', 'command', 'cwd', 'step', 'compile_seconds', 'environment'} to 'resumptions'."""
     path = workdir / "manifest.json"
+    fingerprint = environment.fingerprint()
     entry = {
         "start_time": start_time.isoformat(timespec="seconds"), "command": sys.argv, "cwd": os.getcwd(),
-        "step": resumed_from, "compile_seconds": compile_seconds,
+        "step": resumed_from, "compile_seconds": compile_seconds, "environment": fingerprint,
     }
     if path.exists() and resumed_from > 0:
         manifest = read_manifest(path)
         manifest.setdefault("resumptions", []).append(entry)
     else:
         manifest = {
-            "versions": {name: _version(name) for name in LIBRARIES},
+            "versions": {name: fingerprint["versions"][name] for name in LIBRARIES},
             "device_kind": jax.devices()[0].device_kind,
             "device_count": jax.device_count(),
             "process_count": jax.process_count(),
@@ -147,10 +148,11 @@ def write_manifest(
             "command": sys.argv,
             "cwd": entry["cwd"],
             "start_time": entry["start_time"],
-            "python": sys.version.split()[0],
+            "python": fingerprint["versions"]["python"],
             "data_files": datalib.fingerprint_files(data_files),
             "compile_seconds": compile_seconds,
             "backend": backend.configuration(),  # the profile, XLA_FLAGS and CPU formulations in effect
+            "environment": fingerprint,  # machine, versions, numerics, git commit: why two runs' bits differ
         }
     _write_json(path, manifest)
 
@@ -183,13 +185,6 @@ def _write_json(path: Path, value: Any) -> None:
 
 def _stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def _version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 class Progress:

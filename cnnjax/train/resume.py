@@ -1,4 +1,5 @@
-"""Resuming and reading runs: the config hash that a checkpoint must match, and `restore_run(workdir)`.
+"""Resuming and reading runs: the config hash that a checkpoint must match, `restore_run(workdir)`, and
+`run_differences(workdir_a, workdir_b)`.
 
 A checkpoint's meta holds the hash of the settings that determine the run's numbers (all but RUN_ONLY_KEYS) and
 the settings themselves, so a resumption with another config fails naming each changed setting. It also holds the
@@ -16,9 +17,11 @@ from typing import Any
 import flax.linen as nn
 import ml_collections
 
+from cnnjax import environment
 from cnnjax import models as modellib
 from cnnjax.train import config as configlib
 from cnnjax.train.checkpoint import Checkpointer
+from cnnjax.train.metrics import read_manifest
 
 # Keys that do not change the numbers a run computes: they may differ between a run and its resumption and are
 # left out of the config hash.
@@ -114,3 +117,50 @@ def restore_run(
     model = modellib.create(config.model, **options)
     variables = {"params": state["params"], **({"batch_stats": state["batch_stats"]} if state["batch_stats"] else {})}
     return config, model, variables
+
+
+def _recorded_environments(workdir: Path) -> list[tuple[int, dict[str, Any]]]:
+    """[(step, fingerprint)] of a run's start (step 0) and each resumption that records one, from its manifest.json.
+
+    Raises:
+      ValueError: no manifest.json, or one whose start records no environment.
+    """
+    path = workdir / "manifest.json"
+    manifest = read_manifest(path)
+    if not manifest:
+        raise ValueError(f"workdir: expected a training workdir with a manifest.json, got {str(workdir)!r}")
+    if not isinstance(manifest.get("environment"), dict):
+        raise ValueError(f"{path}: records no environment (cnnjax.environment.fingerprint()); its run's versions and "
+                         "numerics are under 'versions' and 'backend'")
+    resumptions = [r for r in manifest.get("resumptions", []) if isinstance(r.get("environment"), dict)]
+    return [(0, manifest["environment"])] + [(r.get("step"), r["environment"]) for r in resumptions]
+
+
+def run_differences(
+    workdir_a: str | Path, workdir_b: str | Path, *, reproducibility_only: bool = False
+) -> list[str]:
+    """What differs between two training runs, read from their workdirs' config.json and manifest.json; [] when
+    nothing does.
+
+    In order: 'config.<key>: a -> b' for each setting that changes the numbers (`hashed_settings`);
+    'environment.<field>: a -> b' for each field of their fingerprints (`cnnjax.environment.fingerprint`; with
+    `reproducibility_only`, only those that decide the bits: `cnnjax.environment.reproducibility_differences`);
+    then '<workdir>: resumed at step S under another environment (<field>: a -> b; ...)' for a run resumed where its
+    start's reproducibility fields did not hold.
+
+    Raises:
+      ValueError: a workdir without config.json or manifest.json, or whose manifest records no environment.
+    """
+    workdir_a, workdir_b = Path(workdir_a), Path(workdir_b)
+    config = [f"config.{d}" for d in differences(hashed_settings(read_config(workdir_a)),
+                                                  hashed_settings(read_config(workdir_b)))]
+    runs = {workdir: _recorded_environments(workdir) for workdir in (workdir_a, workdir_b)}
+    (_, start_a), (_, start_b) = runs[workdir_a][0], runs[workdir_b][0]
+    compare = environment.reproducibility_differences if reproducibility_only else environment.differences
+    found = config + [f"environment.{d}" for d in compare(start_a, start_b)]
+    for workdir, recorded in runs.items():
+        for step, fingerprint in recorded[1:]:
+            changed = environment.reproducibility_differences(recorded[0][1], fingerprint)
+            if changed:
+                found.append(f"{workdir}: resumed at step {step} under another environment ({'; '.join(changed)})")
+    return found
