@@ -1,5 +1,5 @@
 """Resuming and reading runs: the config hash that a checkpoint must match, `restore_run(workdir)`, and
-`run_differences(workdir_a, workdir_b)`.
+`run_differences(workdir_a, workdir_b)` (config and environment; `environment_changes` within one run).
 
 A checkpoint's meta holds the hash of the settings that determine the run's numbers (all but RUN_ONLY_KEYS) and
 the settings themselves, so a resumption with another config fails naming each changed setting. It also holds the
@@ -136,6 +136,19 @@ def _recorded_environments(workdir: Path) -> list[tuple[int, dict[str, Any]]]:
     return [(0, manifest["environment"])] + [(r.get("step"), r["environment"]) for r in resumptions]
 
 
+def environment_changes(workdir: str | Path) -> list[str]:
+    """'resumed at step S under another environment (<field>: a -> b; ...)' for each resumption of the run in
+    `workdir` (each invocation after the first) whose reproducibility fields
+    (`cnnjax.environment.reproducibility_differences`) differ from its start's; [] when all agree.
+
+    Raises:
+      ValueError: no manifest.json, or one whose start records no environment.
+    """
+    (_, start), *resumptions = _recorded_environments(Path(workdir))
+    changes = [(step, environment.reproducibility_differences(start, fp)) for step, fp in resumptions]
+    return [f"resumed at step {step} under another environment ({'; '.join(c)})" for step, c in changes if c]
+
+
 def run_differences(
     workdir_a: str | Path, workdir_b: str | Path, *, reproducibility_only: bool = False
 ) -> list[str]:
@@ -143,10 +156,10 @@ def run_differences(
     nothing does.
 
     In order: 'config.<key>: a -> b' for each setting that changes the numbers (`hashed_settings`);
-    'environment.<field>: a -> b' for each field of their fingerprints (`cnnjax.environment.fingerprint`; with
-    `reproducibility_only`, only those that decide the bits: `cnnjax.environment.reproducibility_differences`);
-    then '<workdir>: resumed at step S under another environment (<field>: a -> b; ...)' for a run resumed where its
-    start's reproducibility fields did not hold.
+    'environment.<field>: a -> b' for each field of their fingerprints at their starts
+    (`cnnjax.environment.fingerprint`; with `reproducibility_only`, only those that decide the bits:
+    `cnnjax.environment.reproducibility_differences`); then '<workdir>: ' + each of `environment_changes` for a run
+    resumed where its start's reproducibility fields did not hold.
 
     Raises:
       ValueError: a workdir without config.json or manifest.json, or whose manifest records no environment.
@@ -154,13 +167,7 @@ def run_differences(
     workdir_a, workdir_b = Path(workdir_a), Path(workdir_b)
     config = [f"config.{d}" for d in differences(hashed_settings(read_config(workdir_a)),
                                                   hashed_settings(read_config(workdir_b)))]
-    runs = {workdir: _recorded_environments(workdir) for workdir in (workdir_a, workdir_b)}
-    (_, start_a), (_, start_b) = runs[workdir_a][0], runs[workdir_b][0]
+    (_, start_a), (_, start_b) = _recorded_environments(workdir_a)[0], _recorded_environments(workdir_b)[0]
     compare = environment.reproducibility_differences if reproducibility_only else environment.differences
     found = config + [f"environment.{d}" for d in compare(start_a, start_b)]
-    for workdir, recorded in runs.items():
-        for step, fingerprint in recorded[1:]:
-            changed = environment.reproducibility_differences(recorded[0][1], fingerprint)
-            if changed:
-                found.append(f"{workdir}: resumed at step {step} under another environment ({'; '.join(changed)})")
-    return found
+    return found + [f"{w}: {change}" for w in (workdir_a, workdir_b) for change in environment_changes(w)]

@@ -12,30 +12,43 @@ the repository's whatever the working directory).
     python -m experiments.progression merge                       # -> results.json, results.md, error_vs_year.png
     python -m experiments.progression curves --seed 0             # -> curves_seed0.json, curves_seed0.png
 
+`run` and `tune` compute under the numerics profile of --numerics (`cnnjax.backend.PROFILES`; default
+$CNNJAX_PROFILE, else "portable": the same bits on any x86 CPU) and record it in each file they write, with the
+rest of the environment (`cnnjax.environment.fingerprint()`).
+
 The committed files (result files, tune.json, results.json/.md, curves_seed<S>.json) are inputs to check against:
 a command that computes one again compares it with the file in place and leaves an equal one as it is (e.g. `run`
-on a (row, seed) that has a result file reports whether its test error reproduces); one that differs is an error
-and is kept, unless --overwrite. An interrupted CNN run (Ctrl-C, SIGTERM) saves a checkpoint and prints the command
-that resumes it (exit status 128 + the signal).
+on a (row, seed) that has a result file reports whether its numbers reproduce); one that differs is an error and
+is kept, unless --overwrite. A result computed in an environment that differs from the file's in a field that
+decides the bits (`cnnjax.environment.reproducibility_fields`: the profile, the ISA class unless the profile is
+"portable", the versions, ...), or checked against a file recorded without a fingerprint, is reported with both
+numbers and the differing fields ('not comparable: ... differs'), not an error; the file is kept.
+
+An interrupted CNN run (Ctrl-C, SIGTERM) saves a checkpoint and prints the command that resumes it (exit status
+128 + the signal).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from cnnjax import backend
+from cnnjax import backend, environment
 from cnnjax.train import Interrupted
 from experiments.progression import curves, descriptor, merge, outputs, runner
 from experiments.progression.rows import ROWS, get_row
 
 PROG = "python -m experiments.progression"
+STUDY_PROFILE = "portable"  # the study's numerics unless --numerics or $CNNJAX_PROFILE names another
 OVERWRITE = "replace a file in place that differs from the recomputed one (default: keep it, and fail)"
+NUMERICS = (f"the numerics profile to compute under, a name of cnnjax.backend.PROFILES (default: $CNNJAX_PROFILE, "
+            f"else {STUDY_PROFILE!r})")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     run.add_argument("--runlocal", action="store_true", help="a smoke run of seconds; its result stays in the workdir")
     run.add_argument("--overwrite", action="store_true", help=f"--row: {OVERWRITE}")
+    run.add_argument("--numerics", default=None, help=NUMERICS)
     tune = commands.add_parser("tune", help="a descriptor row's validation grid -> results/<row>/tune.json; a CNN "
                                "row's recipe trained on the training images less the last 10,000 and evaluated on "
                                "them -> results/<row>/validation_seed<S>.json")
@@ -65,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--fresh", action="store_true", help="descriptor rows: refit every setting (else reuse those "
                       "in tune.json)")
     tune.add_argument("--overwrite", action="store_true", help=OVERWRITE)
+    tune.add_argument("--numerics", default=None, help=NUMERICS)
     mrg = commands.add_parser("merge", help="results.json, results.md and error_vs_year.png from the result files")
     mrg.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     mrg.add_argument("--out-dir", type=Path, default=runner.PACKAGE_DIR)
@@ -79,7 +94,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    backend.configure()  # $CNNJAX_PROFILE, else "fast": before anything starts JAX
     parser = _parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
@@ -92,6 +106,12 @@ def main(argv: list[str] | None = None) -> None:
         args.config = str(Path(args.config).absolute())  # the rows' configs are taken from the repository root
     if args.command == "run" and args.all and (args.runlocal or args.overwrite):
         parser.error(f"--{'runlocal' if args.runlocal else 'overwrite'}: applies to one --row, not --all")
+    if args.command in ("run", "tune"):  # the commands that compute; before anything starts JAX
+        profile = args.numerics or os.environ.get(backend.ENV_PROFILE) or STUDY_PROFILE
+        if profile not in backend.PROFILES:
+            parser.error(f"--numerics: expected a profile of cnnjax.backend.PROFILES {sorted(backend.PROFILES)}, got "
+                         f"{profile!r}" + ("" if args.numerics else f" (from ${backend.ENV_PROFILE})"))
+        backend.configure(profile)
     again = shlex.join([*PROG.split(), *argv])
     try:
         _command(args)
@@ -112,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _without_timings(text: str) -> dict[str, Any]:
-    """A tune.json's settings and errors (its timings, versions and command line apart)."""
+    """A tune.json's settings and errors (its timings, environment and command line apart)."""
     tuned = json.loads(text)
 
     def record(r: dict[str, Any]) -> dict[str, Any]:
@@ -147,13 +167,15 @@ def _command(args: argparse.Namespace) -> None:
         path = Path(args.results_dir) / args.row / "tune.json"
         previous = None if args.fresh or not path.exists() else json.loads(path.read_text())
         grid = descriptor.tune(data.train.images, data.train.labels, previous=previous)
-        text = json.dumps({"row": args.row, "command": f"{PROG} tune --row {args.row}", "versions": runner.versions(),
-                           **grid}, indent=2) + "\n"
-        if outputs.check(path, text, overwrite=args.overwrite, view=_without_timings) == "unchanged":
-            print(f"tune: best {grid['best']}; {path} has the same settings and errors, left as it is")
-        else:
+        text = json.dumps({"row": args.row, "command": f"{PROG} tune --row {args.row}",
+                           "environment": environment.fingerprint(), **grid}, indent=2) + "\n"
+        write, found = outputs.check_reproduction(path, text, overwrite=args.overwrite, view=_without_timings,
+                                                  label=f"tune --row {args.row}")
+        if write:
             outputs.write(path, text)
             print(f"tune: best {grid['best']} -> {path}")
+        else:
+            print(f"tune: best {grid['best']}; {found}")
     elif args.command == "merge":
         summaries = merge.merge(results_dir=args.results_dir, out_dir=args.out_dir, overwrite=args.overwrite)
         for s in summaries:

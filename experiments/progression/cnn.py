@@ -1,7 +1,10 @@
 """The CNN rows: a cnnjax training config, trained by `cnnjax.train.train_and_evaluate` (which resumes from the
 workdir's checkpoints), scored by its returned `test_accuracy`; `validation_run` trains the same recipe with the
 config file's 'validation' argument (the last 10,000 training images held out and evaluated on, the test split
-unused), the CNN rows' `tune`."""
+unused), the CNN rows' `tune`.
+
+A workdir can hold a run trained in one environment and resumed, or re-evaluated, in another: both return
+`environment_changes(workdir)`, which the runner records with the result."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Any
 import ml_collections
 
 from cnnjax import models, summary
-from cnnjax.train import load_config, train_and_evaluate
+from cnnjax.train import load_config, resume, train_and_evaluate
 from experiments.progression.paths import in_repo
 
 
@@ -41,8 +44,18 @@ def size(config: ml_collections.ConfigDict) -> tuple[int, int]:
     return s.params, s.macs
 
 
+def environment_changes(workdir: Path) -> list[str]:
+    """The workdir's invocations (`cnnjax.train.resume.environment_changes`) whose reproducibility fields differ
+    from its first's, or that its manifest.json records no environment; [] when every invocation ran in one."""
+    try:
+        return resume.environment_changes(workdir)
+    except ValueError as e:
+        return [str(e)]
+
+
 def run(config_file: str, seed: int, workdir: Path, runlocal: bool = False) -> dict[str, Any]:
-    """Trains (or resumes) the config in `workdir`; returns test_error, epochs, params, macs and details."""
+    """Trains (or resumes) the config in `workdir`; returns test_error, epochs, params, macs, environment_changes
+    and details."""
     config = cnn_config(config_file, seed, runlocal)
     resumed = (workdir / "checkpoints").is_dir()
     params, macs = size(config)  # before training: a model that cannot be sized fails in seconds, not at the end
@@ -52,6 +65,7 @@ def run(config_file: str, seed: int, workdir: Path, runlocal: bool = False) -> d
         "epochs": float(metrics["epoch"]),
         "params": params,
         "macs": macs,
+        "environment_changes": environment_changes(workdir),
         "details": {
             "config": config_file,
             "resumed_from_checkpoint": resumed,
@@ -63,7 +77,7 @@ def run(config_file: str, seed: int, workdir: Path, runlocal: bool = False) -> d
 
 def validation_run(config_file: str, seed: int, workdir: Path, runlocal: bool = False) -> dict[str, Any]:
     """Trains (or resumes) the row's recipe on the training images less the last 10,000 and evaluates on those:
-    validation_error and the validation metrics of the run (never the test split's)."""
+    validation_error and the validation metrics of the run (never the test split's), and environment_changes."""
     config = cnn_config(config_file, seed, runlocal, validation=True)
     metrics = train_and_evaluate(config, workdir)
     return {
@@ -73,4 +87,5 @@ def validation_run(config_file: str, seed: int, workdir: Path, runlocal: bool = 
         "epochs": float(metrics["epoch"]),
         "validation_examples": config.validation_examples,
         "train_examples": config.limit_train,
+        "environment_changes": environment_changes(workdir),
     }

@@ -1,8 +1,9 @@
 """Merging the per-(row, seed) result files into `results.json`, `results.md` and `error_vs_year.png`.
 
 Mean and std are over the seeds that have a result; the std is the sample standard deviation (ddof=1; 0 with one
-seed). Errors in the table and the plot are percentages. Every result file is read checked (`runner.read_result`);
-one of no row, or of a seed outside its row's seeds, is an error, not left out.
+seed). Each row names the numerics profiles its result files record (`cnnjax.backend`; None for a file recorded
+without a fingerprint). Errors in the table and the plot are percentages. Every result file is read checked
+(`runner.read_result`); one of no row, or of a seed outside its row's seeds, is an error, not left out.
 
 The merged files in place are inputs to check against (`outputs`): equal ones are left as they are, differing ones
 replaced only with `overwrite`.
@@ -44,7 +45,14 @@ def row_summary(row: Row, results: list[dict[str, Any]]) -> dict[str, Any]:
         "imagenet_top5_error": None if row.imagenet is None else row.imagenet.top5_error,
         "imagenet_entry": None if row.imagenet is None else row.imagenet.entry,
         "commands": [r["command"] for r in results],
+        "numerics": sorted({_profile(r) for r in results}, key=str),
     }
+
+
+def _profile(result: dict[str, Any]) -> str | None:
+    """The numerics profile a result file records, None when it records no environment."""
+    fingerprint = result.get("environment")
+    return (fingerprint.get("numerics") or {}).get("profile") if isinstance(fingerprint, dict) else None
 
 
 def result_files(rows: Mapping[str, Row] = ROWS, results_dir: Path = RESULTS_DIR) -> dict[str, dict[int, Path]]:
@@ -93,18 +101,21 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
     """The results table in Markdown."""
     lines = [
         "| year | row | model | params | MACs | Fashion-MNIST test error % (mean ± std) | seeds | per seed % "
-        "| train s (mean) | epochs | ImageNet top-5 % (published) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| train s (mean) | epochs | numerics | ImageNet top-5 % (published) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         per_seed = ", ".join(f"{100 * e:.2f}" for e in s["per_seed_errors"])
         imagenet = "-" if s["imagenet_top5_error"] is None else f"{s['imagenet_top5_error']:.1f}"
+        numerics = ", ".join(p or "not recorded" for p in s["numerics"])
         lines.append(
             f"| {s['year']} | `{s['row']}` | {s['model']} | {s['params']:,} | {s['macs']:,} | "
             f"{100 * s['test_error_mean']:.2f} ± {100 * s['test_error_std']:.2f} | {len(s['seeds'])} | {per_seed} | "
-            f"{s['train_seconds_mean']:.0f} | {s['epochs']} | {imagenet} |"
+            f"{s['train_seconds_mean']:.0f} | {s['epochs']} | {numerics} | {imagenet} |"
         )
-    lines += ["", "Adaptations to 28x28x1:", ""]
+    lines += ["", "numerics: the `cnnjax.backend` profile the row's result files record (\"not recorded\": files "
+              "without an environment fingerprint; README.md says where they were computed).", "",
+              "Adaptations to 28x28x1:", ""]
     lines += [f"- `{s['row']}`: {s['adaptation']}" for s in summaries]
     return "\n".join(lines) + "\n"
 

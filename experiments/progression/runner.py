@@ -4,31 +4,31 @@ Run directories (checkpoints, logs, fitted classifiers) go under `runs/progressi
 result files under `experiments/progression/results/<row>/seed<S>.json` (committed). A (row, seed) is done when its
 result file exists: `run_all` skips it; a CNN run interrupted before writing it resumes from its checkpoints.
 
-A result file in place is an input to check against: running its (row, seed) again compares the test error with it
-and leaves it as it is (`outputs.Differs` when they differ); `overwrite` replaces it.
+Every result file records the environment it was computed in (`"environment"`: `cnnjax.environment.fingerprint()`:
+CPU, ISA class, numerics profile, versions, git commit). A result file in place is an input to check against:
+running its (row, seed) again compares the numbers with it and leaves it as it is (`outputs.check_reproduction`):
+under the same reproducibility fields they must be the same bits (`outputs.Differs` when not); under others, or
+against a file recorded without a fingerprint, a difference is reported, not raised. `overwrite` replaces it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cnnjax import environment
 from cnnjax.train.rng import check_seed
 from experiments.progression import cnn, descriptor, outputs
 from experiments.progression.paths import PACKAGE_DIR, RESULTS_DIR, WORKDIR_ROOT, shown
 from experiments.progression.rows import ROWS, Row
 
-__all__ = ["PACKAGE_DIR", "RESULTS_DIR", "RUNNERS", "WORKDIR_ROOT", "check_row_seed", "pending", "read_result",
-           "result_path", "run_all", "run_one", "validate_one", "versions", "workdir_path"]
+__all__ = ["PACKAGE_DIR", "RESULTS_DIR", "RUNNERS", "WORKDIR_ROOT", "check_row_seed", "measured", "pending",
+           "read_result", "result_path", "run_all", "run_one", "validate_one", "workdir_path"]
 
 RowRunner = Callable[[Row, int, Path, bool], dict[str, Any]]
 
@@ -91,32 +91,24 @@ def workdir_path(row: str, seed: int, workdir_root: Path = WORKDIR_ROOT) -> Path
     return Path(workdir_root) / row / f"seed{seed}"
 
 
-def versions() -> dict[str, Any]:
-    """What produced a result: library versions, the git commit, the machine."""
-    packages = {name: _version(name) for name in ("cnnjax", "jax", "jaxlib", "optax", "flax", "numpy")}
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=PACKAGE_DIR
-        ).stdout.strip()
-        dirty = bool(subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=PACKAGE_DIR
-        ).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = None, None
+# Fields of a result's details that say how it ran, not what it computed: left out of the comparison.
+RUN_ONLY_DETAILS = frozenset({"resumed_from_checkpoint"})
+
+
+def measured(text: str) -> dict[str, Any]:
+    """What of a result file's text must reproduce: its row, seed, test error, epochs, size and details, less
+    timings ('*_seconds') and RUN_ONLY_DETAILS."""
+    result = json.loads(text)
+    details = result.get("details") or {}
     return {
-        "python": platform.python_version(),
-        **packages,
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        **{k: result.get(k) for k in ("row", "seed", "test_error", "epochs", "params", "macs")},
+        "details": {k: v for k, v in details.items() if not k.endswith("_seconds") and k not in RUN_ONLY_DETAILS},
     }
 
 
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+def command_line() -> list[str]:
+    """sys.argv with the script's path from the repository root (`shown`), as result files record it."""
+    return [shown(sys.argv[0]) if sys.argv and sys.argv[0] else "", *sys.argv[1:]]
 
 
 def check_row_seed(row: Row, seed: int, *, runlocal: bool = False) -> None:
@@ -148,7 +140,8 @@ def run_one(
 
     Raises:
       ValueError: a seed outside the row's (`check_row_seed`), or a result file in place that is not valid.
-      outputs.Differs: the test error differs from the result file in place (which is kept).
+      outputs.Differs: the numbers (`measured`) differ from those of the result file in place (which is kept),
+        computed under the same reproducibility fields (`outputs.check_reproduction`).
     """
     check_row_seed(row, seed, runlocal=runlocal)
     if runlocal:
@@ -177,17 +170,19 @@ def run_one(
         "params": outcome["params"],
         "macs": outcome["macs"],
         "command": row.command(seed) + (" --runlocal" if runlocal else ""),
-        "argv": sys.argv,
+        "argv": command_line(),
         "workdir": shown(workdir),
-        "versions": versions(),
+        "environment": environment.fingerprint(),
+        **({"environment_changes": outcome["environment_changes"]} if outcome.get("environment_changes") else {}),
         "details": outcome.get("details", {}),
     }
     text = json.dumps(result, indent=2) + "\n"
-    view = outputs.json_view(("row", "seed", "test_error"))
-    if outputs.check(path, text, overwrite=overwrite, view=view) == "unchanged":
-        log(f"{row.name} seed {seed}: reproduces {shown(path)} (test_error {result['test_error']}); left as it is")
-    else:
+    write, found = outputs.check_reproduction(path, text, overwrite=overwrite, view=measured,
+                                              label=f"{row.name} seed {seed}", key="test_error")
+    if write:
         outputs.write(path, text)  # a result file is whole or absent
+    else:
+        log(found)
     return result
 
 
@@ -220,6 +215,7 @@ def validate_one(
     workdir = Path(workdir_root) / row.name / f"{name}_seed{seed}"
     started = time.perf_counter()
     outcome = cnn.validation_run(config_file or row.settings, seed, workdir, runlocal)
+    changes = outcome.pop("environment_changes")
     config = row.settings if config_file is None else shown(config_file)
     result = {
         "row": row.name,
@@ -230,16 +226,19 @@ def validate_one(
         "command": f"python -m experiments.progression tune --row {row.name} --seed {seed}"
                    + (f" --config {config}" if config_file else "") + (" --runlocal" if runlocal else ""),
         "workdir": shown(workdir),
-        "versions": versions(),
+        "environment": environment.fingerprint(),
+        **({"environment_changes": changes} if changes else {}),
     }
     path = Path(results_dir) / row.name / f"{name}_seed{seed}.json"
     text = json.dumps(result, indent=2) + "\n"
-    view = outputs.json_view(("row", "seed", "config", "validation_error"))
-    if outputs.check(path, text, overwrite=overwrite, view=view) == "unchanged":
-        log(f"tune: {row.name} seed {seed}: reproduces {shown(path)} (validation_error {result['validation_error']}); "
-            "left as it is")
-    else:
+    write, found = outputs.check_reproduction(
+        path, text, overwrite=overwrite, view=outputs.json_view(("row", "seed", "config", *outcome)),
+        label=f"tune: {row.name} seed {seed}", key="validation_error",
+    )
+    if write:
         outputs.write(path, text)
+    else:
+        log(found)
     return result
 
 

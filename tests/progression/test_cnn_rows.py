@@ -52,7 +52,8 @@ def test_cnn_row_runs_and_tunes_tiny_through_the_runner(tmp_path, capsys):
     result = runner.run_one(row, 0, workdir_root=tmp_path / "runs", results_dir=tmp_path / "results", runlocal=True)
     assert 0.0 < result["test_error"] < 1.0 and result["params"] == SIZES["resnet"][1]
     assert not (tmp_path / "results").exists()
-    cli.main(["tune", "--row", "resnet", "--seed", "0", "--workdir-root", str(tmp_path / "runs"), "--runlocal"])
+    cli.main(["tune", "--row", "resnet", "--seed", "0", "--workdir-root", str(tmp_path / "runs"), "--runlocal",
+              "--numerics", "fast"])  # the suite's profile
     assert "validation_error" in capsys.readouterr().out
     tuned = json.loads((tmp_path / "runs-runlocal" / "resnet" / "validation_seed0.json").read_text())
     assert tuned["validation_examples"] == 10_000 and 0.0 < tuned["validation_error"] < 1.0
@@ -61,7 +62,7 @@ def test_cnn_row_runs_and_tunes_tiny_through_the_runner(tmp_path, capsys):
 def test_tune_runs_a_candidate_config_beside_the_rows_own(tmp_path):
     candidate = "experiments/configs/resnet20s1_fashion_mnist.py"
     cli.main(["tune", "--row", "resnet", "--config", candidate, "--workdir-root", str(tmp_path / "runs"),
-              "--runlocal"])
+              "--runlocal", "--numerics", "fast"])
     tuned = json.loads((tmp_path / "runs-runlocal" / "resnet" / "validation_resnet20s1_fashion_mnist_seed0.json")
                        .read_text())
     assert tuned["config"] == candidate and f"--config {candidate}" in tuned["command"]

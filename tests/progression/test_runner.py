@@ -1,5 +1,6 @@
 """`run` / `run --all` / `merge` on a fake row of instant runs (result files checked, files in place compared and
-kept, seeds in range, an interrupted run's one line), and the descriptor row end to end on toy images."""
+kept, under the same environment or reported as not comparable, seeds in range, an interrupted run's one line), and
+the descriptor row end to end on toy images."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from cnnjax import backend, environment
 from cnnjax.train import Interrupted
 from experiments.progression import __main__ as cli
 from experiments.progression import cnn, descriptor, merge, outputs, paths, runner
@@ -56,7 +58,8 @@ def test_run_all_runs_what_is_missing_and_skips_what_is_done(tmp_path, runners, 
     result = json.loads(runner.result_path("fake", 1, tmp_path / "results").read_text())
     assert result["test_error"] == ERRORS[1] and result["seed"] == 1 and result["row"] == "fake"
     assert result["command"] == "python -m experiments.progression run --row fake --seed 1"
-    assert {"train_seconds", "epochs", "params", "macs", "versions"} <= set(result)
+    assert {"train_seconds", "epochs", "params", "macs", "environment"} <= set(result)
+    assert environment.reproducibility_differences(result["environment"], environment.fingerprint()) == []
     assert result["workdir"] == str(tmp_path / "runs" / "fake" / "seed1")
 
     calls.clear()
@@ -92,7 +95,9 @@ def test_train_seconds_add_up_over_interrupted_invocations_and_a_rerun_keeps_the
         (tmp_path / "runs" / "fake" / "seed0" / "runner_seconds.json").read_text()), 1) and spent > 0
     assert runner.run_one(row, 0, **dirs)["train_seconds"] == first["train_seconds"]
     with pytest.raises(outputs.Differs, match=r"seed0.json: differs from the recomputed one \(test_error: 0.1 in "
-                                              r"the file, 0.2 recomputed\); it is kept: add --overwrite"):
+                                              r"the file, 0.2 recomputed\) under the same environment "
+                                              r"\(cnnjax.environment.reproducibility_fields\); it is kept: add "
+                                              r"--overwrite"):
         runner.run_one(row, 0, **dirs)
 
 
@@ -106,7 +111,7 @@ def test_a_result_file_in_place_is_checked_and_kept_unless_overwrite(tmp_path, r
     lines = []
     assert runner.run_one(row, 1, log=lines.append, **dirs)["test_error"] == ERRORS[1]
     assert path.read_text() == committed
-    assert lines == [f"fake seed 1: reproduces {path} (test_error {ERRORS[1]}); left as it is"]
+    assert lines == [f"fake seed 1: reproduces {path} bitwise (test_error {ERRORS[1]}); left as it is"]
     result = json.loads(committed)
     path.write_text(json.dumps({**result, "test_error": 0.5}))
     shutil.rmtree(tmp_path / "runs")
@@ -116,6 +121,108 @@ def test_a_result_file_in_place_is_checked_and_kept_unless_overwrite(tmp_path, r
     shutil.rmtree(tmp_path / "runs")
     assert runner.run_one(row, 1, overwrite=True, **dirs)["test_error"] == ERRORS[1]
     assert json.loads(path.read_text())["test_error"] == ERRORS[1]
+
+
+def test_the_numbers_compared_leave_out_timings_and_how_the_run_went(tmp_path):
+    outcomes = iter([{"feature_seconds": 3.0, "resumed_from_checkpoint": False, "final_objective": 0.25},
+                     {"feature_seconds": 9.0, "resumed_from_checkpoint": True, "final_objective": 0.25},
+                     {"feature_seconds": 9.0, "resumed_from_checkpoint": True, "final_objective": 0.5}])
+
+    def fake(row, seed, workdir, runlocal):
+        workdir.mkdir(parents=True, exist_ok=True)
+        return {"test_error": 0.1, "epochs": 3, "params": 10, "macs": 20, "details": next(outcomes)}
+
+    dirs = {"workdir_root": tmp_path / "runs", "results_dir": tmp_path / "results",
+            "runners": {"cnn": fake, "descriptor_svm": fake}}
+    row = fake_rows()["fake"]
+    runner.run_one(row, 0, **dirs)
+    lines = []
+    runner.run_one(row, 0, log=lines.append, **dirs)
+    assert lines[0].startswith("fake seed 0: reproduces")
+    with pytest.raises(outputs.Differs, match=r"details.final_objective: 0.25 in the file, 0.5 recomputed"):
+        runner.run_one(row, 0, **dirs)
+
+
+def recorded_elsewhere(path, fields):
+    """The result file at `path` as if computed in another environment: its fingerprint with `fields` (a dict)
+    replaced, or without one (None) and with the versions files without one record."""
+    result = json.loads(path.read_text())
+    if fields is None:
+        result["versions"] = {"python": "3.12.1", "jax": "0.0.1", "git_commit": "0" * 40, "machine": "x86_64, 2 CPUs"}
+        del result["environment"]
+    else:
+        result["environment"] |= fields
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("error, words", [
+    (0.5, "not comparable: {field} differs; test_error 0.5 in the file, 0.12 recomputed; {path} is kept as it is "
+          "(--overwrite replaces it)"),
+    (ERRORS[1], "reproduces {path} (test_error 0.12), although {field} differs; left as it is"),
+])
+def test_a_result_file_of_another_environment_is_reported_not_raised_and_kept(tmp_path, runners, error, words):
+    dirs = {"workdir_root": tmp_path / "runs", "results_dir": tmp_path / "results", "runners": runners}
+    row = fake_rows()["fake"]
+    runner.run_one(row, 1, **dirs)
+    path = runner.result_path("fake", 1, tmp_path / "results")
+    edit(path, test_error=error)
+    recorded = json.loads(path.read_text())["environment"]
+    other = "avx2" if recorded["isa_class"] != "avx2" else "avx512"  # the suite runs "fast": the ISA class counts
+    committed = recorded_elsewhere(path, {"isa_class": other})
+    shutil.rmtree(tmp_path / "runs")
+    lines = []
+    assert runner.run_one(row, 1, log=lines.append, **dirs)["test_error"] == ERRORS[1]
+    assert lines == ["fake seed 1: " + words.format(field=f"isa_class: {other} -> {recorded['isa_class']}",
+                                                    path=path)]
+    assert path.read_bytes() == committed
+    shutil.rmtree(tmp_path / "runs")
+    runner.run_one(row, 1, overwrite=True, log=lines.append, **dirs)  # replaced: this environment's result
+    assert environment.reproducibility_differences(json.loads(path.read_text())["environment"],
+                                                   environment.fingerprint()) == []
+
+
+def test_a_result_file_recorded_without_a_fingerprint_is_compared_loosely(tmp_path, runners):
+    dirs = {"workdir_root": tmp_path / "runs", "results_dir": tmp_path / "results", "runners": runners}
+    row = fake_rows()["fake"]
+    runner.run_one(row, 1, **dirs)
+    path = runner.result_path("fake", 1, tmp_path / "results")
+    committed = recorded_elsewhere(path, None)
+    shutil.rmtree(tmp_path / "runs")
+    lines = []
+    runner.run_one(row, 1, log=lines.append, **dirs)
+    unknown = (f"{path} was recorded without a fingerprint (its CPU's ISA class and numerics profile are not known; "
+               f"its recorded versions differ: jax: 0.0.1 -> {environment.fingerprint()['versions']['jax']})")
+    assert lines == [f"fake seed 1: reproduces {path} (test_error 0.12), although {unknown}; left as it is"]
+    edit(path, test_error=0.5)
+    committed = path.read_bytes()
+    shutil.rmtree(tmp_path / "runs")
+    runner.run_one(row, 1, log=lines.append, **dirs)
+    assert lines[1] == (f"fake seed 1: not comparable: {unknown}; test_error 0.5 in the file, 0.12 recomputed; "
+                        f"{path} is kept as it is (--overwrite replaces it)")
+    assert path.read_bytes() == committed
+
+
+def test_a_result_whose_workdir_ran_in_more_than_one_environment_is_not_comparable(tmp_path):
+    changes = ["resumed at step 40 under another environment (numerics.profile: fast -> xla)"]
+
+    def fake(row, seed, workdir, runlocal):
+        workdir.mkdir(parents=True, exist_ok=True)
+        return {"test_error": 0.1 if seed == 0 and not fake.resumed else 0.3, "epochs": 3, "params": 10, "macs": 20,
+                "environment_changes": changes if fake.resumed else []}
+
+    fake.resumed = False
+    dirs = {"workdir_root": tmp_path / "runs", "results_dir": tmp_path / "results",
+            "runners": {"cnn": fake, "descriptor_svm": fake}}
+    row = fake_rows()["fake"]
+    runner.run_one(row, 0, **dirs)
+    path = runner.result_path("fake", 0, tmp_path / "results")
+    assert "environment_changes" not in json.loads(path.read_text())
+    fake.resumed, lines = True, []
+    runner.run_one(row, 0, log=lines.append, **dirs)
+    assert lines == [f"fake seed 0: not comparable: the recomputed result's workdir ran in more than one environment "
+                     f"({changes[0]}); test_error 0.1 in the file, 0.3 recomputed; {path} is kept as it is "
+                     "(--overwrite replaces it)"]
 
 
 @pytest.mark.parametrize("seed, match", [
@@ -344,7 +451,7 @@ def test_an_interrupted_row_is_one_line_with_the_command_that_resumes_it(monkeyp
 
     monkeypatch.setitem(runner.RUNNERS, "cnn", interrupted)
     with pytest.raises(SystemExit) as info:
-        cli.main(["run", "--row", "lenet5", "--seed", "0"])
+        cli.main(["run", "--row", "lenet5", "--seed", "0", "--numerics", "fast"])  # the suite's profile
     assert info.value.code == status
     [line] = capsys.readouterr().err.splitlines()
     checkpoints = runner.WORKDIR_ROOT / "lenet5" / "seed0" / "checkpoints"
@@ -361,3 +468,47 @@ def test_the_study_runs_from_any_folder_with_the_repository_on_the_path(tmp_path
     listed = subprocess.run([sys.executable, "-m", "experiments.progression", "list"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, check=True)
     assert "lenet5" in listed.stdout and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, environ, profile", [
+    ([], {}, "portable"),
+    ([], {backend.ENV_PROFILE: "fast"}, "fast"),
+    (["--numerics", "xla"], {backend.ENV_PROFILE: "fast"}, "xla"),
+])
+def test_run_computes_under_the_portable_profile_unless_told_otherwise(monkeypatch, tmp_path, runners, argv,
+                                                                      environ, profile):
+    configured = []
+    monkeypatch.setattr(cli.backend, "configure", configured.append)
+    monkeypatch.delenv(backend.ENV_PROFILE, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setitem(runner.RUNNERS, "descriptor_svm", runners["descriptor_svm"])
+    cli.main(["run", "--row", "hog_svm", "--seed", "0", "--results-dir", str(tmp_path / "results"),
+              "--workdir-root", str(tmp_path / "runs"), *argv])
+    assert configured == [profile]
+
+
+def test_an_unknown_numerics_profile_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.setenv(backend.ENV_PROFILE, "fastest")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--row", "hog_svm", "--seed", "0"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--numerics: expected a profile of cnnjax.backend.PROFILES" in err
+    assert "got 'fastest' (from $CNNJAX_PROFILE)" in err
+
+
+def test_run_on_a_committed_file_without_a_fingerprint_reports_both_and_exits_normally(tmp_path, monkeypatch,
+                                                                                       capsys):
+    results = tmp_path / "results"
+    shutil.copytree(runner.RESULTS_DIR / "alexnet", results / "alexnet")  # recorded without a fingerprint
+    committed = (results / "alexnet" / "seed0.json").read_bytes()
+    recorded = json.loads(committed)["test_error"]
+    monkeypatch.setitem(runner.RUNNERS, "cnn", lambda row, seed, workdir, runlocal: {
+        "test_error": recorded + 0.01, "epochs": 1, "params": 1, "macs": 1})
+    cli.main(["run", "--row", "alexnet", "--seed", "0", "--results-dir", str(results), "--workdir-root",
+              str(tmp_path / "runs"), "--numerics", "fast"])
+    out = capsys.readouterr().out
+    assert "alexnet seed 0: not comparable: " in out and "was recorded without a fingerprint" in out
+    assert f"test_error {recorded} in the file, {recorded + 0.01} recomputed" in out
+    assert (results / "alexnet" / "seed0.json").read_bytes() == committed
