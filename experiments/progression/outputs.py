@@ -137,7 +137,8 @@ def check_reproduction(
     why = unknown or f"{'; '.join(changed)} differs"
     if same:
         return False, f"{label}: reproduces {name}{_quoted(old, key)}, although {why}; left as it is"
-    return False, (f"{label}: not comparable: {why}; {_both(old, new, key, difference)}; {name} is kept as it is "
+    kept = "it" if name in why else name
+    return False, (f"{label}: not comparable: {why}; {_both(old, new, key, difference)}; {kept} is kept as it is "
                    "(--overwrite replaces it)")
 
 
