@@ -1,4 +1,5 @@
-"""The `cnnjax` command: `cnnjax train ...`, `cnnjax summary ...`, `cnnjax viz ...` (in cnnjax/viz/cli.py).
+"""The `cnnjax` command: `cnnjax train ...`, `cnnjax summary ...`, `cnnjax viz ...` (in cnnjax/viz/cli.py),
+`cnnjax repro ...` (in cnnjax/repro/cli.py).
 
 Each subcommand has an `add_<name>_parser(subparsers)` that declares its arguments and a `<name>(args, extra)`
 that runs it; `main()` only dispatches.
@@ -212,8 +213,21 @@ def viz(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return vizcli.viz(*parser.parse_known_args(["viz", *extra]))
 
 
+def add_repro_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`cnnjax repro` lives in cnnjax/repro/cli.py (its figure needs the 'viz' extra)."""
+    subparsers.add_parser("repro", add_help=False, help="a reproducibility study of a config over seeds (mean, "
+                          "confidence interval, rerun and device checks); compare two studies; diff two runs")
+
+
+def repro(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from cnnjax.repro import cli as reprocli
+
+    return reprocli.main(extra)
+
+
 SUBCOMMANDS = {
     "train": (add_train_parser, train), "summary": (add_summary_parser, summary), "viz": (add_viz_parser, viz),
+    "repro": (add_repro_parser, repro),
 }
 
 
