@@ -330,7 +330,7 @@ def test_conv_derivatives_equal_lax_conv_general_dilated(spatial, ksize, c_in, c
                                 rtol=1e-5, atol=1e-5)
     tangents = (jax.random.normal(kt, x.shape), jax.random.normal(ku, w.shape))
     chex.assert_trees_all_close(jax.jvp(ours, (x, w), tangents), jax.jvp(ref, (x, w), tangents), rtol=1e-5, atol=1e-4)
-    hvp = lambda f: jax.jvp(jax.grad(f, 1), (x, w), tangents)[1]  # noqa: E731  (forward over reverse)
+    hvp = lambda f: jax.jvp(jax.grad(f, 1), (x, w), tangents)[1]
     chex.assert_trees_all_close(hvp(ours), hvp(ref), rtol=1e-4, atol=1e-4)
 
 
@@ -350,7 +350,7 @@ def test_grouped_kernel_gradient_is_one_convolution_per_group_on_cpu():
 
     def convolutions(groups, channels, grad):  # XLA convolution instructions (oneDNN's are custom calls)
         x, w = jnp.ones((2, 6, 6, channels)), jnp.ones((3, 3, channels // groups, channels))
-        f = lambda w: jnp.sum(F.conv(x, w, groups=groups) ** 2)  # noqa: E731
+        f = lambda w: jnp.sum(F.conv(x, w, groups=groups) ** 2)
         text = jax.jit(jax.grad(f) if grad else f).lower(w).compile().as_text()
         return len([line for line in text.splitlines() if " convolution(" in line])
 

@@ -128,8 +128,8 @@ def test_max_pool_values_and_gradients_equal_reduce_window(shape, k, s, padding,
     x = rng.normal(size=shape).astype(np.float32)
     if ties:
         x = np.maximum(np.round(x), 0.0)
-    pool = lambda x: F.max_pool(x, (k,) * (x.ndim - 2), s, padding)  # noqa: E731  (1-D pooling takes a 1-tuple)
-    reference = lambda x: _reduce_window_max_pool(x, k, s, padding)  # noqa: E731
+    pool = lambda x: F.max_pool(x, (k,) * (x.ndim - 2), s, padding)
+    reference = lambda x: _reduce_window_max_pool(x, k, s, padding)
     y, vjp = jax.vjp(pool, x)
     y_ref, vjp_ref = jax.vjp(reference, x)
     np.testing.assert_array_equal(y, y_ref)

@@ -14,6 +14,8 @@ from experiments.progression import __main__ as cli
 from experiments.progression import cnn, runner
 from experiments.progression.rows import ROWS, get_row
 
+pytestmark = pytest.mark.slow  # the tests train study rows
+
 # (row, registered model, trainable parameters, MACs per 28x28x1 image): `cnnjax summary` of each row's model.
 SIZES = {
     "alexnet": ("alexnet", 1_467_194, 9_210_000),

@@ -17,6 +17,8 @@ from cnnjax.train.checkpoint import CheckpointError, fingerprint
 
 from .helpers import TinyNet, tiny_config, tiny_dataset
 
+pytestmark = pytest.mark.slow  # most tests train, damage and resume a run
+
 TIMING = {"images_per_sec", "compile_seconds"}
 EVERY = 4  # checkpoints at 4, 8, 12 before the stop; 16 steps in all
 

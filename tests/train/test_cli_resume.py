@@ -18,6 +18,8 @@ from cnnjax.train import Checkpointer
 
 from .helpers import REPO, cli_env, write_fake_fashion_mnist
 
+pytestmark = pytest.mark.slow  # every test runs `cnnjax train` in subprocesses
+
 EVERY = 5  # checkpoint every 5 steps; 20 steps per epoch, 3 epochs
 
 

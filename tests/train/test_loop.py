@@ -16,6 +16,8 @@ from cnnjax.train import Checkpointer, restore_run, train_and_evaluate
 
 from .helpers import TinyNet, tiny_config, tiny_dataset
 
+pytestmark = pytest.mark.slow  # every test trains (and most resume) a run
+
 TIMING = {"images_per_sec", "compile_seconds"}
 
 

@@ -160,6 +160,7 @@ def test_pending_metrics_stay_on_device_until_pulled_and_survive_a_checkpoint():
     assert pending.pull()["step"].size == 0 and pending.images_per_sec() >= 0.0
 
 
+@pytest.mark.slow
 def test_a_run_reports_compile_time_apart_and_fingerprints_its_data(tmp_path, monkeypatch):
     """Compilation (made slow here) is in compile_seconds, not in the first record's img/s; the manifest has the
     data files' sizes and sha256, the working directory, the end time and the final metrics."""

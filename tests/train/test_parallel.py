@@ -18,6 +18,8 @@ from cnnjax.train import Checkpointer, train_and_evaluate
 
 from .helpers import REPO, TinyNet, cli_env, run_python, tiny_config, tiny_dataset
 
+pytestmark = pytest.mark.slow  # every test trains on several devices or processes in subprocesses
+
 # (config overrides, model options) of each compared run.
 RUNS = {
     "jit": ({"num_epochs": 1, "eval_batch_size": 40}, {"batch_norm": True, "dropout": 0.1}),
@@ -31,6 +33,7 @@ sys.path.insert(0, {repo!r})
 import jax
 from cnnjax.train import train_and_evaluate
 from tests.train.helpers import TinyNet, tiny_config, tiny_dataset
+
 assert jax.device_count() == 8
 for name, (overrides, options) in {runs!r}.items():
     final = train_and_evaluate(tiny_config(**overrides), {workdir!r} + "/" + name, dataset=tiny_dataset(),

@@ -114,6 +114,7 @@ TINY_RUNS = {  # task -> config overrides, model (None: the registered one with 
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY_RUNS))
 def test_each_task_trains_through_train_and_evaluate(name, tmp_path, capsys):
     overrides, model, metric = TINY_RUNS[name]

@@ -25,6 +25,7 @@ def test_a_model_with_other_classes_than_the_data_is_refused():
     assert build(config, _ten_class_dataset()).model.num_classes == 10  # stating the right number is fine
 
 
+@pytest.mark.slow
 def test_resuming_on_other_data_files_is_refused(tmp_path, monkeypatch):
     folder = write_fake_fashion_mnist(tmp_path / "idx", n_train=64, n_test=16)
     config = tiny_config(data_dir=str(folder), num_epochs=2, stop_after_step=2)

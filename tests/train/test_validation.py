@@ -26,6 +26,7 @@ def test_split_holds_out_the_last_examples_and_limits_apply_after():
     assert split == "test" and len(train) == 256 and len(test) == 100
 
 
+@pytest.mark.slow
 def test_validation_run_reports_validation_metrics_only(tmp_path):
     metrics = train_and_evaluate(tiny_config(validation_examples=64, num_epochs=1), tmp_path / "run",
                                  dataset=tiny_dataset(), model=TinyNet())

@@ -166,6 +166,7 @@ def test_cnnjax_train_on_a_workdir_in_use_refuses_at_once(tmp_path, capsys):
     assert not (tmp_path / "config.json").exists()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_without_workdir_prints_the_command_that_resumes_it(tmp_path, monkeypatch, capsys):
     from cnnjax import cli
 

@@ -17,6 +17,8 @@ from cnnjax import cli as cnnjax_cli
 from cnnjax.functional import FIXED_FILTERS
 from cnnjax.viz import analysis, cli, figures, load_run
 
+pytestmark = pytest.mark.slow  # the tests draw from a run trained for them
+
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 

@@ -18,6 +18,8 @@ from cnnjax.data import read_idx, write_idx
 from cnnjax.train import Checkpointer
 from cnnjax.viz import cli, load_run
 
+pytestmark = pytest.mark.slow  # the tests read runs trained for them
+
 
 def copy_run(workdir, tmp_path, name="run"):
     copy = tmp_path / name
