@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnjax import environment
 from cnnjax.repro import stats
-from cnnjax.repro.checks import checked_metrics, environment_differences
+from cnnjax.repro.checks import ROUNDING_RTOL, SPREAD_STDS, checked_metrics, environment_differences
 from cnnjax.repro.study import Run, Study
 from cnnjax.viz import figures
 
@@ -113,8 +113,11 @@ def _check_lines(check: Mapping[str, Any]) -> list[str]:
             lines.append(f"- {name}: {a} (seed's run) vs {b} (rerun)")
     else:
         lines += [
-            f"{check['device_count']} devices x {check['process_count']} processes ({check['workdir']}) against "
-            f"{check['reference_device_count']} x {check['reference_process_count']} (the seed's run).",
+            f"This run ({check['workdir']}: devices {check['device_count']}, processes {check['process_count']}) "
+            f"against the seed's run (devices {check['reference_device_count']}, processes "
+            f"{check['reference_process_count']}). Tolerances: parameters, the relative difference between the "
+            f"seed's run and the nearest other seed's; metrics, {SPREAD_STDS:g} std of the metric over the seeds (at "
+            f"least {ROUNDING_RTOL:g} relative).",
             "",
             f"- largest relative parameter difference: {_num(check['parameter_relative_difference'])} "
             f"(`{check['parameter_where']}`), tolerance {_num(check['parameter_tolerance'])}"
@@ -123,7 +126,7 @@ def _check_lines(check: Mapping[str, Any]) -> list[str]:
             f"- largest relative metric difference: {_num(check['metric_largest_relative_difference'])} "
             f"({check['metric_largest_where']})",
             "",
-            "| metric | seed's run | this run | difference | tolerance (4 std over seeds) | within |",
+            "| metric | seed's run | this run | difference | tolerance | within |",
             "|---|---|---|---|---|---|",
         ]
         lines += [f"| {name} | {_num(m['reference'])} | {_num(m['value'])} | {m['difference']:+.3e} | "
