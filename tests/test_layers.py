@@ -11,13 +11,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "cnnjax"
 # Lowest first; a module may import its own layer and those before it.
 LAYERS = (
-    ("backend",),
+    ("backend", "environment"),
     ("functional",),
     ("nn",),
     ("models",),
     ("summary", "convert", "data", "parallel"),
     ("train",),
-    ("viz",),
+    ("viz", "repro"),
     ("cli",),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
