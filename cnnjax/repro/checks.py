@@ -14,8 +14,8 @@ randomness, which keys the examples of a batch get), so its bits differ from the
 amplifies that rounding: after a few hundred steps the trajectory is another one. Hence the tolerances of
 devices:N and processes:N, against the seed's single-device run:
 
-  parameters  the largest relative difference (per variable: max |a - b| / max |b|; the largest over variables)
-              must be below the smallest such difference between the seed's run and another seed's run of the
+  parameters  the largest relative difference (per variable: ||a - b|| / ||b||, L2 norms; the largest over
+              variables) must be below the smallest such difference between the seed's run and another seed's run of the
               study (and in any case may reach ROUNDING_RTOL): the count changes the rounding only, another seed
               changes the initialisation and the data order, so a run that is not nearer its own seed's run than
               any other seed's has lost the seed (a wrong key, a wrong data shard).
@@ -68,16 +68,15 @@ def bitwise_differences(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]
 
 
 def relative_difference(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> tuple[float, str]:
-    """(the largest over the variables of max |a - b| / max |b|, the variable where it is: '' when all are equal);
-    both must have the same variables and shapes."""
+    """(the largest over the variables of ||a - b|| / ||b|| (L2 norms of the whole variable), the variable where it
+    is: '' when all are equal); both must have the same variables and shapes."""
     if set(a) != set(b):
         raise ValueError(f"variables: expected the same variables in both runs, got {sorted(set(a) ^ set(b))} in "
                          "only one")
     worst = (0.0, "")
     for name in sorted(a):
         x, y = a[name].astype(np.float64), b[name].astype(np.float64)
-        scale = float(np.max(np.abs(y))) if y.size else 0.0
-        diff = float(np.max(np.abs(x - y))) if y.size else 0.0
+        scale, diff = float(np.linalg.norm(y)), float(np.linalg.norm(x - y))
         relative = diff / scale if scale else (0.0 if diff == 0 else float("inf"))
         if relative > worst[0]:
             worst = (relative, name)
