@@ -98,6 +98,11 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("augment.scale_max", _at_least(0), "0 (off) or a shorter side in pixels"),
     ("augment.color_jitter", lambda v: 0 <= v < 1, "a strength in [0, 1) (0 = off)"),
     ("optimizer.lr", lambda v: v > 0, "a positive learning rate"),
+    ("optimizer.momentum", lambda v: 0 <= v < 1, "a momentum in [0, 1)"),
+    ("optimizer.b1", lambda v: 0 <= v < 1, "a decay rate of the first moment in [0, 1)"),
+    ("optimizer.b2", lambda v: 0 <= v < 1, "a decay rate of the second moment in [0, 1)"),
+    ("optimizer.eps", lambda v: v > 0, "a positive epsilon (it keeps the update's denominator above 0)"),
+    ("optimizer.decay", lambda v: 0 <= v < 1, "a decay rate of the squared-gradient average in [0, 1)"),
     ("optimizer.weight_decay", _at_least(0), "a weight decay >= 0"),
     ("schedule.warmup_fraction", lambda v: 0 <= v < 1, "a fraction of the run in [0, 1)"),
     ("schedule.warmup_epochs", _at_least(0), "a number of epochs >= 0"),
@@ -105,6 +110,8 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("schedule.decay_factor", lambda v: v > 0, "a positive factor"),
     ("schedule.final_lr_fraction", _at_least(0), "a fraction >= 0"),
     ("schedule.plateau_patience", _at_least(0), "a number of epochs >= 0"),
+    ("schedule.plateau_rtol", _at_least(0), "a relative tolerance >= 0"),
+    ("schedule.plateau_cooldown", _at_least(0), "a number of epochs >= 0"),
     ("regularization.l2", _at_least(0), "a weight >= 0"),
     ("regularization.l1", _at_least(0), "a weight >= 0"),
     ("regularization.max_norm", _at_least(0), "0 (off) or a positive norm"),
@@ -160,7 +167,8 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: ob
         raise ValueError("config.augment.inception_crop: expected config.augment.crop_size > 0 (the output size), "
                          "got 0")
     _check_scales_and_views(config)
-    _check_schedule(config.schedule)
+    _check_read(flat)
+    _check_decay_points(config.schedule)
     _check_distributed(config.distributed)
     if model is not None:
         check_task(config, output_spec(model).task)
@@ -208,16 +216,52 @@ def _check_scales_and_views(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.eval_scales: expected distinct scales, got {eval_scales!r}")
 
 
-# Settings read by one schedule only: set for another, they would do nothing.
-SCHEDULE_ONLY = {"decay_epochs": "step", "decay_steps": "step", "final_lr_fraction": "cosine"}
+# Settings read by some optimisers or schedules only: set (away from the schema's value) for another, they would
+# do nothing. (optimizer.weight_decay has its own message: the others' weight decay is regularization.l2.)
+READ_ONLY_BY = {
+    "optimizer.momentum": ("optimizer.name", ("momentum", "nesterov", "rmsprop")),
+    "optimizer.b1": ("optimizer.name", ("adam", "adamw")),
+    "optimizer.b2": ("optimizer.name", ("adam", "adamw")),
+    "optimizer.eps": ("optimizer.name", ("adam", "adamw", "rmsprop")),
+    "optimizer.decay": ("optimizer.name", ("rmsprop",)),
+    "schedule.decay_epochs": ("schedule.name", ("step",)),
+    "schedule.decay_steps": ("schedule.name", ("step",)),
+    "schedule.decay_factor": ("schedule.name", ("step", "plateau")),
+    "schedule.final_lr_fraction": ("schedule.name", ("cosine",)),
+    "schedule.plateau_patience": ("schedule.name", ("plateau",)),
+    "schedule.plateau_rtol": ("schedule.name", ("plateau",)),
+    "schedule.plateau_cooldown": ("schedule.name", ("plateau",)),
+}
 
 
-def _check_schedule(schedule: ml_collections.ConfigDict) -> None:
-    for key, name in SCHEDULE_ONLY.items():
-        if schedule[key] and schedule.name != name:
-            raise ValueError(f"config.schedule.{key}: only the {name!r} schedule reads it, and config.schedule.name "
-                             f"is {schedule.name!r}; expected it unset, got {schedule[key]!r} (or set "
-                             f"--config.schedule.name={name})")
+def _check_read(flat: dict[str, Any]) -> None:
+    """Refuses a setting changed from the schema's value that the chosen optimiser or schedule does not read."""
+    schema = flatten(default_config())
+    for key, (chooser, readers) in READ_ONLY_BY.items():
+        if flat[key] != schema[key] and flat[chooser] not in readers:
+            kind = chooser.split(".")[0]
+            names = " / ".join(repr(r) for r in readers)
+            raise ValueError(
+                f"config.{key}: only the {names} {kind}{'s' * (len(readers) > 1)} read{'s' * (len(readers) == 1)} "
+                f"it, and config.{chooser} is {flat[chooser]!r}; expected it left at {schema[key]!r}, got "
+                f"{flat[key]!r} (or set --config.{chooser}={readers[0]})"
+            )
+
+
+def _check_decay_points(schedule: ml_collections.ConfigDict) -> None:
+    """The step schedule's decay points: epochs (numbers) or steps (ints), each > 0, and the plateau schedule's
+    factor below 1 (it reduces the rate)."""
+    for key, test, expected in (
+        ("decay_epochs", lambda v: isinstance(v, (int, float)) and math.isfinite(v), "epochs (numbers) > 0"),
+        ("decay_steps", lambda v: isinstance(v, int), "steps (ints) > 0"),
+    ):
+        points = list(schedule[key])
+        if any(isinstance(v, bool) or not test(v) or v <= 0 for v in points):
+            raise ValueError(f"config.schedule.{key}: expected {expected}, e.g. --config.schedule.{key}=30,60, got "
+                             f"{points!r}")
+    if schedule.name == "plateau" and not schedule.decay_factor < 1:
+        raise ValueError(f"config.schedule.decay_factor: the plateau schedule multiplies the rate by it; expected a "
+                         f"factor in (0, 1), got {schedule.decay_factor!r}")
 
 
 def _check_distributed(distributed: ml_collections.ConfigDict) -> None:
