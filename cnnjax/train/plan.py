@@ -31,7 +31,8 @@ class Plan:
 def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> Plan:
     """The plan of a validated config (one unit per duration) with `steps_per_epoch` batches per epoch.
 
-    Raises ValueError when the warm-up is not shorter than the run.
+    Raises ValueError for a warm-up not shorter than the run, decay boundaries outside the run or at one step, and
+    a stop_after_step at or after the run's end.
     """
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch: expected a positive number of batches, got {steps_per_epoch!r}")
@@ -49,11 +50,17 @@ def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> Plan:
             "steps (e.g. --config.schedule.warmup_fraction=0.1 for a tenth of any run)"
         )
     boundaries = [int(e * steps_per_epoch) for e in s.decay_epochs] or [int(b) for b in s.decay_steps]
+    given = f"decay_epochs {list(s.decay_epochs)}" if s.decay_epochs else f"decay_steps {list(s.decay_steps)}"
     late = [b for b in boundaries if not 0 < b < total]
     if late:
-        given = f"decay_epochs {list(s.decay_epochs)}" if s.decay_epochs else f"decay_steps {list(s.decay_steps)}"
         raise ValueError(f"config.schedule: expected decay boundaries inside the run (steps 1..{total - 1}), got "
                          f"{given} = steps {boundaries}: a boundary at or after the end changes nothing")
+    if len(set(boundaries)) != len(boundaries):
+        raise ValueError(f"config.schedule: expected distinct decay boundaries, got {given} = steps {boundaries} "
+                         f"({steps_per_epoch} steps per epoch): the rate decays once at a repeated step")
+    if config.stop_after_step >= total:
+        raise ValueError(f"config.stop_after_step: expected a step before the run's end (1..{total - 1}, or 0: off), "
+                         f"got {config.stop_after_step}: the run ends at step {total} first")
     return Plan(
         steps_per_epoch=steps_per_epoch, total_steps=total, warmup_steps=warmup, decay_boundaries=tuple(boundaries),
         log_every_steps=config.log_every_steps, eval_every_epochs=config.eval_every_epochs,

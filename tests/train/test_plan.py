@@ -49,8 +49,13 @@ def test_a_decay_boundary_at_or_after_the_end_is_an_error():
 @pytest.mark.parametrize("settings, words", [
     ({"num_epochs": 1, "schedule.warmup_epochs": 1.0}, ["shorter than the run (10 steps)", "warmup_epochs 1.0"]),
     ({"num_steps": 5, "schedule.warmup_steps": 9}, ["(5 steps)", "warmup_steps 9 = 9 steps"]),
+    ({"num_epochs": 2, "schedule.name": "step", "schedule.decay_epochs": [0.5, 0.55]},
+     ["distinct decay boundaries", "decay_epochs [0.5, 0.55] = steps [5, 5]", "10 steps per epoch"]),
+    ({"num_steps": 9, "schedule.name": "step", "schedule.decay_steps": [4, 4]}, ["distinct", "steps [4, 4]"]),
+    ({"num_epochs": 1, "stop_after_step": 10}, ["config.stop_after_step", "1..9", "got 10", "ends at step 10"]),
+    ({"num_steps": 5, "stop_after_step": 100}, ["config.stop_after_step", "got 100"]),
 ])
-def test_an_explicit_warmup_longer_than_the_run_is_an_error(settings, words):
+def test_durations_that_change_nothing_or_not_as_written_are_errors(settings, words):
     with pytest.raises(ValueError) as info:
         resolve(_config(**settings), steps_per_epoch=10)
     for word in words:
