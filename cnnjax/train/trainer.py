@@ -290,9 +290,12 @@ def build(
         raise ValueError(f"config.batch_size: expected at most the {len(train_source)} training examples, got "
                          f"{config.batch_size}")
     plan = planlib.resolve(config, steps_per_epoch)
+    if config.steps_per_call:
+        check_steps_per_call(config.steps_per_call, plan)
     preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to, eval_crops=config.eval_crops,
                                  eval_scales=tuple(config.eval_scales))
     model, model_options, task = create_model(config, dataset, preprocess.input_shape, model)
+    check_model_input(model, preprocess.input_shape, config, dataset)
     train_step, tx = steplib.make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
     root = rnglib.root_key(config.seed)
     return Setup(
@@ -357,6 +360,40 @@ def create_model(
 
 def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def check_model_input(
+    model: nn.Module, input_shape: tuple[int, int, int], config: ml_collections.ConfigDict, dataset: datalib.Dataset
+) -> None:
+    """Traces the model's init on the run's input shape (abstractly, nothing computed): an input the model refuses
+    (its 'x: ...' errors: too small, a size its poolings cannot halve) is reported with the settings that make the
+    input, before anything is built."""
+    x = jax.ShapeDtypeStruct((1, *input_shape), np.float32)
+    try:
+        jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), x)
+    except ValueError as e:
+        if not str(e).startswith("x: "):
+            raise
+        size, image = "x".join(map(str, input_shape)), "x".join(map(str, dataset.image_shape))
+        raise ValueError(
+            f"config.pad_to: {config.model} refuses the run's {size} inputs (the {dataset.name} images {image}, "
+            f"pad_to={config.pad_to}, augment.crop_size={config.augment.crop_size}): {str(e).removeprefix('x: ')}; "
+            "zero-pad the images to a size it takes (--config.pad_to=N) or change its options"
+        ) from None
+
+
+def check_steps_per_call(steps_per_call: int, plan: planlib.Plan) -> None:
+    """A call of more steps than lie between two actions of the run (a record, an evaluation, a checkpoint, its
+    end) would be compiled and never run."""
+    longest = min(plan.total_steps, plan.log_every_steps, plan.steps_per_epoch,
+                  plan.checkpoint_every_steps or plan.steps_per_epoch)
+    if steps_per_call > longest:
+        raise ValueError(
+            f"config.steps_per_call: expected at most {longest}, the most steps between two records, evaluations or "
+            f"checkpoints (log_every_steps={plan.log_every_steps}, {plan.steps_per_epoch} steps per epoch, "
+            f"checkpoint_every_steps={plan.checkpoint_every_steps}, {plan.total_steps} steps in all), got "
+            f"{steps_per_call}: a call of more steps would never run (0: cnnjax chooses)"
+        )
 
 
 def choose_steps_per_call(model: nn.Module, input_shape: tuple[int, int, int], device_batch: int) -> int:

@@ -26,6 +26,22 @@ def test_a_model_with_other_classes_than_the_data_is_refused():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("settings, words", [
+    ({"model": "lenet5_classic", "model_options.pad_input": 0},
+     ["config.pad_to: lenet5_classic refuses the run's 28x28x1 inputs", "pad_to=0",
+      "the smallest square input that works is 32x32x1", "--config.pad_to=N"]),
+    ({"model": "unet"}, ["config.pad_to: unet refuses", "divisible by 16", "got (28, 28)"]),
+    ({"steps_per_call": 100}, ["config.steps_per_call: expected at most 2", "2 steps per epoch", "got 100",
+                               "never run"]),
+])
+def test_settings_the_run_cannot_use_are_refused_by_build(settings, words):
+    config = validate(tiny_config(**settings), dataset_given=True)
+    with pytest.raises(ValueError) as info:
+        build(config, _ten_class_dataset())
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
 def test_resuming_on_other_data_files_is_refused(tmp_path, monkeypatch):
     folder = write_fake_fashion_mnist(tmp_path / "idx", n_train=64, n_test=16)
     config = tiny_config(data_dir=str(folder), num_epochs=2, stop_after_step=2)
