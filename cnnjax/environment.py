@@ -175,8 +175,8 @@ def reproducibility_fields(fp: Mapping[str, Any], *, isa: bool | None = None) ->
 
     `isa`: whether the CPU model, ISA class and ISA caps are among them; None: unless the fingerprint's profile is
     one of ISA_INDEPENDENT_PROFILES."""
-    numerics = dict(fp.get("numerics") or {})
-    numerics.pop("xla_flags_added", None)  # which flags `configure` had to add: the flags themselves are below
+    # Less what `configure` had to add ('xla_flags_added', 'environment_added'): the settings themselves count.
+    numerics = {k: v for k, v in (fp.get("numerics") or {}).items() if not k.endswith("_added")}
     versions = fp.get("versions") or {}
     fields: dict[str, Any] = {"numerics": numerics, "xla_flags": _without_isa_cap(fp.get("xla_flags") or "")}
     if isa or (isa is None and not isa_independent(fp)):

@@ -137,6 +137,7 @@ def test_differences_name_each_differing_field_with_both_values(fingerprint):
 def test_only_the_fields_that_decide_the_bits_are_reproducibility_differences(fingerprint):
     fast = changed(fingerprint, numerics__profile="fast", isa_caps={})
     provenance = changed(fast, cpu_cores__total=999, git={"commit": "0" * 40, "dirty": True},
+                         numerics__xla_flags_added=["--xla_a=1"], numerics__environment_added=["A=1"],
                          **{"versions__orbax-checkpoint": "0"})  # it stores the numbers, computes none
     assert environment.reproducibility_differences(fast, provenance) == []
     other_cpu = changed(fast, isa_class="avx2", cpu_model="another CPU")
