@@ -64,6 +64,10 @@ def make_preprocess(
         raise ValueError(
             f"config.augment.crop_size: expected 0 (off) or a size up to the images' {height}x{width}, got {size!r}"
         )
+    side = size or min(height, width)
+    if augment.crop_padding >= side:
+        raise ValueError(f"config.augment.crop_padding: expected 0 (off) or a shift below the images' side {side} "
+                         f"(a larger one can leave no pixel of the image in the crop), got {augment.crop_padding!r}")
     for key in ("pca_jitter", "color_jitter"):
         if augment[key] and channels != 3:
             raise ValueError(f"config.augment.{key}: expected RGB images, got {channels} channels")

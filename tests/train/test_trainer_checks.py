@@ -31,6 +31,7 @@ def test_a_model_with_other_classes_than_the_data_is_refused():
      ["config.pad_to: lenet5_classic refuses the run's 28x28x1 inputs", "pad_to=0",
       "the smallest square input that works is 32x32x1", "--config.pad_to=N"]),
     ({"model": "unet"}, ["config.pad_to: unet refuses", "divisible by 16", "got (28, 28)"]),
+    ({"augment.crop_padding": 28}, ["config.augment.crop_padding", "below the images' side 28", "got 28"]),
     ({"steps_per_call": 100}, ["config.steps_per_call: expected at most 2", "2 steps per epoch", "got 100",
                                "never run"]),
 ])
