@@ -215,6 +215,8 @@ def test_validate_fills_defaults_and_rejects_unknown_keys():
                                                                                  "'runlcoal'"]),
     ("def get_config():\n    return {}\n", "runlocal", ["f.py:runlocal", "[]", "ARGS"]),
     ("import sys\ndef get_config(arg=None):\n    sys.exit(3)\n", None, ["f.py:3", "SystemExit", "3"]),
+    ("ARGS = ('small', 'big')\ndef get_config(arg):\n    return {}\n", None,
+     ["f.py: get_config needs an argument", "['small', 'big']", "f.py:small"]),
 ])
 def test_bad_config_files_give_one_line_naming_the_file(tmp_path, text, arg, words):
     path = tmp_path / "f.py"

@@ -10,6 +10,7 @@ the file's folder on sys.path while importing it. Command-line settings (`overri
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import re
 import sys
 import traceback
@@ -40,16 +41,26 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     module = _run_file(file, lambda: _import(file))
     if not hasattr(module, "get_config"):
         raise ValueError(f"config: {file} defines no get_config()")
-    if arg is not None:
-        valid = tuple(getattr(module, "ARGS", ()))
-        if arg not in valid:
-            raise ValueError(f"config: {file}:{arg}: expected an argument of {list(valid)} (the file's ARGS), "
-                             f"got {arg!r}")
+    valid = tuple(getattr(module, "ARGS", ()))
+    if arg is not None and arg not in valid:
+        raise ValueError(f"config: {file}:{arg}: expected an argument of {list(valid)} (the file's ARGS), got {arg!r}")
+    if arg is None and _needs_argument(module.get_config):
+        raise ValueError(f"config: {file}: get_config needs an argument, one of {list(valid)} (the file's ARGS); "
+                         f"got none: pass it as '{file}:{valid[0] if valid else 'ARG'}'")
     result = _run_file(file, lambda: module.get_config() if arg is None else module.get_config(arg))
     if not isinstance(result, (ml_collections.ConfigDict, Mapping)):
         raise ValueError(f"config: {file}: get_config() returned {type(result).__name__}, expected an "
                          "ml_collections.ConfigDict")
     return fill(result)
+
+
+def _needs_argument(get_config: Any) -> bool:
+    """Whether get_config has a parameter without a default (it cannot be called without an argument)."""
+    try:
+        parameters = inspect.signature(get_config).parameters.values()
+    except (TypeError, ValueError):  # not a function: calling it reports that
+        return False
+    return any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
 
 
 def _import(file: Path):
