@@ -27,8 +27,9 @@ class MetricsWriter:
 
     On resumption from step S, records after S (written after the checkpoint the run resumes from) are dropped,
     so the file continues without duplicates. Each checkpoint carries the records up to its step (`records`,
-    saved with it as `saved_records`): a file that is missing, shorter or different up to S is rewritten from
-    them, with a message; without them (a checkpoint of an older cnnjax) a missing file is an error.
+    saved with it as `saved_records`): a file that is missing, damaged, shorter or different up to S is rewritten
+    from them, with a message; without them (a checkpoint of an older cnnjax) a missing or damaged file is an
+    error.
     """
 
     def __init__(
@@ -41,10 +42,18 @@ class MetricsWriter:
         report: Callable[[str], None] | None = None,
     ):
         self.path = workdir / "metrics.jsonl"
-        on_disk = read_records(self.path)
+        damaged = None
+        try:
+            on_disk = read_records(self.path)
+        except DamagedRecords as e:
+            if saved_records is None:
+                raise
+            on_disk, damaged = [], e
         kept = [r for r in on_disk if r["step"] <= resume_step]
-        if saved_records is not None and kept != saved_records:
-            if not self.path.exists():
+        if saved_records is not None and (kept != saved_records or damaged):
+            if damaged:
+                state = f"was damaged{'' if damaged.line is None else f' at line {damaged.line}'}: {damaged.problem}"
+            elif not self.path.exists():
                 state = "was missing"
             elif kept == saved_records[: len(kept)]:
                 state = f"had {len(kept)} of them"
@@ -84,16 +93,42 @@ class MetricsWriter:
             self._tb.close()
 
 
+class DamagedRecords(ValueError):
+    """A metrics.jsonl that is not one record of training per line; `line` (1-based, None for the whole file) and
+    `problem` say where and what."""
+
+    def __init__(self, path: Path, line: int | None, problem: str):
+        self.line, self.problem = line, problem
+        super().__init__(f"{path}{'' if line is None else f':{line}'}: {problem}; the checkpoints carry the records: "
+                         "running the training command again on this workdir rewrites the file from the newest one")
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl ([] when absent); a torn last line (from a kill) is ignored."""
+    """The records of a metrics.jsonl ([] when absent); a torn last line (from a kill) is ignored.
+
+    Raises:
+      DamagedRecords (a ValueError): an earlier line that is not JSON, or a line that is not a record (a JSON
+        object with an int 'step'), naming the file and line.
+    """
     if not path.exists():
         return []
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError as e:
+        raise DamagedRecords(path, None, f"not text ({e})") from None
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            break
+            if number == len(lines):
+                break  # torn by a kill mid-write
+            raise DamagedRecords(path, number, f"not valid JSON, got {line[:60]!r}") from None
+        step = record.get("step") if isinstance(record, dict) else None
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise DamagedRecords(path, number, f"expected a record of training (a JSON object with an int 'step'), "
+                                 f"got {line[:60]!r}")
+        records.append(record)
     return records
 
 
@@ -167,13 +202,17 @@ def finish_manifest(workdir: Path, *, end_time: datetime.datetime, metrics: Mapp
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    """A run's manifest.json ({} when absent); ValueError naming the file when it is not valid JSON."""
+    """A run's manifest.json ({} when absent); ValueError naming the file when it is not a JSON object."""
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e}); move it away to start a new manifest") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: expected a JSON object (the manifest that training writes), got "
+                         f"{type(manifest).__name__}; move it away to start a new manifest")
+    return manifest
 
 
 def _write_json(path: Path, value: Any) -> None:

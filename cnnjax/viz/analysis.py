@@ -152,15 +152,16 @@ def occlusion(
     logits_fn: LogitsFn, x: jax.Array, *, size: int, stride: int, fill: float = 0.0, batch_size: int = 256
 ) -> Occlusion:
     """Zeiler & Fergus's experiment: the class probabilities as a `size` x `size` patch of value `fill` slides over
-    the model input `x` (H, W, C) with step `stride` (patches inside the image).
+    the model input `x` (H, W, C) with step `stride` <= `size` (patches inside the image).
 
     `fill` is in model-input units: 0 is the dataset's mean pixel once inputs are normalised (their grey square).
     """
     height, width, channels = x.shape
     if not isinstance(size, int) or not 1 <= size <= min(height, width):
         raise ValueError(f"size: expected a patch size in [1, {min(height, width)}] pixels, got {size!r}")
-    if not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"stride: expected a positive number of pixels, got {stride!r}")
+    if not isinstance(stride, int) or not 1 <= stride <= size:
+        raise ValueError(f"stride: expected a step of 1 to size={size} pixels (a longer one leaves pixels that no "
+                         f"patch covers), got {stride!r}")
     top, left = np.arange(0, height - size + 1, stride), np.arange(0, width - size + 1, stride)
     corners = np.stack(np.meshgrid(top, left, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.int32)
     x = jnp.asarray(x)

@@ -140,7 +140,14 @@ def _class(run: Run, args: argparse.Namespace, label: int) -> int:
 def occlusion(run: Run, args: argparse.Namespace) -> Output:
     run.require_classifier("occlusion")
     x, label = run.test_example(args.image)
-    size = max(1, min(x.shape[:2]) // 4) if args.patch_size is None else args.patch_size
+    side = min(x.shape[:2])
+    if args.patch_size is not None and args.patch_size > side:
+        raise ValueError(f"--patch-size: expected a patch side in [1, {side}] pixels (the model's input is "
+                         f"{x.shape[0]}x{x.shape[1]}), got {args.patch_size}")
+    size = max(1, side // 4) if args.patch_size is None else args.patch_size
+    if args.stride is not None and args.stride > size:
+        raise ValueError(f"--stride: expected at most the patch size {size} (a longer step leaves pixels that no "
+                         f"patch covers), got {args.stride}")
     stride = max(1, size // 4) if args.stride is None else args.stride
     result = analysis.occlusion(run.logits_fn, x, size=size, stride=stride)
     title = f"{_title(run, _output_layer(run))} · test image #{args.image}"
@@ -324,6 +331,9 @@ def check_out(args: argparse.Namespace) -> None:
     if args.kind == "all":
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out: all writes a folder, got {str(out)!r}, an existing file; name a folder")
+        if not out.exists() and _names_an_image(out):
+            raise ValueError(f"--out: all writes a folder (its figures and index.html), got {str(out)!r}, the name "
+                             f"of an image file; name a folder, e.g. {str(out.with_suffix(''))!r}")
         held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
         if held and not args.overwrite:
             raise ValueError(
@@ -341,6 +351,15 @@ def check_out(args: argparse.Namespace) -> None:
         raise ValueError(f"--out: {str(e).removeprefix('path: ')}") from None
     if out.exists() and not args.overwrite:
         raise ValueError(f"--out: {str(out)!r} exists; add --overwrite to replace it, or name another file")
+
+
+def _names_an_image(path: Path) -> bool:
+    """Whether `path`'s suffix names an image format (figure.png, not figures/ or figures.v2)."""
+    try:
+        figures.file_format(path)
+    except ValueError:
+        return False
+    return True
 
 
 def _write(path: Path, write: Callable[[], object]) -> None:

@@ -3,8 +3,9 @@ manifest.json, metrics.jsonl, checkpoints/) happens here; the training code does
 (`cnnjax.train.restore_run`, `load_dataset`, `make_preprocess`), so a figure sees the run as training and evaluation
 saw it.
 
-The config and the records are read at once; the dataset, and the model with the newest intact checkpoint's
-variables, on first use, so `curves` works on a run that has no checkpoint yet. The dataset must be the one the run
+The config is read at once; the records, the dataset, and the model with the newest intact checkpoint's variables
+on first use, so `curves` works on a run that has no checkpoint yet and the other figures on a run whose
+metrics.jsonl is damaged. The dataset must be the one the run
 was trained on: its files are checked against those the run's manifest.json records.
 """
 
@@ -33,20 +34,20 @@ from cnnjax.viz import analysis
 
 
 class Run:
-    """One workdir. `name` is the workdir's folder name; `records` its metrics.jsonl records; `report` receives the
-    warnings of reading it (default: stderr)."""
+    """One workdir. `name` is the workdir's folder name; `report` receives the warnings of reading it (default:
+    stderr)."""
 
     def __init__(
-        self,
-        workdir: Path,
-        config: ml_collections.ConfigDict,
-        records: list[dict[str, Any]],
-        *,
-        report: Callable[[str], None] | None = None,
+        self, workdir: Path, config: ml_collections.ConfigDict, *, report: Callable[[str], None] | None = None
     ):
-        self.workdir, self.config, self.records = workdir, config, records
+        self.workdir, self.config = workdir, config
         self.name = workdir.name
         self.report = report or _stderr
+
+    @functools.cached_property
+    def records(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl (`cnnjax.train.metrics.read_records`: ValueError naming a damaged line)."""
+        return read_records(self.workdir / "metrics.jsonl")
 
     def require_records(self) -> None:
         """Raises ValueError when metrics.jsonl holds no record, saying where the records are."""
@@ -232,10 +233,10 @@ def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
 
 
 def load_run(workdir: str | Path, *, report: Callable[[str], None] | None = None) -> Run:
-    """Reads `workdir`'s config.json and metrics.jsonl (the rest on first use, see `Run`); `report` receives the
-    warnings of reading it (default: stderr)."""
+    """Reads `workdir`'s config.json (the rest on first use, see `Run`); `report` receives the warnings of reading
+    it (default: stderr)."""
     workdir = Path(workdir)
-    return Run(workdir, read_config(workdir), read_records(workdir / "metrics.jsonl"), report=report)
+    return Run(workdir, read_config(workdir), report=report)
 
 
 def _read_json_object(path: Path, what: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from cnnjax.train.metrics import (
     MetricsWriter,
     Progress,
     finish_manifest,
+    read_manifest,
     read_records,
     write_manifest,
 )
@@ -54,6 +55,35 @@ def test_resumed_writer_restores_the_records_the_checkpoint_carries(tmp_path, on
     writer.close()
     assert read_records(path) == [*SAVED, {**RECORD, "step": 40}]
     assert messages == [f"{path}: restored the 3 records up to step 30 from the checkpoint (the file {state})"]
+
+
+@pytest.mark.parametrize("lines, line, problem", [
+    ([json.dumps(RECORD), "garbage", json.dumps(RECORD)], 2, "not valid JSON, got 'garbage'"),
+    ([json.dumps(RECORD), '{"step": "x"}'], 2, "expected a record of training (a JSON object with an int 'step')"),
+    (["[3]", json.dumps(RECORD)], 1, "expected a record of training"),
+    ([json.dumps({**RECORD, "step": True})], 1, "an int 'step'"),
+])
+def test_a_damaged_metrics_file_names_its_line_and_is_restored_from_the_checkpoint(tmp_path, lines, line, problem):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError) as info:
+        read_records(path)
+    message = str(info.value)
+    assert f"metrics.jsonl:{line}: " in message and problem in message and "rewrites the file" in message
+    with pytest.raises(ValueError, match=f"metrics.jsonl:{line}"):
+        MetricsWriter(tmp_path, resume_step=30)  # no records in the checkpoint to restore it from
+    messages = []
+    MetricsWriter(tmp_path, resume_step=30, saved_records=SAVED, report=messages.append).close()
+    assert read_records(path) == SAVED
+    assert messages == [f"{path}: restored the 3 records up to step 30 from the checkpoint (the file was damaged at "
+                        f"line {line}: {info.value.problem})"]
+
+
+def test_a_manifest_that_is_not_a_json_object_is_named(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"manifest.json: expected a JSON object .*, got list; move it away"):
+        read_manifest(path)
 
 
 def test_resumed_writer_keeps_a_complete_file_and_drops_records_after_the_checkpoint(tmp_path):

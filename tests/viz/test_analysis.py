@@ -35,7 +35,7 @@ def test_occlusion_is_low_exactly_where_the_model_looks():
     assert (result.top[4], result.left[8]) == (8, 16)
 
 
-@pytest.mark.parametrize("size, stride, match", [(0, 1, "size"), (29, 1, "size"), (4, 0, "stride")])
+@pytest.mark.parametrize("size, stride, match", [(0, 1, "size"), (29, 1, "size"), (4, 0, "stride"), (4, 5, "stride")])
 def test_occlusion_rejects_bad_patches(size, stride, match):
     with pytest.raises(ValueError, match=match):
         analysis.occlusion(region_logits, jnp.ones((28, 28, 1)), size=size, stride=stride)

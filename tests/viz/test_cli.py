@@ -224,7 +224,10 @@ def test_command_line_writes_the_default_file(workdir, capsys):
     (["occlusion", "--image", "2000"], r"image: expected a test-set index in \[0, 2000\), got 2000"),
     (["featuremaps", "--image", "-1"], r"image: expected a test-set index in \[0, 2000\), got -1"),
     (["saliency", "--class", "Hat"], r"class: expected one of \['T-shirt/top', .*'Ankle boot'\].*got 'Hat'"),
-    (["occlusion", "--patch-size", "40"], r"size: expected a patch size in \[1, 28\] pixels, got 40"),
+    (["occlusion", "--patch-size", "40"], r"--patch-size: expected a patch side in \[1, 28\] pixels \(the model's "
+                                          r"input is 28x28\), got 40"),
+    (["occlusion", "--stride", "40"], r"--stride: expected at most the patch size 7 .*, got 40"),
+    (["occlusion", "--patch-size", "8", "--stride", "9"], r"--stride: expected at most the patch size 8 .*got 9"),
 ])
 def test_user_errors(run, argv, match):
     with pytest.raises(ValueError, match=match):
@@ -324,6 +327,9 @@ def test_out_paths_that_cannot_be_written_or_would_replace_files(workdir, tmp_pa
     assert out_error(workdir, "all", tmp_path / "figs", "--overwrite") is None
     assert out_error(workdir, "all", tmp_path / "taken.png").startswith("--out: all writes a folder, got")
     assert out_error(workdir, "all", tmp_path / "new" / "figs") is None
+    assert out_error(workdir, "all", tmp_path / "all.png") == (
+        f"--out: all writes a folder (its figures and index.html), got '{tmp_path / 'all.png'}', the name of an "
+        f"image file; name a folder, e.g. '{tmp_path / 'all'}'")
     assert (tmp_path / "taken.png").read_bytes() == b"committed"
 
 
@@ -363,6 +369,17 @@ def test_workdir_without_checkpoint(workdir, tmp_path):
     with pytest.raises(ValueError, match=r"workdir: expected a run with a saved checkpoint, but .* holds none"):
         cli.KINDS["filters"](load_run(tmp_path), parse("filters", "--workdir", str(tmp_path)))
     assert not (tmp_path / "checkpoints").exists()  # reading does not create it
+
+
+def test_a_damaged_metrics_file_stops_curves_only(workdir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(workdir, copy)
+    with (copy / "metrics.jsonl").open("a") as file:
+        file.write('{"step": "x"}\n')
+    run = load_run(copy)
+    with pytest.raises(ValueError, match=r"metrics.jsonl:\d+: expected a record of training .* rewrites the file"):
+        cli.curves([run])
+    cli.KINDS["filters"](run, parse("filters", "--workdir", str(copy)))
 
 
 def test_not_a_workdir(tmp_path):
