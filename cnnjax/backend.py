@@ -1,4 +1,5 @@
-"""cnnjax's CPU-specific choices, in one table, applied by one explicit call.
+"""cnnjax's numerics profiles: XLA flags, library settings and CPU formulations, in one table, applied by one
+explicit call.
 
     import cnnjax.backend
     cnnjax.backend.configure()  # first thing: before anything starts a JAX backend
@@ -10,24 +11,55 @@ formulations): a library that is only imported decides nothing about XLA, and th
 the "fast" flags, come only with them. `cnnjax train`, the scripts in benchmarks/, the experiments' runners and
 the test suite (tests/conftest.py) call it first thing.
 
-  "fast"  cnnjax's CPU choices below: the fastest measured for CNN training on x86 CPUs.
-  "xla"   nothing set: XLA's own flags and the plain lax formulations, so XLA's own numerics.
+  "fast"      cnnjax's CPU choices below: the fastest measured for CNN training on x86 CPUs. Its bits depend on
+              the CPU: oneDNN and Eigen pick their kernels and blockings by the CPU's instruction set, caches and
+              core count.
+  "portable"  the CPU paths with the fewest CPU-dependent choices that configuration reaches, and deterministic
+              ops on GPU (below). What it guarantees is measured, not assumed (tests/test_portability.py,
+              benchmarks/portability.py, docs/reproducibility.md).
+  "xla"       nothing set: XLA's own flags and the plain lax formulations, so XLA's own numerics.
 
-Every choice is for XLA:CPU; on GPU and TPU every profile runs the plain formulations (their backends ignore the
-XLA:CPU flags).
+Which profile a command runs: `choose_profile(flag, config, default)`, i.e. its --numerics, else the config's
+`numerics`, else CNNJAX_PROFILE, else the command's default. `cnnjax train` defaults to "fast": a training run is
+compared with other runs on the same machine, where speed is what a profile changes. `cnnjax repro` and the
+studies' runners default to "portable": their results are committed and re-run on other machines, where the bits
+should not depend on the CPU. A run records its profile (`check_numerics` fills config.numerics, which the config
+hash covers, so a resumption under another profile is refused), and its manifest records `configuration()`.
 
-XLA flags. XLA:CPU picks a convolution library per shape, and its defaults are slow for CNN training on x86 CPUs:
-measured by `benchmarks/run.py` on a 2-core AVX2 machine (README, "Performance"), YNNPACK's weight-gradient
-convolutions were 2-7x slower than Eigen's, and oneDNN's forward and input-gradient convolutions the fastest. So
-"fast" asks XLA for:
+XLA flags of "fast". XLA:CPU picks a convolution library per shape, and its defaults are slow for CNN training on
+x86 CPUs: measured by `benchmarks/run.py` on a 2-core AVX2 machine (README, "Performance"), YNNPACK's
+weight-gradient convolutions were 2-7x slower than Eigen's, and oneDNN's forward and input-gradient convolutions the
+fastest. So "fast" asks XLA for:
 
   --xla_cpu_experimental_ynn_fusion_type=-individual_convolution   convolutions not to YNNPACK
   --xla_cpu_experimental_onednn_custom_call=true                   forward/input-gradient convolutions to oneDNN
   --xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED     the scheduler that measured fastest with them
 
+Settings of "portable", each removing a CPU dependence that `benchmarks/portability.py` measured (trainings compared
+bit for bit on an AVX-512 CPU, on one of its cores, and on AVX2 CPUs emulated by QEMU, which every library sees
+through cpuid):
+
+  --xla_cpu_max_isa=AVX2                          XLA's own code (elementwise math, reductions) as on an AVX2 CPU
+  --xla_cpu_enable_platform_dependent_math=false  YNNPACK's consistent arithmetic (the same kernel results on every
+                                                  CPU of one build, as far as YNNPACK provides them) and no
+                                                  platform-dependent math in XLA's own code
+  ONEDNN_MAX_CPU_ISA=AVX2                         the oneDNN kernels that Eigen's matrix products call, as on an AVX2
+                                                  CPU (an environment variable, read when oneDNN is first used)
+  --xla_gpu_deterministic_ops=true                GPU: deterministic reductions and scatters and no autotuning, so a
+                                                  rerun on the same GPU gives the same bits (ignored on CPU)
+
+no oneDNN convolutions, convolutions and matrix products to YNNPACK (XLA's default), the plain kernel gradient (the
+route below runs on Eigen) and the tiled max pool (a reshape + max and a mask: exact whatever the CPU). What
+remains CPU-dependent, measured: XLA hands YNNPACK no convolution with at most 16 channels in and out; Eigen runs
+them, and Eigen's blocking follows the caches and the core count; and YNNPACK's consistent arithmetic does not cover
+every kernel (a kernel-gradient convolution with 24 channels differs between AVX-512 and AVX2). So "portable"
+removes the instruction-set caps' share of the CPU dependence, not all of it: docs/reproducibility.md, "Numerics
+profiles", states what has been seen to agree.
+
 XLA reads XLA_FLAGS once, when the first backend starts, so `configure` must come before that; after, it raises
-RuntimeError (and changes nothing) unless the flags are in XLA_FLAGS already. A flag already in XLA_FLAGS keeps the
-user's value (e.g. `XLA_FLAGS=--xla_cpu_experimental_onednn_custom_call=false`).
+RuntimeError (and changes nothing) unless the flags are in XLA_FLAGS already. A flag already in XLA_FLAGS, or a
+variable already in the environment, keeps the user's value (e.g.
+`XLA_FLAGS=--xla_cpu_experimental_onednn_custom_call=false`).
 
 Kernel-gradient route (`kernel_gradient_route`): conv's kernel gradient runs on Eigen, one convolution per feature
 group (`cnnjax.functional.conv._kernel_tangent_cpu`, which cites its measurements). Chosen per platform when a
@@ -36,6 +68,9 @@ program is lowered (`lax.platform_dependent`).
 Tiled max pool (`tiled_max_pool`): max pooling with stride == window and no padding as a reshape + max, whose
 gradient is an elementwise mask instead of XLA:CPU's slower select-and-scatter loop
 (`cnnjax.functional.pool._tiled_max_pool`). Chosen when tracing, by `jax.default_backend()`.
+
+Both formulations are for XLA:CPU; on GPU and TPU every profile runs the plain formulations, and their backends
+ignore the XLA:CPU flags.
 
 Steps per call (`steps_per_call`): on CPU, short training steps run several to a compiled call. It follows the
 backend, not the profile: the unrolled steps give the same bits, only fewer dispatches.
@@ -64,6 +99,8 @@ class Profile:
     xla_flags: Mapping[str, str]  # flag name (without '--') -> value, added to XLA_FLAGS by `configure`
     kernel_gradient_route: bool  # conv's kernel gradient through `_kernel_tangent_cpu`
     tiled_max_pool: bool  # stride == window, unpadded max pooling as reshape + max
+    environment: Mapping[str, str] = dataclasses.field(default_factory=dict)  # variables `configure` sets, for the
+    # libraries XLA calls that read their settings from the environment (once, when first used)
 
 
 PROFILES: dict[str, Profile] = {
@@ -75,6 +112,16 @@ PROFILES: dict[str, Profile] = {
         },
         kernel_gradient_route=True,
         tiled_max_pool=True,
+    ),
+    "portable": Profile(
+        xla_flags={
+            "xla_cpu_max_isa": "AVX2",
+            "xla_cpu_enable_platform_dependent_math": "false",
+            "xla_gpu_deterministic_ops": "true",
+        },
+        kernel_gradient_route=False,
+        tiled_max_pool=True,
+        environment={"ONEDNN_MAX_CPU_ISA": "AVX2"},
     ),
     "xla": Profile(xla_flags={}, kernel_gradient_route=False, tiled_max_pool=False),
 }
@@ -93,6 +140,7 @@ CPU_MAX_UNROLLED_GFLOP = 2.0
 class _Configured:
     profile: str
     xla_flags_added: tuple[str, ...]
+    environment_added: tuple[str, ...]
 
 
 _configured: _Configured | None = None  # set by `configure` alone, once per process
@@ -145,18 +193,61 @@ def configure(profile: str | None = None) -> dict[str, Any]:
                 "a process runs one profile: call cnnjax.backend.configure once, first thing"
             )
         return configuration()
+    row = PROFILES[name]
     current = os.environ.get("XLA_FLAGS", "")
-    missing = _missing_flags(current, PROFILES[name].xla_flags)
-    if missing and _backends_started():
+    missing = _missing_flags(current, row.xla_flags)
+    unset = [key for key in row.environment if key not in os.environ]
+    if (missing or unset) and _backends_started():
+        settings = " ".join([*(f"{key}={row.environment[key]}" for key in unset),
+                             f"XLA_FLAGS='{with_flags(current, row.xla_flags)}'"])
         raise RuntimeError(
             f"cnnjax.backend.configure({name!r}): a JAX backend has started, so XLA has read its flags already; "
-            "call configure before anything uses JAX (first thing in the script), or set "
-            f"XLA_FLAGS='{with_flags(current, PROFILES[name].xla_flags)}' before starting Python"
+            f"call configure before anything uses JAX (first thing in the script), or set {settings} before "
+            "starting Python"
         )
     if missing:
-        os.environ["XLA_FLAGS"] = with_flags(current, PROFILES[name].xla_flags)
-    _configured = _Configured(name, tuple(missing))
+        os.environ["XLA_FLAGS"] = with_flags(current, row.xla_flags)
+    for key in unset:
+        os.environ[key] = row.environment[key]
+    _configured = _Configured(name, tuple(missing), tuple(f"{key}={row.environment[key]}" for key in unset))
     return configuration()
+
+
+def active_profile() -> str:
+    """The row of PROFILES this process runs: the configured one, else "xla" (never configured)."""
+    return UNCONFIGURED_PROFILE if _configured is None else _configured.profile
+
+
+def choose_profile(flag: str | None = None, config: str = "", default: str = DEFAULT_PROFILE) -> str:
+    """The profile a command runs: `flag` (its --numerics), else `config` (the config's `numerics`; '' = none),
+    else $CNNJAX_PROFILE, else `default` (the command's: "fast" for `cnnjax train`, "portable" for `cnnjax repro`).
+
+    Raises:
+      ValueError: the chosen name is not a row of PROFILES; the message names where it came from.
+    """
+    choices = (("--numerics", flag), ("config.numerics", config or None), (ENV_PROFILE, os.environ.get(ENV_PROFILE)),
+               ("default", default))
+    source, name = next((source, name) for source, name in choices if name is not None)
+    if name not in PROFILES:
+        raise ValueError(f"{source}: expected a profile of cnnjax.backend.PROFILES {sorted(PROFILES)}, got {name!r}")
+    return name
+
+
+def check_numerics(requested: str) -> str:
+    """The profile to record as a run's config.numerics: this process's (`active_profile`), which `requested`
+    (a config's `numerics`; '' = the process's) must name, if it names one.
+
+    Raises:
+      ValueError: `requested` names another profile than the one this process runs.
+    """
+    running = active_profile()
+    if requested and requested != running:
+        raise ValueError(
+            f"config.numerics: this process runs the {running!r} profile, got {requested!r}; a process runs one "
+            f"profile, chosen before JAX starts: call cnnjax.backend.configure({requested!r}) first thing in the "
+            f"script, run `cnnjax train --numerics {requested}`, or leave config.numerics empty"
+        )
+    return running
 
 
 def _profile(name: str | None) -> Profile:
@@ -172,14 +263,17 @@ def configuration() -> dict[str, Any]:
 
     Returns:
       {'profile': the configured name, or None (never configured: the "xla" row), 'xla_flags': $XLA_FLAGS,
-      'xla_flags_added': the flags `configure` added to it, 'kernel_gradient_route' and 'tiled_max_pool': the
-      CPU formulations in effect}.
+      'xla_flags_added': the flags `configure` added to it, 'environment': the profile's environment variables
+      as they are ({name: value}, None where unset), 'environment_added': those `configure` set ('NAME=value'),
+      'kernel_gradient_route' and 'tiled_max_pool': the CPU formulations in effect}.
     """
     active = _profile(None)
     return {
         "profile": None if _configured is None else _configured.profile,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "xla_flags_added": [] if _configured is None else list(_configured.xla_flags_added),
+        "environment": {key: os.environ.get(key) for key in active.environment},
+        "environment_added": [] if _configured is None else list(_configured.environment_added),
         "kernel_gradient_route": active.kernel_gradient_route,
         "tiled_max_pool": active.tiled_max_pool,
     }

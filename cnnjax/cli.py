@@ -13,6 +13,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from cnnjax.backend import PROFILES
+
 # ------------------------------------------------------------------------------------------------------ train
 
 TRAIN_EPILOG = """\
@@ -67,6 +69,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
                    "SLURM) (config.distributed.coordinator_address)")
     p.add_argument("--num-processes", type=int, help="multi-process: number of processes")
     p.add_argument("--process-id", type=int, help="multi-process: this process's index")
+    p.add_argument("--numerics", choices=sorted(PROFILES), help="the numerics profile (config.numerics; "
+                   "cnnjax.backend.PROFILES): fast, the fastest on x86 CPUs; portable, the fewest CPU-dependent paths "
+                   "and deterministic GPU ops (docs/reproducibility.md); xla, XLA's own. Default: the config's, else "
+                   "$CNNJAX_PROFILE, else fast")
 
 
 # Direct flag -> config key.
@@ -75,7 +81,7 @@ TRAIN_FLAGS = {
     "batch_size": "batch_size", "seed": "seed", "checkpoint_every": "checkpoint_every_steps",
     "limit_train": "limit_train", "data_dir": "data_dir", "parallel": "parallel",
     "coordinator_address": "distributed.coordinator_address", "num_processes": "distributed.num_processes",
-    "process_id": "distributed.process_id",
+    "process_id": "distributed.process_id", "numerics": "numerics",
 }
 
 
@@ -101,12 +107,15 @@ def build_train_config(args: argparse.Namespace, extra: Sequence[str]):
 
 def train(args: argparse.Namespace, extra: Sequence[str]) -> int:
     """Runs `cnnjax train`; returns the exit status."""
+    from cnnjax import backend
     from cnnjax import train as trainlib
     from cnnjax.train.workdir import resume_command
 
     try:
         config = build_train_config(args, extra)
-    except (ValueError, TypeError) as e:
+        config.numerics = backend.choose_profile(config=config.numerics, default="fast")
+        backend.configure(config.numerics)  # before anything starts JAX
+    except (ValueError, TypeError, RuntimeError) as e:  # RuntimeError: this process runs another profile already
         print(f"cnnjax train: error: {e}", file=sys.stderr)
         return 2
     workdir = args.workdir or trainlib.default_workdir(config)
@@ -231,16 +240,22 @@ SUBCOMMANDS = {
 }
 
 
+# Subcommands that configure cnnjax.backend themselves, from their own options; before the others start JAX, main
+# runs $CNNJAX_PROFILE, else "fast".
+CHOOSE_PROFILE = frozenset({"train"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from cnnjax import backend
 
-    backend.configure()  # $CNNJAX_PROFILE, else "fast": before any subcommand starts JAX
     parser = argparse.ArgumentParser(prog="cnnjax", description="Convolutional networks in JAX.", allow_abbrev=False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_parser, _ in SUBCOMMANDS.values():
         add_parser(subparsers)
     args, extra = parser.parse_known_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the resume command
+    if args.command not in CHOOSE_PROFILE:
+        backend.configure()
     return SUBCOMMANDS[args.command][1](args, extra)
 
 

@@ -1,5 +1,6 @@
-"""cnnjax.backend: profiles applied by one explicit call (XLA flags merged under the user's, before JAX starts a
-backend, recorded), CPU formulations gated by backend, and an import that changes nothing."""
+"""cnnjax.backend: profiles applied by one explicit call (XLA flags and environment variables merged under the
+user's, before JAX starts a backend, recorded), chosen by flag > config > CNNJAX_PROFILE > the command's default,
+checked against a config's numerics, CPU formulations gated by backend, and an import that changes nothing."""
 
 import json
 import os
@@ -14,6 +15,7 @@ from cnnjax import backend
 from cnnjax import functional as F
 
 FAST_FLAGS = backend.PROFILES["fast"].xla_flags
+PORTABLE = backend.PROFILES["portable"]
 
 
 def test_with_flags_keeps_the_users_value_of_a_flag_and_adds_the_others():
@@ -65,6 +67,7 @@ def test_importing_every_cnnjax_module_changes_no_environment_variable_and_start
     assert not out["root_changed"] and out["changed"] == {}
     assert not out["backend_started"]
     assert out["configuration"]["profile"] is None and out["configuration"]["xla_flags_added"] == []
+    assert out["configuration"]["environment_added"] == []
 
 
 def test_configure_adds_the_profiles_flags_before_jax_starts_and_records_them():
@@ -97,6 +100,25 @@ def test_a_users_xla_flag_keeps_its_value():
     assert len(record["xla_flags_added"]) == len(FAST_FLAGS) - 1
 
 
+def test_configure_portable_sets_its_flags_and_environment_variables_and_records_them():
+    out = _json(
+        "import json, os, jax; from cnnjax import backend; record = backend.configure('portable'); jax.devices(); "
+        "print(json.dumps([record, {k: os.environ.get(k) for k in backend.PROFILES['portable'].environment}]))"
+    )
+    record, environment = out
+    assert environment == dict(PORTABLE.environment) == record["environment"]
+    assert record["environment_added"] == [f"{k}={v}" for k, v in PORTABLE.environment.items()]
+    assert record["xla_flags"] == backend.with_flags("", PORTABLE.xla_flags)
+    assert not record["kernel_gradient_route"] and record["tiled_max_pool"]
+
+
+def test_a_users_environment_variable_keeps_its_value():
+    name = next(iter(PORTABLE.environment))
+    record = _json("import json; from cnnjax import backend; print(json.dumps(backend.configure('portable')))",
+                   **{name: "AVX512_CORE"})
+    assert record["environment"] == {name: "AVX512_CORE"} and record["environment_added"] == []
+
+
 def test_configure_after_a_backend_started_raises_and_names_the_fix():
     result = _run("import jax; jax.devices(); from cnnjax import backend; backend.configure('fast')")
     assert result.returncode != 0
@@ -118,21 +140,58 @@ def test_a_process_runs_one_profile():
         backend.configure("xla")
 
 
-@pytest.mark.parametrize("profile, env, source", [("portable", None, "profile"), (None, "Fast", "CNNJAX_PROFILE")])
+CHOICES = r"expected a profile of cnnjax\.backend\.PROFILES \['fast', 'portable', 'xla'\]"
+
+
+@pytest.mark.parametrize("profile, env, source", [("Portable", None, "profile"), (None, "Fast", "CNNJAX_PROFILE")])
 def test_an_unknown_profile_is_a_value_error_naming_its_source_and_the_choices(profile, env, source, monkeypatch):
     if env is not None:
         monkeypatch.setenv(backend.ENV_PROFILE, env)
-    expected = rf"^{source}: expected a profile of cnnjax\.backend\.PROFILES \['fast', 'xla'\], got '{profile or env}'$"
-    with pytest.raises(ValueError, match=expected):
+    with pytest.raises(ValueError, match=rf"^{source}: {CHOICES}, got '{profile or env}'$"):
         backend.configure(profile)
 
 
-@pytest.mark.parametrize("choice", [backend.kernel_gradient_route, backend.tiled_max_pool])
-def test_cpu_formulations_follow_the_profile_on_cpu_only(choice):
+@pytest.mark.parametrize("flag, config, env, chosen", [
+    ("xla", "portable", "fast", "xla"), (None, "portable", "xla", "portable"), (None, "", "xla", "xla"),
+    (None, "", None, "fast"),
+])
+def test_choose_profile_takes_the_flag_then_the_config_then_cnnjax_profile_then_the_default(
+        flag, config, env, chosen, monkeypatch):
+    monkeypatch.delenv(backend.ENV_PROFILE, raising=False)
+    if env is not None:
+        monkeypatch.setenv(backend.ENV_PROFILE, env)
+    assert backend.choose_profile(flag, config, default="fast") == chosen
+    if flag is None and not config and env is None:
+        assert backend.choose_profile(default="portable") == "portable"
+
+
+@pytest.mark.parametrize("flag, config, env, source", [
+    ("Fast", "", None, "--numerics"), (None, "quick", "xla", "config.numerics"), (None, "", "XLA", "CNNJAX_PROFILE"),
+])
+def test_choose_profile_names_where_an_unknown_profile_came_from(flag, config, env, source, monkeypatch):
+    monkeypatch.delenv(backend.ENV_PROFILE, raising=False)
+    if env is not None:
+        monkeypatch.setenv(backend.ENV_PROFILE, env)
+    with pytest.raises(ValueError, match=rf"^{source}: {CHOICES}, got '{flag or config or env}'$"):
+        backend.choose_profile(flag, config)
+
+
+def test_check_numerics_records_the_process_profile_and_refuses_another():
+    # tests/conftest.py configured this process with "fast"
+    assert backend.active_profile() == "fast"
+    assert backend.check_numerics("") == "fast" and backend.check_numerics("fast") == "fast"
+    with pytest.raises(ValueError, match=r"^config\.numerics: this process runs the 'fast' profile, got 'portable'.*"
+                       r"cnnjax\.backend\.configure\('portable'\) first thing.*--numerics portable"):
+        backend.check_numerics("portable")
+
+
+@pytest.mark.parametrize("choice, portable", [(backend.kernel_gradient_route, False), (backend.tiled_max_pool, True)])
+def test_cpu_formulations_follow_the_profile_on_cpu_only(choice, portable):
     assert choice("cpu", "fast")
+    assert choice("cpu", "portable") == portable
     assert not choice("cpu", "xla")
     for other in ("gpu", "cuda", "rocm", "tpu"):
-        assert not choice(other, "fast") and not choice(other, "xla")
+        assert not any(choice(other, profile) for profile in backend.PROFILES)
     assert choice("cpu")  # this process: "fast" (tests/conftest.py)
 
 

@@ -93,6 +93,7 @@ def train_and_evaluate(
     """
     started, start_time = time.time(), datetime.datetime.now(datetime.UTC)
     config = configlib.validate(config, model=model, dataset_given=dataset is not None)
+    config.numerics = backend.check_numerics(config.numerics)  # the profile that runs: hashed, so recorded
     parallel.initialize_distributed(**config.distributed)
     is_main, processes = jax.process_index() == 0, jax.process_count()
     if model is not None:  # record what actually runs

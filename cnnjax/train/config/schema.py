@@ -73,6 +73,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.tensorboard = False  # also write TensorBoard events (needs the 'tensorboard' extra: tensorboardX)
     c.stop_after_step = 0  # > 0: save a checkpoint and return after this step (a deterministic preemption)
     c.steps_per_call = 0  # training steps unrolled into one compiled call; 0: auto (plan.auto_steps_per_call)
+    # the numerics profile, a row of cnnjax.backend.PROFILES ('' = the process's); the trainer records the profile
+    # the process runs, which must be the one named here (`cnnjax train --numerics` chooses it before JAX starts)
+    c.numerics = ""
 
     c.distributed = ml_collections.ConfigDict()
     c.distributed.coordinator_address = ""  # 'host:port' of process 0: run jax.distributed.initialize

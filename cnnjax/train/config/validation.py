@@ -11,6 +11,7 @@ from typing import Any
 
 import ml_collections
 
+from cnnjax import backend
 from cnnjax import data as datalib
 from cnnjax import models as modellib
 from cnnjax.models.outputs import output_spec
@@ -149,7 +150,8 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: ob
     flat = flatten(config)
     _check_ranges(flat)
     _check_durations(flat)
-    choices = [("optimizer.name", optim.OPTIMIZERS), ("schedule.name", optim.SCHEDULES), ("parallel", PARALLEL)]
+    choices = [("optimizer.name", optim.OPTIMIZERS), ("schedule.name", optim.SCHEDULES), ("parallel", PARALLEL),
+               ("numerics", ["", *backend.PROFILES])]
     if model is None:
         choices.append(("model", modellib.list_models()))
     if not dataset_given:
