@@ -183,10 +183,14 @@ class Checkpointer:
         nothing: each newer unreadable one is reported (one line to `report`, default stderr) and left in place.
 
         Raises:
-          ValueError: there is no checkpoint.
+          ValueError: there is no checkpoint, or none of `step`.
           CheckpointError: checkpoint `step` (or, by default, every checkpoint) cannot be read back as saved.
         """
         if step is not None:
+            steps = self.all_steps()
+            if isinstance(step, bool) or step not in steps:
+                raise ValueError(f"step: expected the step of a saved checkpoint, one of {steps} in {self.directory}, "
+                                 f"got {step!r}; or None for the newest")
             return self._read(step)
         found = self._newest_readable(self._read, "Nothing was changed.")
         if found is None:

@@ -57,16 +57,22 @@ def _with_schema_defaults(saved: Mapping[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 
 
+def changed_settings(meta: Mapping[str, Any], config: ml_collections.ConfigDict) -> list[str]:
+    """'key: checkpoint's -> config's' for each setting that differs between checkpoint `meta`'s config and
+    `config`; [] when the checkpoint was written by this config."""
+    if meta["config_hash"] == config_hash(config):
+        return []
+    # [] also when written before the schema gained keys, which `config` leaves at their defaults
+    return differences(_with_schema_defaults(meta["config"]), hashed_settings(config))
+
+
 def check_same_config(meta: Mapping[str, Any], config: ml_collections.ConfigDict, directory: Path) -> None:
     """Raises ValueError naming the changed settings when checkpoint `meta` was written by another config."""
-    current = config_hash(config)
-    if meta["config_hash"] != current:
-        changed = differences(_with_schema_defaults(meta["config"]), hashed_settings(config))
-        if not changed:  # written before the schema gained keys, which this run leaves at their defaults
-            return
+    changed = changed_settings(meta, config)
+    if changed:
         raise ValueError(
             f"config: the checkpoint in {directory} was written with config hash {meta['config_hash']}, this run "
-            f"has {current}; changed settings (checkpoint -> now): {changed}. Use a new workdir, or the "
+            f"has {config_hash(config)}; changed settings (checkpoint -> now): {changed}. Use a new workdir, or the "
             "checkpoint's settings to resume."
         )
 
@@ -113,6 +119,13 @@ def restore_run(
     if "model_options" not in meta:
         raise ValueError(f"workdir: the checkpoint of step {meta['step']} in {workdir} records no model options "
                          "(written before cnnjax recorded them)")
+    changed = changed_settings(meta, config) if {"config_hash", "config"} <= set(meta) else []
+    if changed:
+        raise ValueError(
+            f"{workdir / 'config.json'}: expected the config its checkpoint of step {meta['step']} was written with, "
+            f"got other settings (checkpoint -> config.json): {changed}; put the run's config.json back (running "
+            "its training command again on this workdir rewrites it)"
+        )
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_options"].items()}  # JSON lists
     model = modellib.create(config.model, **options)
     variables = {"params": state["params"], **({"batch_stats": state["batch_stats"]} if state["batch_stats"] else {})}

@@ -3,6 +3,8 @@ files other than those the run started with; and a damaged config.json read back
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cnnjax import data
@@ -25,7 +27,6 @@ def test_a_model_with_other_classes_than_the_data_is_refused():
     assert build(config, _ten_class_dataset()).model.num_classes == 10  # stating the right number is fine
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("settings, words", [
     ({"model": "lenet5_classic", "model_options.pad_input": 0},
      ["config.pad_to: lenet5_classic refuses the run's 28x28x1 inputs", "pad_to=0",
@@ -43,6 +44,7 @@ def test_settings_the_run_cannot_use_are_refused_by_build(settings, words):
         assert word in str(info.value), (word, str(info.value))
 
 
+@pytest.mark.slow
 def test_resuming_on_other_data_files_is_refused(tmp_path, monkeypatch):
     folder = write_fake_fashion_mnist(tmp_path / "idx", n_train=64, n_test=16)
     config = tiny_config(data_dir=str(folder), num_epochs=2, stop_after_step=2)
@@ -65,3 +67,20 @@ def test_restore_run_names_a_damaged_config_json(tmp_path, text, words):
         restore_run(tmp_path)
     for word in words:
         assert word in str(info.value), (word, str(info.value))
+
+
+@pytest.mark.slow
+def test_restore_run_refuses_a_config_json_its_checkpoint_was_not_written_with_and_an_unsaved_step(tmp_path):
+    train_and_evaluate(tiny_config(), tmp_path, dataset=_ten_class_dataset())
+    steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    step = steps[-1]
+    for wrong in (step + 1, -1, str(step), True):
+        with pytest.raises(ValueError, match=rf"step: expected the step of a saved checkpoint, one of "
+                                             rf"{re.escape(str(steps))} .*got {wrong!r}"):
+            restore_run(tmp_path, step=wrong)
+    path = tmp_path / "config.json"
+    path.write_text(path.read_text().replace('"model": "lenet5"', '"model": "resnet20"'))
+    with pytest.raises(ValueError, match=rf"config.json: expected the config its checkpoint of step {step} was "
+                                         r"written with, got other settings .*\[\"model: 'lenet5' -> 'resnet20'\"\]; "
+                                         r"put the run's config.json back"):
+        restore_run(tmp_path)
