@@ -136,6 +136,11 @@ def _load_idx(name: str, spec: _Spec, data_dir: PathLike | None, idx_dir: PathLi
         train, test = (
             ArraySource(*idx.load_idx_split(*files[split], num_classes=spec.num_classes)) for split in ("train", "test")
         )
+        for split, source in (("train", train), ("test", test)):
+            if source.images.shape[1:] != spec.image_shape:
+                expected, got = ("x".join(map(str, shape[:2])) for shape in (spec.image_shape, source.images.shape[1:]))
+                raise ValueError(f"IDX file {files[split][0]}: expected {name}'s {expected} images, got {got}: not "
+                                 f"{name} files; to get them, {idx.IDX_DATASETS[name].how_to_get}")
         return _make(name, spec, train, test, class_names, [path for pair in files.values() for path in pair])
     from cnnjax.data import tfds_builder  # Imports tensorflow_datasets.
 

@@ -61,6 +61,16 @@ def test_labels_out_of_range_name_the_file_index_and_value(idx_dir, split, index
     assert f"of {len(labels)} labels are outside" in message
 
 
+@pytest.mark.parametrize("split, suffix, shape", [("train", ".gz", (4, 4)), ("t10k", "", (28, 20))])
+def test_images_of_another_size_than_the_datasets_name_the_file(idx_dir, split, suffix, shape):
+    directory, arrays = idx_dir
+    count = len(arrays[split][1])
+    write_idx(directory / f"{split}-images-idx3-ubyte{suffix}", np.zeros((count, *shape), np.uint8))
+    with pytest.raises(ValueError, match=rf"IDX file .*{split}-images-idx3-ubyte{suffix}: expected mnist's 28x28 "
+                                         rf"images, got {shape[0]}x{shape[1]}: not mnist files"):
+        load_dataset("mnist", idx_dir=directory)
+
+
 def test_dataset_lists_the_files_it_was_read_from(idx_dir):
     directory, _ = idx_dir
     ds = load_dataset("mnist", idx_dir=directory)
