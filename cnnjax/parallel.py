@@ -10,7 +10,12 @@ with `lax.pmean` over `PMAP_AXIS`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
+import os
+import socket
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,18 +28,40 @@ DATA_AXIS = "data"
 PMAP_AXIS = "devices"
 
 
-def initialize_distributed(coordinator_address: str = "", num_processes: int = 1, process_id: int = 0) -> bool:
+JOIN_TIMEOUT_S = 300
+"""How long a process waits for all processes to join the coordinator (jax.distributed's own default)."""
+
+
+def initialize_distributed(
+    coordinator_address: str = "", num_processes: int = 1, process_id: int = 0, *, timeout_s: int = JOIN_TIMEOUT_S
+) -> bool:
     """Starts `jax.distributed` when a coordinator address is given; True if it runs.
 
     Call before any other JAX work. Every process runs the same program with its own `process_id`
     (`cnnjax train --coordinator-address HOST:PORT --num-processes N --process-id I`). coordinator_address
     'auto': `jax.distributed.initialize()` finds the coordinator, process count and index itself (Cloud TPU pod
     slices, SLURM, Open MPI), so every host runs the same command line; num_processes / process_id are not read.
+
+    A process says on stderr that it waits for the others; one that cannot join within `timeout_s` seconds (a
+    process not started, a coordinator it cannot reach) prints one line naming the coordinator and the processes
+    and exits with status 1 (jax.distributed would end the process then anyway, with an abort and a C++ trace).
+
+    Raises:
+      ValueError: a host that does not resolve, a process id outside [0, num_processes), 'auto' outside a
+        cluster that jax.distributed recognises.
     """
     address = coordinator_address
     if address == "auto":
         if not jax.distributed.is_initialized():
-            jax.distributed.initialize()
+            try:
+                with _join_deadline(timeout_s, "the coordinator that jax.distributed found ('auto')"):
+                    jax.distributed.initialize(initialization_timeout=timeout_s + _JAX_GRACE_S)
+            except ValueError as e:
+                raise ValueError(
+                    f"config.distributed.coordinator_address: 'auto' takes the coordinator, process count and index "
+                    f"from a cluster (Cloud TPU pod slices, SLURM, Open MPI), and jax.distributed found none ({e}); "
+                    "give 'host:port' of process 0 with --num-processes and --process-id"
+                ) from None
         return True
     if not address:
         if num_processes != 1:
@@ -46,8 +73,41 @@ def initialize_distributed(coordinator_address: str = "", num_processes: int = 1
         raise ValueError(f"process_id: expected 0 <= process_id < num_processes={num_processes}, got {process_id}")
     if jax.distributed.is_initialized():
         return True
-    jax.distributed.initialize(coordinator_address=address, num_processes=num_processes, process_id=process_id)
+    host, _, port = address.rpartition(":")
+    try:
+        socket.getaddrinfo(host.strip("[]"), port)
+    except (socket.gaierror, UnicodeError) as e:
+        raise ValueError(f"config.distributed.coordinator_address: host {host!r} of {address!r} does not resolve "
+                         f"({e}); expected the address of process 0 as this machine reaches it") from None
+    print(f"process {process_id} of {num_processes}: joining the coordinator at {address} (waiting up to {timeout_s} s "
+          "for every process)", file=sys.stderr, flush=True)
+    with _join_deadline(timeout_s, f"the coordinator at {address} as process {process_id} of {num_processes}"):
+        jax.distributed.initialize(coordinator_address=address, num_processes=num_processes, process_id=process_id,
+                                   initialization_timeout=timeout_s + _JAX_GRACE_S)
     return True
+
+
+_JAX_GRACE_S = 30  # jax.distributed's own deadline comes this much later than cnnjax's, which reports it
+
+
+@contextlib.contextmanager
+def _join_deadline(timeout_s: int, joining: str) -> Iterator[None]:
+    """Within the block (a jax.distributed.initialize, which blocks in C++ and cannot be interrupted), a timer
+    that after `timeout_s` seconds prints why on stderr and ends the process with status 1."""
+
+    def expire() -> None:
+        print(f"error: config.distributed: could not join {joining} within {timeout_s} s; start every process "
+              "(--process-id 0 .. --num-processes - 1) with the same --coordinator-address, the address of process "
+              "0 as each machine reaches it, and its port open", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    timer = threading.Timer(timeout_s, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def data_mesh(devices: list[jax.Device] | None = None) -> Mesh:

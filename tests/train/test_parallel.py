@@ -114,6 +114,23 @@ def test_two_processes_on_localhost_match_one(tmp_path):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), params_2, params_1)
 
 
+@pytest.mark.parametrize("call, message", [
+    ("initialize_distributed('127.0.0.1:{port}', 2, 0, timeout_s=3)",
+     "error: config.distributed: could not join the coordinator at 127.0.0.1:{port} as process 0 of 2 within 3 s; "
+     "start every process (--process-id 0 .. --num-processes - 1) with the same --coordinator-address"),
+    ("initialize_distributed('no-such-host.invalid:{port}', 2, 1)",
+     "ValueError: config.distributed.coordinator_address: host 'no-such-host.invalid' of 'no-such-host.invalid:{port}' "
+     "does not resolve"),
+    ("initialize_distributed('auto')",
+     "ValueError: config.distributed.coordinator_address: 'auto' takes the coordinator, process count and index "
+     "from a cluster"),
+])
+def test_a_process_that_cannot_join_says_why_and_ends(call, message):
+    port = _free_port()
+    done = run_python(f"from cnnjax import parallel; parallel.{call.format(port=port)}", timeout=60)
+    assert done.returncode == 1 and message.format(port=port) in done.stderr.splitlines()[-1], done.stderr[-2000:]
+
+
 def test_batch_sizes_must_split_over_devices():
     with pytest.raises(ValueError, match=r"config\.batch_size: expected a multiple of the device count 8"):
         parallel.check_batch_size(36, "config.batch_size", devices=8, processes=1)
