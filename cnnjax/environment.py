@@ -7,14 +7,16 @@ fields decide a run's bits.
 
 Every training run's manifest.json records `fingerprint()` ("environment"), and so does every result file of the
 progression study. Two runs of the same config and seed are promised the same bits when
-`reproducibility_fields` of their fingerprints are equal; the other fields (CPU model under the "portable"
-profile, core count, git commit) say where a result came from.
+`reproducibility_fields` of their fingerprints are equal; the other fields (the total core count, the git commit)
+say where a result came from.
 
 Why the fields of `reproducibility_fields` are those:
 - the numerics profile (`cnnjax.backend.configuration()`) and XLA_FLAGS choose the kernels;
-- the ISA class, the CPU model and any ISA cap: oneDNN (the "fast" profile's convolutions) and XLA's own code
-  generation pick kernels by the CPU's instruction set, oneDNN also by its caches. A profile of
-  ISA_INDEPENDENT_PROFILES uses only paths whose bits do not depend on the ISA, so for it these fields drop out;
+- the ISA class, the CPU model and any ISA cap: oneDNN, YNNPACK and XLA's own code generation pick kernels by the
+  CPU's instruction set, oneDNN and Eigen their blockings by its caches. A profile of ISA_INDEPENDENT_PROFILES would
+  use only paths whose bits depend on none of these, and for it these fields would drop out. None is: under
+  "portable", whose caps remove most of the ISA's share, a kernel-gradient convolution still gives other bits on
+  AVX-512 than on AVX2, and Eigen's blockings still follow the caches (`cnnjax.backend`, tests/test_portability.py);
 - the CPUs available to the process: XLA:CPU sizes its thread pool by them, and Eigen's contractions can split a
   reduction across that pool's threads;
 - the platform, device kinds and counts, and the process count: the kernels of another device differ, and data
@@ -40,8 +42,10 @@ from cnnjax import backend
 PACKAGES = ("python", "numpy", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "cnnjax")
 # Packages whose versions can change a run's numbers (orbax-checkpoint only stores them).
 NUMERIC_PACKAGES = ("python", "numpy", "jax", "jaxlib", "flax", "optax", "cnnjax")
-# Profiles that use only CPU paths whose bits do not depend on the instruction set (cnnjax.backend.PROFILES).
-ISA_INDEPENDENT_PROFILES = frozenset({"portable"})
+# Profiles (of cnnjax.backend.PROFILES) whose bits were seen to agree across ISA classes and CPU models: none yet
+# (the module's docstring says why "portable" is not one); a profile joins when tests/test_portability.py's golden
+# fingerprints of every ISA class agree.
+ISA_INDEPENDENT_PROFILES: frozenset[str] = frozenset()
 ISA_CAP_FLAG = "xla_cpu_max_isa"  # an XLA flag (in XLA_FLAGS) that caps the instruction set XLA:CPU emits
 ISA_CAP_ENV = "ONEDNN_MAX_CPU_ISA"  # the environment variable that caps the instruction set oneDNN uses
 CPUINFO = Path("/proc/cpuinfo")

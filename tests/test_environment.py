@@ -148,7 +148,15 @@ def test_only_the_fields_that_decide_the_bits_are_reproducibility_differences(fi
         assert environment.reproducibility_differences(fast, changed(fast, **{field: value})), field
 
 
-def test_under_an_isa_independent_profile_the_cpu_and_its_isa_cap_do_not_count(fingerprint):
+def test_under_portable_the_cpu_still_counts(fingerprint):
+    portable = changed(fingerprint, numerics__profile="portable")
+    other_cpu = changed(portable, isa_class="avx2", cpu_model="another CPU")
+    assert environment.reproducibility_differences(portable, other_cpu) == [
+        f"isa_class: {portable['isa_class']} -> avx2", f"cpu_model: {portable['cpu_model']} -> another CPU"]
+
+
+def test_under_an_isa_independent_profile_the_cpu_and_its_isa_cap_do_not_count(fingerprint, monkeypatch):
+    monkeypatch.setattr(environment, "ISA_INDEPENDENT_PROFILES", frozenset({"portable"}))
     portable = changed(fingerprint, numerics__profile="portable", isa_caps={},
                        xla_flags="--xla_cpu_use_xnnpack=false --xla_a=1")
     capped = changed(portable, isa_class="avx2", cpu_model="another CPU",

@@ -13,15 +13,15 @@ the repository's whatever the working directory).
     python -m experiments.progression curves --seed 0             # -> curves_seed0.json, curves_seed0.png
 
 `run` and `tune` compute under the numerics profile of --numerics (`cnnjax.backend.PROFILES`; default
-$CNNJAX_PROFILE, else "portable": the same bits on any x86 CPU) and record it in each file they write, with the
+$CNNJAX_PROFILE, else "portable": the fewest CPU-dependent paths) and record it in each file they write, with the
 rest of the environment (`cnnjax.environment.fingerprint()`).
 
 The committed files (result files, tune.json, results.json/.md, curves_seed<S>.json) are inputs to check against:
 a command that computes one again compares it with the file in place and leaves an equal one as it is (e.g. `run`
 on a (row, seed) that has a result file reports whether its numbers reproduce); one that differs is an error and
 is kept, unless --overwrite. A result computed in an environment that differs from the file's in a field that
-decides the bits (`cnnjax.environment.reproducibility_fields`: the profile, the ISA class unless the profile is
-"portable", the versions, ...), or checked against a file recorded without a fingerprint, is reported with both
+decides the bits (`cnnjax.environment.reproducibility_fields`: the profile, the CPU's ISA class and model, the
+versions, ...), or checked against a file recorded without a fingerprint, is reported with both
 numbers and the differing fields ('not comparable: ... differs'), not an error; the file is kept.
 
 An interrupted CNN run (Ctrl-C, SIGTERM) saves a checkpoint and prints the command that resumes it (exit status
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import signal
 import sys
@@ -107,10 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "run" and args.all and (args.runlocal or args.overwrite):
         parser.error(f"--{'runlocal' if args.runlocal else 'overwrite'}: applies to one --row, not --all")
     if args.command in ("run", "tune"):  # the commands that compute; before anything starts JAX
-        profile = args.numerics or os.environ.get(backend.ENV_PROFILE) or STUDY_PROFILE
-        if profile not in backend.PROFILES:
-            parser.error(f"--numerics: expected a profile of cnnjax.backend.PROFILES {sorted(backend.PROFILES)}, got "
-                         f"{profile!r}" + ("" if args.numerics else f" (from ${backend.ENV_PROFILE})"))
+        try:
+            profile = backend.choose_profile(args.numerics, default=STUDY_PROFILE)
+        except ValueError as e:
+            parser.error(str(e))
         backend.configure(profile)
     again = shlex.join([*PROG.split(), *argv])
     try:
