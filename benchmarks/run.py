@@ -17,7 +17,11 @@ peak, and for cnnjax the input pipeline's img/s (`cnnjax.data.batches` over an i
 `jax.device_put`; Fashion-MNIST for 28x28x1 inputs, random arrays of the workload's shape otherwise).
 
 The cnnjax side runs under the backend profile of its flag set (`cnnjax.backend.configure`): "fast" for 'cnnjax'
-(the default), "xla" with exactly the given flags for every other set.
+(the default), "portable" for 'portable', "xla" with exactly the given flags for every other set. Several flag sets
+in one run alternate round by round, so their ratios hold on a shared machine:
+
+    .venv/bin/python benchmarks/run.py --workloads lenet5,resnet20 --frameworks cnnjax --xla-flags cnnjax \
+        --xla-flags portable --xla-flags xla --rounds 6
 
 Both sides train the same architecture (parameter counts asserted equal) with SGD momentum 0.9 at lr 0.01, batch
 norm in training mode, on fixed random uint8 images normalised inside the step, cross-entropy on random labels.
@@ -64,10 +68,11 @@ WORKLOADS = {
     "resnet50": Workload("resnet50", 8, (224, 224, 3), 1000),
 }
 FRAMEWORKS = ("cnnjax", "pytorch-eager", "pytorch-channels-last", "pytorch-compile")
-FLAG_SETS = {  # cnnjax side: name -> XLA_FLAGS; 'cnnjax' = the library's "fast" profile (cnnjax.backend), every
-    # other set runs under the "xla" profile, i.e. exactly these flags and the plain lax formulations (names checked
-    # by XLA: unknown ones abort)
+FLAG_SETS = {  # cnnjax side: name -> XLA_FLAGS; 'cnnjax' and 'portable' = the library's "fast" and "portable"
+    # profiles (cnnjax.backend), every other set runs under the "xla" profile, i.e. exactly these flags and the plain
+    # lax formulations (names checked by XLA: unknown ones abort)
     "cnnjax": "",
+    "portable": "",
     "xla": "",
     "eigen": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
     "eigen+onednn": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution "
@@ -154,7 +159,7 @@ def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, step
     jitted with the state donated."""
     from cnnjax import backend
 
-    backend.configure(profile)  # before JAX starts
+    configuration = backend.configure(profile)  # before JAX starts
 
     import jax
 
@@ -184,6 +189,7 @@ def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, step
     pipeline, source = _pipeline_images_per_s(workload, pipeline_seconds)
     _reply(ready=True, params=info.params, macs=info.macs, compile_s=compile_s, pipeline_img_per_s=pipeline,
            pipeline_source=source, xla_flags=os.environ.get("XLA_FLAGS", ""), profile=profile, steps_per_call=k,
+           environment=configuration["environment"],
            versions={"cnnjax": cnnjax.__version__, "jax": jax.__version__,
                      "jaxlib": importlib.metadata.version("jaxlib"), "python": platform.python_version()},
            device=jax.devices()[0].device_kind)
@@ -277,8 +283,9 @@ class Variant:
 
     @property
     def profile(self) -> str:
-        """cnnjax: "fast" for the library's flag set, else "xla" (exactly `xla_flags`)."""
-        return "fast" if self.flags_name in ("", "cnnjax") else "xla"
+        """cnnjax: "fast" for the library's flag set, "portable" for its portable one, else "xla" (exactly
+        `xla_flags`)."""
+        return {"": "fast", "cnnjax": "fast", "portable": "portable"}.get(self.flags_name, "xla")
 
     @property
     def label(self) -> str:

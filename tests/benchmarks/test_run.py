@@ -36,6 +36,12 @@ def test_cnnjax_side_json(tmp_path, capsys):
     assert "cnnjax[eigen]" in capsys.readouterr().out  # the table
 
 
+def test_flag_sets_run_under_their_profiles():
+    profiles = {name: run.Variant("cnnjax", name, run.FLAG_SETS[name]).profile for name in run.FLAG_SETS}
+    assert profiles == {"cnnjax": "fast", "portable": "portable", "xla": "xla", "eigen": "xla", "eigen+onednn": "xla"}
+    assert run.Variant("cnnjax").profile == "fast" and run.Variant("cnnjax", "flags3", "--xla_foo=1").profile == "xla"
+
+
 def test_unknown_workload_is_rejected():
     with pytest.raises(SystemExit):
         run.parse_args(["--workloads", "lenet6"])
