@@ -143,6 +143,14 @@ def as_int(value: object, name: str, expected: str) -> int:
     return int(_scalar(value, name, expected, "iu"))
 
 
+def as_bool(value: object, name: str) -> bool:
+    """A flag as a Python bool: a Python or NumPy bool, or a concrete 0-d bool array; anything else (the str 'no',
+    the int 1, a traced value) is refused, since a truthy stand-in would silently mean True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return bool(_scalar(value, name, "a bool (True or False)", "b"))
+
+
 def is_int(value: object) -> bool:
     """True for Python and NumPy integers, False for bools and everything else."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from cnnjax.functional.checks import as_real, named_op
+from cnnjax.functional.checks import as_bool, as_real, named_op
 
 
 def _check_key(key: object) -> None:
@@ -30,7 +30,9 @@ def dropout(key: jax.Array | None, x: jax.Array, rate: float, *, train: bool) ->
       key: a PRNG key (may be None when not training or when rate == 0).
       x: any shape. Returns the same shape.
       rate: the drop probability, in [0, 1): a Python or NumPy float or a 0-d array (concrete, not traced).
+      train: a bool (the str 'no' is refused, not taken as True).
     """
+    train = as_bool(train, "train")
     rate = as_real(rate, "rate", "a drop probability in [0, 1)")
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"rate: expected a drop probability in [0, 1), got {rate!r}")

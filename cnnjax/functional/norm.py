@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.functional.checks import as_int, as_real, is_concrete, named_op
+from cnnjax.functional.checks import as_bool, as_int, as_real, is_concrete, named_op
 
 
 class BatchNormParams(TypedDict, total=False):
@@ -90,11 +90,13 @@ def batch_norm(
       x: (N, ..., C).
       params: {'scale': (C,), 'bias': (C,)}; either may be absent.
       state: {'mean': (C,), 'var': (C,)}.
+      train: a bool (the str 'no' is refused, not taken as True).
       axis_name: a mapped axis (pmap/shard_map) to average the batch statistics over.
 
     Returns:
       (y with the shape of x, new state).
     """
+    train = as_bool(train, "train")
     momentum, eps = _check_batch_norm(x, params, state, train, momentum, eps)
     if train:
         axes = tuple(range(x.ndim - 1))

@@ -1,10 +1,13 @@
 """Input-size checks of the zoo models, raised before any computation.
 
-`@checked_input` wraps a model's `__call__`. At the top level (the model itself, not a submodule) it turns
+`@checked_input` wraps a model's `__call__`. At the top level (the model itself, not a submodule) it refuses a
+`train` that is not a bool (the str 'no' would mean True), and turns
   - a map that would vanish (a kernel or pool window larger than its padded input, `functional.checks.
     WindowTooLarge`) into a ValueError naming the model, the layer and the smallest square input that works;
   - variables initialised for another input size (`nn.base.VariableShapeError`) into a ValueError naming the
     input size they were made for and the one received;
+  - training without `mutable=['batch_stats']` (Flax's ModifyScopeVariableError) into a ValueError saying how to
+    call it;
 and warns when the input leaves 1x1 maps at the input of more than a quarter of the convolutions (the model runs,
 but most of its layers see no spatial structure: resnet50 at 8x8, say). The sizes are found by tracing the
 model on abstract inputs (`jax.eval_shape`), only when something is wrong.
@@ -19,12 +22,13 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from cnnjax import nn as cnn
-from cnnjax.functional.checks import WindowTooLarge
+from cnnjax.functional.checks import WindowTooLarge, as_bool
 from cnnjax.models import registry
 from cnnjax.nn.base import VariableShapeError
 
@@ -42,6 +46,8 @@ def checked_input(call: Callable) -> Callable:
     def checked(self: nn.Module, x: jax.Array, *args: Any, **kwargs: Any):
         if isinstance(self.parent, nn.Module) or _TRACING_SIZES.get():
             return call(self, x, *args, **kwargs)
+        if "train" in kwargs:
+            kwargs["train"] = as_bool(kwargs["train"], "train")
         convs: list[tuple[str, tuple[int, ...]]] = []
         try:
             with nn.intercept_methods(_recorder(convs)):
@@ -50,6 +56,12 @@ def checked_input(call: Callable) -> Callable:
             raise ValueError(_vanishing(self, x, kwargs, e)) from None
         except VariableShapeError as e:
             raise ValueError(_other_size(self, x, kwargs, e)) from None
+        except flax.errors.ModifyScopeVariableError as e:
+            raise ValueError(
+                f"train: {_describe(self)} updates its batch statistics in training; expected "
+                "model.apply(variables, x, train=True, mutable=['batch_stats']), which returns (output, "
+                f"{{'batch_stats': ...}}), got train=True without mutable ({e})"
+            ) from None
         _warn_one_by_one(self, x, convs)
         return out
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from cnnjax import functional as F
-from cnnjax.functional.checks import Padding
+from cnnjax.functional.checks import Padding, as_bool
 from cnnjax.nn.base import Module
 
 
@@ -130,6 +130,7 @@ class Dropout(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        train = as_bool(train, "train")  # before make_rng, which a truthy str would reach
         key = self.make_rng("dropout") if train and self.rate > 0 else None
         return F.dropout(key, x, self.rate, train=train)
 

@@ -136,6 +136,13 @@ CASES = [
      r"state: expected a non-negative running variance 'var', got nan for channel 2", False),
     ("batch_norm-momentum-str", lambda x: F.batch_norm(x, {}, state3, train=True, momentum="0.9"), (x4,), TypeError,
      r"momentum: expected a value in \[0, 1\], got str '0.9'", True),
+    # flags: a truthy stand-in would mean True
+    ("batch_norm-train-str", lambda x: F.batch_norm(x, {}, state3, train="no"), (x4,), TypeError,
+     r"train: expected a bool \(True or False\), got str 'no'", True),
+    ("dropout-train-str", lambda x: F.dropout(jax.random.key(0), x, 0.5, train="no"), (x4,), TypeError,
+     r"train: expected a bool \(True or False\), got str 'no'", True),
+    ("dropout-train-int", lambda x: F.dropout(None, x, 0.5, train=0), (x4,), TypeError,
+     r"train: expected a bool \(True or False\), got int 0", True),
     # losses
     ("cross_entropy-labels", lambda z: F.softmax_cross_entropy(z, jnp.zeros((4, 3), jnp.int32)), (logits,),
      ValueError, r"labels: expected integer class ids of shape \(4,\) .* got labels \(4, 3\)", True),
@@ -163,7 +170,9 @@ CASES = [
     ("cross_entropy-smoothing-str", lambda z: F.softmax_cross_entropy(z, labels, label_smoothing="0.1"), (logits,),
      TypeError, r"label_smoothing: expected a value in \[0, 1\), got str '0.1'", True),
     ("hinge-margin-str", lambda z: F.multiclass_hinge(z, labels, margin="1"), (logits,), TypeError,
-     r"margin: expected a real margin, got str '1'", True),
+     r"margin: expected a margin >= 0, got str '1'", True),
+    ("hinge-margin-negative", lambda z: F.multiclass_hinge(z, labels, margin=-1.0), (logits,), ValueError,
+     r"margin: expected a margin >= 0 .*, got -1.0", True),
     ("hinge-logits-rank", lambda z: F.multiclass_hinge(z[None], labels), (logits,), ValueError,
      r"labels: expected integer class ids of shape \(1,\) for logits \(N, classes\), got labels \(4,\) and logits "
      r"\(1, 4, 3\)", True),

@@ -114,6 +114,29 @@ def test_options_of_another_type_or_out_of_bounds_are_refused_by_name(name, opti
         models.create(name, **options)
 
 
+@pytest.mark.parametrize("name, shape, train, pattern", [
+    ("lenet5", (1, 28, 28, 1), "no", r"train: expected a bool \(True or False\), got str 'no'"),
+    ("vgg11_bn", (1, 32, 32, 3), 1, r"train: expected a bool \(True or False\), got int 1"),
+    ("resnet20", (1, 32, 32, 3), True,
+     r"train: resnet20 \(ResNet\) updates its batch statistics in training; expected model.apply\(variables, x, "
+     r"train=True, mutable=\['batch_stats'\]\)"),
+])
+def test_calls_in_training_mode_that_would_do_otherwise_are_refused(name, shape, train, pattern):
+    model = models.create(name, **({"width": 0.125, "adaptive_pool": 1} if name.startswith("vgg") else {}))
+    x = jax.ShapeDtypeStruct(shape, jnp.float32)
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    with pytest.raises(ValueError if train is True else TypeError, match=pattern):
+        jax.eval_shape(lambda v, x: model.apply(v, x, train=train, rngs={"dropout": jax.random.key(1)}),
+                       variables, x)
+
+
+def test_list_models_refuses_a_pattern_that_is_not_a_str():
+    assert models.list_models("resnet2*") == ["resnet20"]
+    with pytest.raises(TypeError, match=r"pattern: expected a shell-style str such as 'resnet\*', or None for all, "
+                                        r"got int 3"):
+        models.list_models(3)
+
+
 def test_num_classes_argument_is_checked_as_the_option():
     with pytest.raises(TypeError, match=r"num_classes: expected an int >= 1 \(an option of 'vgg11'\), got bool True"):
         models.create("vgg11", num_classes=True)
