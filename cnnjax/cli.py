@@ -177,6 +177,8 @@ def parse_model_options(name: str, items: Sequence[str]) -> dict[str, object]:
         key, sep, text = item.partition("=")
         if not sep or not key.isidentifier():
             raise ValueError(f"--set: expected KEY=VALUE with KEY an option name, got {item!r}")
+        if key in options:
+            raise ValueError(f"--set: expected each option once, got {key} twice ({key}={options[key]!r} and {item!r})")
         options[key] = models.parse_option(name, key, text)
     return options
 
@@ -191,7 +193,13 @@ def summary(args: argparse.Namespace, extra: Sequence[str]) -> int:
             raise ValueError(f"unrecognized arguments: {' '.join(extra)}")
         if args.name not in models.list_models():
             raise ValueError(f"NAME: expected one of {', '.join(models.list_models())}; got {args.name!r}")
-        model = models.create(args.name, num_classes=args.num_classes, **parse_model_options(args.name, args.options))
+        options = parse_model_options(args.name, args.options)
+        if args.num_classes is not None:
+            if "num_classes" in options:
+                raise ValueError(f"--num-classes: expected it or --set num_classes=N, got both ({args.num_classes} and "
+                                 f"{options['num_classes']})")
+            options["num_classes"] = args.num_classes
+        model = models.create(args.name, **options)
         shape = models.input_shape(args.name) if args.input_shape is None else args.input_shape
         with warnings.catch_warnings(record=True) as caught:  # e.g. an input that leaves 1x1 maps
             warnings.simplefilter("always")

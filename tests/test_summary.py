@@ -224,6 +224,14 @@ def test_invalid_arguments():
     model = models.create("lenet5")
     with pytest.raises(ValueError, match="input_shape"):
         summary(model, (28,))
+    with pytest.raises(ValueError, match=r"input_shape: LeNet5 takes inputs of rank 4, batch axis first; expected one "
+                                         r"example's shape, 3 sizes \(summary adds the batch axis\), got \(28, 28\)"):
+        summary(model, (28, 28))
+    with pytest.raises(ValueError, match=r"input_shape: .* got \(1, 28, 28, 1\)"):
+        summary(model, (1, 28, 28, 1))
+    with pytest.raises(TypeError, match=r"model: expected a Flax module, e.g. cnnjax.models.create\('lenet5'\), got "
+                                        r"str 'lenet5'"):
+        summary("lenet5", (28, 28, 1))
     with pytest.raises(TypeError, match="input_shape"):
         summary(model, 28)
     with pytest.raises(ValueError, match="batch_size"):
@@ -267,6 +275,20 @@ def test_cli_errors(capsys):
     assert main(["summary", "vgg11", "--set", "batch_norm=maybe"]) == 2
     assert "batch_norm: expected a bool (true/false, yes/no or 1/0) (an option of 'vgg11'), got 'maybe'" in (
         capsys.readouterr().err)
+    assert main(["summary", "vgg11", "--set", "width=0.5", "--set", "width=0.25"]) == 2
+    assert "--set: expected each option once, got width twice (width=0.5 and 'width=0.25')" in capsys.readouterr().err
+    assert main(["summary", "lenet5", "--set", "num_classes=5", "--num-classes", "7"]) == 2
+    assert "--num-classes: expected it or --set num_classes=N, got both (7 and 5)" in capsys.readouterr().err
+    assert main(["summary", "lenet5", "--input-shape", "28", "28"]) == 2
+    assert "input_shape: LeNet5 takes inputs of rank 4" in capsys.readouterr().err
+
+
+def test_cli_num_classes_by_set_or_flag(capsys):
+    from cnnjax.cli import main
+
+    for argv in (["--set", "num_classes=5"], ["--num-classes", "5"]):
+        assert main(["summary", "lenet5", "--json", *argv]) == 0
+        assert json.loads(capsys.readouterr().out)["layers"][-1]["output_shape"] == [1, 5]
 
 
 @pytest.mark.parametrize("name", ["alexnet", "googlenet", "resnet20", "lenet5_classic"])

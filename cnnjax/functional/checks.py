@@ -183,11 +183,21 @@ def as_tuple(value: int | Sequence[int], n: int, name: str, *, minimum: int = 1)
     return values
 
 
+class RankError(ValueError):
+    """An array of another rank than the op takes; `shape` and `rank` say which, so that a caller that made the
+    array (`cnnjax.summary` from an input_shape) can word the error in its own terms."""
+
+    def __init__(self, message: str, shape: tuple[int, ...], rank: int):
+        super().__init__(message)
+        self.shape, self.rank = shape, rank
+
+
 def check_rank(x_shape: Sequence[int], rank: int, name: str, layout: str, hint: str = "") -> None:
     """Checks that an array has `rank` dimensions, e.g. rank 4 for NHWC; `hint` says how else to call the op."""
     if len(x_shape) != rank:
         batch = f"; if it is one example, add a batch axis: {name}[None]" if len(x_shape) == rank - 1 else ""
-        raise ValueError(f"{name}: expected a rank-{rank} array ({layout}), got shape {tuple(x_shape)}{batch}{hint}")
+        raise RankError(f"{name}: expected a rank-{rank} array ({layout}), got shape {tuple(x_shape)}{batch}{hint}",
+                        tuple(x_shape), rank)
 
 
 def check_float_operands(**arrays: jax.Array | None) -> None:
