@@ -196,6 +196,20 @@ def test_every_bad_value_is_refused_by_validate(settings, words):
         assert word in str(info.value), (word, str(info.value))
 
 
+@pytest.mark.parametrize("model, key, value, error, pattern", [
+    ("lenet5", "num_classes", "10", TypeError,
+     r"config.model_options.num_classes: expected an int >= 1 \(an option of 'lenet5'\), got str '10'"),
+    ("vgg11", "batch_norm", "false", TypeError, r"config.model_options.batch_norm: expected a bool .* got str 'false'"),
+    ("resnet20", "bn_momentum", 1.5, ValueError, r"config.model_options.bn_momentum: expected a float in \[0, 1\]"),
+])
+def test_model_options_of_another_type_or_out_of_bounds_name_the_config_key(model, key, value, error, pattern):
+    config = recipes.recipe("lenet5")
+    configlib.set_value(config, "model", model)
+    configlib.set_value(config, f"model_options.{key}", value)
+    with pytest.raises(error, match=pattern):
+        configlib.validate(config)
+
+
 def test_validate_fills_defaults_and_rejects_unknown_keys():
     full = configlib.validate({"seed": 3, "num_epochs": 1, "optimizer": {"lr": 0.5}})
     assert full.seed == 3 and full.optimizer.lr == 0.5 and full.optimizer.name == "sgd"

@@ -179,6 +179,11 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: ob
         if unknown:
             raise ValueError(f"config.model_options: {config.model!r} accepts {modellib.options(config.model)}, got "
                              f"unknown {unknown}")
+        for key, value in config.model_options.items():  # each of the type the model declares (a module: no params)
+            try:
+                modellib.create(config.model, **{key: value})
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"config.model_options.{e}") from None
         check_task(config, modellib.task(config.model))
     return config
 
