@@ -222,7 +222,7 @@ def run_check(study: Study, check: Check, runs: Mapping[int, Run], report=print)
     else:
         for command in commands:
             report(f"check {check.name}: {command}")
-        run_training(study, argvs, what=f"check {check.name} ({workdir})", devices=devices)
+        run_training(argvs, what=f"check {check.name} ({workdir})", devices=devices)
     reference, other = runs[seed], read_run(workdir)
     reference_vars, other_vars = variables_of(reference.workdir), variables_of(workdir)
     if check.kind == "rerun":

@@ -52,9 +52,9 @@ def study_parser() -> argparse.ArgumentParser:
                    help=f"the study folder (default: {DEFAULT_ROOT}/<config file stem>[_<ARG>])")
     p.add_argument("--check", action="append", default=[], metavar="CHECK",
                    help="rerun, devices:N or processes:N (repeatable; see below)")
-    p.add_argument("--numerics", default=DEFAULT_NUMERICS, metavar="PROFILE",
-                   help="the trainings' numerics profile, a row of cnnjax.backend.PROFILES (default: "
-                   f"{DEFAULT_NUMERICS}: the same bits on any x86 CPU)")
+    p.add_argument("--numerics", metavar="PROFILE",
+                   help="the trainings' numerics profile, a row of cnnjax.backend.PROFILES (default: the config's "
+                   f"numerics, else $CNNJAX_PROFILE, else {DEFAULT_NUMERICS}: the same bits on any x86 CPU)")
     return p
 
 

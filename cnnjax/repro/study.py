@@ -1,7 +1,7 @@
 """A reproducibility study: one config trained with several seeds, each in its own workdir under one folder.
 
-    study = open_study("experiments/configs/lenet5_fashion_mnist.py", seeds=[0, 1, 2], numerics="portable")
-    run_seeds(study)                      # a finished seed is skipped, an interrupted one resumes
+    study = open_study("experiments/configs/lenet5_fashion_mnist.py", seeds=[0, 1, 2])  # numerics: portable
+    train_seeds(study)                    # a finished seed is skipped, an interrupted one resumes
     runs = [read_run(study.workdir(seed)) for seed in study.seeds]
 
 Folder layout (STUDY/):
@@ -13,10 +13,10 @@ Folder layout (STUDY/):
     report.md, report.json, curves.png   (cnnjax.repro.report)
 
 Every training is a `cnnjax train` command in a child process (`python -m cnnjax.cli train --config FILE[:ARG]
---seed S --workdir DIR [--config.KEY=VALUE ...]`, with the study's numerics profile in CNNJAX_PROFILE): the report
-lists the command that reproduces each run, each run starts its JAX backend under its own profile and device
-count, and `cnnjax train` resumes a run from its workdir's checkpoint. SIGINT and SIGTERM are passed on to the
-training, which saves a checkpoint and stops; the study then raises `Stopped`.
+--numerics PROFILE --seed S --workdir DIR [--config.KEY=VALUE ...]`): the report lists the command that reproduces
+each run, each run starts its JAX backend under the study's profile and its own device count, and `cnnjax train`
+resumes a run from its workdir's checkpoint. SIGINT and SIGTERM are passed on to the training, which saves a
+checkpoint and stops; the study then raises `Stopped`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from cnnjax.train.tasks import TASKS
 
 STUDY_FILE = "study.json"
 DEFAULT_ROOT = Path("runs/repro")
-DEFAULT_NUMERICS = "portable"  # the profile whose bits do not depend on the CPU's instruction set
+DEFAULT_NUMERICS = "portable"  # a study's profile unless chosen: its bits do not depend on the CPU's instruction set
 # Keys of the final metrics that measure time, not the computation: left out of every comparison.
 TIMING_KEYS = frozenset({"wall_time", "images_per_sec", "compile_seconds"})
 DEVICE_COUNT_FLAG = "xla_force_host_platform_device_count"
@@ -145,7 +145,7 @@ def parse_checks(specs: Sequence[str]) -> list[Check]:
 class Study:
     """A study: `config` (validated; its seed is replaced by each of `seeds`) loaded from `config_spec`
     ('file.py[:arg]') with `overrides` (['--config.KEY=VALUE', ...]), trained under the numerics profile
-    `numerics`, in `folder`."""
+    `numerics` (a row of cnnjax.backend.PROFILES), in `folder`."""
 
     folder: Path
     config_spec: str
@@ -181,14 +181,12 @@ class Study:
 
     def train_argv(self, seed: int, workdir: Path, *extra: str) -> list[str]:
         """The `cnnjax train` arguments of seed `seed` in `workdir` (then `extra`, e.g. the multi-process flags)."""
-        return ["train", "--config", self.config_spec, "--seed", str(seed), "--workdir", str(workdir), *extra,
-                *self.overrides]
+        return ["train", "--config", self.config_spec, "--numerics", self.numerics, "--seed", str(seed), "--workdir",
+                str(workdir), *extra, *self.overrides]
 
     def command(self, argv: Sequence[str], *, devices: int | None = None) -> str:
         """The shell command that runs `argv` (from `train_argv`) as this study does."""
-        env = [f"{backend.ENV_PROFILE}={self.numerics}"]
-        if devices is not None:
-            env.append(f"XLA_FLAGS=--{DEVICE_COUNT_FLAG}={devices}")
+        env = [] if devices is None else [f"XLA_FLAGS=--{DEVICE_COUNT_FLAG}={devices}"]
         return " ".join([*env, "cnnjax", shlex.join(argv)])
 
     def record(self) -> dict[str, Any]:
@@ -208,11 +206,14 @@ def open_study(
     seeds: Sequence[int],
     *,
     overrides: Sequence[str] = (),
-    numerics: str = DEFAULT_NUMERICS,
+    numerics: str | None = None,
     folder: str | Path | None = None,
 ) -> Study:
     """The study of `config_spec` with `overrides`, checked before anything runs: the config loads and validates,
     the profile exists, and `folder` (default: `default_folder`) is new, empty, or holds this same study.
+
+    The profile is `numerics`, else the config's `numerics`, else $CNNJAX_PROFILE, else DEFAULT_NUMERICS
+    (`cnnjax.backend.choose_profile`).
 
     Raises:
       ValueError: a missing or invalid config, an override that sets the seed, an unknown profile, a folder that
@@ -220,13 +221,11 @@ def open_study(
     """
     if not seeds:
         raise ValueError("--seeds: expected one or more seeds, got none")
-    if numerics not in backend.PROFILES:
-        raise ValueError(f"--numerics: expected a profile of cnnjax.backend.PROFILES {sorted(backend.PROFILES)}, got "
-                         f"{numerics!r}")
     seeded = [o for o in overrides if re.match(r"--config\.seed(=|$)", o)]
     if seeded:
         raise ValueError(f"{seeded[0]}: the study sets each run's seed from --seeds; leave config.seed unset")
     config = configlib.validate(configlib.override(configlib.load_config(config_spec), overrides))
+    numerics = backend.choose_profile(numerics, config.numerics, default=DEFAULT_NUMERICS)
     study = Study(folder=Path(folder) if folder is not None else default_folder(config_spec), config_spec=config_spec,
                   overrides=tuple(overrides), numerics=numerics, seeds=tuple(seeds), config=config)
     check_folder(study)
@@ -332,20 +331,20 @@ def train_seeds(study: Study, report=print) -> None:
             continue
         argv = study.train_argv(seed, workdir)
         report(f"seed {seed}: {study.command(argv)}")
-        run_training(study, [argv], what=f"seed {seed} ({workdir})")
+        run_training([argv], what=f"seed {seed} ({workdir})")
 
 
-def training_env(study: Study, devices: int | None = None) -> dict[str, str]:
-    """The environment of a study's `cnnjax train`: this process's, with the study's profile in CNNJAX_PROFILE and
-    XLA_FLAGS as the user set them (without the flags this process's own profile added, which would otherwise
-    keep their values in the child), with `devices` emulated CPU devices when given."""
-    env = dict(os.environ)
-    added = set(backend.configuration()["xla_flags_added"])
+def training_env(devices: int | None = None) -> dict[str, str]:
+    """The environment of a study's `cnnjax train`: this process's as the user set it, without what this process's
+    own profile added (XLA flags and variables that would otherwise keep their values in the child, whose
+    profile is the study's), with `devices` emulated CPU devices when given."""
+    configured = backend.configuration()
+    added = set(configured["xla_flags_added"])
+    env = {k: v for k, v in os.environ.items() if f"{k}={v}" not in configured["environment_added"]}
     flags = [f for f in env.get("XLA_FLAGS", "").split() if f not in added]
     if devices is not None:
         flags = [f for f in flags if not f.startswith(f"--{DEVICE_COUNT_FLAG}=")] + [f"--{DEVICE_COUNT_FLAG}={devices}"]
     env["XLA_FLAGS"] = " ".join(flags)
-    env[backend.ENV_PROFILE] = study.numerics
     return env
 
 
@@ -356,7 +355,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_training(study: Study, argvs: Sequence[Sequence[str]], *, what: str, devices: int | None = None) -> None:
+def run_training(argvs: Sequence[Sequence[str]], *, what: str, devices: int | None = None) -> None:
     """Runs `cnnjax train` with each of `argvs` (the processes of one training) in child processes and waits for
     them; SIGINT/SIGTERM received meanwhile are passed on to them (they save a checkpoint and stop).
 
@@ -364,7 +363,7 @@ def run_training(study: Study, argvs: Sequence[Sequence[str]], *, what: str, dev
       Stopped: a signal stopped the training.
       TrainingFailed: a process exited with an error (the others of the training are then killed).
     """
-    env = training_env(study, devices)
+    env = training_env(devices)
     processes = [subprocess.Popen([sys.executable, "-m", "cnnjax.cli", *argv], env=env, start_new_session=True)
                  for argv in argvs]
     received: list[int] = []
