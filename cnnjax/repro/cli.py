@@ -146,7 +146,7 @@ def compare(argv: Sequence[str]) -> int:
     args = compare_parser().parse_args(argv)
     try:
         a, b = reportlib.read_report(args.study_a), reportlib.read_report(args.study_b)
-        result = reportlib.compare_reports(a, b, args.metric)
+        result = reportlib.compare_reports(a, b, args.metric, folders=(args.study_a, args.study_b))
     except (ValueError, TypeError) as e:
         _error(" compare", e)
         return 2

@@ -268,8 +268,11 @@ def read_report(folder: str | Path) -> dict[str, Any]:
     return report
 
 
-def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], metric: str | None = None) -> dict[str, Any]:
-    """The comparison of two study reports on `metric` (default: A's main metric), JSON-serialisable.
+def compare_reports(
+    a: Mapping[str, Any], b: Mapping[str, Any], metric: str | None = None, *, folders: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The comparison of two study reports on `metric` (default: A's main metric), JSON-serialisable; `folders`:
+    where the two reports were read (default: the study folders they name).
 
     Raises:
       ValueError: a metric one of the studies lacks, fewer than 2 seeds in one, a metric without a direction.
@@ -285,13 +288,14 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], metric: str | No
                              f"{report['study']['folder']}), got {metric!r}")
         values[name] = [float(row[metric]) for row in rows.values()]
     comparison = stats.compare(values["A"], values["B"], metric)
+    folders = folders or (a["study"]["folder"], b["study"]["folder"])
     return _json({
         **comparison.to_dict(),
         "studies": {
-            "a": {"folder": a["study"]["folder"], "config": a["study"]["config"], "overrides": a["study"]["overrides"],
-                  "seeds": list(a["per_seed"]), "values": values["A"]},
-            "b": {"folder": b["study"]["folder"], "config": b["study"]["config"], "overrides": b["study"]["overrides"],
-                  "seeds": list(b["per_seed"]), "values": values["B"]},
+            key: {"folder": str(folder), "config": report["study"]["config"],
+                  "overrides": report["study"]["overrides"], "numerics": report["study"]["numerics"],
+                  "seeds": list(report["per_seed"]), "values": values[key.upper()]}
+            for key, folder, report in (("a", folders[0], a), ("b", folders[1], b))
         },
         "bootstrap": stats.bootstrap_settings(),
         "environment_differences": environment.reproducibility_differences(a["environment"], b["environment"]),
@@ -338,13 +342,13 @@ def compare_markdown(result: Mapping[str, Any], command: str) -> str:
         compare_table(result),
         "```",
         "",
-        "| study | config | seeds | values |",
-        "|---|---|---|---|",
+        "| study | config | numerics | seeds | values |",
+        "|---|---|---|---|---|",
     ]
     for key in ("a", "b"):
         study = result["studies"][key]
         config = " ".join([f"`{study['config']}`", *(f"`{o}`" for o in study["overrides"])])
-        lines.append(f"| {key.upper()} | {config} | {', '.join(study['seeds'])} | "
+        lines.append(f"| {key.upper()} | {config} | {study['numerics']} | {', '.join(study['seeds'])} | "
                      f"{', '.join(_num(v) for v in study['values'])} |")
     lines += [
         "",

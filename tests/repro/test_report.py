@@ -98,6 +98,9 @@ def test_comparison_of_two_reports_is_scipys_on_their_seeds(two_reports, tmp_pat
     expected = stats.compare(list(FINAL.values()), [0.78, 0.80, 0.79], "test_accuracy").to_dict()
     assert {k: result[k] for k in expected} == json.loads(json.dumps(expected))
     assert result["studies"]["b"]["overrides"] == ["--config.optimizer.lr=0.01"]
+    assert result["studies"]["a"]["folder"] == str(tmp_path / "a")  # the folder each report names
+    moved = reportlib.compare_reports(a, b, folders=("committed/a", "committed/b"))
+    assert [moved["studies"][k]["folder"] for k in "ab"] == ["committed/a", "committed/b"]
     assert result["environment_differences"] == []
     # each of A's 4 values beats each of B's 3, except 0.80 (A) against 0.80 (B): a tie
     assert result["p_a_better"] == pytest.approx(11.5 / 12)
