@@ -54,7 +54,7 @@ def study_parser() -> argparse.ArgumentParser:
                    help="rerun, devices:N or processes:N (repeatable; see below)")
     p.add_argument("--numerics", metavar="PROFILE",
                    help="the trainings' numerics profile, a row of cnnjax.backend.PROFILES (default: the config's "
-                   f"numerics, else $CNNJAX_PROFILE, else {DEFAULT_NUMERICS}: the same bits on any x86 CPU)")
+                   f"numerics, else $CNNJAX_PROFILE, else {DEFAULT_NUMERICS}: the fewest CPU-dependent paths)")
     return p
 
 

@@ -48,7 +48,7 @@ from cnnjax.train.tasks import TASKS
 
 STUDY_FILE = "study.json"
 DEFAULT_ROOT = Path("runs/repro")
-DEFAULT_NUMERICS = "portable"  # a study's profile unless chosen: its bits do not depend on the CPU's instruction set
+DEFAULT_NUMERICS = "portable"  # a study's profile unless chosen: the fewest CPU-dependent paths (cnnjax.backend)
 # Keys of the final metrics that measure time, not the computation: left out of every comparison.
 TIMING_KEYS = frozenset({"wall_time", "images_per_sec", "compile_seconds"})
 DEVICE_COUNT_FLAG = "xla_force_host_platform_device_count"
