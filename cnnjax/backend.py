@@ -46,7 +46,8 @@ through cpuid):
   ONEDNN_MAX_CPU_ISA=AVX2                         the oneDNN kernels that Eigen's matrix products call, as on an AVX2
                                                   CPU (an environment variable, read when oneDNN is first used)
   --xla_gpu_deterministic_ops=true                GPU: deterministic reductions and scatters and no autotuning, so a
-                                                  rerun on the same GPU gives the same bits (ignored on CPU)
+                                                  rerun on the same GPU gives the same bits (ignored on CPU); "fast"
+                                                  and "xla" keep XLA's faster GPU defaults
 
 no oneDNN convolutions, convolutions and matrix products to YNNPACK (XLA's default), the plain kernel gradient (the
 route below runs on Eigen) and the tiled max pool (a reshape + max and a mask: exact whatever the CPU). What
