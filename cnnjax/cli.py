@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -264,7 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the resume command
     if args.command not in CHOOSE_PROFILE:
         backend.configure()
-    return SUBCOMMANDS[args.command][1](args, extra)
+    try:
+        return SUBCOMMANDS[args.command][1](args, extra)
+    except BrokenPipeError:  # the reader of stdout went away (`cnnjax summary vgg11 | head`): stop quietly, as
+        # Python's documentation advises (its "Note on SIGPIPE"): stdout to devnull so that exit's flush cannot fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

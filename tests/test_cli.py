@@ -91,3 +91,15 @@ def test_bad_command_lines_fail_before_anything_runs(argv, words, capsys, tmp_pa
     for word in words:
         assert word in err, (word, err)
     assert not (tmp_path / "run").exists()
+
+
+def test_output_into_a_closed_pipe_ends_quietly_with_status_1():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "cnnjax.cli", "summary", "lenet5"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=REPO)
+    process.stdout.close()  # as `cnnjax summary lenet5 | head -c 0` does, before anything is written
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr

@@ -51,9 +51,14 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
 
 
+# What `cnnjax train` ran for a key the schema gained later, where that differs from the key's schema default:
+# before runs recorded their numerics profile, they ran "fast" (the only default; CNNJAX_XLA_DEFAULTS=0 ran "xla").
+_IN_EFFECT_BEFORE_THE_KEY = {"numerics": "fast"}
+
+
 def _with_schema_defaults(saved: Mapping[str, Any]) -> dict[str, Any]:
-    """A checkpoint's settings with the schema's value for each key the schema gained since it was written."""
-    defaults = hashed_settings(configlib.default_config())
+    """A checkpoint's settings with, for each key the schema gained since it was written, what was in effect then."""
+    defaults = {**hashed_settings(configlib.default_config()), **_IN_EFFECT_BEFORE_THE_KEY}
     return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 
 

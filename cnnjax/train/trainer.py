@@ -199,7 +199,8 @@ def train_and_evaluate(
             step += k
             pending.add(metrics, steps=k)
 
-            stop = bool(received) or step in (plan.stop_after_step, plan.total_steps)
+            interrupted = bool(received)  # read once: a signal arriving below is handled after the next step
+            stop = interrupted or step in (plan.stop_after_step, plan.total_steps)
             log, checkpoint = is_time_to_log(step, plan), stop or is_time_to_checkpoint(step, plan)
             if log:
                 values = pending.pull()
@@ -226,7 +227,7 @@ def train_and_evaluate(
                 last_checkpoint = step
             if log or checkpoint:
                 pending.restart()  # img/s measures training only
-            if received:
+            if interrupted:
                 checkpointer.wait()
                 raise Interrupted(received[0], step, workdir)
             if step == plan.stop_after_step:

@@ -201,9 +201,15 @@ def test_a_checkpoint_from_before_new_schema_keys_resumes_while_a_changed_settin
 
     config = configlib.validate(tiny_config())
     saved = resume.hashed_settings(config)
-    old = {k: v for k, v in saved.items() if k not in ("eval_crops", "eval_scales", "augment.color_jitter")}
+    old = {k: v for k, v in saved.items() if k not in ("eval_crops", "eval_scales", "augment.color_jitter",
+                                                        "numerics")}
     meta = {"config_hash": "written-by-an-older-schema", "config": old}
+    config.numerics = "fast"  # what the trainer records; runs written before the key existed ran "fast"
     resume.check_same_config(meta, config, tmp_path)  # the new keys at their defaults: the same run
     config.eval_crops = "center_flip"
     with pytest.raises(ValueError, match=r"eval_crops: 'center' -> 'center_flip'"):
+        resume.check_same_config(meta, config, tmp_path)
+    config.eval_crops = "center"
+    config.numerics = "portable"
+    with pytest.raises(ValueError, match=r"numerics: 'fast' -> 'portable'"):
         resume.check_same_config(meta, config, tmp_path)

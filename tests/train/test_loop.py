@@ -190,3 +190,23 @@ def test_a_read_only_checkpointer_creates_and_cleans_up_nothing(tmp_path):
     assert reader.latest_step() is None
     reader.close()
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_signal_arriving_while_a_step_is_logged_still_leaves_the_checkpoint_it_names(tmp_path, monkeypatch):
+    import signal
+
+    from cnnjax.train import trainer
+
+    record = trainer.training_record
+
+    def record_and_signal(values, step, *args):  # SIGINT lands between deciding to checkpoint and acting on it
+        if step == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+        return record(values, step, *args)
+
+    monkeypatch.setattr(trainer, "training_record", record_and_signal)
+    with pytest.raises(trainer.Interrupted, match=r"at step (\d+)") as raised:
+        _run(tmp_path, checkpoint_every_steps=100)
+    step = int(re.search(r"at step (\d+)", str(raised.value)).group(1))
+    assert step > 4
+    assert Checkpointer(tmp_path / "checkpoints", keep=1).latest_step() == step
