@@ -50,16 +50,18 @@ def main() -> None:
     setup = bench.build_setup(workload, dataset)
     k = setup.steps_per_call
     state = jax.jit(setup.init)()
-    batch = jax.device_put({"image": dataset.train.images[:workload.batch],
-                            "label": dataset.train.labels[:workload.batch]})
+    batch = jax.device_put(
+        {"image": dataset.train.images[: workload.batch], "label": dataset.train.labels[: workload.batch]}
+    )
     # the normalised float images, as the step sees them
     images = jax.jit(lambda x: setup.preprocess.normalize(setup.preprocess.eval(x)))(batch["image"])
     labels = batch["label"]
     variables = state.variables()
 
     def loss(params, x):
-        out, _ = setup.model.apply({**variables, "params": params}, x, train=True, mutable=["batch_stats"],
-                                   rngs={"dropout": jax.random.key(0)})  # batch statistics, as in training
+        out, _ = setup.model.apply(
+            {**variables, "params": params}, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)}
+        )  # batch statistics, as in training
         out = out[0] if isinstance(out, tuple) else out
         return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(out), labels[:, None], axis=-1))
 
@@ -76,6 +78,7 @@ def main() -> None:
         def call():
             holders[name][0], metrics = fn(holders[name][0], *[batch] * n)
             return metrics
+
         return call
 
     calls = {name: (lambda f=f, a=a: f(*a), n) for name, (f, a, n) in parts.items()}
@@ -87,7 +90,7 @@ def main() -> None:
         jax.block_until_ready(fn())
     for r in range(args.rounds):
         names = list(calls)
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             fn, n = calls[name]
             for _ in range(args.calls):
                 start = time.perf_counter()
@@ -109,10 +112,21 @@ def main() -> None:
     for name, ms in estimates.items():
         print(f"  ~ {name:42s} {ms:8.1f} ms")
     if args.json:
-        args.json.write_text(json.dumps({"workload": args.workload, "batch": workload.batch, "steps_per_call": k,
-                                         "median_ms": medians, "estimates_ms": estimates,
-                                         "loadavg": os.getloadavg(), "backend": backend.configuration()},
-                                        indent=1) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "workload": args.workload,
+                    "batch": workload.batch,
+                    "steps_per_call": k,
+                    "median_ms": medians,
+                    "estimates_ms": estimates,
+                    "loadavg": os.getloadavg(),
+                    "backend": backend.configuration(),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,12 @@ def bare_step_timer(config_args: list[str], calls: int) -> tuple[Callable[[], fl
     dataset = load_dataset(config)
     setup = build(config, dataset)
     k, n = setup.steps_per_call, config.batch_size
-    batches = [jax.device_put({"image": dataset.train.images[i * n:(i + 1) * n],
-                               "label": dataset.train.labels[i * n:(i + 1) * n]}) for i in range(k)]
+    batches = [
+        jax.device_put(
+            {"image": dataset.train.images[i * n : (i + 1) * n], "label": dataset.train.labels[i * n : (i + 1) * n]}
+        )
+        for i in range(k)
+    ]
     step = jax.jit(setup.train_step if k == 1 else unrolled(setup.train_step, k), donate_argnums=0)
     state = jax.jit(setup.init)()
     state, metrics = step(state, *batches)
@@ -98,11 +102,19 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         bare = bare_timer()
         rounds.append({"cli_img_per_s": cli, "cli_wall_s": wall, "bare_step_img_per_s": bare, "ratio": cli / bare})
-        print(f"cnnjax train: {cli:.0f} img/s (recorded, median)   bare step: {bare:.0f} img/s (k={k})   "
-              f"ratio {cli / bare:.3f}", flush=True)
+        print(
+            f"cnnjax train: {cli:.0f} img/s (recorded, median)   bare step: {bare:.0f} img/s (k={k})   "
+            f"ratio {cli / bare:.3f}",
+            flush=True,
+        )
     ratio = statistics.median(r["ratio"] for r in rounds)
-    result = {"command": "cnnjax train " + " ".join(train_args), "steps_per_call": k, "rounds": rounds,
-              "cli_over_bare_median": ratio, "loadavg": os.getloadavg()}
+    result = {
+        "command": "cnnjax train " + " ".join(train_args),
+        "steps_per_call": k,
+        "rounds": rounds,
+        "cli_over_bare_median": ratio,
+        "loadavg": os.getloadavg(),
+    }
     print(f"median ratio over {args.rounds} alternated rounds: {ratio:.3f}   load {result['loadavg'][0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

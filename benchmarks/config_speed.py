@@ -37,10 +37,21 @@ def main() -> None:
         rounds = [timer() for _ in range(args.rounds)]
         speed = statistics.median(rounds)
         epochs = int(args.budget * speed / TRAIN_EXAMPLES)
-        results.append({"config": config, "img_per_s": speed, "rounds": rounds, "steps_per_call": k,
-                        "epochs_in_budget": epochs, "budget_s": args.budget})
-        print(f"{config}: {speed:.0f} img/s (rounds {[round(r) for r in rounds]}, k={k}) -> {epochs} epochs in "
-              f"{args.budget:.0f} s", flush=True)
+        results.append(
+            {
+                "config": config,
+                "img_per_s": speed,
+                "rounds": rounds,
+                "steps_per_call": k,
+                "epochs_in_budget": epochs,
+                "budget_s": args.budget,
+            }
+        )
+        print(
+            f"{config}: {speed:.0f} img/s (rounds {[round(r) for r in rounds]}, k={k}) -> {epochs} epochs in "
+            f"{args.budget:.0f} s",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps({"results": results, "backend": backend.configuration()}, indent=1) + "\n")
 

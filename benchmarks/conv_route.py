@@ -54,7 +54,7 @@ def main() -> None:
         steps[name] = [compiled, state, [], onednn]
     conv._conv = routed
     for r in range(args.rounds):
-        for name in (list(steps) if r % 2 == 0 else list(steps)[::-1]):
+        for name in list(steps) if r % 2 == 0 else list(steps)[::-1]:
             entry = steps[name]
             for _ in range(args.calls):
                 start = time.perf_counter()

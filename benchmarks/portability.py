@@ -61,7 +61,8 @@ CANDIDATES = {  # alternatives to the library's rows
     "eigen+memory": Profile({**_EIGEN_CONV, **_MEMORY_SCHEDULER}, False, False),
     "no_libraries": Profile({"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_use_xnnpack": "false"}, False, False),
     "portable+single_thread_eigen": dataclasses.replace(
-        PROFILES["portable"], xla_flags={**PROFILES["portable"].xla_flags, "xla_cpu_multi_thread_eigen": "false"}),
+        PROFILES["portable"], xla_flags={**PROFILES["portable"].xla_flags, "xla_cpu_multi_thread_eigen": "false"}
+    ),
 }
 
 
@@ -108,15 +109,25 @@ def worker(spec: dict) -> None:
     leaves = [np.asarray(x) for x in jax.tree.leaves(state.variables())]
     np.savez(spec["npz"], *leaves)
     digest = hashlib.sha256(b"".join(x.tobytes() for x in leaves)).hexdigest()
-    print(PROTOCOL + json.dumps({
-        "sha256": digest, "loss": loss.hex(), "compile_s": compile_s, "train_s": train_s,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""), "jax": jax.__version__,
-        "library_calls": {
-            "ynnpack": len(re.findall(r'"kind":"__ynn_fusion"', text)),
-            "xnnpack": len(re.findall(r'"kind":"__xnn_fusion"', text)),
-            "onednn": len(re.findall(r'custom_call_target="__onednn', text)),
-        },
-    }), flush=True)
+    print(
+        PROTOCOL
+        + json.dumps(
+            {
+                "sha256": digest,
+                "loss": loss.hex(),
+                "compile_s": compile_s,
+                "train_s": train_s,
+                "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                "jax": jax.__version__,
+                "library_calls": {
+                    "ynnpack": len(re.findall(r'"kind":"__ynn_fusion"', text)),
+                    "xnnpack": len(re.findall(r'"kind":"__xnn_fusion"', text)),
+                    "onednn": len(re.findall(r'custom_call_target="__onednn', text)),
+                },
+            }
+        ),
+        flush=True,
+    )
 
 
 def _ops() -> dict:
@@ -135,12 +146,14 @@ def _ops() -> dict:
         return lambda x, w: jax.grad(lambda x: jnp.sum(conv(pad)(x, w) ** 2))(x)
 
     ops = {}
-    for name, x, w, pad in (("1->6 5x5", (64, 28, 28, 1), (5, 5, 1, 6), "SAME"),
-                            ("6->16 5x5", (64, 14, 14, 6), (5, 5, 6, 16), "VALID"),
-                            ("16->16 3x3", (32, 16, 16, 16), (3, 3, 16, 16), "SAME"),
-                            ("16->32 3x3", (32, 16, 16, 16), (3, 3, 16, 32), "SAME"),
-                            ("24->24 3x3", (32, 12, 12, 24), (3, 3, 24, 24), "SAME"),
-                            ("32->32 3x3", (32, 12, 12, 32), (3, 3, 32, 32), "SAME")):
+    for name, x, w, pad in (
+        ("1->6 5x5", (64, 28, 28, 1), (5, 5, 1, 6), "SAME"),
+        ("6->16 5x5", (64, 14, 14, 6), (5, 5, 6, 16), "VALID"),
+        ("16->16 3x3", (32, 16, 16, 16), (3, 3, 16, 16), "SAME"),
+        ("16->32 3x3", (32, 16, 16, 16), (3, 3, 16, 32), "SAME"),
+        ("24->24 3x3", (32, 12, 12, 24), (3, 3, 24, 24), "SAME"),
+        ("32->32 3x3", (32, 12, 12, 32), (3, 3, 32, 32), "SAME"),
+    ):
         ops[f"conv {name}"] = (conv(pad), (x, w))
         ops[f"conv {name} kernel gradient"] = (kernel_gradient(pad), (x, w))
         ops[f"conv {name} input gradient"] = (input_gradient(pad), (x, w))
@@ -151,8 +164,10 @@ def _ops() -> dict:
     ops["mean over N, H, W"] = (lambda a, b: jnp.mean(a, axis=(0, 1, 2)) * b, ((32, 16, 16, 16), (16,)))
     ops["exp, log"] = (lambda a, b: jnp.exp(a) + jnp.log(jnp.abs(b) + 1e-3), ((4096,), (4096,)))
     ops["tanh, sigmoid"] = (lambda a, b: jnp.tanh(a) + jax.nn.sigmoid(b), ((4096,), (4096,)))
-    ops["rsqrt, sqrt, divide"] = (lambda a, b: lax.rsqrt(jnp.abs(a) + 1e-3) + a / (jnp.sqrt(jnp.abs(b)) + 1e-8),
-                                  ((4096,), (4096,)))
+    ops["rsqrt, sqrt, divide"] = (
+        lambda a, b: lax.rsqrt(jnp.abs(a) + 1e-3) + a / (jnp.sqrt(jnp.abs(b)) + 1e-8),
+        ((4096,), (4096,)),
+    )
     ops["log_softmax"] = (lambda a, b: jax.nn.log_softmax(a) * b, ((64, 10), (64, 10)))
     return ops
 
@@ -173,13 +188,17 @@ def ops_worker(spec: dict) -> None:
         compiled = jax.jit(function).lower(*arguments).compile()  # XLA folds constant expressions at compile time
         text = compiled.as_text()
         ynn_bodies = set(re.findall(r'calls=(%[\w.-]+)[^\n]*"__ynn_fusion"', text))
-        eigen = any(re.search(r" (convolution|dot)\(", block) and block.split()[0] not in ynn_bodies
-                    for block in re.split(r"\n(?=\S)", text))  # a convolution or dot outside YNNPACK's fusions
-        paths = [name for name, found in (("ynnpack", bool(ynn_bodies)), ("onednn", "__onednn" in text),
-                                          ("eigen", eigen)) if found]
+        eigen = any(
+            re.search(r" (convolution|dot)\(", block) and block.split()[0] not in ynn_bodies
+            for block in re.split(r"\n(?=\S)", text)
+        )  # a convolution or dot outside YNNPACK's fusions
+        paths = [
+            name
+            for name, found in (("ynnpack", bool(ynn_bodies)), ("onednn", "__onednn" in text), ("eigen", eigen))
+            if found
+        ]
         path = "+".join(paths) or "xla"
-        results[name] = {"sha256": hashlib.sha256(np.asarray(compiled(*arguments)).tobytes()).hexdigest(),
-                         "path": path}
+        results[name] = {"sha256": hashlib.sha256(np.asarray(compiled(*arguments)).tobytes()).hexdigest(), "path": path}
     print(PROTOCOL + json.dumps({"ops": results}), flush=True)
 
 
@@ -201,7 +220,7 @@ def run(workload: str, candidate: str, mode: str, npz: Path) -> dict:
     lines = [line for line in result.stdout.splitlines() if line.startswith(PROTOCOL)]
     if result.returncode != 0 or not lines:
         raise RuntimeError(f"{workload} / {candidate} / {mode} failed:\n{result.stderr[-3000:]}")
-    return {**json.loads(lines[-1][len(PROTOCOL):]), "wall_s": time.time() - began}
+    return {**json.loads(lines[-1][len(PROTOCOL) :]), "wall_s": time.time() - began}
 
 
 def report_ops(row: dict, mode: str) -> None:
@@ -227,17 +246,26 @@ def machine() -> dict:
     fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
     fields = {k.strip(): v.strip() for k, v in fields.items()}
     flags = fields.get("flags", "").split()
-    return {"cpu": fields.get("model name", platform.processor()), "cores": len(os.sched_getaffinity(0)),
-            "simd": [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_vnni",
-                                 "amx_bf16") if f in flags],
-            "platform": platform.platform()}
+    return {
+        "cpu": fields.get("model name", platform.processor()),
+        "cores": len(os.sched_getaffinity(0)),
+        "simd": [
+            f
+            for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_vnni", "amx_bf16")
+            if f in flags
+        ],
+        "platform": platform.platform(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, of {list(WORKLOADS)}")
-    parser.add_argument("--candidates", default="fast,portable,xla," + ",".join(CANDIDATES),
-                        help=f"comma-separated: rows of cnnjax.backend.PROFILES or of {list(CANDIDATES)}")
+    parser.add_argument(
+        "--candidates",
+        default="fast,portable,xla," + ",".join(CANDIDATES),
+        help=f"comma-separated: rows of cnnjax.backend.PROFILES or of {list(CANDIDATES)}",
+    )
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {list(MODES)}")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -247,13 +275,17 @@ def main(argv: list[str] | None = None) -> int:
         (ops_worker if spec["workload"] == "ops" else worker)(spec)
         return 0
     workloads, candidates, modes = (getattr(args, k).split(",") for k in ("workloads", "candidates", "modes"))
-    for key, values, valid in (("workloads", workloads, WORKLOADS), ("modes", modes, MODES),
-                               ("candidates", candidates, {**PROFILES, **CANDIDATES})):
+    for key, values, valid in (
+        ("workloads", workloads, WORKLOADS),
+        ("modes", modes, MODES),
+        ("candidates", candidates, {**PROFILES, **CANDIDATES}),
+    ):
         if unknown := [v for v in values if v not in valid]:
             parser.error(f"--{key}: expected names of {list(valid)}, got {unknown}")
     if set(modes) & set(EMULATED) and shutil.which(QEMU) is None:
-        parser.error(f"--modes {','.join(EMULATED)}: need {QEMU} (QEMU >= 7.2 user mode, e.g. apt-get install "
-                     "qemu-user)")
+        parser.error(
+            f"--modes {','.join(EMULATED)}: need {QEMU} (QEMU >= 7.2 user mode, e.g. apt-get install qemu-user)"
+        )
     if "native" not in modes:
         modes = ["native", *modes]  # the reference of every comparison
     started, results = time.time(), []
@@ -274,15 +306,21 @@ def main(argv: list[str] | None = None) -> int:
                         outcome["max_relative_difference"] = max_relative_difference(native, npz)
                     differs = f"  DIFFERS (max rel {outcome.get('max_relative_difference', 0):.1e})"
                     same = "" if mode == "native" else "  same bits" if outcome["same_bits"] else differs
-                    print(f"{workload:9s} {candidate:28s} {mode:10s} {outcome['sha256'][:16]} "
-                          f"loss {float.fromhex(outcome['loss']):.6f} calls {outcome['library_calls']} "
-                          f"{outcome['wall_s']:.0f}s{same}", flush=True)
+                    print(
+                        f"{workload:9s} {candidate:28s} {mode:10s} {outcome['sha256'][:16]} "
+                        f"loss {float.fromhex(outcome['loss']):.6f} calls {outcome['library_calls']} "
+                        f"{outcome['wall_s']:.0f}s{same}",
+                        flush=True,
+                    )
                 results.append(row)
     if args.json:
         report = {
-            "results": results, "machine": machine(), "command": " ".join(["benchmarks/portability.py", *sys.argv[1:]]),
+            "results": results,
+            "machine": machine(),
+            "command": " ".join(["benchmarks/portability.py", *sys.argv[1:]]),
             "emulated_cpus": {mode: f"{QEMU} -cpu {EMULATED[mode]}" for mode in modes if mode in EMULATED},
-            "wall_s": time.time() - started, "date": time.strftime("%Y-%m-%d"),
+            "wall_s": time.time() - started,
+            "date": time.strftime("%Y-%m-%d"),
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -76,7 +76,7 @@ FLAG_SETS = {  # cnnjax side: name -> XLA_FLAGS; 'cnnjax' and 'portable' = the l
     "xla": "",
     "eigen": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
     "eigen+onednn": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution "
-                    "--xla_cpu_experimental_onednn_custom_call=true",
+    "--xla_cpu_experimental_onednn_custom_call=true",
 }
 LR, MOMENTUM = 0.01, 0.9
 
@@ -116,8 +116,9 @@ def _random_dataset(workload: Workload, n: int):
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, *workload.shape), dtype=np.uint8)
-    return data.from_arrays(images, (np.arange(n) % workload.num_classes).astype(np.int32),
-                            num_classes=workload.num_classes)
+    return data.from_arrays(
+        images, (np.arange(n) % workload.num_classes).astype(np.int32), num_classes=workload.num_classes
+    )
 
 
 def _pipeline_images_per_s(workload: Workload, seconds: float) -> tuple[float, str]:
@@ -147,7 +148,11 @@ def build_setup(workload: Workload, dataset, steps_per_call: int = 0):
 
     config = default_config()
     config.model, config.batch_size, config.eval_batch_size, config.num_steps = (
-        workload.model, workload.batch, workload.batch, 10_000)
+        workload.model,
+        workload.batch,
+        workload.batch,
+        10_000,
+    )
     config.optimizer.name, config.optimizer.lr, config.optimizer.momentum = "momentum", LR, MOMENTUM
     config.steps_per_call = steps_per_call
     return build(validate(config, dataset_given=True), dataset)
@@ -171,8 +176,11 @@ def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, step
     setup = build_setup(workload, dataset, steps_per_call)
     k = setup.steps_per_call
     state = jax.jit(setup.init)()
-    batches = [jax.device_put({"image": dataset.train.images[:workload.batch],
-                               "label": dataset.train.labels[:workload.batch]})] * k
+    batches = [
+        jax.device_put(
+            {"image": dataset.train.images[: workload.batch], "label": dataset.train.labels[: workload.batch]}
+        )
+    ] * k
     start = time.perf_counter()
     step_fn = setup.train_step if k == 1 else unrolled(setup.train_step, k)
     compiled = jax.jit(step_fn, donate_argnums=0).lower(state, *batches).compile()
@@ -187,12 +195,25 @@ def cnnjax_worker(workload: Workload, warmup: int, pipeline_seconds: float, step
         step()
     info = summary(setup.model, workload.shape)
     pipeline, source = _pipeline_images_per_s(workload, pipeline_seconds)
-    _reply(ready=True, params=info.params, macs=info.macs, compile_s=compile_s, pipeline_img_per_s=pipeline,
-           pipeline_source=source, xla_flags=os.environ.get("XLA_FLAGS", ""), profile=profile, steps_per_call=k,
-           environment=configuration["environment"],
-           versions={"cnnjax": cnnjax.__version__, "jax": jax.__version__,
-                     "jaxlib": importlib.metadata.version("jaxlib"), "python": platform.python_version()},
-           device=jax.devices()[0].device_kind)
+    _reply(
+        ready=True,
+        params=info.params,
+        macs=info.macs,
+        compile_s=compile_s,
+        pipeline_img_per_s=pipeline,
+        pipeline_source=source,
+        xla_flags=os.environ.get("XLA_FLAGS", ""),
+        profile=profile,
+        steps_per_call=k,
+        environment=configuration["environment"],
+        versions={
+            "cnnjax": cnnjax.__version__,
+            "jax": jax.__version__,
+            "jaxlib": importlib.metadata.version("jaxlib"),
+            "python": platform.python_version(),
+        },
+        device=jax.devices()[0].device_kind,
+    )
     _serve(step, k)
 
 
@@ -249,9 +270,13 @@ def torch_worker(workload: Workload, mode: str, warmup: int, threads: int) -> No
     first_s = time.perf_counter() - start
     for _ in range(warmup - 1):
         step()
-    _reply(ready=True, params=sum(p.numel() for p in model.parameters()),
-           compile_s=first_s if mode == "compile" else None, threads=torch.get_num_threads(),
-           versions={"torch": torch.__version__, "python": platform.python_version()})
+    _reply(
+        ready=True,
+        params=sum(p.numel() for p in model.parameters()),
+        compile_s=first_s if mode == "compile" else None,
+        threads=torch.get_num_threads(),
+        versions={"torch": torch.__version__, "python": platform.python_version()},
+    )
     _serve(step)
 
 
@@ -298,14 +323,19 @@ class Worker:
 
     def __init__(self, python: Path | str, spec: dict, env: dict[str, str]):
         self.process = subprocess.Popen(
-            [str(python), __file__, "--worker", json.dumps(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+            [str(python), __file__, "--worker", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
 
     def receive(self) -> dict:
         for line in self.process.stdout:
             if line.startswith(PROTOCOL):
-                return json.loads(line[len(PROTOCOL):])
+                return json.loads(line[len(PROTOCOL) :])
         stderr = self.process.stderr.read()
         return {"error": f"worker exited ({self.process.wait()}): {stderr.strip()[-2000:]}"}
 
@@ -338,25 +368,39 @@ def _env(variant: Variant | None = None) -> dict[str, str]:
 
 
 def measure_peak(size: int) -> dict:
-    worker = Worker(sys.executable, {"kind": "peak", "size": size, "workload": asdict(WORKLOADS["lenet5"])},
-                    _env())
+    worker = Worker(sys.executable, {"kind": "peak", "size": size, "workload": asdict(WORKLOADS["lenet5"])}, _env())
     reply = worker.receive()
     worker.process.wait()
     return reply
 
 
-def measure_workload(name: str, workload: Workload, variants: list[Variant], args, peak_gflops: float | None,
-                     batch: int) -> list[dict]:
+def measure_workload(
+    name: str, workload: Workload, variants: list[Variant], args, peak_gflops: float | None, batch: int
+) -> list[dict]:
     workload = Workload(workload.model, batch, workload.shape, workload.num_classes)
     records, workers = [], []
     for variant in variants:
-        record = {"workload": name, "framework": variant.framework, "variant": variant.label,
-                  "xla_flags": variant.xla_flags, "model": workload.model, "batch": workload.batch,
-                  "input_shape": list(workload.shape), "rounds": [], "times": []}
+        record = {
+            "workload": name,
+            "framework": variant.framework,
+            "variant": variant.label,
+            "xla_flags": variant.xla_flags,
+            "model": workload.model,
+            "batch": workload.batch,
+            "input_shape": list(workload.shape),
+            "rounds": [],
+            "times": [],
+        }
         cnnjax_side = variant.framework == "cnnjax"
-        spec = {"kind": variant.framework, "workload": asdict(workload), "warmup": args.warmup,
-                "pipeline_seconds": args.pipeline_seconds, "torch_threads": args.torch_threads,
-                "steps_per_call": variant.steps_per_call, "profile": variant.profile}
+        spec = {
+            "kind": variant.framework,
+            "workload": asdict(workload),
+            "warmup": args.warmup,
+            "pipeline_seconds": args.pipeline_seconds,
+            "torch_threads": args.torch_threads,
+            "steps_per_call": variant.steps_per_call,
+            "profile": variant.profile,
+        }
         print(f"  {name}: starting {variant.label}", file=sys.stderr, flush=True)
         worker = Worker(sys.executable if cnnjax_side else TORCH_PYTHON, spec, _env(variant))
         ready = worker.receive()
@@ -373,15 +417,16 @@ def measure_workload(name: str, workload: Workload, variants: list[Variant], arg
             raise AssertionError(f"{name}: {record['variant']} has {record['params']} parameters, cnnjax {reference}")
     live = [i for i, w in enumerate(workers) if w is not None]
     for r in range(args.rounds):
-        order = live[r % len(live):] + live[:r % len(live)] if live else []
+        order = live[r % len(live) :] + live[: r % len(live)] if live else []
         for i in order:
             reply = workers[i].ask(f"run {args.steps}")
             if "error" in reply:
                 records[i]["error"] = reply["error"]
                 continue
             records[i]["times"] += reply["times"]
-            records[i]["rounds"].append({"img_per_s": workload.batch / statistics.median(reply["times"]),
-                                         "loadavg": reply["loadavg"]})
+            records[i]["rounds"].append(
+                {"img_per_s": workload.batch / statistics.median(reply["times"]), "loadavg": reply["loadavg"]}
+            )
     for worker, record in zip(workers, records):
         if worker is not None:
             record.update(worker.close())
@@ -404,8 +449,10 @@ def _summarise(records: list[dict], workload: Workload, peak_gflops: float | Non
             if peak_gflops:
                 record["fraction_of_matmul_peak"] = record["achieved_gflops"] / peak_gflops
         if torch_rounds and len(record["rounds"]) == min(map(len, torch_rounds)):
-            ratios = [own["img_per_s"] / max(rounds[k]["img_per_s"] for rounds in torch_rounds)
-                      for k, own in enumerate(record["rounds"])]
+            ratios = [
+                own["img_per_s"] / max(rounds[k]["img_per_s"] for rounds in torch_rounds)
+                for k, own in enumerate(record["rounds"])
+            ]
             record["ratio_to_best_pytorch"] = statistics.median(ratios)
         if "pipeline_img_per_s" in record:
             record["pipeline_over_consumption"] = record["pipeline_img_per_s"] / record["img_per_s"]
@@ -417,47 +464,103 @@ def _fmt(value, spec: str) -> str:
 
 
 def print_table(results: list[dict]) -> None:
-    header = ("workload", "framework", "img/s", "step ms", "x best torch", "compile s", "RSS MB", "GFLOP/s",
-              "% peak", "pipeline x", "load 1m (per round)")
+    header = (
+        "workload",
+        "framework",
+        "img/s",
+        "step ms",
+        "x best torch",
+        "compile s",
+        "RSS MB",
+        "GFLOP/s",
+        "% peak",
+        "pipeline x",
+        "load 1m (per round)",
+    )
     rows = [header]
     for r in results:
         if "error" in r and "img_per_s" not in r:
             rows.append((r["workload"], r["variant"], "failed: " + r["error"][:60], *[""] * 8))
             continue
-        rows.append((
-            r["workload"], r["variant"], _fmt(r.get("img_per_s"), ".4g"), _fmt(r.get("step_ms"), ".1f"),
-            _fmt(r.get("ratio_to_best_pytorch"), ".2f"), _fmt(r.get("compile_s"), ".1f"),
-            _fmt(r.get("peak_rss_mb"), ".0f"), _fmt(r.get("achieved_gflops"), ".1f"),
-            _fmt(100 * r["fraction_of_matmul_peak"] if "fraction_of_matmul_peak" in r else None, ".0f"),
-            _fmt(r.get("pipeline_over_consumption"), ".1f"), " ".join(map(str, r.get("loadavg_1min", []))),
-        ))
+        rows.append(
+            (
+                r["workload"],
+                r["variant"],
+                _fmt(r.get("img_per_s"), ".4g"),
+                _fmt(r.get("step_ms"), ".1f"),
+                _fmt(r.get("ratio_to_best_pytorch"), ".2f"),
+                _fmt(r.get("compile_s"), ".1f"),
+                _fmt(r.get("peak_rss_mb"), ".0f"),
+                _fmt(r.get("achieved_gflops"), ".1f"),
+                _fmt(100 * r["fraction_of_matmul_peak"] if "fraction_of_matmul_peak" in r else None, ".0f"),
+                _fmt(r.get("pipeline_over_consumption"), ".1f"),
+                " ".join(map(str, r.get("loadavg_1min", []))),
+            )
+        )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(str(c).rjust(w) if i >= 2 else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
 
 
 def _machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("flags")), []) if Path("/proc/cpuinfo").exists() else []
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-            "simd": [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    flags = (
+        next(
+            (
+                line.split(":", 1)[1].split()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("flags")
+            ),
+            [],
+        )
+        if Path("/proc/cpuinfo").exists()
+        else []
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "simd": [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workloads", default="lenet5,resnet20,resnet20_28,resnet50",
-                        help=f"comma-separated, of {', '.join(WORKLOADS)}")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                        help=f"comma-separated, of {', '.join(FRAMEWORKS)}")
-    parser.add_argument("--xla-flags", action="append", default=None, metavar="FLAGS",
-                        help=f"an XLA_FLAGS variant of the cnnjax side (repeatable): a name of {list(FLAG_SETS)} "
-                             "or the flags themselves (run under the 'xla' backend profile: exactly these flags, "
-                             "the plain lax formulations); default: 'cnnjax' (the library's 'fast' profile)")
-    parser.add_argument("--steps-per-call", type=lambda v: [int(k) for k in v.split(",")], default=[0],
-                        help="cnnjax side: comma-separated training steps per compiled call, 0 = the library's "
-                             "choice (config.steps_per_call)")
+    parser.add_argument(
+        "--workloads",
+        default="lenet5,resnet20,resnet20_28,resnet50",
+        help=f"comma-separated, of {', '.join(WORKLOADS)}",
+    )
+    parser.add_argument(
+        "--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {', '.join(FRAMEWORKS)}"
+    )
+    parser.add_argument(
+        "--xla-flags",
+        action="append",
+        default=None,
+        metavar="FLAGS",
+        help=f"an XLA_FLAGS variant of the cnnjax side (repeatable): a name of {list(FLAG_SETS)} "
+        "or the flags themselves (run under the 'xla' backend profile: exactly these flags, "
+        "the plain lax formulations); default: 'cnnjax' (the library's 'fast' profile)",
+    )
+    parser.add_argument(
+        "--steps-per-call",
+        type=lambda v: [int(k) for k in v.split(",")],
+        default=[0],
+        help="cnnjax side: comma-separated training steps per compiled call, 0 = the library's "
+        "choice (config.steps_per_call)",
+    )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per framework per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
@@ -500,22 +603,31 @@ def main(argv: list[str] | None = None) -> int:
     loadavg_start = os.getloadavg()
     peak = measure_peak(args.peak_size) if args.peak_size else {}
     if peak:
-        print(f"float32 {args.peak_size}^2 matmul peak: {peak.get('gflops', 0):.1f} GFLOP/s "
-              f"(load {peak.get('loadavg', [0])[0]:.2f})", flush=True)
+        print(
+            f"float32 {args.peak_size}^2 matmul peak: {peak.get('gflops', 0):.1f} GFLOP/s "
+            f"(load {peak.get('loadavg', [0])[0]:.2f})",
+            flush=True,
+        )
     results = []
     for name in args.workloads:
         workload = WORKLOADS[name]
-        results += measure_workload(name, workload, variants, args, peak.get("gflops"),
-                                    args.batch_size or workload.batch)
+        results += measure_workload(
+            name, workload, variants, args, peak.get("gflops"), args.batch_size or workload.batch
+        )
     print_table(results)
     if args.json:
         versions: dict[str, dict] = {}  # per side: the two interpreters differ
         for r in results:
             versions.setdefault("cnnjax" if r["framework"] == "cnnjax" else "pytorch", {}).update(r.get("versions", {}))
         report = {
-            "results": results, "machine": _machine(), "versions": versions, "matmul_peak": peak,
+            "results": results,
+            "machine": _machine(),
+            "versions": versions,
+            "matmul_peak": peak,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if argv is None else " ".join(argv),
-            "loadavg_start": loadavg_start, "loadavg_end": os.getloadavg(), "wall_s": time.time() - started,
+            "loadavg_start": loadavg_start,
+            "loadavg_end": os.getloadavg(),
+            "wall_s": time.time() - started,
             "note": "a shared machine: compare variants by ratio_to_best_pytorch (same rounds), not by img/s",
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -24,16 +24,19 @@ VARIANTS = {  # name -> config overrides
     "no augmentation": {"augment.crop_padding": 0, "augment.flip": False},
     "random crop only": {"augment.flip": False},
     "flip only": {"augment.crop_padding": 0},
-    "no augmentation, adamw, no l2": {"augment.crop_padding": 0, "augment.flip": False, "optimizer.name": "adamw",
-                                      "regularization.l2": 0.0},
+    "no augmentation, adamw, no l2": {
+        "augment.crop_padding": 0,
+        "augment.flip": False,
+        "optimizer.name": "adamw",
+        "regularization.l2": 0.0,
+    },
 }
 
 
 def images_per_sec(config, dataset, steps: int) -> float:
     config = validate(config, dataset_given=True)
     setup = build(config, dataset)
-    step, tx = make_train_step(config, model=setup.model, task=setup.task, preprocess=setup.preprocess,
-                               plan=setup.plan)
+    step, tx = make_train_step(config, model=setup.model, task=setup.task, preprocess=setup.preprocess, plan=setup.plan)
     state = create_train_state(setup.model, tx, root_key(0), setup.preprocess.input_shape)
     step = jax.jit(step, donate_argnums=0)
     n = config.batch_size
@@ -59,8 +62,9 @@ def main() -> None:
     base = load_config(args.config)
     n = 4 * base.batch_size
     rng = np.random.default_rng(0)
-    dataset = data.from_arrays(rng.integers(0, 256, (n, *args.shape), dtype=np.uint8),
-                               (np.arange(n) % 10).astype(np.int32), num_classes=10)
+    dataset = data.from_arrays(
+        rng.integers(0, 256, (n, *args.shape), dtype=np.uint8), (np.arange(n) % 10).astype(np.int32), num_classes=10
+    )
     print(f"{base.model}, batch {base.batch_size}, input {tuple(args.shape)}, {jax.devices()[0].device_kind}")
     for name, overrides in VARIANTS.items():
         config = load_config(args.config)

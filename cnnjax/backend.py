@@ -199,8 +199,9 @@ def configure(profile: str | None = None) -> dict[str, Any]:
     missing = _missing_flags(current, row.xla_flags)
     unset = [key for key in row.environment if key not in os.environ]
     if (missing or unset) and _backends_started():
-        settings = " ".join([*(f"{key}={row.environment[key]}" for key in unset),
-                             f"XLA_FLAGS='{with_flags(current, row.xla_flags)}'"])
+        settings = " ".join(
+            [*(f"{key}={row.environment[key]}" for key in unset), f"XLA_FLAGS='{with_flags(current, row.xla_flags)}'"]
+        )
         raise RuntimeError(
             f"cnnjax.backend.configure({name!r}): a JAX backend has started, so XLA has read its flags already; "
             f"call configure before anything uses JAX (first thing in the script), or set {settings} before "
@@ -226,8 +227,12 @@ def choose_profile(flag: str | None = None, config: str = "", default: str = DEF
     Raises:
       ValueError: the chosen name is not a row of PROFILES; the message names where it came from.
     """
-    choices = (("--numerics", flag), ("config.numerics", config or None), (ENV_PROFILE, os.environ.get(ENV_PROFILE)),
-               ("default", default))
+    choices = (
+        ("--numerics", flag),
+        ("config.numerics", config or None),
+        (ENV_PROFILE, os.environ.get(ENV_PROFILE)),
+        ("default", default),
+    )
     source, name = next((source, name) for source, name in choices if name is not None)
     if name not in PROFILES:
         raise ValueError(f"{source}: expected a profile of cnnjax.backend.PROFILES {sorted(PROFILES)}, got {name!r}")

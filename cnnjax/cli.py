@@ -41,48 +41,85 @@ the same --workdir.
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="train and evaluate a model", epilog=TRAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+        "train",
+        help="train and evaluate a model",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
         description="Train a model and evaluate it on the test split; writes metrics, checkpoints and a manifest "
         "to the workdir. The last line printed is the task's main test metric: 'test_accuracy: ...' for a "
         "classifier, 'test_mse: ...' for the autoencoder, 'test_mean_iou: ...' for the U-Net.",
     )
-    p.add_argument("--config", metavar="FILE[:ARG]", help="a config file with get_config() (default: the model's "
-                   "packaged recipe); ':ARG' is passed to get_config, one of the file's ARGS, e.g. ':runlocal'")
+    p.add_argument(
+        "--config",
+        metavar="FILE[:ARG]",
+        help="a config file with get_config() (default: the model's "
+        "packaged recipe); ':ARG' is passed to get_config, one of the file's ARGS, e.g. ':runlocal'",
+    )
     p.add_argument("--workdir", help="output directory (default: runs/<model>_<dataset>_<timestamp>)")
     p.add_argument("--model", help="model name (config.model), see cnnjax.models.list_models()")
     p.add_argument("--dataset", help="dataset name (config.dataset), see cnnjax.data.list_datasets()")
-    p.add_argument("--loss", help="the loss (config.loss): softmax_cross_entropy (the classifiers' default), "
-                   "multiclass_hinge (classifiers), l2 (reconstruction), pixel_softmax_cross_entropy (segmentation)")
+    p.add_argument(
+        "--loss",
+        help="the loss (config.loss): softmax_cross_entropy (the classifiers' default), "
+        "multiclass_hinge (classifiers), l2 (reconstruction), pixel_softmax_cross_entropy (segmentation)",
+    )
     p.add_argument("--epochs", type=int, help="the run's length in epochs (config.num_epochs; sets num_steps=0)")
     p.add_argument("--steps", type=int, help="the run's length in steps (config.num_steps; sets num_epochs=0)")
     p.add_argument("--batch-size", type=int, help="global batch size (config.batch_size)")
     p.add_argument("--seed", type=int, help="root seed (config.seed)")
-    p.add_argument("--checkpoint-every", type=int, metavar="STEPS",
-                   help="save a checkpoint every STEPS steps (config.checkpoint_every_steps; 0: every epoch)")
-    p.add_argument("--limit-train", type=int, metavar="N",
-                   help="use the first N >= 1 training examples (config.limit_train; default: all)")
-    p.add_argument("--data-dir", help="dataset files: the IDX directory for mnist/fashion_mnist, the tfds data_dir "
-                   "otherwise (config.data_dir)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="STEPS",
+        help="save a checkpoint every STEPS steps (config.checkpoint_every_steps; 0: every epoch)",
+    )
+    p.add_argument(
+        "--limit-train",
+        type=int,
+        metavar="N",
+        help="use the first N >= 1 training examples (config.limit_train; default: all)",
+    )
+    p.add_argument(
+        "--data-dir",
+        help="dataset files: the IDX directory for mnist/fashion_mnist, the tfds data_dir otherwise (config.data_dir)",
+    )
     p.add_argument("--parallel", choices=("jit", "pmap"), help="data-parallel implementation (config.parallel)")
-    p.add_argument("--coordinator-address", metavar="HOST:PORT",
-                   help="multi-process: address of process 0, or auto (jax.distributed finds it: TPU pod slices, "
-                   "SLURM) (config.distributed.coordinator_address)")
+    p.add_argument(
+        "--coordinator-address",
+        metavar="HOST:PORT",
+        help="multi-process: address of process 0, or auto (jax.distributed finds it: TPU pod slices, "
+        "SLURM) (config.distributed.coordinator_address)",
+    )
     p.add_argument("--num-processes", type=int, help="multi-process: number of processes")
     p.add_argument("--process-id", type=int, help="multi-process: this process's index")
-    p.add_argument("--numerics", choices=sorted(PROFILES), help="the numerics profile (config.numerics; "
-                   "cnnjax.backend.PROFILES): fast, the fastest on x86 CPUs; portable, the fewest CPU-dependent paths "
-                   "and deterministic GPU ops (docs/reproducibility.md); xla, XLA's own. Default: the config's, else "
-                   "$CNNJAX_PROFILE, else fast")
+    p.add_argument(
+        "--numerics",
+        choices=sorted(PROFILES),
+        help="the numerics profile (config.numerics; "
+        "cnnjax.backend.PROFILES): fast, the fastest on x86 CPUs; portable, the fewest CPU-dependent paths "
+        "and deterministic GPU ops (docs/reproducibility.md); xla, XLA's own. Default: the config's, else "
+        "$CNNJAX_PROFILE, else fast",
+    )
 
 
 # Direct flag -> config key.
 TRAIN_FLAGS = {
-    "model": "model", "dataset": "dataset", "loss": "loss", "epochs": "num_epochs", "steps": "num_steps",
-    "batch_size": "batch_size", "seed": "seed", "checkpoint_every": "checkpoint_every_steps",
-    "limit_train": "limit_train", "data_dir": "data_dir", "parallel": "parallel",
-    "coordinator_address": "distributed.coordinator_address", "num_processes": "distributed.num_processes",
-    "process_id": "distributed.process_id", "numerics": "numerics",
+    "model": "model",
+    "dataset": "dataset",
+    "loss": "loss",
+    "epochs": "num_epochs",
+    "steps": "num_steps",
+    "batch_size": "batch_size",
+    "seed": "seed",
+    "checkpoint_every": "checkpoint_every_steps",
+    "limit_train": "limit_train",
+    "data_dir": "data_dir",
+    "parallel": "parallel",
+    "coordinator_address": "distributed.coordinator_address",
+    "num_processes": "distributed.num_processes",
+    "process_id": "distributed.process_id",
+    "numerics": "numerics",
 }
 
 
@@ -93,8 +130,9 @@ def build_train_config(args: argparse.Namespace, extra: Sequence[str]):
     from cnnjax.train import recipes
 
     if args.epochs is not None and args.steps is not None:
-        raise ValueError(f"--epochs / --steps: expected the run's length in one of them, got both "
-                         f"({args.epochs} / {args.steps})")
+        raise ValueError(
+            f"--epochs / --steps: expected the run's length in one of them, got both ({args.epochs} / {args.steps})"
+        )
     config = configlib.load_config(args.config) if args.config else recipes.recipe(args.model or "lenet5")
     for flag, key in TRAIN_FLAGS.items():
         if getattr(args, flag) is not None:
@@ -128,8 +166,11 @@ def train(args: argparse.Namespace, extra: Sequence[str]) -> int:
             print(f"cnnjax train: to resume: {resume_command(args.argv, workdir)}", file=sys.stderr)
         return 128 + e.signum
     except KeyboardInterrupt:  # a second signal: stopped at once
-        print(f"cnnjax train: stopped by a second interrupt without saving; the newest checkpoint in {workdir} (if "
-              "any) is where the same command resumes", file=sys.stderr)
+        print(
+            f"cnnjax train: stopped by a second interrupt without saving; the newest checkpoint in {workdir} (if "
+            "any) is where the same command resumes",
+            file=sys.stderr,
+        )
         return 130
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError) as e:
         print(f"cnnjax train: error: {e}", file=sys.stderr)
@@ -153,16 +194,30 @@ examples:
 
 def add_summary_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "summary", help="layers, parameters, MACs and receptive fields of a model", epilog=SUMMARY_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+        "summary",
+        help="layers, parameters, MACs and receptive fields of a model",
+        epilog=SUMMARY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
         description="Print a model's layers in call order with output shape, parameters, MACs and receptive field.",
     )
     p.add_argument("name", metavar="NAME", help="a registered model, see cnnjax.models.list_models()")
-    p.add_argument("--input-shape", type=int, nargs="+", metavar="N",
-                   help="one example's shape, H W C (default: the model's native input)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
-                   help="a model option, VALUE read by the option's type (bools: true/false, yes/no, 1/0; tuples: "
-                   "16,32) (repeatable), e.g. --set version=v1 --set aux_logits=true")
+    p.add_argument(
+        "--input-shape",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="one example's shape, H W C (default: the model's native input)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="options",
+        help="a model option, VALUE read by the option's type (bools: true/false, yes/no, 1/0; tuples: "
+        "16,32) (repeatable), e.g. --set version=v1 --set aux_logits=true",
+    )
     p.add_argument("--num-classes", type=int, help="output classes (default: the model's native number)")
     p.add_argument("--batch-size", type=int, default=1, help="batch axis of the traced input (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -197,8 +252,10 @@ def summary(args: argparse.Namespace, extra: Sequence[str]) -> int:
         options = parse_model_options(args.name, args.options)
         if args.num_classes is not None:
             if "num_classes" in options:
-                raise ValueError(f"--num-classes: expected it or --set num_classes=N, got both ({args.num_classes} and "
-                                 f"{options['num_classes']})")
+                raise ValueError(
+                    f"--num-classes: expected it or --set num_classes=N, got both ({args.num_classes} and "
+                    f"{options['num_classes']})"
+                )
             options["num_classes"] = args.num_classes
         model = models.create(args.name, **options)
         shape = models.input_shape(args.name) if args.input_shape is None else args.input_shape
@@ -214,13 +271,17 @@ def summary(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
-
 # ------------------------------------------------------------------------------------------------------ main
+
 
 def add_viz_parser(subparsers: argparse._SubParsersAction) -> None:
     """`cnnjax viz` lives in cnnjax/viz/cli.py; it imports matplotlib (the 'viz' extra) only when it runs."""
-    subparsers.add_parser("viz", add_help=False, help="figures of a training workdir (filters, feature maps, "
-                          "occlusion, saliency, curves, confusion, ...); needs the 'viz' extra")
+    subparsers.add_parser(
+        "viz",
+        add_help=False,
+        help="figures of a training workdir (filters, feature maps, "
+        "occlusion, saliency, curves, confusion, ...); needs the 'viz' extra",
+    )
 
 
 def viz(args: argparse.Namespace, extra: Sequence[str]) -> int:
@@ -233,8 +294,12 @@ def viz(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 def add_repro_parser(subparsers: argparse._SubParsersAction) -> None:
     """`cnnjax repro` lives in cnnjax/repro/cli.py (its figure needs the 'viz' extra)."""
-    subparsers.add_parser("repro", add_help=False, help="a reproducibility study of a config over seeds (mean, "
-                          "confidence interval, rerun and device checks); compare two studies; diff two runs")
+    subparsers.add_parser(
+        "repro",
+        add_help=False,
+        help="a reproducibility study of a config over seeds (mean, "
+        "confidence interval, rerun and device checks); compare two studies; diff two runs",
+    )
 
 
 def repro(args: argparse.Namespace, extra: Sequence[str]) -> int:
@@ -244,7 +309,9 @@ def repro(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 SUBCOMMANDS = {
-    "train": (add_train_parser, train), "summary": (add_summary_parser, summary), "viz": (add_viz_parser, viz),
+    "train": (add_train_parser, train),
+    "summary": (add_summary_parser, summary),
+    "viz": (add_viz_parser, viz),
     "repro": (add_repro_parser, repro),
 }
 

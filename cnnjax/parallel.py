@@ -77,13 +77,23 @@ def initialize_distributed(
     try:
         socket.getaddrinfo(host.strip("[]"), port)
     except (socket.gaierror, UnicodeError) as e:
-        raise ValueError(f"config.distributed.coordinator_address: host {host!r} of {address!r} does not resolve "
-                         f"({e}); expected the address of process 0 as this machine reaches it") from None
-    print(f"process {process_id} of {num_processes}: joining the coordinator at {address} (waiting up to {timeout_s} s "
-          "for every process)", file=sys.stderr, flush=True)
+        raise ValueError(
+            f"config.distributed.coordinator_address: host {host!r} of {address!r} does not resolve "
+            f"({e}); expected the address of process 0 as this machine reaches it"
+        ) from None
+    print(
+        f"process {process_id} of {num_processes}: joining the coordinator at {address} (waiting up to {timeout_s} s "
+        "for every process)",
+        file=sys.stderr,
+        flush=True,
+    )
     with _join_deadline(timeout_s, f"the coordinator at {address} as process {process_id} of {num_processes}"):
-        jax.distributed.initialize(coordinator_address=address, num_processes=num_processes, process_id=process_id,
-                                   initialization_timeout=timeout_s + _JAX_GRACE_S)
+        jax.distributed.initialize(
+            coordinator_address=address,
+            num_processes=num_processes,
+            process_id=process_id,
+            initialization_timeout=timeout_s + _JAX_GRACE_S,
+        )
     return True
 
 
@@ -96,9 +106,13 @@ def _join_deadline(timeout_s: int, joining: str) -> Iterator[None]:
     that after `timeout_s` seconds prints why on stderr and ends the process with status 1."""
 
     def expire() -> None:
-        print(f"error: config.distributed: could not join {joining} within {timeout_s} s; start every process "
-              "(--process-id 0 .. --num-processes - 1) with the same --coordinator-address, the address of process "
-              "0 as each machine reaches it, and its port open", file=sys.stderr, flush=True)
+        print(
+            f"error: config.distributed: could not join {joining} within {timeout_s} s; start every process "
+            "(--process-id 0 .. --num-processes - 1) with the same --coordinator-address, the address of process "
+            "0 as each machine reaches it, and its port open",
+            file=sys.stderr,
+            flush=True,
+        )
         os._exit(1)
 
     timer = threading.Timer(timeout_s, expire)
@@ -202,8 +216,10 @@ class Jit:
     def abstract_batch(self, local_batch: int, image_shape: Sequence[int]) -> dict[str, jax.ShapeDtypeStruct]:
         """The shapes, dtypes and shardings of what `put_batch` makes of a training batch (to compile ahead)."""
         shape = (local_batch * jax.process_count(), *image_shape)
-        return {"image": jax.ShapeDtypeStruct(shape, np.uint8, sharding=self._batch_sharding),
-                "label": jax.ShapeDtypeStruct(shape[:1], np.int32, sharding=self._batch_sharding)}
+        return {
+            "image": jax.ShapeDtypeStruct(shape, np.uint8, sharding=self._batch_sharding),
+            "label": jax.ShapeDtypeStruct(shape[:1], np.int32, sharding=self._batch_sharding),
+        }
 
     def local(self, tree: Any) -> Any:
         """One copy of a replicated tree (still on device)."""

@@ -172,8 +172,10 @@ def summary(
       A `Summary`: `.layers` in call order, `.params`, `.batch_stats`, `.macs`, `str()` a table, `.to_dict()`.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a Flax module, e.g. cnnjax.models.create('lenet5'), got "
-                        f"{type(model).__name__} {model!r:.60}")
+        raise TypeError(
+            f"model: expected a Flax module, e.g. cnnjax.models.create('lenet5'), got "
+            f"{type(model).__name__} {model!r:.60}"
+        )
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
         raise TypeError(f"input_shape: expected a sequence of ints such as (224, 224, 3), got {input_shape!r}")
     if len(input_shape) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in input_shape):
@@ -187,9 +189,11 @@ def summary(
     except RankError as e:
         if e.shape != x.shape:  # an array the model made, not its input
             raise
-        raise ValueError(f"input_shape: {type(model).__name__} takes inputs of rank {e.rank}, batch axis first; "
-                         f"expected one example's shape, {e.rank - 1} sizes (summary adds the batch axis), got "
-                         f"{tuple(input_shape)}") from None
+        raise ValueError(
+            f"input_shape: {type(model).__name__} takes inputs of rank {e.rank}, batch axis first; "
+            f"expected one example's shape, {e.rank - 1} sizes (summary adds the batch axis), got "
+            f"{tuple(input_shape)}"
+        ) from None
 
     nd = len(input_shape) - 1
     fields: dict[int, _Field] = {}

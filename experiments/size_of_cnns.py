@@ -34,14 +34,28 @@ class Column:
 
 COLUMNS = (
     Column(
-        "LeNet (1998)", "lenet5_classic", 60_000, 20,  # LeCun et al. 1998 trained 20 passes over MNIST
-        {"units (no output layer)": "8,084", "parameters (no output layer)": "60,000",
-         "connections (no output layer)": "344,000", "operations, k = 1": "412 billion"},
+        "LeNet (1998)",
+        "lenet5_classic",
+        60_000,
+        20,  # LeCun et al. 1998 trained 20 passes over MNIST
+        {
+            "units (no output layer)": "8,084",
+            "parameters (no output layer)": "60,000",
+            "connections (no output layer)": "344,000",
+            "operations, k = 1": "412 billion",
+        },
     ),
     Column(
-        "AlexNet (2012)", "alexnet", 1_200_000, 90,  # Krizhevsky et al. 2012: "roughly 90 cycles" over 1.2 M
-        {"units (no output layer)": "658,000", "parameters (all layers)": "60 million",
-         "connections (all layers)": "652 million", "operations, k = 3": "200 quadrillion (est.)"},
+        "AlexNet (2012)",
+        "alexnet",
+        1_200_000,
+        90,  # Krizhevsky et al. 2012: "roughly 90 cycles" over 1.2 M
+        {
+            "units (no output layer)": "658,000",
+            "parameters (all layers)": "60 million",
+            "connections (all layers)": "652 million",
+            "operations, k = 3": "200 quadrillion (est.)",
+        },
     ),
 )
 LENET_1989 = {"connections": 65_000, "examples": 7_291, "epochs": 23, "operations": 11e9}  # LeCun et al. 1989
@@ -114,12 +128,14 @@ def main() -> None:
         print("  ".join([r[0].ljust(widths[0]), *(x.rjust(w) for x, w in zip(r[1:], widths[1:]))]).rstrip())
     lenet, alexnet = sizes
     print()
-    print(NOTES.format(
-        lenet_hidden=lenet.connections[0],
-        alexnet_conv=alexnet.conv_macs,
-        lenet89=words(LENET_1989["connections"] * LENET_1989["examples"] * LENET_1989["epochs"]),
-        alexnet_table_k3=words(652e6 * 1.2e6 * 90 * 3),
-    ))
+    print(
+        NOTES.format(
+            lenet_hidden=lenet.connections[0],
+            alexnet_conv=alexnet.conv_macs,
+            lenet89=words(LENET_1989["connections"] * LENET_1989["examples"] * LENET_1989["epochs"]),
+            alexnet_table_k3=words(652e6 * 1.2e6 * 90 * 3),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -147,7 +147,10 @@ def _cnnjax_outputs(model, variables, x_nhwc: np.ndarray, heads: list[str]) -> d
 
     def forward(variables, x):
         logits, state = model.apply(
-            variables, x, train=False, mutable=["intermediates"],
+            variables,
+            x,
+            train=False,
+            mutable=["intermediates"],
             capture_intermediates=lambda module, method: module.name in sources and method == "__call__",
         )
         outputs = {"logits": logits}
@@ -173,8 +176,10 @@ def check(path: Path) -> Errors:
     with np.load(path) as data:
         name = str(data["model"])
         state_dict = {k.removeprefix("state_dict/"): data[k] for k in data.files if k.startswith("state_dict/")}
-        torch32, torch64 = ({k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(f"{prefix}/")}
-                            for prefix in ("output32", "output64"))
+        torch32, torch64 = (
+            {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(f"{prefix}/")}
+            for prefix in ("output32", "output64")
+        )
         x = data["input"].transpose(0, 2, 3, 1)
     model, variables = from_torchvision(name, state_dict)
     del state_dict
@@ -212,8 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     p_run = commands.add_parser("run", help="(cnnjax env) export via --torch-python, then check, case by case")
     p_run.add_argument("--torch-python", type=Path, default=TORCH_PYTHON)
     for p in (p_export, p_run):
-        p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES), metavar="CASE",
-                       help=f"default: all of {', '.join(CASES)}")
+        p.add_argument(
+            "--cases",
+            nargs="+",
+            choices=sorted(CASES),
+            default=list(CASES),
+            metavar="CASE",
+            help=f"default: all of {', '.join(CASES)}",
+        )
         p.add_argument("--seed", type=int, default=0)
     for p in (p_check, p_run):
         p.add_argument("--tolerance", type=float, default=TOLERANCE)
@@ -238,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             subprocess.run(
                 [str(args.torch_python), __file__, "export", "--out", tmp, "--cases", name, "--seed", str(args.seed)],
-                check=True, stdout=subprocess.DEVNULL,
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
             path = Path(tmp) / f"{name}.npz"
             errors = check(path)

@@ -114,8 +114,10 @@ def test_configure_portable_sets_its_flags_and_environment_variables_and_records
 
 def test_a_users_environment_variable_keeps_its_value():
     name = next(iter(PORTABLE.environment))
-    record = _json("import json; from cnnjax import backend; print(json.dumps(backend.configure('portable')))",
-                   **{name: "AVX512_CORE"})
+    record = _json(
+        "import json; from cnnjax import backend; print(json.dumps(backend.configure('portable')))",
+        **{name: "AVX512_CORE"},
+    )
     assert record["environment"] == {name: "AVX512_CORE"} and record["environment_added"] == []
 
 
@@ -151,12 +153,18 @@ def test_an_unknown_profile_is_a_value_error_naming_its_source_and_the_choices(p
         backend.configure(profile)
 
 
-@pytest.mark.parametrize("flag, config, env, chosen", [
-    ("xla", "portable", "fast", "xla"), (None, "portable", "xla", "portable"), (None, "", "xla", "xla"),
-    (None, "", None, "fast"),
-])
+@pytest.mark.parametrize(
+    "flag, config, env, chosen",
+    [
+        ("xla", "portable", "fast", "xla"),
+        (None, "portable", "xla", "portable"),
+        (None, "", "xla", "xla"),
+        (None, "", None, "fast"),
+    ],
+)
 def test_choose_profile_takes_the_flag_then_the_config_then_cnnjax_profile_then_the_default(
-        flag, config, env, chosen, monkeypatch):
+    flag, config, env, chosen, monkeypatch
+):
     monkeypatch.delenv(backend.ENV_PROFILE, raising=False)
     if env is not None:
         monkeypatch.setenv(backend.ENV_PROFILE, env)
@@ -165,9 +173,14 @@ def test_choose_profile_takes_the_flag_then_the_config_then_cnnjax_profile_then_
         assert backend.choose_profile(default="portable") == "portable"
 
 
-@pytest.mark.parametrize("flag, config, env, source", [
-    ("Fast", "", None, "--numerics"), (None, "quick", "xla", "config.numerics"), (None, "", "XLA", "CNNJAX_PROFILE"),
-])
+@pytest.mark.parametrize(
+    "flag, config, env, source",
+    [
+        ("Fast", "", None, "--numerics"),
+        (None, "quick", "xla", "config.numerics"),
+        (None, "", "XLA", "CNNJAX_PROFILE"),
+    ],
+)
 def test_choose_profile_names_where_an_unknown_profile_came_from(flag, config, env, source, monkeypatch):
     monkeypatch.delenv(backend.ENV_PROFILE, raising=False)
     if env is not None:
@@ -180,8 +193,11 @@ def test_check_numerics_records_the_process_profile_and_refuses_another():
     # tests/conftest.py configured this process with "fast"
     assert backend.active_profile() == "fast"
     assert backend.check_numerics("") == "fast" and backend.check_numerics("fast") == "fast"
-    with pytest.raises(ValueError, match=r"^config\.numerics: this process runs the 'fast' profile, got 'portable'.*"
-                       r"cnnjax\.backend\.configure\('portable'\) first thing.*--numerics portable"):
+    with pytest.raises(
+        ValueError,
+        match=r"^config\.numerics: this process runs the 'fast' profile, got 'portable'.*"
+        r"cnnjax\.backend\.configure\('portable'\) first thing.*--numerics portable",
+    ):
         backend.check_numerics("portable")
 
 

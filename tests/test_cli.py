@@ -23,24 +23,47 @@ def _config(argv):
 
 
 def test_command_line_builds_the_config_file_then_flags_then_dotted_overrides():
-    config = _config([
-        "--config", str(REPO / "experiments/configs/resnet20_fashion_mnist.py:runlocal"), "--epochs", "2",
-        "--batch-size", "64", "--seed", "5", "--checkpoint-every", "10", "--limit-train", "640",
-        "--data-dir", "/data", "--config.optimizer.lr=0.05", "--config.schedule.name", "constant",
-        "--config.batch_size=32",
-    ])
+    config = _config(
+        [
+            "--config",
+            str(REPO / "experiments/configs/resnet20_fashion_mnist.py:runlocal"),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--seed",
+            "5",
+            "--checkpoint-every",
+            "10",
+            "--limit-train",
+            "640",
+            "--data-dir",
+            "/data",
+            "--config.optimizer.lr=0.05",
+            "--config.schedule.name",
+            "constant",
+            "--config.batch_size=32",
+        ]
+    )
     assert (config.model, config.num_epochs, config.seed, config.checkpoint_every_steps) == ("resnet20", 2, 5, 10)
     assert (config.limit_train, config.data_dir, config.optimizer.lr) == (640, "/data", 0.05)
     assert config.schedule.name == "constant" and config.batch_size == 32  # dotted overrides win
 
 
 def test_overrides_are_parsed_for_the_type_of_the_field():
-    config = _config([
-        "--config.optimizer.lr=1", "--config.num_epochs=3", "--config.augment.flip=true",
-        "--config.optimizer.name=sgd", "--config.optimizer.weight_decay=0", "--config.schedule.name=step",
-        "--config.schedule.decay_epochs=1,2",
-        "--config.model_options.num_classes=10", "--config.limit_test=2000",
-    ])
+    config = _config(
+        [
+            "--config.optimizer.lr=1",
+            "--config.num_epochs=3",
+            "--config.augment.flip=true",
+            "--config.optimizer.name=sgd",
+            "--config.optimizer.weight_decay=0",
+            "--config.schedule.name=step",
+            "--config.schedule.decay_epochs=1,2",
+            "--config.model_options.num_classes=10",
+            "--config.limit_test=2000",
+        ]
+    )
     assert config.optimizer.lr == 1.0 and isinstance(config.optimizer.lr, float)
     assert config.num_epochs == 3 and config.augment.flip is True and config.optimizer.name == "sgd"
     assert list(config.schedule.decay_epochs) == [1, 2] and config.limit_test == 2000
@@ -66,25 +89,30 @@ def test_without_config_the_models_packaged_recipe_runs():
     assert _config(["--model", "unet"]).pad_to == 32
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--epoch", "3"], ["unrecognized argument '--epoch'"]),
-    (["--config.optimizer.lrr=1"], ["valid keys of config.optimizer", "'lr'"]),
-    (["--config.optimizer.lr=fast"], ["config.optimizer.lr", "float", "'fast'"]),
-    (["--config.augment.flip=maybe"], ["config.augment.flip", "'maybe'"]),
-    (["--config.optimizer=adam"], ["config.optimizer", "'lr'"]),
-    (["--limit-train", "0"], ["config.limit_train", "got 0"]),
-    (["--limit-train", "-3"], ["config.limit_train", "got -3"]),
-    (["--checkpoint-every", "-1"], ["config.checkpoint_every_steps", "got -1"]),
-    (["--config.limit_test=-1"], ["config.limit_test", "got -1"]),
-    (["--config.eval_every_epochs=-1"], ["config.eval_every_epochs", "got -1"]),
-    (["--config.log_every_steps=0"], ["config.log_every_steps", "got 0"]),
-    (["--config.eval_batch_size=0"], ["config.eval_batch_size", "got 0"]),
-    (["--epochs", "2", "--steps", "5"], ["--epochs / --steps", "both"]),
-    (["--loss", "l2"], ["config.loss", "classification", "'l2'"]),
-    (["--model", "autoencoder", "--loss", "multiclass_hinge"], ["config.loss", "reconstruction", "['l2']"]),
-    (["--config", "experiments/configs/lenet5_fashion_mnist.py:runlcoal"],
-     ["lenet5_fashion_mnist.py:runlcoal", "['runlocal']"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--epoch", "3"], ["unrecognized argument '--epoch'"]),
+        (["--config.optimizer.lrr=1"], ["valid keys of config.optimizer", "'lr'"]),
+        (["--config.optimizer.lr=fast"], ["config.optimizer.lr", "float", "'fast'"]),
+        (["--config.augment.flip=maybe"], ["config.augment.flip", "'maybe'"]),
+        (["--config.optimizer=adam"], ["config.optimizer", "'lr'"]),
+        (["--limit-train", "0"], ["config.limit_train", "got 0"]),
+        (["--limit-train", "-3"], ["config.limit_train", "got -3"]),
+        (["--checkpoint-every", "-1"], ["config.checkpoint_every_steps", "got -1"]),
+        (["--config.limit_test=-1"], ["config.limit_test", "got -1"]),
+        (["--config.eval_every_epochs=-1"], ["config.eval_every_epochs", "got -1"]),
+        (["--config.log_every_steps=0"], ["config.log_every_steps", "got 0"]),
+        (["--config.eval_batch_size=0"], ["config.eval_batch_size", "got 0"]),
+        (["--epochs", "2", "--steps", "5"], ["--epochs / --steps", "both"]),
+        (["--loss", "l2"], ["config.loss", "classification", "'l2'"]),
+        (["--model", "autoencoder", "--loss", "multiclass_hinge"], ["config.loss", "reconstruction", "['l2']"]),
+        (
+            ["--config", "experiments/configs/lenet5_fashion_mnist.py:runlcoal"],
+            ["lenet5_fashion_mnist.py:runlcoal", "['runlocal']"],
+        ),
+    ],
+)
 def test_bad_command_lines_fail_before_anything_runs(argv, words, capsys, tmp_path):
     assert cli.main(["train", *argv, "--workdir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
@@ -97,8 +125,12 @@ def test_output_into_a_closed_pipe_ends_quietly_with_status_1():
     import subprocess
     import sys
 
-    process = subprocess.Popen([sys.executable, "-m", "cnnjax.cli", "summary", "lenet5"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, cwd=REPO)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnjax.cli", "summary", "lenet5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
     process.stdout.close()  # as `cnnjax summary lenet5 | head -c 0` does, before anything is written
     stderr = process.stderr.read().decode()
     assert process.wait() == 1

@@ -95,7 +95,9 @@ def test_git_state_of_a_checkout_clean_and_dirty_and_of_a_plain_folder(tmp_path)
     def git(*args):
         return subprocess.run(
             ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
 
     assert environment.git_state(tmp_path) is None
@@ -124,8 +126,9 @@ def changed(fp, **fields):
 
 def test_differences_name_each_differing_field_with_both_values(fingerprint):
     assert environment.differences(fingerprint, json.loads(json.dumps(fingerprint))) == []
-    other = changed(fingerprint, isa_class="avx2", versions__jax="9.9", isa_caps={"xla_cpu_max_isa": "AVX2"},
-                    extra=None)
+    other = changed(
+        fingerprint, isa_class="avx2", versions__jax="9.9", isa_caps={"xla_cpu_max_isa": "AVX2"}, extra=None
+    )
     assert environment.differences(fingerprint, other) == [  # in the first's order, then the second's
         f"isa_class: {fingerprint['isa_class']} -> avx2",
         f"versions.jax: {jax.__version__} -> 9.9",
@@ -136,15 +139,27 @@ def test_differences_name_each_differing_field_with_both_values(fingerprint):
 
 def test_only_the_fields_that_decide_the_bits_are_reproducibility_differences(fingerprint):
     fast = changed(fingerprint, numerics__profile="fast", isa_caps={})
-    provenance = changed(fast, cpu_cores__total=999, git={"commit": "0" * 40, "dirty": True},
-                         numerics__xla_flags_added=["--xla_a=1"], numerics__environment_added=["A=1"],
-                         **{"versions__orbax-checkpoint": "0"})  # it stores the numbers, computes none
+    provenance = changed(
+        fast,
+        cpu_cores__total=999,
+        git={"commit": "0" * 40, "dirty": True},
+        numerics__xla_flags_added=["--xla_a=1"],
+        numerics__environment_added=["A=1"],
+        **{"versions__orbax-checkpoint": "0"},
+    )  # it stores the numbers, computes none
     assert environment.reproducibility_differences(fast, provenance) == []
     other_cpu = changed(fast, isa_class="avx2", cpu_model="another CPU")
     assert environment.reproducibility_differences(fast, other_cpu) == [
-        f"isa_class: {fast['isa_class']} -> avx2", f"cpu_model: {fast['cpu_model']} -> another CPU"]
-    for field, value in [("versions__jaxlib", "9.9"), ("platform", "gpu"), ("devices", {"cpu": 8}),
-                         ("cpu_cores__available", 64), ("numerics__tiled_max_pool", False)]:
+        f"isa_class: {fast['isa_class']} -> avx2",
+        f"cpu_model: {fast['cpu_model']} -> another CPU",
+    ]
+    for field, value in [
+        ("versions__jaxlib", "9.9"),
+        ("platform", "gpu"),
+        ("devices", {"cpu": 8}),
+        ("cpu_cores__available", 64),
+        ("numerics__tiled_max_pool", False),
+    ]:
         assert environment.reproducibility_differences(fast, changed(fast, **{field: value})), field
 
 
@@ -152,16 +167,23 @@ def test_under_portable_the_cpu_still_counts(fingerprint):
     portable = changed(fingerprint, numerics__profile="portable")
     other_cpu = changed(portable, isa_class="avx2", cpu_model="another CPU")
     assert environment.reproducibility_differences(portable, other_cpu) == [
-        f"isa_class: {portable['isa_class']} -> avx2", f"cpu_model: {portable['cpu_model']} -> another CPU"]
+        f"isa_class: {portable['isa_class']} -> avx2",
+        f"cpu_model: {portable['cpu_model']} -> another CPU",
+    ]
 
 
 def test_under_an_isa_independent_profile_the_cpu_and_its_isa_cap_do_not_count(fingerprint, monkeypatch):
     monkeypatch.setattr(environment, "ISA_INDEPENDENT_PROFILES", frozenset({"portable"}))
-    portable = changed(fingerprint, numerics__profile="portable", isa_caps={},
-                       xla_flags="--xla_cpu_use_xnnpack=false --xla_a=1")
-    capped = changed(portable, isa_class="avx2", cpu_model="another CPU",
-                     isa_caps={"xla_cpu_max_isa": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
-                     xla_flags="--xla_a=1 --xla_cpu_max_isa=AVX2 --xla_cpu_use_xnnpack=false")  # order is no change
+    portable = changed(
+        fingerprint, numerics__profile="portable", isa_caps={}, xla_flags="--xla_cpu_use_xnnpack=false --xla_a=1"
+    )
+    capped = changed(
+        portable,
+        isa_class="avx2",
+        cpu_model="another CPU",
+        isa_caps={"xla_cpu_max_isa": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+        xla_flags="--xla_a=1 --xla_cpu_max_isa=AVX2 --xla_cpu_use_xnnpack=false",
+    )  # order is no change
     assert environment.reproducibility_differences(portable, capped) == []
     fast = changed(capped, numerics__profile="fast")
     differences = environment.reproducibility_differences(portable, fast)
@@ -201,8 +223,9 @@ def test_the_manifest_records_the_fingerprint_at_the_start_and_at_each_resumptio
 def test_run_differences_name_the_settings_and_the_environment_that_differ(tmp_path, fingerprint):
     a = workdir(tmp_path / "a", seed=1)
     assert run_differences(a, a) == []
-    b = workdir(tmp_path / "b", changed(fingerprint, isa_class="avx2", git={"commit": "1" * 40, "dirty": False}),
-                seed=2)
+    b = workdir(
+        tmp_path / "b", changed(fingerprint, isa_class="avx2", git={"commit": "1" * 40, "dirty": False}), seed=2
+    )
     found = run_differences(a, b)
     assert found[0] == "config.seed: 1 -> 2"
     assert f"environment.isa_class: {fingerprint['isa_class']} -> avx2" in found
@@ -210,7 +233,8 @@ def test_run_differences_name_the_settings_and_the_environment_that_differ(tmp_p
     only = run_differences(a, b, reproducibility_only=True)
     assert not any(line.startswith("environment.git.") for line in only)
     assert (f"environment.isa_class: {fingerprint['isa_class']} -> avx2" in only) == (
-        fingerprint["numerics"]["profile"] not in environment.ISA_INDEPENDENT_PROFILES)
+        fingerprint["numerics"]["profile"] not in environment.ISA_INDEPENDENT_PROFILES
+    )
 
 
 def test_run_differences_name_a_resumption_under_another_environment(tmp_path, fingerprint):
@@ -220,7 +244,8 @@ def test_run_differences_name_a_resumption_under_another_environment(tmp_path, f
     (a / "manifest.json").write_text(json.dumps(manifest))
     b = workdir(tmp_path / "b")
     assert run_differences(a, b) == [
-        f"{a}: resumed at step 40 under another environment (versions.jaxlib: {jax.__version__} -> 9.9)"]
+        f"{a}: resumed at step 40 under another environment (versions.jaxlib: {jax.__version__} -> 9.9)"
+    ]
 
 
 def test_run_differences_refuse_a_folder_that_is_not_a_run_or_records_no_environment(tmp_path):

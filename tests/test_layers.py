@@ -52,7 +52,8 @@ def test_a_module_imports_only_its_layer_and_those_below(module):
 @pytest.mark.parametrize("leaf", TRAINER_LEAVES)
 def test_the_trainers_helpers_never_import_the_trainer_or_the_step(leaf):
     modules = {p.stem for p in (PACKAGE / "train").iterdir()}  # files and packages of cnnjax.train
-    imported = [name.split(".")[2] for name in _imports(PACKAGE / "train" / f"{leaf}.py")
-                if name.startswith("cnnjax.train.")]
+    imported = [
+        name.split(".")[2] for name in _imports(PACKAGE / "train" / f"{leaf}.py") if name.startswith("cnnjax.train.")
+    ]
     # a name that is no module of cnnjax.train comes from its __init__, which imports the trainer
     assert not [name for name in imported if name in ("trainer", "step") or name not in modules], imported

@@ -30,12 +30,16 @@ def native() -> dict:
 
 def _golden_for(fingerprint: dict, isa_class: str) -> dict:
     if fingerprint["versions"] != GOLDEN["versions"]:
-        pytest.skip(f"the golden fingerprints are of {GOLDEN['versions']}, this is {fingerprint['versions']}: jax "
-                    f"promises no stable values across versions; rerun `{REGENERATE}` to record this version's")
+        pytest.skip(
+            f"the golden fingerprints are of {GOLDEN['versions']}, this is {fingerprint['versions']}: jax "
+            f"promises no stable values across versions; rerun `{REGENERATE}` to record this version's"
+        )
     if isa_class not in GOLDEN["fingerprints"]:
-        pytest.skip(f"no golden fingerprint for the ISA class {isa_class!r} (recorded: "
-                    f"{sorted(GOLDEN['fingerprints'])}); `python tests/golden/portable.py --write` on this machine "
-                    "records it")
+        pytest.skip(
+            f"no golden fingerprint for the ISA class {isa_class!r} (recorded: "
+            f"{sorted(GOLDEN['fingerprints'])}); `python tests/golden/portable.py --write` on this machine "
+            "records it"
+        )
     return GOLDEN["fingerprints"][isa_class]
 
 
@@ -48,7 +52,8 @@ def test_portable_training_gives_the_golden_fingerprint_of_this_machines_isa_cla
     golden = _golden_for(native, native["machine"]["isa_class"])
     assert native["sha256"] == golden["sha256"], (
         f"this {native['machine']['cpu_model']} ({native['machine']['isa_class']}) gives {native['sha256']}, the "
-        f"golden of its class ({golden['cpu_model'] or golden['emulated']}, {golden['date']}) is {golden['sha256']}")
+        f"golden of its class ({golden['cpu_model'] or golden['emulated']}, {golden['date']}) is {golden['sha256']}"
+    )
 
 
 @pytest.mark.slow
@@ -59,11 +64,16 @@ def test_portable_training_on_an_emulated_avx2_cpu_gives_the_golden_avx2_fingerp
     assert emulated["sha256"] == _golden_for(emulated, "avx2")["sha256"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured on jax 0.12.0.1: YNNPACK's consistent arithmetic gives the 24-channel kernel-gradient convolution "
-    "other bits with AVX-512 than with AVX2 (benchmarks/results/portability_bits.json, docs/reproducibility.md)"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured on jax 0.12.0.1: YNNPACK's consistent arithmetic gives the 24-channel kernel-gradient convolution "
+        "other bits with AVX-512 than with AVX2 (benchmarks/results/portability_bits.json, docs/reproducibility.md)"
+    ),
+)
 def test_every_recorded_isa_class_has_the_same_portable_fingerprint():
     if len(GOLDEN["fingerprints"]) < 2:
         pytest.skip(f"one ISA class recorded ({sorted(GOLDEN['fingerprints'])}): nothing to compare")
     assert len({fp["sha256"] for fp in GOLDEN["fingerprints"].values()}) == 1, {
-        isa: fp["sha256"] for isa, fp in GOLDEN["fingerprints"].items()}
+        isa: fp["sha256"] for isa, fp in GOLDEN["fingerprints"].items()
+    }

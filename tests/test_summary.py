@@ -74,9 +74,20 @@ def test_alexnet_rows_and_receptive_fields():
 # (r + (k - 1) j, j s); flatten covers the last map: r + (n - 1) j.
 LENET5_FIELDS = {"conv1": (5, 1), "pool1": (6, 2), "conv2": (14, 2), "pool2": (16, 4), "flatten": (32, 4)}
 VGG11_FIELDS = {
-    "conv1_1": (3, 1), "pool1": (4, 2), "conv2_1": (8, 2), "pool2": (10, 4), "conv3_1": (18, 4), "conv3_2": (26, 4),
-    "pool3": (30, 8), "conv4_1": (46, 8), "conv4_2": (62, 8), "pool4": (70, 16), "conv5_1": (102, 16),
-    "conv5_2": (134, 16), "pool5": (150, 32), "flatten": (150 + 6 * 32, 32),
+    "conv1_1": (3, 1),
+    "pool1": (4, 2),
+    "conv2_1": (8, 2),
+    "pool2": (10, 4),
+    "conv3_1": (18, 4),
+    "conv3_2": (26, 4),
+    "pool3": (30, 8),
+    "conv4_1": (46, 8),
+    "conv4_2": (62, 8),
+    "pool4": (70, 16),
+    "conv5_1": (102, 16),
+    "conv5_2": (134, 16),
+    "pool5": (150, 32),
+    "flatten": (150 + 6 * 32, 32),
 }
 
 
@@ -86,9 +97,14 @@ def _max_pool_is_tiled() -> bool:
 
 
 @pytest.mark.parametrize("tiled", [True, False], ids=["reshape-max", "reduce_window"])
-@pytest.mark.parametrize("name, options, fields", [
-    ("lenet5", {}, LENET5_FIELDS), ("lenet5", {"pool": "avg"}, LENET5_FIELDS), ("vgg11", {}, VGG11_FIELDS),
-])
+@pytest.mark.parametrize(
+    "name, options, fields",
+    [
+        ("lenet5", {}, LENET5_FIELDS),
+        ("lenet5", {"pool": "avg"}, LENET5_FIELDS),
+        ("vgg11", {}, VGG11_FIELDS),
+    ],
+)
 def test_receptive_fields_whatever_formulation_computes_the_pool(monkeypatch, tiled, name, options, fields):
     """A 2x2/2 max-pool runs as a reshape + max or as reduce_window (`cnnjax.backend.tiled_max_pool`); the fields
     are the pool's either way."""
@@ -224,13 +240,19 @@ def test_invalid_arguments():
     model = models.create("lenet5")
     with pytest.raises(ValueError, match="input_shape"):
         summary(model, (28,))
-    with pytest.raises(ValueError, match=r"input_shape: LeNet5 takes inputs of rank 4, batch axis first; expected one "
-                                         r"example's shape, 3 sizes \(summary adds the batch axis\), got \(28, 28\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"input_shape: LeNet5 takes inputs of rank 4, batch axis first; expected one "
+        r"example's shape, 3 sizes \(summary adds the batch axis\), got \(28, 28\)",
+    ):
         summary(model, (28, 28))
     with pytest.raises(ValueError, match=r"input_shape: .* got \(1, 28, 28, 1\)"):
         summary(model, (1, 28, 28, 1))
-    with pytest.raises(TypeError, match=r"model: expected a Flax module, e.g. cnnjax.models.create\('lenet5'\), got "
-                                        r"str 'lenet5'"):
+    with pytest.raises(
+        TypeError,
+        match=r"model: expected a Flax module, e.g. cnnjax.models.create\('lenet5'\), got "
+        r"str 'lenet5'",
+    ):
         summary("lenet5", (28, 28, 1))
     with pytest.raises(TypeError, match="input_shape"):
         summary(model, 28)
@@ -274,7 +296,8 @@ def test_cli_errors(capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main(["summary", "vgg11", "--set", "batch_norm=maybe"]) == 2
     assert "batch_norm: expected a bool (true/false, yes/no or 1/0) (an option of 'vgg11'), got 'maybe'" in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
     assert main(["summary", "vgg11", "--set", "width=0.5", "--set", "width=0.25"]) == 2
     assert "--set: expected each option once, got width twice (width=0.5 and 'width=0.25')" in capsys.readouterr().err
     assert main(["summary", "lenet5", "--set", "num_classes=5", "--num-classes", "7"]) == 2

@@ -68,8 +68,14 @@ def _renames(table: Mapping[str, str]) -> Rules:
 
 # torchvision.models.alexnet's `features` and `classifier` indices of cnnjax's `alexnet_tv` layers.
 ALEXNET_NAMES: dict[str, str] = {
-    "conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
-    "conv5": "features.10", "fc1": "classifier.1", "fc2": "classifier.4", "fc3": "classifier.6",
+    "conv1": "features.0",
+    "conv2": "features.3",
+    "conv3": "features.6",
+    "conv4": "features.8",
+    "conv5": "features.10",
+    "fc1": "classifier.1",
+    "fc2": "classifier.4",
+    "fc3": "classifier.6",
 }
 
 VGG_CONFIGS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}  # torchvision's; C and A-LRN are not there
@@ -120,7 +126,10 @@ def _resnet(name: str) -> Family:
 
 FAMILIES: dict[str, Family] = {
     "alexnet": Family(
-        model="alexnet_tv", rules=_renames(ALEXNET_NAMES), classifier="classifier.6.weight", head="fc3",
+        model="alexnet_tv",
+        rules=_renames(ALEXNET_NAMES),
+        classifier="classifier.6.weight",
+        head="fc3",
         flattened={"fc1": (6, 6)},
     ),
     "vgg11": _vgg("vgg11"),
@@ -225,9 +234,7 @@ def _entries(name: str, model: nn.Module) -> list[Entry]:
         if (collection, variable) not in _SUFFIXES:
             raise ValueError(f"name: {name!r} maps onto a cnnjax variable {'/'.join(path)} with no torchvision rule")
         module_path = "/".join(module)
-        flattened = next(
-            (hw for pattern, hw in family.flattened.items() if re.fullmatch(pattern, module_path)), None
-        )
+        flattened = next((hw for pattern, hw in family.flattened.items() if re.fullmatch(pattern, module_path)), None)
         key = f"{_torch_module(module_path, rules)}.{_SUFFIXES[collection, variable]}"
         entries.append(Entry(tuple(path), key, tuple(leaf.shape), flattened if variable == "kernel" else None))
     return entries

@@ -22,8 +22,13 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="load a dataset and print its splits and statistics")
     info.add_argument("name", choices=list_datasets())
-    info.add_argument("--no-in-memory", dest="in_memory", action="store_false", default=None,
-                      help="read through tfds (array_record) instead of NumPy arrays")
+    info.add_argument(
+        "--no-in-memory",
+        dest="in_memory",
+        action="store_false",
+        default=None,
+        help="read through tfds (array_record) instead of NumPy arrays",
+    )
     prepare = commands.add_parser("prepare", help="write the array_record copy of an IDX dataset")
     prepare.add_argument("name", choices=sorted(IDX_DATASETS))
     for command in (info, prepare):
@@ -43,8 +48,10 @@ def main(argv: list[str] | None = None) -> None:
         ds = load_dataset(args.name, data_dir=args.data_dir, idx_dir=args.idx_dir, in_memory=args.in_memory)
     except (FileNotFoundError, ValueError) as e:
         parser.exit(1, f"error: {e}\n")
-    print(f"{ds.name}: train={len(ds.train)} test={len(ds.test)} image_shape={ds.image_shape} "
-          f"num_classes={ds.num_classes} mean={ds.mean} std={ds.std} ({time.perf_counter() - start:.1f} s)")
+    print(
+        f"{ds.name}: train={len(ds.train)} test={len(ds.test)} image_shape={ds.image_shape} "
+        f"num_classes={ds.num_classes} mean={ds.mean} std={ds.std} ({time.perf_counter() - start:.1f} s)"
+    )
     print(f"  train source: {ds.train!r}")
 
 

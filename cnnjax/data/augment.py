@@ -224,7 +224,11 @@ def scale_jitter_crop(
 
 
 def resample_boxes(
-    images: jax.Array, top: jax.Array, left: jax.Array, box_h: jax.Array, box_w: jax.Array,
+    images: jax.Array,
+    top: jax.Array,
+    left: jax.Array,
+    box_h: jax.Array,
+    box_w: jax.Array,
     size: int | Sequence[int],
 ) -> jax.Array:
     """Each image's box [top, top + box_h) x [left, left + box_w) (input pixels, floats, [N] each or scalars)
@@ -236,8 +240,9 @@ def resample_boxes(
     top, left, box_h, box_w = (jnp.broadcast_to(jnp.asarray(v, jnp.float32), (n,)) for v in (top, left, box_h, box_w))
     weights_y = _resize_weights(top, box_h, h, out_h)
     weights_x = _resize_weights(left, box_w, w, out_w)
-    return jnp.einsum("nih,nhwc,njw->nijc", weights_y, images.astype(jnp.float32), weights_x,
-                      precision=jax.lax.Precision.HIGHEST)
+    return jnp.einsum(
+        "nih,nhwc,njw->nijc", weights_y, images.astype(jnp.float32), weights_x, precision=jax.lax.Precision.HIGHEST
+    )
 
 
 def color_jitter(key: jax.Array, images: jax.Array, *, strength: float) -> jax.Array:

@@ -129,8 +129,13 @@ def batches(
     _check_int("batch_size", batch_size, 1)
     _check_int("worker_count", worker_count, 0)
     indices = epoch_indices(
-        len(source), seed=seed, epoch=epoch, shuffle=shuffle,
-        shard_index=shard_index, shard_count=shard_count, drop_remainder=drop_remainder,
+        len(source),
+        seed=seed,
+        epoch=epoch,
+        shuffle=shuffle,
+        shard_index=shard_index,
+        shard_count=shard_count,
+        drop_remainder=drop_remainder,
     )
     total = num_batches(len(indices), batch_size, drop_remainder=drop_remainder)
     _check_int("start_batch", start_batch, 0)
@@ -229,23 +234,29 @@ def skip(source: Source, count: int) -> Source:
     return source if count == 0 else _range(source, count, len(source))
 
 
-def padded_batches(
-    source: Source, batch_size: int, *, shard_index: int = 0, shard_count: int = 1
-) -> Iterator[Batch]:
+def padded_batches(source: Source, batch_size: int, *, shard_index: int = 0, shard_count: int = 1) -> Iterator[Batch]:
     """The evaluation batches of one shard, in source order, each padded to `batch_size` examples, with a 'mask'
     (bool[B], False on padding): {'image', 'label', 'mask'}. Every shard yields the same number of batches (the
     largest shard's), so that processes evaluating together take the same number of steps."""
     count = num_batches(source, batch_size, drop_remainder=False, shard_count=shard_count)
     batches_ = batches(
-        source, batch_size, seed=0, epoch=0, shuffle=False, drop_remainder=False,
-        shard_index=shard_index, shard_count=shard_count,
+        source,
+        batch_size,
+        seed=0,
+        epoch=0,
+        shuffle=False,
+        drop_remainder=False,
+        shard_index=shard_index,
+        shard_count=shard_count,
     )
     empty = None
     for _ in range(count):
         batch = next(batches_, None)
         if batch is None:  # a shard with one batch fewer: a batch of padding only
-            empty = empty or {"image": np.zeros((0, *source[0]["image"].shape), np.uint8),
-                              "label": np.zeros((0,), np.int32)}
+            empty = empty or {
+                "image": np.zeros((0, *source[0]["image"].shape), np.uint8),
+                "label": np.zeros((0,), np.int32),
+            }
             batch = empty
         n = len(batch["label"])
         yield {

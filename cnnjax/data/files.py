@@ -37,10 +37,14 @@ def fingerprint_files(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]
 def where_to_point(dataset: str) -> str:
     """How to make `load_dataset(dataset)` read another folder, as a sentence for error messages."""
     if dataset in IDX_DATASETS:
-        return (f"set {IDX_DATASETS[dataset].env_var}=DIR to the folder holding the run's files (a data_dir or "
-                "idx_dir in the run's config takes precedence over it)")
-    return ("set TFDS_DATA_DIR=DIR to the tfds data directory holding the run's prepared copy (a data_dir in the "
-            "run's config takes precedence over it)")
+        return (
+            f"set {IDX_DATASETS[dataset].env_var}=DIR to the folder holding the run's files (a data_dir or "
+            "idx_dir in the run's config takes precedence over it)"
+        )
+    return (
+        "set TFDS_DATA_DIR=DIR to the tfds data directory holding the run's prepared copy (a data_dir in the "
+        "run's config takes precedence over it)"
+    )
 
 
 def check_same_files(
@@ -73,15 +77,23 @@ def check_same_files(
     for name, entry in recorded_by_name.items():
         path = loaded_by_name.get(name)
         if path is None:
-            problems.append(f"{source} records {entry['path']} (sha256 {entry['sha256']}), but no file named "
-                            f"{name} was loaded")
+            problems.append(
+                f"{source} records {entry['path']} (sha256 {entry['sha256']}), but no file named {name} was loaded"
+            )
             continue
         found = sha256(path)
         if found != entry["sha256"]:
-            problems.append(f"{name}: {source} records sha256 {entry['sha256']} ({entry['path']}), the file "
-                            f"loaded, {path}, has sha256 {found}")
-    problems += [f"{path} was loaded, but {source} records no file named {name}"
-                 for name, path in loaded_by_name.items() if name not in recorded_by_name]
+            problems.append(
+                f"{name}: {source} records sha256 {entry['sha256']} ({entry['path']}), the file "
+                f"loaded, {path}, has sha256 {found}"
+            )
+    problems += [
+        f"{path} was loaded, but {source} records no file named {name}"
+        for name, path in loaded_by_name.items()
+        if name not in recorded_by_name
+    ]
     if problems:
-        raise ValueError(f"data: the {dataset} files loaded are not the run's: {'; '.join(problems)}. To use the "
-                         f"run's data, {where_to_point(dataset)}.")
+        raise ValueError(
+            f"data: the {dataset} files loaded are not the run's: {'; '.join(problems)}. To use the "
+            f"run's data, {where_to_point(dataset)}."
+        )

@@ -150,8 +150,16 @@ IDX_DATASETS: Mapping[str, IdxDataset] = {
         default_dir="/usr/share/datasets/fashion-mnist",
         how_to_get="install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu)",
         class_names=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ),
     ),
 }

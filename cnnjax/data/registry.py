@@ -75,20 +75,39 @@ _SPECS: Mapping[str, _Spec] = {
     "mnist": _Spec(10, (28, 28, 1), (0.1307,), (0.3081,)),
     "fashion_mnist": _Spec(10, (28, 28, 1), (0.2860,), (0.3530,)),
     "cifar10": _Spec(
-        10, (32, 32, 3), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "cifar10",
+        10,
+        (32, 32, 3),
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        "cifar10",
         prepare_hint=_tfds_hint("cifar10"),
     ),
     "cifar100": _Spec(
-        100, (32, 32, 3), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "cifar100",
+        100,
+        (32, 32, 3),
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        "cifar100",
         prepare_hint=_tfds_hint("cifar100"),
     ),
     "imagenette": _Spec(
-        10, (256, 256, 3), _IMAGENET_MEAN, _IMAGENET_STD, "imagenette/320px-v2",
-        test_split="validation", resize=256, prepare_hint=_tfds_hint("imagenette/320px-v2"),
+        10,
+        (256, 256, 3),
+        _IMAGENET_MEAN,
+        _IMAGENET_STD,
+        "imagenette/320px-v2",
+        test_split="validation",
+        resize=256,
+        prepare_hint=_tfds_hint("imagenette/320px-v2"),
     ),
     "imagenet2012": _Spec(
-        1000, (256, 256, 3), _IMAGENET_MEAN, _IMAGENET_STD, "imagenet2012",
-        test_split="validation", resize=256,
+        1000,
+        (256, 256, 3),
+        _IMAGENET_MEAN,
+        _IMAGENET_STD,
+        "imagenet2012",
+        test_split="validation",
+        resize=256,
         prepare_hint=(
             "ImageNet cannot be downloaded automatically: put ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar "
             "in a directory MANUAL_DIR and, on a machine with TensorFlow (its tfds builder needs it), run "
@@ -139,8 +158,10 @@ def _load_idx(name: str, spec: _Spec, data_dir: PathLike | None, idx_dir: PathLi
         for split, source in (("train", train), ("test", test)):
             if source.images.shape[1:] != spec.image_shape:
                 expected, got = ("x".join(map(str, shape[:2])) for shape in (spec.image_shape, source.images.shape[1:]))
-                raise ValueError(f"IDX file {files[split][0]}: expected {name}'s {expected} images, got {got}: not "
-                                 f"{name} files; to get them, {idx.IDX_DATASETS[name].how_to_get}")
+                raise ValueError(
+                    f"IDX file {files[split][0]}: expected {name}'s {expected} images, got {got}: not "
+                    f"{name} files; to get them, {idx.IDX_DATASETS[name].how_to_get}"
+                )
         return _make(name, spec, train, test, class_names, [path for pair in files.values() for path in pair])
     from cnnjax.data import tfds_builder  # Imports tensorflow_datasets.
 
@@ -271,7 +292,16 @@ def from_arrays(
         std = data_std if std is None else std
     mean, std = tuple(mean), tuple(std)
     if len(mean) != channels or len(std) != channels:
-        raise ValueError(f"from_arrays: mean and std must have one entry per channel ({channels}), "
-                         f"got {len(mean)} and {len(std)}")
-    return Dataset(name, num_classes, train.images.shape[1:], mean, std, train, test,
-                   None if class_names is None else tuple(class_names))
+        raise ValueError(
+            f"from_arrays: mean and std must have one entry per channel ({channels}), got {len(mean)} and {len(std)}"
+        )
+    return Dataset(
+        name,
+        num_classes,
+        train.images.shape[1:],
+        mean,
+        std,
+        train,
+        test,
+        None if class_names is None else tuple(class_names),
+    )

@@ -7,7 +7,7 @@ arrays) in the array_record format, and read back with ``tfds.data_source`` or
 
     builder = LocalIdx(config="fashion_mnist", data_dir=..., idx_dir=...)
     builder.download_and_prepare(file_format="array_record")
-    train = builder.as_data_source(split="train")   # or, once this module is imported:
+    train = builder.as_data_source(split="train")  # or, once this module is imported:
     train = tfds.data_source("local_idx/fashion_mnist", split="train", data_dir=...)
 
 The IDX directory is found by `cnnjax.data.idx.find_idx_files` (`idx_dir` argument,
@@ -49,10 +49,12 @@ class LocalIdx(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             description=f"{self.builder_config.description} Prepared from local IDX files by cnnjax.",
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8),
-                "label": tfds.features.ClassLabel(names=idx.IDX_DATASETS[self.builder_config.name].class_names),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8),
+                    "label": tfds.features.ClassLabel(names=idx.IDX_DATASETS[self.builder_config.name].class_names),
+                }
+            ),
             supervised_keys=("image", "label"),
         )
 

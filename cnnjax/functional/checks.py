@@ -100,8 +100,10 @@ def check_array(value: object, name: str) -> None:
             return
         raise TypeError(f"{name}: expected a numeric array, got a NumPy array of dtype {value.dtype}")
     hint = f"; convert it first: jnp.asarray({name})" if isinstance(value, (list, tuple)) else ""
-    raise TypeError(f"{name}: expected an array (jax.Array or numpy.ndarray) or a number, got "
-                    f"{type(value).__name__} {_short_repr(value)}{hint}")
+    raise TypeError(
+        f"{name}: expected an array (jax.Array or numpy.ndarray) or a number, got "
+        f"{type(value).__name__} {_short_repr(value)}{hint}"
+    )
 
 
 def _short_repr(value: object, limit: int = 60) -> str:
@@ -118,8 +120,10 @@ def _scalar(value: object, name: str, expected: str, kinds: str) -> object:
     """A Python scalar from a Python or NumPy number or a concrete 0-d array whose dtype kind is in `kinds`."""
     if isinstance(value, (jax.Array, np.ndarray)) and value.shape == () and value.dtype.kind in kinds:
         if not is_concrete(value):
-            raise TypeError(f"{name}: expected {expected} known before tracing, got a traced value; pass a Python "
-                            f"number (under jax.jit, mark the argument static)")
+            raise TypeError(
+                f"{name}: expected {expected} known before tracing, got a traced value; pass a Python "
+                f"number (under jax.jit, mark the argument static)"
+            )
         return value.item()
     raise TypeError(f"{name}: expected {expected}, got {type(value).__name__} {_short_repr(value)}")
 
@@ -196,8 +200,11 @@ def check_rank(x_shape: Sequence[int], rank: int, name: str, layout: str, hint: 
     """Checks that an array has `rank` dimensions, e.g. rank 4 for NHWC; `hint` says how else to call the op."""
     if len(x_shape) != rank:
         batch = f"; if it is one example, add a batch axis: {name}[None]" if len(x_shape) == rank - 1 else ""
-        raise RankError(f"{name}: expected a rank-{rank} array ({layout}), got shape {tuple(x_shape)}{batch}{hint}",
-                        tuple(x_shape), rank)
+        raise RankError(
+            f"{name}: expected a rank-{rank} array ({layout}), got shape {tuple(x_shape)}{batch}{hint}",
+            tuple(x_shape),
+            rank,
+        )
 
 
 def check_float_operands(**arrays: jax.Array | None) -> None:

@@ -137,7 +137,7 @@ def conv(
     Returns:
       (N, *out_spatial, C_out), out = floor((n + p_lo + p_hi - d(k-1) - 1) / s) + 1.
     """
-    nd, strides, dilations, pairs = _prepare(x, w, b, stride, padding, dilation, groups)
+    _, strides, dilations, pairs = _prepare(x, w, b, stride, padding, dilation, groups)
     geometry = _Geometry(tuple(strides), tuple(tuple(p) for p in pairs), tuple(dilations), groups)
     return _add_bias(_conv(x, w, geometry), b)
 
@@ -152,8 +152,13 @@ class _Geometry(NamedTuple):
 def _lax_conv(x: jax.Array, w: jax.Array, g: _Geometry) -> jax.Array:
     """The reference: `lax.conv_general_dilated`, NHWC/HWIO."""
     return lax.conv_general_dilated(
-        x, w, window_strides=g.strides, padding=g.pairs, rhs_dilation=g.dilations,
-        dimension_numbers=_dimension_numbers(w.ndim - 2), feature_group_count=g.groups,
+        x,
+        w,
+        window_strides=g.strides,
+        padding=g.pairs,
+        rhs_dilation=g.dilations,
+        dimension_numbers=_dimension_numbers(w.ndim - 2),
+        feature_group_count=g.groups,
     )
 
 
@@ -260,9 +265,7 @@ def conv_transpose(
     check_rank(x.shape, nd + 2, "x", _dimension_numbers(nd)[0])
     check_float_operands(x=x, w=w, b=b)
     if x.shape[-1] != w.shape[-2]:
-        raise ValueError(
-            f"w: expected {x.shape[-1]} input channels to match x, got kernel shape {tuple(w.shape)}"
-        )
+        raise ValueError(f"w: expected {x.shape[-1]} input channels to match x, got kernel shape {tuple(w.shape)}")
     check_bias(b, (w.shape[-1],), "C_out")
     strides = as_tuple(stride, nd, "stride")
     dilations = as_tuple(dilation, nd, "dilation")
@@ -277,7 +280,8 @@ def conv_transpose(
         if min(out) < 1:
             raise ValueError(
                 f"padding: expected padding that leaves a non-empty output, got {padding!r}: input "
-                f"{tuple(x.shape[1:-1])}, stride {strides} and (dilated) kernel {tuple(window)} give output {tuple(out)}"
+                f"{tuple(x.shape[1:-1])}, stride {strides} and (dilated) kernel {tuple(window)} give output "
+                f"{tuple(out)}"
             )
     y = lax.conv_transpose(
         x, w, strides=strides, padding=pad, rhs_dilation=dilations, dimension_numbers=_dimension_numbers(nd)

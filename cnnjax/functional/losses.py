@@ -86,8 +86,10 @@ def multiclass_hinge(logits: jax.Array, labels: jax.Array, *, margin: float = 1.
     _check_logits_labels(logits, labels)
     margin = as_real(margin, "margin", "a margin >= 0")
     if not margin >= 0:
-        raise ValueError(f"margin: expected a margin >= 0 (by how much the label's score must beat each other "
-                         f"class's), got {margin!r}")
+        raise ValueError(
+            f"margin: expected a margin >= 0 (by how much the label's score must beat each other "
+            f"class's), got {margin!r}"
+        )
     correct = jnp.take_along_axis(logits, labels[:, None], axis=-1, mode="clip")
     margins = jnp.maximum(0.0, logits - correct + margin)
     losses = jnp.sum(margins, axis=-1) - margin  # the label's own term is exactly `margin`

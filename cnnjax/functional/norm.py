@@ -48,8 +48,10 @@ def _check_batch_norm(x, params, state, train, momentum, eps) -> tuple[float, fl
     if not isinstance(state, Mapping) or not {"mean", "var"} <= set(state):
         keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
         raise ValueError(f"state: expected a dict with running statistics 'mean' and 'var', got {keys}")
-    for name, what, tree, keys in (("state", "running statistics", state, ("mean", "var")),
-                                   ("params", "scale and bias", params, ("scale", "bias"))):
+    for name, what, tree, keys in (
+        ("state", "running statistics", state, ("mean", "var")),
+        ("params", "scale and bias", params, ("scale", "bias")),
+    ):
         for key in keys:
             if key in tree and jnp.shape(tree[key]) != (channels,):
                 raise ValueError(

@@ -155,10 +155,11 @@ def _tiled_max_pool_jvp(window, primals, tangents):
     y = _tiled_max_pool(x, window)
     tiles = _tiles(x, window)
     axes = _window_axes(window)
-    expand = lambda a: jnp.expand_dims(a, axes)  # noqa: E731
+    expand = lambda a: jnp.expand_dims(a, axes)
     # Each position's row-major index within its window; the first maximum has the smallest index among the maxima.
-    index = sum(lax.broadcasted_iota(jnp.int32, tiles.shape, axis) * math.prod(window[i + 1 :])
-                for i, axis in enumerate(axes))
+    index = sum(
+        lax.broadcasted_iota(jnp.int32, tiles.shape, axis) * math.prod(window[i + 1 :]) for i, axis in enumerate(axes)
+    )
     first = jnp.min(jnp.where(tiles == expand(y), index, math.prod(window)), axis=axes)
     chosen = index == expand(first)
     return y, jnp.sum(jnp.where(chosen, _tiles(t, window), jnp.zeros((), t.dtype)), axis=axes)

@@ -170,9 +170,14 @@ class AlexNet(nn.Module):
                     kernel_size, padding = 3, 1
             kernel_init, bias_init = self._inits(layer.paper_bias)
             x = cnn.Conv(
-                scaled(layer.features, self.width, self.towers), kernel_size, stride=stride, padding=padding,
+                scaled(layer.features, self.width, self.towers),
+                kernel_size,
+                stride=stride,
+                padding=padding,
                 groups=self.towers if layer.grouped else 1,
-                kernel_init=kernel_init, bias_init=bias_init, name=f"conv{i}",
+                kernel_init=kernel_init,
+                bias_init=bias_init,
+                name=f"conv{i}",
             )(x)
             x = F.relu(x)
             lrn = cnn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, name=f"lrn{i}")
@@ -187,16 +192,43 @@ class AlexNet(nn.Module):
             x = cnn.AdaptiveAvgPool(self.adaptive_pool, name="avgpool")(x)
         kernel_init, hidden_bias_init = self._inits(config.paper_fc_bias)
         return classifier(
-            x, num_classes=self.num_classes, features=self.fc_features, dropout_rate=self.dropout_rate, train=train,
-            kernel_init=kernel_init, hidden_bias_init=hidden_bias_init, dropout_before_fc=config.dropout_before_fc,
+            x,
+            num_classes=self.num_classes,
+            features=self.fc_features,
+            dropout_rate=self.dropout_rate,
+            train=train,
+            kernel_init=kernel_init,
+            hidden_bias_init=hidden_bias_init,
+            dropout_before_fc=config.dropout_before_fc,
         )
 
 
-register("alexnet", AlexNet, input_shape=(227, 227, 3),
-         description="AlexNet 2012, two towers (groups=2 in conv2/4/5), LRN, paper init")
-register("alexnet_single", AlexNet, input_shape=(227, 227, 3), towers=1,
-         description="AlexNet 2012 widths as one dense network")
-register("alexnet_tv", AlexNet, input_shape=(224, 224, 3), config="tv", adaptive_pool=6, weight_init="he",
-         description="AlexNet, torchvision layout (64-192-384-256-256, adaptive 6x6 pool)")
-register("zfnet", AlexNet, input_shape=(224, 224, 3), config="zfnet",
-         description="ZFNet 2013 (7x7/2 conv1, 5x5/2 conv2, dense conv3-5)")
+register(
+    "alexnet",
+    AlexNet,
+    input_shape=(227, 227, 3),
+    description="AlexNet 2012, two towers (groups=2 in conv2/4/5), LRN, paper init",
+)
+register(
+    "alexnet_single",
+    AlexNet,
+    input_shape=(227, 227, 3),
+    towers=1,
+    description="AlexNet 2012 widths as one dense network",
+)
+register(
+    "alexnet_tv",
+    AlexNet,
+    input_shape=(224, 224, 3),
+    config="tv",
+    adaptive_pool=6,
+    weight_init="he",
+    description="AlexNet, torchvision layout (64-192-384-256-256, adaptive 6x6 pool)",
+)
+register(
+    "zfnet",
+    AlexNet,
+    input_shape=(224, 224, 3),
+    config="zfnet",
+    description="ZFNet 2013 (7x7/2 conv1, 5x5/2 conv2, dense conv3-5)",
+)

@@ -86,5 +86,9 @@ class ConvAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-register("autoencoder", ConvAutoencoder, input_shape=(28, 28, 1),
-         description="convolutional autoencoder, 28x28x1 -> 32-d code -> 28x28x1")
+register(
+    "autoencoder",
+    ConvAutoencoder,
+    input_shape=(28, 28, 1),
+    description="convolutional autoencoder, 28x28x1 -> 32-d code -> 28x28x1",
+)

@@ -125,8 +125,11 @@ def _search(low: int, high: int, good: Callable[[int], bool]) -> int | None:
 def _vanishing(model: nn.Module, x: jax.Array, kwargs: Mapping[str, Any], error: WindowTooLarge) -> str:
     channels, side = jnp.shape(x)[-1], max(jnp.shape(x)[1:-1])
     smallest = _search(side, _LARGEST, lambda n: _works(model, n, channels, kwargs))
-    works = f"the smallest square input that works is {smallest}x{smallest}x{channels}" if smallest else (
-        f"no square input up to {_LARGEST} works")
+    works = (
+        f"the smallest square input that works is {smallest}x{smallest}x{channels}"
+        if smallest
+        else (f"no square input up to {_LARGEST} works")
+    )
     return (
         f"x: {_describe(model)} expected a larger input: at {_size(x)} the map of layer {getattr(error, 'layer', '?')} "
         f"vanishes ({error}); {works}"

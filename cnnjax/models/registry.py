@@ -97,8 +97,10 @@ def list_models(pattern: str | None = None) -> list[str]:
     """Registered names, sorted; `pattern` is a shell-style filter such as 'resnet*'."""
     names = sorted(_REGISTRY)
     if pattern is not None and not isinstance(pattern, str):
-        raise TypeError(f"pattern: expected a shell-style str such as 'resnet*', or None for all, got "
-                        f"{type(pattern).__name__} {pattern!r}")
+        raise TypeError(
+            f"pattern: expected a shell-style str such as 'resnet*', or None for all, got "
+            f"{type(pattern).__name__} {pattern!r}"
+        )
     return names if pattern is None else [n for n in names if fnmatch.fnmatch(n, pattern)]
 
 

@@ -136,7 +136,9 @@ class ResNet(nn.Module):
 
     def __post_init__(self) -> None:
         for name, value, choices in (
-            ("version", self.version, VERSIONS), ("shortcut", self.shortcut, SHORTCUTS), ("stem", self.stem, STEMS)
+            ("version", self.version, VERSIONS),
+            ("shortcut", self.shortcut, SHORTCUTS),
+            ("stem", self.stem, STEMS),
         ):
             if value not in choices:
                 raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
@@ -179,12 +181,30 @@ _IMAGENET = dict(input_shape=(224, 224, 3))
 _CIFAR = dict(input_shape=(32, 32, 3), widths=(16, 32, 64), num_classes=10, stem="cifar", shortcut="A")
 register("resnet18", ResNet, **_IMAGENET, stage_sizes=(2, 2, 2, 2), description="ResNet-18, torchvision layout")
 register("resnet34", ResNet, **_IMAGENET, stage_sizes=(3, 4, 6, 3), description="ResNet-34, torchvision layout")
-register("resnet50", ResNet, **_IMAGENET, stage_sizes=(3, 4, 6, 3), bottleneck=True,
-         description="ResNet-50, torchvision layout (He et al. 2015)")
-register("resnet101", ResNet, **_IMAGENET, stage_sizes=(3, 4, 23, 3), bottleneck=True,
-         description="ResNet-101, torchvision layout")
-register("resnet152", ResNet, **_IMAGENET, stage_sizes=(3, 8, 36, 3), bottleneck=True,
-         description="ResNet-152, torchvision layout")
+register(
+    "resnet50",
+    ResNet,
+    **_IMAGENET,
+    stage_sizes=(3, 4, 6, 3),
+    bottleneck=True,
+    description="ResNet-50, torchvision layout (He et al. 2015)",
+)
+register(
+    "resnet101",
+    ResNet,
+    **_IMAGENET,
+    stage_sizes=(3, 4, 23, 3),
+    bottleneck=True,
+    description="ResNet-101, torchvision layout",
+)
+register(
+    "resnet152",
+    ResNet,
+    **_IMAGENET,
+    stage_sizes=(3, 8, 36, 3),
+    bottleneck=True,
+    description="ResNet-152, torchvision layout",
+)
 register("resnet20", ResNet, **_CIFAR, stage_sizes=(3, 3, 3), description="CIFAR ResNet-20 (section 4.2, n = 3)")
 register("resnet32", ResNet, **_CIFAR, stage_sizes=(5, 5, 5), description="CIFAR ResNet-32 (n = 5)")
 register("resnet44", ResNet, **_CIFAR, stage_sizes=(7, 7, 7), description="CIFAR ResNet-44 (n = 7)")

@@ -121,5 +121,9 @@ class UNet(nn.Module):
         return cnn.Conv(self.out_channels, 1, padding=0, kernel_init=_he, name="final")(x)
 
 
-register("unet", UNet, input_shape=(512, 512, 1),
-         description="U-Net 2015, 64-1024 widths, 2 output classes, SAME padding (VALID: 572 -> 388)")
+register(
+    "unet",
+    UNet,
+    input_shape=(512, 512, 1),
+    description="U-Net 2015, 64-1024 widths, 2 output classes, SAME padding (VALID: 572 -> 388)",
+)

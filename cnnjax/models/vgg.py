@@ -72,6 +72,7 @@ CONFIGS: dict[str, tuple[tuple[VGGConv, ...], ...]] = {
     "E": ((_64, _64), (_128, _128), (_256,) * 4, (_512,) * 4, (_512,) * 4),
 }
 
+
 def blocks(config: str) -> tuple[tuple[VGGConv, ...], ...]:
     """The conv layers of each block of a configuration."""
     if config not in CONFIGS:
@@ -118,8 +119,11 @@ class VGG(nn.Module):
         for b, block in enumerate(blocks(self.config), start=1):
             for i, layer in enumerate(block, start=1):
                 x = cnn.Conv(
-                    scaled(layer.features, self.width), layer.kernel_size, padding=layer.kernel_size // 2,
-                    kernel_init=conv_init, name=f"conv{b}_{i}",
+                    scaled(layer.features, self.width),
+                    layer.kernel_size,
+                    padding=layer.kernel_size // 2,
+                    kernel_init=conv_init,
+                    name=f"conv{b}_{i}",
                 )(x)
                 if self.batch_norm:
                     x = cnn.BatchNorm(name=f"bn{b}_{i}")(x, train=train)
@@ -130,7 +134,11 @@ class VGG(nn.Module):
         if self.adaptive_pool is not None:
             x = cnn.AdaptiveAvgPool(self.adaptive_pool, name="avgpool")(x)
         return classifier(
-            x, num_classes=self.num_classes, features=self.fc_features, dropout_rate=self.dropout_rate, train=train,
+            x,
+            num_classes=self.num_classes,
+            features=self.fc_features,
+            dropout_rate=self.dropout_rate,
+            train=train,
             kernel_init=fc_init,
         )
 

@@ -21,7 +21,22 @@ from cnnjax.nn.layers import (
 )
 
 __all__ = [
-    "AdaptiveAvgPool", "AvgPool", "BatchNorm", "ChannelMaxPool", "Conv", "ConvTranspose", "Dense", "Dropout",
-    "Flatten", "GlobalAvgPool", "Lambda", "LocalResponseNorm", "LocallyConnected", "LpPool", "MacsRule", "MaxPool",
-    "Module", "Sequential",
+    "AdaptiveAvgPool",
+    "AvgPool",
+    "BatchNorm",
+    "ChannelMaxPool",
+    "Conv",
+    "ConvTranspose",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool",
+    "Lambda",
+    "LocalResponseNorm",
+    "LocallyConnected",
+    "LpPool",
+    "MacsRule",
+    "MaxPool",
+    "Module",
+    "Sequential",
 ]

@@ -39,7 +39,12 @@ class Conv(Module):
         kernel = self.declare("kernel", self.kernel_init, (*kernel_size, x.shape[-1] // self.groups, self.features))
         bias = self.declare("bias", self.bias_init, (self.features,)) if self.use_bias else None
         return F.conv(
-            self.promote(x), kernel, bias, stride=self.stride, padding=self.padding, dilation=self.dilation,
+            self.promote(x),
+            kernel,
+            bias,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
             groups=self.groups,
         )
 

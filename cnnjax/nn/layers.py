@@ -101,7 +101,12 @@ class BatchNorm(Module):
         var = self.variable("batch_stats", "var", jnp.ones, channels, self.param_dtype)
         state = {"mean": mean.value.astype(self.dtype), "var": var.value.astype(self.dtype)}
         y, new_state = F.batch_norm(
-            self.promote(x), params, state, train=train, momentum=self.momentum, eps=self.epsilon,
+            self.promote(x),
+            params,
+            state,
+            train=train,
+            momentum=self.momentum,
+            eps=self.epsilon,
             axis_name=self.axis_name,
         )
         if train and not self.is_initializing():

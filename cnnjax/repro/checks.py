@@ -63,16 +63,24 @@ def bitwise_differences(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]
     """The names of the variables of `a` and `b` that are not bit-for-bit equal (shape, dtype and bytes), and of
     those only one of them has."""
     names = sorted(set(a) | set(b))
-    return [n for n in names if n not in a or n not in b or a[n].dtype != b[n].dtype or a[n].shape != b[n].shape
-            or a[n].tobytes() != b[n].tobytes()]
+    return [
+        n
+        for n in names
+        if n not in a
+        or n not in b
+        or a[n].dtype != b[n].dtype
+        or a[n].shape != b[n].shape
+        or a[n].tobytes() != b[n].tobytes()
+    ]
 
 
 def relative_difference(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> tuple[float, str]:
     """(the largest over the variables of ||a - b|| / ||b|| (L2 norms of the whole variable), the variable where it
     is: '' when all are equal); both must have the same variables and shapes."""
     if set(a) != set(b):
-        raise ValueError(f"variables: expected the same variables in both runs, got {sorted(set(a) ^ set(b))} in "
-                         "only one")
+        raise ValueError(
+            f"variables: expected the same variables in both runs, got {sorted(set(a) ^ set(b))} in only one"
+        )
     worst = (0.0, "")
     for name in sorted(a):
         x, y = a[name].astype(np.float64), b[name].astype(np.float64)
@@ -97,15 +105,17 @@ def environment_differences(a: Run, b: Run) -> list[str]:
     return found
 
 
-def rerun_result(reference: Run, rerun: Run, reference_vars: Mapping[str, np.ndarray],
-                 rerun_vars: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def rerun_result(
+    reference: Run, rerun: Run, reference_vars: Mapping[str, np.ndarray], rerun_vars: Mapping[str, np.ndarray]
+) -> dict[str, Any]:
     """The rerun check's outcome: passed when every variable, final metric and record is equal."""
     variables = bitwise_differences(reference_vars, rerun_vars)
     a, b = reference.metrics(), rerun.metrics()
     metrics = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     ra, rb = _comparable(reference), _comparable(rerun)
-    records = [i for i, (x, y) in enumerate(zip(ra, rb)) if x != y] + list(range(min(len(ra), len(rb)),
-                                                                                   max(len(ra), len(rb))))
+    records = [i for i, (x, y) in enumerate(zip(ra, rb)) if x != y] + list(
+        range(min(len(ra), len(rb)), max(len(ra), len(rb)))
+    )
     return {
         "passed": not (variables or metrics or records),
         "variables_compared": len(set(reference_vars) | set(rerun_vars)),
@@ -148,7 +158,10 @@ def tolerances(
 
 
 def tolerance_result(
-    reference: Run, other: Run, reference_vars: Mapping[str, np.ndarray], other_vars: Mapping[str, np.ndarray],
+    reference: Run,
+    other: Run,
+    reference_vars: Mapping[str, np.ndarray],
+    other_vars: Mapping[str, np.ndarray],
     limits: Tolerances,
 ) -> dict[str, Any]:
     """The outcome of a devices/processes check: the largest relative parameter and metric differences against the
@@ -157,9 +170,14 @@ def tolerance_result(
     metrics = {}
     for name, limit in limits.metrics.items():
         a, b = float(other.final[name]), float(reference.final[name])
-        metrics[name] = {"value": a, "reference": b, "difference": a - b,
-                         "relative": abs(a - b) / abs(b) if b else (0.0 if a == b else float("inf")),
-                         "tolerance": limit, "within": abs(a - b) <= limit}
+        metrics[name] = {
+            "value": a,
+            "reference": b,
+            "difference": a - b,
+            "relative": abs(a - b) / abs(b) if b else (0.0 if a == b else float("inf")),
+            "tolerance": limit,
+            "within": abs(a - b) <= limit,
+        }
     worst = max(metrics, key=lambda k: metrics[k]["relative"]) if metrics else None
     return {
         "passed": parameter <= limits.parameters and all(m["within"] for m in metrics.values()),
@@ -170,8 +188,10 @@ def tolerance_result(
         "metric_largest_relative_difference": metrics[worst]["relative"] if worst else 0.0,
         "metric_largest_where": worst,
         "metrics": metrics,
-        "device_count": other.device_count, "process_count": other.process_count,
-        "reference_device_count": reference.device_count, "reference_process_count": reference.process_count,
+        "device_count": other.device_count,
+        "process_count": other.process_count,
+        "reference_device_count": reference.device_count,
+        "reference_process_count": reference.process_count,
     }
 
 
@@ -188,13 +208,14 @@ def check_checks(study: Study, checks: Sequence[Check]) -> None:
         if check.kind == "rerun":
             continue
         if len(study.seeds) < 2:
-            raise ValueError(f"--check {check.name}: expected 2 or more seeds (its tolerances come from the spread "
-                             f"between the seeds' runs), got --seeds with {len(study.seeds)}")
+            raise ValueError(
+                f"--check {check.name}: expected 2 or more seeds (its tolerances come from the spread "
+                f"between the seeds' runs), got --seeds with {len(study.seeds)}"
+            )
         processes = check.count if check.kind == "processes" else 1
         for key in ("batch_size", "eval_batch_size"):
             try:
-                parallel.check_batch_size(study.config[key], f"config.{key}", devices=check.count,
-                                          processes=processes)
+                parallel.check_batch_size(study.config[key], f"config.{key}", devices=check.count, processes=processes)
             except ValueError as e:
                 raise ValueError(f"--check {check.name}: {e}; set --config.{key} to one") from None
 
@@ -204,8 +225,12 @@ def check_argvs(study: Study, check: Check, seed: int, address: str) -> list[lis
     workdir = study.check_workdir(check, seed)
     if check.kind != "processes":
         return [study.train_argv(seed, workdir)]
-    return [study.train_argv(seed, workdir, "--coordinator-address", address, "--num-processes", str(check.count),
-                             "--process-id", str(i)) for i in range(check.count)]
+    return [
+        study.train_argv(
+            seed, workdir, "--coordinator-address", address, "--num-processes", str(check.count), "--process-id", str(i)
+        )
+        for i in range(check.count)
+    ]
 
 
 def run_check(study: Study, check: Check, runs: Mapping[int, Run], report=print) -> dict[str, Any]:
@@ -228,10 +253,10 @@ def run_check(study: Study, check: Check, runs: Mapping[int, Run], report=print)
     if check.kind == "rerun":
         outcome = rerun_result(reference, other, reference_vars, other_vars)
     else:
-        distances = {s: relative_difference(variables_of(run.workdir), reference_vars)[0]
-                     for s, run in runs.items() if s != seed}
+        distances = {
+            s: relative_difference(variables_of(run.workdir), reference_vars)[0] for s, run in runs.items() if s != seed
+        }
         checked = checked_metrics(reference, study.eval_split)
         values = {name: [float(run.final[name]) for run in runs.values()] for name in checked}
-        outcome = tolerance_result(reference, other, reference_vars, other_vars,
-                                   tolerances(distances, values, checked))
+        outcome = tolerance_result(reference, other, reference_vars, other_vars, tolerances(distances, values, checked))
     return {"check": check.name, "seed": seed, "workdir": str(workdir), "commands": commands, **outcome}

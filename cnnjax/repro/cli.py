@@ -39,22 +39,37 @@ def study_parser() -> argparse.ArgumentParser:
     from cnnjax.repro.study import DEFAULT_NUMERICS, DEFAULT_ROOT
 
     p = argparse.ArgumentParser(
-        prog="cnnjax repro", epilog=STUDY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="cnnjax repro",
+        epilog=STUDY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
         description="Train one config with several seeds, then report per-seed final metrics, mean ± std, a 95% "
         "bootstrap confidence interval, min/max, learning curves and the environment's fingerprint. Also: "
         "`cnnjax repro compare STUDY_A STUDY_B`, `cnnjax repro diff RUN_A RUN_B` (--help on each).",
     )
-    p.add_argument("config", metavar="CONFIG[:ARG]", help="a config file with get_config(), ':ARG' one of its ARGS, "
-                   "e.g. experiments/configs/lenet5_fashion_mnist.py:runlocal")
+    p.add_argument(
+        "config",
+        metavar="CONFIG[:ARG]",
+        help="a config file with get_config(), ':ARG' one of its ARGS, "
+        "e.g. experiments/configs/lenet5_fashion_mnist.py:runlocal",
+    )
     p.add_argument("--seeds", required=True, help="the seeds: '0-4', '0,2,5', '3' (ranges and seeds may be mixed)")
-    p.add_argument("--out", metavar="STUDY_DIR",
-                   help=f"the study folder (default: {DEFAULT_ROOT}/<config file stem>[_<ARG>])")
-    p.add_argument("--check", action="append", default=[], metavar="CHECK",
-                   help="rerun, devices:N or processes:N (repeatable; see below)")
-    p.add_argument("--numerics", metavar="PROFILE",
-                   help="the trainings' numerics profile, a row of cnnjax.backend.PROFILES (default: the config's "
-                   f"numerics, else $CNNJAX_PROFILE, else {DEFAULT_NUMERICS}: the fewest CPU-dependent paths)")
+    p.add_argument(
+        "--out", metavar="STUDY_DIR", help=f"the study folder (default: {DEFAULT_ROOT}/<config file stem>[_<ARG>])"
+    )
+    p.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="CHECK",
+        help="rerun, devices:N or processes:N (repeatable; see below)",
+    )
+    p.add_argument(
+        "--numerics",
+        metavar="PROFILE",
+        help="the trainings' numerics profile, a row of cnnjax.backend.PROFILES (default: the config's "
+        f"numerics, else $CNNJAX_PROFILE, else {DEFAULT_NUMERICS}: the fewest CPU-dependent paths)",
+    )
     return p
 
 
@@ -62,31 +77,42 @@ def compare_parser() -> argparse.ArgumentParser:
     from cnnjax.repro.study import DEFAULT_ROOT
 
     p = argparse.ArgumentParser(
-        prog="cnnjax repro compare", allow_abbrev=False,
+        prog="cnnjax repro compare",
+        allow_abbrev=False,
         description="Compare two studies on one metric: the difference of means with its 95% bootstrap interval, "
         "Welch's t-test p-value and the probability that A beats B on a random pair of seeds. Prints a table and "
         "writes compare.json and compare.md. Reads each study's report.json.",
     )
     p.add_argument("study_a", metavar="STUDY_A", help="a study folder (with report.json)")
     p.add_argument("study_b", metavar="STUDY_B", help="another study folder")
-    p.add_argument("--metric", help="a final metric of both, e.g. test_loss (default: A's main metric); accuracy, iou "
-                   "and psnr metrics are better higher, loss, mse and error metrics lower")
-    p.add_argument("--out", metavar="DIR", help=f"where compare.json/md go (default: {DEFAULT_ROOT}/compare/"
-                   "<A folder name>_vs_<B folder name>)")
+    p.add_argument(
+        "--metric",
+        help="a final metric of both, e.g. test_loss (default: A's main metric); accuracy, iou "
+        "and psnr metrics are better higher, loss, mse and error metrics lower",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help=f"where compare.json/md go (default: {DEFAULT_ROOT}/compare/<A folder name>_vs_<B folder name>)",
+    )
     return p
 
 
 def diff_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="cnnjax repro diff", allow_abbrev=False,
+        prog="cnnjax repro diff",
+        allow_abbrev=False,
         description="Which settings and environment fields (CPU model, ISA class, cores, devices, versions, XLA "
         "flags, numerics profile, git commit) differ between two training runs, read from their config.json and "
         "manifest.json. Exit status 0 when none differ, 1 when some do, 2 for an error.",
     )
     p.add_argument("run_a", metavar="RUN_A", help="a training workdir")
     p.add_argument("run_b", metavar="RUN_B", help="another training workdir")
-    p.add_argument("--bits", action="store_true", help="only the environment fields that decide a run's bits "
-                   "(cnnjax.environment.reproducibility_fields)")
+    p.add_argument(
+        "--bits",
+        action="store_true",
+        help="only the environment fields that decide a run's bits (cnnjax.environment.reproducibility_fields)",
+    )
     return p
 
 
@@ -111,8 +137,9 @@ def study(argv: Sequence[str]) -> int:
     args, overrides = study_parser().parse_known_args(argv)
     try:
         checks = parse_checks(args.check)
-        the_study = open_study(args.config, parse_seeds(args.seeds), overrides=overrides, numerics=args.numerics,
-                               folder=args.out)
+        the_study = open_study(
+            args.config, parse_seeds(args.seeds), overrides=overrides, numerics=args.numerics, folder=args.out
+        )
         checklib.check_checks(the_study, checks)
     except (ValueError, TypeError) as e:
         _error("", e)
@@ -131,8 +158,10 @@ def study(argv: Sequence[str]) -> int:
         return 1
     main, summary = report["main_metric"], report["summary"][report["main_metric"]]
     ci = summary["ci95"]
-    print(f"{main}: {summary['mean']:.4f} ± {summary['std'] or 0:.4f} over {summary['n']} seeds"
-          + ("" if ci is None else f", 95% CI [{ci[0]:.4f}, {ci[1]:.4f}]"))
+    print(
+        f"{main}: {summary['mean']:.4f} ± {summary['std'] or 0:.4f} over {summary['n']} seeds"
+        + ("" if ci is None else f", 95% CI [{ci[0]:.4f}, {ci[1]:.4f}]")
+    )
     for outcome in outcomes:
         print(f"check {outcome['check']}: {'passed' if outcome['passed'] else 'FAILED'}")
     print(f"report: {the_study.folder / reportlib.REPORT_MD}")
@@ -150,8 +179,11 @@ def compare(argv: Sequence[str]) -> int:
     except (ValueError, TypeError) as e:
         _error(" compare", e)
         return 2
-    out = Path(args.out) if args.out else DEFAULT_ROOT / "compare" / (
-        f"{Path(args.study_a).resolve().name}_vs_{Path(args.study_b).resolve().name}")
+    out = (
+        Path(args.out)
+        if args.out
+        else DEFAULT_ROOT / "compare" / (f"{Path(args.study_a).resolve().name}_vs_{Path(args.study_b).resolve().name}")
+    )
     print(reportlib.compare_table(result))
     try:
         paths = reportlib.write_compare(result, out, shlex.join(["cnnjax", "repro", "compare", *argv]))
@@ -171,8 +203,11 @@ def diff(argv: Sequence[str]) -> int:
     except (ValueError, TypeError) as e:
         _error(" diff", e)
         return 2
-    what = "the settings and the environment fields that decide the bits" if args.bits else \
-        "the settings and the environment"
+    what = (
+        "the settings and the environment fields that decide the bits"
+        if args.bits
+        else "the settings and the environment"
+    )
     print("\n".join(found) if found else f"no differences in {what}")
     return 1 if found else 0
 
@@ -185,8 +220,10 @@ def main(argv: Sequence[str]) -> int:
     try:
         import matplotlib  # noqa: F401  (the report's figure)
     except ImportError:
-        print("cnnjax repro: error: the study report's figure needs matplotlib: pip install 'cnnjax[viz]'",
-              file=sys.stderr)
+        print(
+            "cnnjax repro: error: the study report's figure needs matplotlib: pip install 'cnnjax[viz]'",
+            file=sys.stderr,
+        )
         return 2
     if argv and argv[0] in COMMANDS:
         return COMMANDS[argv[0]](argv[1:])

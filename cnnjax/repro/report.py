@@ -49,8 +49,9 @@ def _ordered(metrics: Sequence[str], main: str) -> list[str]:
     return sorted(metrics, key=lambda k: (k != main, k.startswith("train_"), k))
 
 
-def build_report(study: Study, runs: Mapping[int, Run], checks: Sequence[Mapping[str, Any]], command: str
-                 ) -> dict[str, Any]:
+def build_report(
+    study: Study, runs: Mapping[int, Run], checks: Sequence[Mapping[str, Any]], command: str
+) -> dict[str, Any]:
     """The report of a study whose seeds have all finished ({seed: Run}), with the checks' outcomes and the
     command that ran it."""
     first = runs[study.seeds[0]]
@@ -61,21 +62,29 @@ def build_report(study: Study, runs: Mapping[int, Run], checks: Sequence[Mapping
         found = environment_differences(first, run)
         if found:
             differing[f"seed {seed}"] = found
-    return _json({
-        "command": command,
-        "study": {"folder": str(study.folder), **study.record(), "seeds": list(study.seeds)},
-        "main_metric": study.main_metric,
-        "higher_is_better": stats.higher_is_better(study.main_metric),
-        "per_seed": {seed: {"workdir": str(run.workdir), "command": study.command(study.train_argv(seed, run.workdir)),
-                            **{name: run.final[name] for name in names}, "steps": run.final.get("step"),
-                            "wall_time": run.final.get("wall_time")}
-                     for seed, run in runs.items()},
-        "summary": summary,
-        "bootstrap": stats.bootstrap_settings(),
-        "environment": first.environment,
-        "environment_differences": differing,
-        "checks": list(checks),
-    })
+    return _json(
+        {
+            "command": command,
+            "study": {"folder": str(study.folder), **study.record(), "seeds": list(study.seeds)},
+            "main_metric": study.main_metric,
+            "higher_is_better": stats.higher_is_better(study.main_metric),
+            "per_seed": {
+                seed: {
+                    "workdir": str(run.workdir),
+                    "command": study.command(study.train_argv(seed, run.workdir)),
+                    **{name: run.final[name] for name in names},
+                    "steps": run.final.get("step"),
+                    "wall_time": run.final.get("wall_time"),
+                }
+                for seed, run in runs.items()
+            },
+            "summary": summary,
+            "bootstrap": stats.bootstrap_settings(),
+            "environment": first.environment,
+            "environment_differences": differing,
+            "checks": list(checks),
+        }
+    )
 
 
 def _num(value: float | None) -> str:
@@ -102,11 +111,13 @@ def _check_lines(check: Mapping[str, Any]) -> list[str]:
     verdict = "passed" if check["passed"] else "FAILED"
     lines = [f"### {check['check']} (seed {check['seed']}): {verdict}", ""]
     if check["check"] == "rerun":
-        lines.append(f"A fresh workdir ({check['workdir']}) against the seed's run: "
-                     f"{len(check['variables_differing'])} of {check['variables_compared']} variables, "
-                     f"{len(check['metrics_differing'])} of {check['metrics_compared']} final metrics and "
-                     f"{check['records_differing']} of {check['records_compared']} records of metrics.jsonl differ "
-                     "(bit for bit; times left out).")
+        lines.append(
+            f"A fresh workdir ({check['workdir']}) against the seed's run: "
+            f"{len(check['variables_differing'])} of {check['variables_compared']} variables, "
+            f"{len(check['metrics_differing'])} of {check['metrics_compared']} final metrics and "
+            f"{check['records_differing']} of {check['records_compared']} records of metrics.jsonl differ "
+            "(bit for bit; times left out)."
+        )
         for name in check["variables_differing"][:10]:
             lines.append(f"- variable differs: `{name}`")
         for name, (a, b) in check["metrics_differing"].items():
@@ -121,22 +132,36 @@ def _check_lines(check: Mapping[str, Any]) -> list[str]:
             "",
             f"- largest relative parameter difference: {_num(check['parameter_relative_difference'])} "
             f"(`{check['parameter_where']}`), tolerance {_num(check['parameter_tolerance'])}"
-            + (f" (the nearest other seed, {check['parameter_tolerance_nearest_seed']})"
-               if check["parameter_tolerance_nearest_seed"] is not None else ""),
+            + (
+                f" (the nearest other seed, {check['parameter_tolerance_nearest_seed']})"
+                if check["parameter_tolerance_nearest_seed"] is not None
+                else ""
+            ),
             f"- largest relative metric difference: {_num(check['metric_largest_relative_difference'])} "
             f"({check['metric_largest_where']})",
             "",
             "| metric | seed's run | this run | difference | tolerance | within |",
             "|---|---|---|---|---|---|",
         ]
-        lines += [f"| {name} | {_num(m['reference'])} | {_num(m['value'])} | {m['difference']:+.3e} | "
-                  f"{_num(m['tolerance'])} | {'yes' if m['within'] else 'NO'} |"
-                  for name, m in check["metrics"].items()]
+        lines += [
+            f"| {name} | {_num(m['reference'])} | {_num(m['value'])} | {m['difference']:+.3e} | "
+            f"{_num(m['tolerance'])} | {'yes' if m['within'] else 'NO'} |"
+            for name, m in check["metrics"].items()
+        ]
     if check.get("environment_differences"):
-        lines += ["", "Environment fields that decide the bits and differ: "
-                  + "; ".join(check["environment_differences"])]
-    lines += ["", "Command" + ("s" if len(check["commands"]) > 1 else "") + ":", "", "```",
-              *check["commands"], "```", ""]
+        lines += [
+            "",
+            "Environment fields that decide the bits and differ: " + "; ".join(check["environment_differences"]),
+        ]
+    lines += [
+        "",
+        "Command" + ("s" if len(check["commands"]) > 1 else "") + ":",
+        "",
+        "```",
+        *check["commands"],
+        "```",
+        "",
+    ]
     return lines
 
 
@@ -168,16 +193,20 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         "|---" * (len(names) + 3) + "|",
     ]
     for seed, row in report["per_seed"].items():
-        lines.append(f"| {seed} | " + " | ".join(_num(row[n]) for n in names)
-                     + f" | {row['steps']} | {row['wall_time']:.1f} |")
+        lines.append(
+            f"| {seed} | " + " | ".join(_num(row[n]) for n in names) + f" | {row['steps']} | {row['wall_time']:.1f} |"
+        )
     lines += [
         "",
         "## Over the seeds",
         "",
         "| metric | mean | std | 95% CI of the mean | min | max |",
         "|---|---|---|---|---|---|",
-        *(f"| {n} ({_direction(n).split()[0]}) | {_num(v['mean'])} | {_num(v['std'])} | {_ci(v['ci95'])} | "
-          f"{_num(v['min'])} | {_num(v['max'])} |" for n, v in report["summary"].items()),
+        *(
+            f"| {n} ({_direction(n).split()[0]}) | {_num(v['mean'])} | {_num(v['std'])} | {_ci(v['ci95'])} | "
+            f"{_num(v['min'])} | {_num(v['max'])} |"
+            for n, v in report["summary"].items()
+        ),
         "",
         f"std: sample standard deviation (ddof 1). CI: `{boot['function']}`, method {boot['method']}, "
         f"{boot['n_resamples']} resamples, `{boot['rng']}`; with few seeds it shows how much they disagree, and "
@@ -188,14 +217,31 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         lines += ["## Checks", ""]
         for check in report["checks"]:
             lines += _check_lines(check)
-    lines += ["## Environment", "", "The fingerprint of the first seed's run (`cnnjax.environment.fingerprint()`):", "",
-              "| field | value |", "|---|---|"]
+    lines += [
+        "## Environment",
+        "",
+        "The fingerprint of the first seed's run (`cnnjax.environment.fingerprint()`):",
+        "",
+        "| field | value |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {'' if v is None else v} |" for k, v in _flat(report["environment"])]
     differing = report["environment_differences"]
-    lines += ["", ("Every seed's run agrees with it in the fields that decide the bits." if not differing else
-                   "Runs whose fields that decide the bits differ from it: "
-                   + "; ".join(f"{k}: {', '.join(v)}" for k, v in differing.items())), "",
-              "## Commands", "", "Each seed's training, as the study ran it:", "", "```"]
+    lines += [
+        "",
+        (
+            "Every seed's run agrees with it in the fields that decide the bits."
+            if not differing
+            else "Runs whose fields that decide the bits differ from it: "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in differing.items())
+        ),
+        "",
+        "## Commands",
+        "",
+        "Each seed's training, as the study ran it:",
+        "",
+        "```",
+    ]
     lines += [row["command"] for row in report["per_seed"].values()]
     lines += ["```", ""]
     return "\n".join(lines)
@@ -206,8 +252,10 @@ def _aligned(runs: Sequence[Run], key: str) -> tuple[np.ndarray, np.ndarray]:
     steps = sorted(set.intersection(*({r["step"] for r in run.records if key in r} for run in runs)))
     epochs = {r["step"]: r["epoch"] for run in runs for r in run.records}
     table = [{r["step"]: r[key] for r in run.records if key in r} for run in runs]
-    return (np.array([epochs[s] for s in steps], dtype=float),
-            np.array([[row[s] for s in steps] for row in table], dtype=float).reshape(len(runs), len(steps)))
+    return (
+        np.array([epochs[s] for s in steps], dtype=float),
+        np.array([[row[s] for s in steps] for row in table], dtype=float).reshape(len(runs), len(steps)),
+    )
 
 
 def curves_figure(study: Study, runs: Mapping[int, Run]):
@@ -233,13 +281,17 @@ def curves_figure(study: Study, runs: Mapping[int, Run]):
         ax.set_title(f"{key} ({_direction(key)})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    figure.suptitle(f"{study.config.model} on {study.config.dataset} · study {study.name} · profile {study.numerics}"
-                    f"\n{len(runs)} seeds: each seed's curve, the mean and ± 1 std", fontsize=9)
+    figure.suptitle(
+        f"{study.config.model} on {study.config.dataset} · study {study.name} · profile {study.numerics}"
+        f"\n{len(runs)} seeds: each seed's curve, the mean and ± 1 std",
+        fontsize=9,
+    )
     return figure
 
 
-def write_report(study: Study, runs: Mapping[int, Run], checks: Sequence[Mapping[str, Any]], command: str
-                 ) -> dict[str, Any]:
+def write_report(
+    study: Study, runs: Mapping[int, Run], checks: Sequence[Mapping[str, Any]], command: str
+) -> dict[str, Any]:
     """Writes report.json, report.md and curves.png into the study folder; returns the report."""
     report = build_report(study, runs, checks, command)
     _write(study.folder / REPORT_JSON, json.dumps(report, indent=2) + "\n")
@@ -257,8 +309,9 @@ def read_report(folder: str | Path) -> dict[str, Any]:
     """
     path = Path(folder) / REPORT_JSON
     if not path.is_file():
-        raise ValueError(f"study: expected a study folder with a {REPORT_JSON} (written by `cnnjax repro`), got "
-                         f"{str(folder)!r}")
+        raise ValueError(
+            f"study: expected a study folder with a {REPORT_JSON} (written by `cnnjax repro`), got {str(folder)!r}"
+        )
     try:
         report = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -284,22 +337,31 @@ def compare_reports(
         missing = [seed for seed, row in rows.items() if metric not in row]
         if missing:
             metrics = sorted(report["summary"])
-            raise ValueError(f"--metric: expected a metric of both studies ({', '.join(metrics)} in study {name}, "
-                             f"{report['study']['folder']}), got {metric!r}")
+            raise ValueError(
+                f"--metric: expected a metric of both studies ({', '.join(metrics)} in study {name}, "
+                f"{report['study']['folder']}), got {metric!r}"
+            )
         values[name] = [float(row[metric]) for row in rows.values()]
     comparison = stats.compare(values["A"], values["B"], metric)
     folders = folders or (a["study"]["folder"], b["study"]["folder"])
-    return _json({
-        **comparison.to_dict(),
-        "studies": {
-            key: {"folder": str(folder), "config": report["study"]["config"],
-                  "overrides": report["study"]["overrides"], "numerics": report["study"]["numerics"],
-                  "seeds": list(report["per_seed"]), "values": values[key.upper()]}
-            for key, folder, report in (("a", folders[0], a), ("b", folders[1], b))
-        },
-        "bootstrap": stats.bootstrap_settings(),
-        "environment_differences": environment.reproducibility_differences(a["environment"], b["environment"]),
-    })
+    return _json(
+        {
+            **comparison.to_dict(),
+            "studies": {
+                key: {
+                    "folder": str(folder),
+                    "config": report["study"]["config"],
+                    "overrides": report["study"]["overrides"],
+                    "numerics": report["study"]["numerics"],
+                    "seeds": list(report["per_seed"]),
+                    "values": values[key.upper()],
+                }
+                for key, folder, report in (("a", folders[0], a), ("b", folders[1], b))
+            },
+            "bootstrap": stats.bootstrap_settings(),
+            "environment_differences": environment.reproducibility_differences(a["environment"], b["environment"]),
+        }
+    )
 
 
 def compare_table(result: Mapping[str, Any]) -> str:
@@ -308,8 +370,16 @@ def compare_table(result: Mapping[str, Any]) -> str:
     rows = [("", "study", "n", "mean", "std", "95% CI of the mean")]
     for key in ("a", "b"):
         summary = result[key]
-        rows.append((key.upper(), result["studies"][key]["folder"], str(summary["n"]), _num(summary["mean"]),
-                     _num(summary["std"]), _ci(summary["ci95"])))
+        rows.append(
+            (
+                key.upper(),
+                result["studies"][key]["folder"],
+                str(summary["n"]),
+                _num(summary["mean"]),
+                _num(summary["std"]),
+                _ci(summary["ci95"]),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     better = "A" if (result["difference"] > 0) == result["higher_is_better"] else "B"
@@ -322,8 +392,9 @@ def compare_table(result: Mapping[str, Any]) -> str:
         f"P(A beats B on a random pair of seeds): {result['p_a_better']:.3f} (ties count half)",
     ]
     if result["environment_differences"]:
-        lines.append("environments differ in fields that decide the bits: "
-                     + "; ".join(result["environment_differences"]))
+        lines.append(
+            "environments differ in fields that decide the bits: " + "; ".join(result["environment_differences"])
+        )
     return "\n".join(lines)
 
 
@@ -348,8 +419,10 @@ def compare_markdown(result: Mapping[str, Any], command: str) -> str:
     for key in ("a", "b"):
         study = result["studies"][key]
         config = " ".join([f"`{study['config']}`", *(f"`{o}`" for o in study["overrides"])])
-        lines.append(f"| {key.upper()} | {config} | {study['numerics']} | {', '.join(study['seeds'])} | "
-                     f"{', '.join(_num(v) for v in study['values'])} |")
+        lines.append(
+            f"| {key.upper()} | {config} | {study['numerics']} | {', '.join(study['seeds'])} | "
+            f"{', '.join(_num(v) for v in study['values'])} |"
+        )
     lines += [
         "",
         f"Difference of means and its interval: `{boot['function']}` on the two samples (each resampled on its own), "
@@ -364,5 +437,7 @@ def compare_markdown(result: Mapping[str, Any], command: str) -> str:
 
 def write_compare(result: Mapping[str, Any], out: Path, command: str) -> tuple[Path, Path]:
     """Writes compare.json and compare.md into the folder `out`."""
-    return (_write(out / COMPARE_JSON, json.dumps(result, indent=2) + "\n"),
-            _write(out / COMPARE_MD, compare_markdown(result, command)))
+    return (
+        _write(out / COMPARE_JSON, json.dumps(result, indent=2) + "\n"),
+        _write(out / COMPARE_MD, compare_markdown(result, command)),
+    )

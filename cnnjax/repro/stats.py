@@ -30,8 +30,13 @@ LOWER_IS_BETTER = ("loss", "mse", "error")
 
 def bootstrap_settings() -> dict[str, object]:
     """How the intervals are computed, as a report records it."""
-    return {"function": "scipy.stats.bootstrap", "method": BOOTSTRAP_METHOD, "n_resamples": N_RESAMPLES,
-            "confidence_level": CONFIDENCE, "rng": f"numpy.random.default_rng({BOOTSTRAP_SEED})"}
+    return {
+        "function": "scipy.stats.bootstrap",
+        "method": BOOTSTRAP_METHOD,
+        "n_resamples": N_RESAMPLES,
+        "confidence_level": CONFIDENCE,
+        "rng": f"numpy.random.default_rng({BOOTSTRAP_SEED})",
+    }
 
 
 def higher_is_better(metric: str) -> bool:
@@ -66,8 +71,14 @@ class Summary:
     max: float
 
     def to_dict(self) -> dict[str, object]:
-        return {"n": self.n, "mean": self.mean, "std": self.std, "ci95": None if self.ci is None else list(self.ci),
-                "min": self.min, "max": self.max}
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "std": self.std,
+            "ci95": None if self.ci is None else list(self.ci),
+            "min": self.min,
+            "max": self.max,
+        }
 
 
 def _values(values: Sequence[float], name: str) -> np.ndarray:
@@ -86,8 +97,14 @@ def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Callable[..., np.ndar
         return None
     with warnings.catch_warnings():  # nearly constant samples: BCa warns and may return nan, reported as None
         warnings.simplefilter("ignore")
-        result = stats.bootstrap(samples, statistic, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
-                                 method=BOOTSTRAP_METHOD, rng=np.random.default_rng(BOOTSTRAP_SEED))
+        result = stats.bootstrap(
+            samples,
+            statistic,
+            n_resamples=N_RESAMPLES,
+            confidence_level=CONFIDENCE,
+            method=BOOTSTRAP_METHOD,
+            rng=np.random.default_rng(BOOTSTRAP_SEED),
+        )
     low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     return None if math.isnan(low) or math.isnan(high) else (low, high)
 
@@ -105,8 +122,12 @@ def summarize(values: Sequence[float]) -> Summary:
     x = _values(values, "values")
     several = x.size > 1
     return Summary(
-        n=int(x.size), mean=float(np.mean(x)), std=float(np.std(x, ddof=1)) if several else None,
-        ci=_bootstrap((x,), _mean) if several else None, min=float(np.min(x)), max=float(np.max(x)),
+        n=int(x.size),
+        mean=float(np.mean(x)),
+        std=float(np.std(x, ddof=1)) if several else None,
+        ci=_bootstrap((x,), _mean) if several else None,
+        min=float(np.min(x)),
+        max=float(np.max(x)),
     )
 
 
@@ -131,10 +152,15 @@ class Comparison:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "metric": self.metric, "higher_is_better": self.higher_is_better, "a": self.a.to_dict(),
-            "b": self.b.to_dict(), "difference": self.difference,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
+            "difference": self.difference,
             "difference_ci95": None if self.difference_ci is None else list(self.difference_ci),
-            "welch_t": self.t, "welch_p_value": self.p_value, "p_a_better": self.p_a_better,
+            "welch_t": self.t,
+            "welch_p_value": self.p_value,
+            "p_a_better": self.p_a_better,
         }
 
 
@@ -155,7 +181,13 @@ def compare(a: Sequence[float], b: Sequence[float], metric: str) -> Comparison:
     # U of the first sample counts the pairs where it is larger (ties half): A first when higher is better
     u = stats.mannwhitneyu(x, y) if higher else stats.mannwhitneyu(y, x)
     return Comparison(
-        metric=metric, higher_is_better=higher, a=summarize(x), b=summarize(y),
-        difference=float(np.mean(x) - np.mean(y)), difference_ci=_bootstrap((x, y), _mean_difference),
-        t=float(welch.statistic), p_value=float(welch.pvalue), p_a_better=float(u.statistic) / (x.size * y.size),
+        metric=metric,
+        higher_is_better=higher,
+        a=summarize(x),
+        b=summarize(y),
+        difference=float(np.mean(x) - np.mean(y)),
+        difference_ci=_bootstrap((x, y), _mean_difference),
+        t=float(welch.statistic),
+        p_value=float(welch.pvalue),
+        p_a_better=float(u.statistic) / (x.size * y.size),
     )

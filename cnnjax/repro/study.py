@@ -61,8 +61,10 @@ class Stopped(Exception):
 
     def __init__(self, signum: int, what: str):
         self.signum = signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name} while training {what}; its checkpoint is "
-                         "saved: run the same command to resume the study")
+        super().__init__(
+            f"interrupted by {signal.Signals(signum).name} while training {what}; its checkpoint is "
+            "saved: run the same command to resume the study"
+        )
 
 
 class TrainingFailed(RuntimeError):
@@ -83,15 +85,18 @@ def parse_seeds(spec: str) -> list[int]:
             raise ValueError(f"--seeds: expected seeds like '0-4', '0,2,5' or '3', got {spec!r}")
         first, last = int(match.group(1)), int(match.group(2) or match.group(1))
         if last < first:
-            raise ValueError(f"--seeds: expected a range FIRST-LAST with FIRST <= LAST, got {part.strip()!r} in "
-                             f"{spec!r}; write {last}-{first}")
+            raise ValueError(
+                f"--seeds: expected a range FIRST-LAST with FIRST <= LAST, got {part.strip()!r} in "
+                f"{spec!r}; write {last}-{first}"
+            )
         for seed in (first, last):
             check_seed(seed, "--seeds")
         seeds += range(first, last + 1)
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
-        raise ValueError(f"--seeds: expected each seed once, got {', '.join(map(str, repeated))} more than once in "
-                         f"{spec!r}")
+        raise ValueError(
+            f"--seeds: expected each seed once, got {', '.join(map(str, repeated))} more than once in {spec!r}"
+        )
     return seeds
 
 
@@ -124,8 +129,10 @@ def parse_check(spec: str) -> Check:
         return Check("rerun")
     if kind in ("devices", "processes") and sep:
         if not count.isdigit() or int(count) < 2:
-            raise ValueError(f"--check {spec}: expected {kind}:N with N an integer >= 2 (the {kind} to compare with "
-                             f"one), got {count!r}")
+            raise ValueError(
+                f"--check {spec}: expected {kind}:N with N an integer >= 2 (the {kind} to compare with "
+                f"one), got {count!r}"
+            )
         return Check(kind, int(count))
     raise ValueError(f"--check: expected one of {', '.join(CHECK_KINDS)} (e.g. devices:8), got {spec!r}")
 
@@ -181,8 +188,19 @@ class Study:
 
     def train_argv(self, seed: int, workdir: Path, *extra: str) -> list[str]:
         """The `cnnjax train` arguments of seed `seed` in `workdir` (then `extra`, e.g. the multi-process flags)."""
-        return ["train", "--config", self.config_spec, "--numerics", self.numerics, "--seed", str(seed), "--workdir",
-                str(workdir), *extra, *self.overrides]
+        return [
+            "train",
+            "--config",
+            self.config_spec,
+            "--numerics",
+            self.numerics,
+            "--seed",
+            str(seed),
+            "--workdir",
+            str(workdir),
+            *extra,
+            *self.overrides,
+        ]
 
     def command(self, argv: Sequence[str], *, devices: int | None = None) -> str:
         """The shell command that runs `argv` (from `train_argv`) as this study does."""
@@ -191,8 +209,14 @@ class Study:
 
     def record(self) -> dict[str, Any]:
         """study.json's content."""
-        return {"config": self.config_spec, "overrides": list(self.overrides), "numerics": self.numerics,
-                "model": self.config.model, "dataset": self.config.dataset, "settings": self.settings}
+        return {
+            "config": self.config_spec,
+            "overrides": list(self.overrides),
+            "numerics": self.numerics,
+            "model": self.config.model,
+            "dataset": self.config.dataset,
+            "settings": self.settings,
+        }
 
 
 def default_folder(config_spec: str, root: Path = DEFAULT_ROOT) -> Path:
@@ -226,8 +250,14 @@ def open_study(
         raise ValueError(f"{seeded[0]}: the study sets each run's seed from --seeds; leave config.seed unset")
     config = configlib.validate(configlib.override(configlib.load_config(config_spec), overrides))
     numerics = backend.choose_profile(numerics, config.numerics, default=DEFAULT_NUMERICS)
-    study = Study(folder=Path(folder) if folder is not None else default_folder(config_spec), config_spec=config_spec,
-                  overrides=tuple(overrides), numerics=numerics, seeds=tuple(seeds), config=config)
+    study = Study(
+        folder=Path(folder) if folder is not None else default_folder(config_spec),
+        config_spec=config_spec,
+        overrides=tuple(overrides),
+        numerics=numerics,
+        seeds=tuple(seeds),
+        config=config,
+    )
     check_folder(study)
     return study
 
@@ -242,20 +272,25 @@ def check_folder(study: Study) -> None:
     if not recorded_path.is_file():
         held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         if held:
-            raise ValueError(f"--out: {str(folder)!r} holds {', '.join(held[:3])}{', ...' if len(held) > 3 else ''} "
-                             f"but no {STUDY_FILE}; name a new or empty folder for the study")
+            raise ValueError(
+                f"--out: {str(folder)!r} holds {', '.join(held[:3])}{', ...' if len(held) > 3 else ''} "
+                f"but no {STUDY_FILE}; name a new or empty folder for the study"
+            )
         return
     recorded = read_study(folder)
     changed = resume.differences(recorded.get("settings", {}), study.settings)
     if changed:
         raise ValueError(
             f"--out: {str(folder)!r} holds a study of another config ({recorded.get('config')} "
-            f"{' '.join(recorded.get('overrides', []))}".rstrip() + f"); changed settings (study -> this command): "
+            f"{' '.join(recorded.get('overrides', []))}".rstrip()
+            + f"); changed settings (study -> this command): "
             f"{'; '.join(changed)}. Name another --out, or repeat that study's config and overrides"
         )
     if recorded.get("numerics") != study.numerics:
-        raise ValueError(f"--numerics: {str(folder)!r} holds a study run under the {recorded.get('numerics')!r} "
-                         f"profile, got {study.numerics!r}; use --numerics {recorded.get('numerics')} or another --out")
+        raise ValueError(
+            f"--numerics: {str(folder)!r} holds a study run under the {recorded.get('numerics')!r} "
+            f"profile, got {study.numerics!r}; use --numerics {recorded.get('numerics')} or another --out"
+        )
 
 
 def read_study(folder: Path) -> dict[str, Any]:
@@ -293,8 +328,11 @@ class Run:
 
     def metrics(self) -> dict[str, float]:
         """The final metrics that the computation determines (TIMING_KEYS left out)."""
-        return {k: v for k, v in self.final.items()
-                if k not in TIMING_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {
+            k: v
+            for k, v in self.final.items()
+            if k not in TIMING_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
 
 
 def finished(workdir: Path) -> bool:
@@ -312,12 +350,19 @@ def read_run(workdir: Path) -> Run:
     workdir = Path(workdir)
     manifest = read_manifest(workdir / "manifest.json")
     if "final_metrics" not in manifest:
-        raise ValueError(f"workdir: expected a finished training in {str(workdir)!r} (final metrics in its "
-                         "manifest.json); run the study's command to finish it")
+        raise ValueError(
+            f"workdir: expected a finished training in {str(workdir)!r} (final metrics in its "
+            "manifest.json); run the study's command to finish it"
+        )
     environments = [manifest.get("environment")] + [r.get("environment") for r in manifest.get("resumptions", [])]
-    return Run(workdir=workdir, final=manifest["final_metrics"], records=read_records(workdir / "metrics.jsonl"),
-               environments=[e for e in environments if isinstance(e, dict)],
-               device_count=manifest.get("device_count"), process_count=manifest.get("process_count"))
+    return Run(
+        workdir=workdir,
+        final=manifest["final_metrics"],
+        records=read_records(workdir / "metrics.jsonl"),
+        environments=[e for e in environments if isinstance(e, dict)],
+        device_count=manifest.get("device_count"),
+        process_count=manifest.get("process_count"),
+    )
 
 
 def train_seeds(study: Study, report=print) -> None:
@@ -364,8 +409,9 @@ def run_training(argvs: Sequence[Sequence[str]], *, what: str, devices: int | No
       TrainingFailed: a process exited with an error (the others of the training are then killed).
     """
     env = training_env(devices)
-    processes = [subprocess.Popen([sys.executable, "-m", "cnnjax.cli", *argv], env=env, start_new_session=True)
-                 for argv in argvs]
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "cnnjax.cli", *argv], env=env, start_new_session=True) for argv in argvs
+    ]
     received: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
@@ -384,8 +430,10 @@ def run_training(argvs: Sequence[Sequence[str]], *, what: str, devices: int | No
     if received:
         raise Stopped(received[0], what)
     if any(codes):
-        raise TrainingFailed(f"training {what} failed (exit status {', '.join(map(str, codes))}); its error is in "
-                             "the output above. After fixing it, run the same command: finished seeds are kept")
+        raise TrainingFailed(
+            f"training {what} failed (exit status {', '.join(map(str, codes))}); its error is in "
+            "the output above. After fixing it, run the same command: finished seeds are kept"
+        )
 
 
 def _wait(processes: Sequence[subprocess.Popen]) -> list[int]:
@@ -409,7 +457,8 @@ def metric_values(runs: Mapping[int, Run], metric: str) -> list[float]:
     values = []
     for seed, run in runs.items():
         if metric not in run.metrics():
-            raise ValueError(f"metric: expected one of the final metrics {sorted(run.metrics())} of seed {seed}, got "
-                             f"{metric!r}")
+            raise ValueError(
+                f"metric: expected one of the final metrics {sorted(run.metrics())} of seed {seed}, got {metric!r}"
+            )
         values.append(float(run.final[metric]))
     return values

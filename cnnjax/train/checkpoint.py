@@ -59,8 +59,11 @@ class Checkpointer:
             raise ValueError(f"config.checkpoint_keep: expected a positive number of checkpoints, got {keep!r}")
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(  # read-only: the options orbax would otherwise reset with a warning
-            max_to_keep=None if read_only else keep, create=not read_only, cleanup_tmp_directories=not read_only,
-            read_only=read_only, save_interval_steps=0 if read_only else 1,
+            max_to_keep=None if read_only else keep,
+            create=not read_only,
+            cleanup_tmp_directories=not read_only,
+            read_only=read_only,
+            save_interval_steps=0 if read_only else 1,
         )
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
         with _without_read_only_notice() if read_only else contextlib.nullcontext():
@@ -160,8 +163,9 @@ class Checkpointer:
                 check_meta(meta)
             return self.restore(target, step, meta), meta
 
-        found = self._newest_readable(restore, "Nothing was moved; move them away (or use another workdir) to start "
-                                      "afresh.")
+        found = self._newest_readable(
+            restore, "Nothing was moved; move them away (or use another workdir) to start afresh."
+        )
         if found is None:
             return None
         (state, meta), step, failures = found
@@ -189,8 +193,10 @@ class Checkpointer:
         if step is not None:
             steps = self.all_steps()
             if isinstance(step, bool) or step not in steps:
-                raise ValueError(f"step: expected the step of a saved checkpoint, one of {steps} in {self.directory}, "
-                                 f"got {step!r}; or None for the newest")
+                raise ValueError(
+                    f"step: expected the step of a saved checkpoint, one of {steps} in {self.directory}, "
+                    f"got {step!r}; or None for the newest"
+                )
             return self._read(step)
         found = self._newest_readable(self._read, "Nothing was changed.")
         if found is None:
@@ -203,9 +209,7 @@ class Checkpointer:
             )
         return result
 
-    def _newest_readable(
-        self, read: Callable[[int], T], hint: str
-    ) -> tuple[T, int, list[CheckpointError]] | None:
+    def _newest_readable(self, read: Callable[[int], T], hint: str) -> tuple[T, int, list[CheckpointError]] | None:
         """(read(step), step, the CheckpointErrors of the newer checkpoints) for the newest step that `read`
         succeeds on; None when there is no checkpoint. What `read` raises besides CheckpointError propagates.
 
@@ -266,8 +270,9 @@ class Checkpointer:
         expected = meta.get("state_fingerprint")  # absent in checkpoints written before fingerprints
         if expected is not None and fingerprint(restored) != expected:
             raise CheckpointError(
-                step, f"state: the arrays read back differ from those saved (fingerprint {fingerprint(restored)}, "
-                f"saved {expected}); a data file is damaged"
+                step,
+                f"state: the arrays read back differ from those saved (fingerprint {fingerprint(restored)}, "
+                f"saved {expected}); a data file is damaged",
             )
 
     def _set_aside(self, failure: CheckpointError) -> Path:

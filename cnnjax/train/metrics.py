@@ -99,8 +99,10 @@ class DamagedRecords(ValueError):
 
     def __init__(self, path: Path, line: int | None, problem: str):
         self.line, self.problem = line, problem
-        super().__init__(f"{path}{'' if line is None else f':{line}'}: {problem}; the checkpoints carry the records: "
-                         "running the training command again on this workdir rewrites the file from the newest one")
+        super().__init__(
+            f"{path}{'' if line is None else f':{line}'}: {problem}; the checkpoints carry the records: "
+            "running the training command again on this workdir rewrites the file from the newest one"
+        )
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -126,8 +128,9 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             raise DamagedRecords(path, number, f"not valid JSON, got {line[:60]!r}") from None
         step = record.get("step") if isinstance(record, dict) else None
         if not isinstance(step, int) or isinstance(step, bool):
-            raise DamagedRecords(path, number, f"expected a record of training (a JSON object with an int 'step'), "
-                                 f"got {line[:60]!r}")
+            raise DamagedRecords(
+                path, number, f"expected a record of training (a JSON object with an int 'step'), got {line[:60]!r}"
+            )
         records.append(record)
     return records
 
@@ -144,9 +147,7 @@ def _tensorboard_writer(workdir: Path):
     try:
         from tensorboardX import SummaryWriter
     except ImportError as e:
-        raise ImportError(
-            "config.tensorboard=True needs tensorboardX: pip install 'cnnjax[tensorboard]'"
-        ) from e
+        raise ImportError("config.tensorboard=True needs tensorboardX: pip install 'cnnjax[tensorboard]'") from e
     return SummaryWriter(str(workdir / "tensorboard"))
 
 
@@ -167,8 +168,12 @@ def write_manifest(
     path = workdir / "manifest.json"
     fingerprint = environment.fingerprint()
     entry = {
-        "start_time": start_time.isoformat(timespec="seconds"), "command": sys.argv, "cwd": os.getcwd(),
-        "step": resumed_from, "compile_seconds": compile_seconds, "environment": fingerprint,
+        "start_time": start_time.isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "cwd": os.getcwd(),
+        "step": resumed_from,
+        "compile_seconds": compile_seconds,
+        "environment": fingerprint,
     }
     if path.exists() and resumed_from > 0:
         manifest = read_manifest(path)
@@ -210,8 +215,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e}); move it away to start a new manifest") from None
     if not isinstance(manifest, dict):
-        raise ValueError(f"{path}: expected a JSON object (the manifest that training writes), got "
-                         f"{type(manifest).__name__}; move it away to start a new manifest")
+        raise ValueError(
+            f"{path}: expected a JSON object (the manifest that training writes), got "
+            f"{type(manifest).__name__}; move it away to start a new manifest"
+        )
     return manifest
 
 
@@ -230,8 +237,9 @@ class Progress:
     """A tqdm bar with loss, the training metric (`metric`: record['train_<metric>']) and img/s on a terminal;
     plain log lines otherwise (or when not process 0)."""
 
-    def __init__(self, *, total: int, initial: int, enabled: bool = True, tty: bool | None = None,
-                 metric: str = "accuracy"):
+    def __init__(
+        self, *, total: int, initial: int, enabled: bool = True, tty: bool | None = None, metric: str = "accuracy"
+    ):
         self.enabled = enabled
         self.metric = metric
         self.total = total
@@ -245,8 +253,10 @@ class Progress:
             return
         if self._bar is not None:  # the values first, then the step: the bar never shows a step with older values
             self._bar.set_postfix(
-                loss=f"{record['train_loss']:.4f}", **{self.metric[:3]: f"{record['train_' + self.metric]:.4f}"},
-                img_s=f"{record['images_per_sec']:.0f}", refresh=False,
+                loss=f"{record['train_loss']:.4f}",
+                **{self.metric[:3]: f"{record['train_' + self.metric]:.4f}"},
+                img_s=f"{record['images_per_sec']:.0f}",
+                refresh=False,
             )
             self._bar.update(record["step"] - self._bar.n)
             self._bar.refresh()  # `update` may skip drawing (tqdm's mininterval): records are rare, draw each

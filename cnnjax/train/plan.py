@@ -53,16 +53,27 @@ def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> Plan:
     given = f"decay_epochs {list(s.decay_epochs)}" if s.decay_epochs else f"decay_steps {list(s.decay_steps)}"
     late = [b for b in boundaries if not 0 < b < total]
     if late:
-        raise ValueError(f"config.schedule: expected decay boundaries inside the run (steps 1..{total - 1}), got "
-                         f"{given} = steps {boundaries}: a boundary at or after the end changes nothing")
+        raise ValueError(
+            f"config.schedule: expected decay boundaries inside the run (steps 1..{total - 1}), got "
+            f"{given} = steps {boundaries}: a boundary at or after the end changes nothing"
+        )
     if len(set(boundaries)) != len(boundaries):
-        raise ValueError(f"config.schedule: expected distinct decay boundaries, got {given} = steps {boundaries} "
-                         f"({steps_per_epoch} steps per epoch): the rate decays once at a repeated step")
+        raise ValueError(
+            f"config.schedule: expected distinct decay boundaries, got {given} = steps {boundaries} "
+            f"({steps_per_epoch} steps per epoch): the rate decays once at a repeated step"
+        )
     if config.stop_after_step >= total:
-        raise ValueError(f"config.stop_after_step: expected a step before the run's end (1..{total - 1}, or 0: off), "
-                         f"got {config.stop_after_step}: the run ends at step {total} first")
+        raise ValueError(
+            f"config.stop_after_step: expected a step before the run's end (1..{total - 1}, or 0: off), "
+            f"got {config.stop_after_step}: the run ends at step {total} first"
+        )
     return Plan(
-        steps_per_epoch=steps_per_epoch, total_steps=total, warmup_steps=warmup, decay_boundaries=tuple(boundaries),
-        log_every_steps=config.log_every_steps, eval_every_epochs=config.eval_every_epochs,
-        checkpoint_every_steps=config.checkpoint_every_steps, stop_after_step=config.stop_after_step,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total,
+        warmup_steps=warmup,
+        decay_boundaries=tuple(boundaries),
+        log_every_steps=config.log_every_steps,
+        eval_every_epochs=config.eval_every_epochs,
+        checkpoint_every_steps=config.checkpoint_every_steps,
+        stop_after_step=config.stop_after_step,
     )

@@ -43,7 +43,11 @@ def pad_to(images: jax.Array, size: int) -> jax.Array:
 
 
 def make_preprocess(
-    augment: ml_collections.ConfigDict, dataset: datalib.Dataset, *, pad: int = 0, eval_crops: str = "center",
+    augment: ml_collections.ConfigDict,
+    dataset: datalib.Dataset,
+    *,
+    pad: int = 0,
+    eval_crops: str = "center",
     eval_scales: Sequence[int] = (),
 ) -> Preprocess:
     """The preprocessing of a run.
@@ -66,18 +70,23 @@ def make_preprocess(
         )
     side = size or min(height, width)
     if augment.crop_padding >= side:
-        raise ValueError(f"config.augment.crop_padding: expected 0 (off) or a shift below the images' side {side} "
-                         f"(a larger one can leave no pixel of the image in the crop), got {augment.crop_padding!r}")
+        raise ValueError(
+            f"config.augment.crop_padding: expected 0 (off) or a shift below the images' side {side} "
+            f"(a larger one can leave no pixel of the image in the crop), got {augment.crop_padding!r}"
+        )
     for key in ("pca_jitter", "color_jitter"):
         if augment[key] and channels != 3:
             raise ValueError(f"config.augment.{key}: expected RGB images, got {channels} channels")
     view_size = size or min(height, width)
     if not size and height != width and (eval_crops != "center" or eval_scales):
-        raise ValueError(f"config.eval_crops / eval_scales: the views of {height}x{width} images are square; expected "
-                         f"config.augment.crop_size > 0 (their side), got 0")
+        raise ValueError(
+            f"config.eval_crops / eval_scales: the views of {height}x{width} images are square; expected "
+            f"config.augment.crop_size > 0 (their side), got 0"
+        )
     if any(q < view_size for q in eval_scales):
-        raise ValueError(f"config.eval_scales: expected shorter sides >= the model's input {view_size}, got "
-                         f"{list(eval_scales)}")
+        raise ValueError(
+            f"config.eval_scales: expected shorter sides >= the model's input {view_size}, got {list(eval_scales)}"
+        )
     scale_range = (augment.scale_min, augment.scale_max)
 
     def train_fn(key: jax.Array, images: jax.Array) -> jax.Array:

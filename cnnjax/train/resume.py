@@ -25,11 +25,21 @@ from cnnjax.train.metrics import read_manifest
 
 # Keys that do not change the numbers a run computes: they may differ between a run and its resumption and are
 # left out of the config hash.
-RUN_ONLY_KEYS = frozenset({
-    "data_dir", "idx_dir", "log_every_steps", "checkpoint_every_steps", "checkpoint_keep", "tensorboard",
-    "stop_after_step", "steps_per_call", "distributed.coordinator_address", "distributed.num_processes",
-    "distributed.process_id",
-})
+RUN_ONLY_KEYS = frozenset(
+    {
+        "data_dir",
+        "idx_dir",
+        "log_every_steps",
+        "checkpoint_every_steps",
+        "checkpoint_keep",
+        "tensorboard",
+        "stop_after_step",
+        "steps_per_call",
+        "distributed.coordinator_address",
+        "distributed.num_processes",
+        "distributed.process_id",
+    }
+)
 
 
 def hashed_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -97,8 +107,9 @@ def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e}); expected the config that training writes") from None
     if not isinstance(settings, dict):
-        raise ValueError(f"{path}: expected a JSON object (the config that training writes), got "
-                         f"{type(settings).__name__}")
+        raise ValueError(
+            f"{path}: expected a JSON object (the config that training writes), got {type(settings).__name__}"
+        )
     try:
         return configlib.fill(settings)
     except (ValueError, TypeError) as e:
@@ -122,8 +133,10 @@ def restore_run(
     finally:
         checkpointer.close()
     if "model_options" not in meta:
-        raise ValueError(f"workdir: the checkpoint of step {meta['step']} in {workdir} records no model options "
-                         "(written before cnnjax recorded them)")
+        raise ValueError(
+            f"workdir: the checkpoint of step {meta['step']} in {workdir} records no model options "
+            "(written before cnnjax recorded them)"
+        )
     changed = changed_settings(meta, config) if {"config_hash", "config"} <= set(meta) else []
     if changed:
         raise ValueError(
@@ -148,8 +161,10 @@ def _recorded_environments(workdir: Path) -> list[tuple[int, dict[str, Any]]]:
     if not manifest:
         raise ValueError(f"workdir: expected a training workdir with a manifest.json, got {str(workdir)!r}")
     if not isinstance(manifest.get("environment"), dict):
-        raise ValueError(f"{path}: records no environment (cnnjax.environment.fingerprint()); its run's versions and "
-                         "numerics are under 'versions' and 'backend'")
+        raise ValueError(
+            f"{path}: records no environment (cnnjax.environment.fingerprint()); its run's versions and "
+            "numerics are under 'versions' and 'backend'"
+        )
     resumptions = [r for r in manifest.get("resumptions", []) if isinstance(r.get("environment"), dict)]
     return [(0, manifest["environment"])] + [(r.get("step"), r["environment"]) for r in resumptions]
 
@@ -167,9 +182,7 @@ def environment_changes(workdir: str | Path) -> list[str]:
     return [f"resumed at step {step} under another environment ({'; '.join(c)})" for step, c in changes if c]
 
 
-def run_differences(
-    workdir_a: str | Path, workdir_b: str | Path, *, reproducibility_only: bool = False
-) -> list[str]:
+def run_differences(workdir_a: str | Path, workdir_b: str | Path, *, reproducibility_only: bool = False) -> list[str]:
     """What differs between two training runs, read from their workdirs' config.json and manifest.json; [] when
     nothing does.
 
@@ -183,8 +196,10 @@ def run_differences(
       ValueError: a workdir without config.json or manifest.json, or whose manifest records no environment.
     """
     workdir_a, workdir_b = Path(workdir_a), Path(workdir_b)
-    config = [f"config.{d}" for d in differences(hashed_settings(read_config(workdir_a)),
-                                                  hashed_settings(read_config(workdir_b)))]
+    config = [
+        f"config.{d}"
+        for d in differences(hashed_settings(read_config(workdir_a)), hashed_settings(read_config(workdir_b)))
+    ]
     (_, start_a), (_, start_b) = _recorded_environments(workdir_a)[0], _recorded_environments(workdir_b)[0]
     compare = environment.reproducibility_differences if reproducibility_only else environment.differences
     found = config + [f"environment.{d}" for d in compare(start_a, start_b)]

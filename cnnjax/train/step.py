@@ -151,8 +151,7 @@ def eval_step(
     """
     views = preprocess.views(batch["image"])  # (V, B, h, w, C)
     v, b = views.shape[:2]
-    outputs = model.apply(state.variables(), preprocess.normalize(views.reshape(v * b, *views.shape[2:])),
-                          train=False)
+    outputs = model.apply(state.variables(), preprocess.normalize(views.reshape(v * b, *views.shape[2:])), train=False)
     outputs = task.combine_views(outputs.reshape(v, b, *outputs.shape[1:]))
     sums = task.eval_sums(outputs, task.targets(views[0], batch["label"]), batch["mask"])
     return sums if axis_name is None else jax.lax.psum(sums, axis_name)
@@ -166,9 +165,15 @@ def make_train_step(
     schedule = make_schedule(config, plan)
     tx = make_optimizer(config, schedule, steps_per_epoch=plan.steps_per_epoch)
     step = functools.partial(
-        train_step, model=model, task=task, tx=tx, schedule=schedule, preprocess=preprocess,
+        train_step,
+        model=model,
+        task=task,
+        tx=tx,
+        schedule=schedule,
+        preprocess=preprocess,
         regularization=functools.partial(regularization_loss, config=config),
-        max_norm=config.regularization.max_norm, skip_nonfinite=config.skip_nonfinite,
+        max_norm=config.regularization.max_norm,
+        skip_nonfinite=config.skip_nonfinite,
     )
     return step, tx
 

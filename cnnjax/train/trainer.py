@@ -63,8 +63,11 @@ class Interrupted(Exception):
 
     def __init__(self, signum: int, step: int, workdir: Path, *, saved: bool = True):
         self.signum, self.step, self.workdir = signum, step, workdir
-        where = (f"checkpoint saved in {workdir / 'checkpoints'}; run the same command with the same workdir to "
-                 "resume" if saved else "before the first step; nothing to resume: run the same command to start")
+        where = (
+            f"checkpoint saved in {workdir / 'checkpoints'}; run the same command with the same workdir to resume"
+            if saved
+            else "before the first step; nothing to resume: run the same command to start"
+        )
         super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}; {where}")
 
 
@@ -121,9 +124,12 @@ def train_and_evaluate(
         abstract = jax.eval_shape(setup.init)
         if strategy.state_sharding is not None:
             abstract = jax.tree.map(
-                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=strategy.state_sharding), abstract)
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=strategy.state_sharding), abstract
+            )
         restored = checkpointer.restore_latest(
-            abstract, required_meta=("config_hash", "config", "pending_metrics"), report=report,
+            abstract,
+            required_meta=("config_hash", "config", "pending_metrics"),
+            report=report,
             check_meta=lambda meta: resume.check_same_config(meta, config, checkpointer.directory),
         )
         if restored is None:
@@ -134,14 +140,23 @@ def train_and_evaluate(
         start_step = int(jax.device_get(strategy.local(state).step))
         recorded = read_manifest(workdir / "manifest.json").get("data_files")
         if start_step and recorded is not None:  # a resumption trains on the data the run started with
-            datalib.check_same_files(recorded, dataset.files, dataset=config.dataset,
-                                     source=str(workdir / "manifest.json"))
-        pending = PendingMetrics(("step", "loss", task.train_metric, "learning_rate", "finite"), config.batch_size,
-                                 saved=meta.get("pending_metrics"))
+            datalib.check_same_files(
+                recorded, dataset.files, dataset=config.dataset, source=str(workdir / "manifest.json")
+            )
+        pending = PendingMetrics(
+            ("step", "loss", task.train_metric, "learning_rate", "finite"),
+            config.batch_size,
+            saved=meta.get("pending_metrics"),
+        )
         writer = None  # only process 0 writes files; records lost from metrics.jsonl come back from the checkpoint
         if is_main:
-            writer = MetricsWriter(workdir, resume_step=start_step, saved_records=meta.get("records"),
-                                   tensorboard=config.tensorboard, report=report)
+            writer = MetricsWriter(
+                workdir,
+                resume_step=start_step,
+                saved_records=meta.get("records"),
+                tensorboard=config.tensorboard,
+                report=report,
+            )
             stack.callback(writer.close)
         progress = Progress(total=plan.total_steps, initial=start_step, enabled=is_main, metric=task.train_metric)
         stack.callback(progress.close)
@@ -160,15 +175,22 @@ def train_and_evaluate(
             raise Interrupted(received[0], start_step, workdir, saved=last_checkpoint is not None)
         if is_main:
             (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
-            write_manifest(workdir, config_hash=config_hash, start_time=start_time, resumed_from=start_step,
-                           data_files=dataset.files, compile_seconds=compile_seconds)
+            write_manifest(
+                workdir,
+                config_hash=config_hash,
+                start_time=start_time,
+                resumed_from=start_step,
+                data_files=dataset.files,
+                compile_seconds=compile_seconds,
+            )
             if start_step:
                 progress.message(f"resuming from the checkpoint of step {start_step} in {workdir}")
 
         def evaluate(state) -> dict[str, float]:
             """The task's metrics over the evaluation split, named '<eval_split>_*' (every process takes part)."""
-            batches = datalib.padded_batches(setup.eval_source, setup.local_eval_batch, shard_index=jax.process_index(),
-                                             shard_count=processes)
+            batches = datalib.padded_batches(
+                setup.eval_source, setup.local_eval_batch, shard_index=jax.process_index(), shard_count=processes
+            )
             totals = None
             for batch in parallel.prefetch(batches, strategy.put_batch):
                 sums = eval_step(state, batch)
@@ -177,20 +199,35 @@ def train_and_evaluate(
             return {f"{setup.eval_split}_{k.removeprefix('test_')}": v for k, v in metrics.items()}
 
         def save(state, step: int) -> None:
-            checkpointer.save(strategy.local(state), {
-                "step": step, "epoch": step // plan.steps_per_epoch, "batch_in_epoch": step % plan.steps_per_epoch,
-                "steps_per_epoch": plan.steps_per_epoch, "shuffle_seed": setup.shuffle_seed, "config_hash": config_hash,
-                "config": settings, "pending_metrics": pending.state_dict(),
-                "model_options": setup.model_options, "input_shape": list(preprocess.input_shape),
-                "records": writer.records if writer else [],  # to restore a lost metrics.jsonl
-            })
+            checkpointer.save(
+                strategy.local(state),
+                {
+                    "step": step,
+                    "epoch": step // plan.steps_per_epoch,
+                    "batch_in_epoch": step % plan.steps_per_epoch,
+                    "steps_per_epoch": plan.steps_per_epoch,
+                    "shuffle_seed": setup.shuffle_seed,
+                    "config_hash": config_hash,
+                    "config": settings,
+                    "pending_metrics": pending.state_dict(),
+                    "model_options": setup.model_options,
+                    "input_shape": list(preprocess.input_shape),
+                    "records": writer.records if writer else [],  # to restore a lost metrics.jsonl
+                },
+            )
 
         # ----- The loop.
         step, last_evaluation = start_step, None
         batches = parallel.prefetch(
-            train_batches(setup.train_source, setup.local_batch, seed=setup.shuffle_seed, start_step=step,
-                          steps_per_epoch=plan.steps_per_epoch),
-            strategy.put_batch)
+            train_batches(
+                setup.train_source,
+                setup.local_batch,
+                seed=setup.shuffle_seed,
+                start_step=step,
+                steps_per_epoch=plan.steps_per_epoch,
+            ),
+            strategy.put_batch,
+        )
         pending.restart()  # img/s counts from here, after compilation
         while step < plan.total_steps:
             k = steps_in_call(step, setup.steps_per_call, plan)
@@ -216,8 +253,10 @@ def train_and_evaluate(
                     record.update(evaluate(state))
                     last_evaluation = record
                     main = f"{setup.eval_split}_{task.main_metric}"
-                    progress.message(f"epoch {record['epoch']:.2f} step {step}: {setup.eval_split}_loss "
-                                     f"{record[setup.eval_split + '_loss']:.4f} {main} {record[main]:.4f}")
+                    progress.message(
+                        f"epoch {record['epoch']:.2f} step {step}: {setup.eval_split}_loss "
+                        f"{record[setup.eval_split + '_loss']:.4f} {main} {record[main]:.4f}"
+                    )
                 if writer:
                     writer.write(record)
             if checkpoint:
@@ -278,8 +317,12 @@ class Setup:
 
 
 def build(
-    config: ml_collections.ConfigDict, dataset: datalib.Dataset, model: nn.Module | None = None, *,
-    devices: int = 1, processes: int = 1,
+    config: ml_collections.ConfigDict,
+    dataset: datalib.Dataset,
+    model: nn.Module | None = None,
+    *,
+    devices: int = 1,
+    processes: int = 1,
 ) -> Setup:
     """The `Setup` of a validated config on `dataset`, for `devices` devices over `processes` processes (the
     global batches must split evenly): pure, no files, nothing compiled (the benchmarks time its steps)."""
@@ -289,25 +332,36 @@ def build(
     train_source, eval_source, eval_split = split_data(config, dataset)
     steps_per_epoch = datalib.num_batches(train_source, local_batch, shard_count=processes)
     if steps_per_epoch == 0:
-        raise ValueError(f"config.batch_size: expected at most the {len(train_source)} training examples, got "
-                         f"{config.batch_size}")
+        raise ValueError(
+            f"config.batch_size: expected at most the {len(train_source)} training examples, got {config.batch_size}"
+        )
     plan = planlib.resolve(config, steps_per_epoch)
     if config.steps_per_call:
         check_steps_per_call(config.steps_per_call, plan)
-    preprocess = make_preprocess(config.augment, dataset, pad=config.pad_to, eval_crops=config.eval_crops,
-                                 eval_scales=tuple(config.eval_scales))
+    preprocess = make_preprocess(
+        config.augment, dataset, pad=config.pad_to, eval_crops=config.eval_crops, eval_scales=tuple(config.eval_scales)
+    )
     model, model_options, task = create_model(config, dataset, preprocess.input_shape, model)
     check_model_input(model, preprocess.input_shape, config, dataset)
     train_step, tx = steplib.make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
     root = rnglib.root_key(config.seed)
     return Setup(
-        train_source=train_source, eval_source=eval_source, eval_split=eval_split, local_batch=local_batch,
-        local_eval_batch=config.eval_batch_size // processes, plan=plan, preprocess=preprocess, model=model,
-        model_options=model_options, task=task, shuffle_seed=rnglib.shuffle_seed(root), train_step=train_step,
+        train_source=train_source,
+        eval_source=eval_source,
+        eval_split=eval_split,
+        local_batch=local_batch,
+        local_eval_batch=config.eval_batch_size // processes,
+        plan=plan,
+        preprocess=preprocess,
+        model=model,
+        model_options=model_options,
+        task=task,
+        shuffle_seed=rnglib.shuffle_seed(root),
+        train_step=train_step,
         eval_step=functools.partial(steplib.eval_step, model=model, task=task, preprocess=preprocess),
         init=functools.partial(create_train_state, model, tx, root, preprocess.input_shape),
-        steps_per_call=config.steps_per_call or choose_steps_per_call(model, preprocess.input_shape,
-                                                                      config.batch_size // devices),
+        steps_per_call=config.steps_per_call
+        or choose_steps_per_call(model, preprocess.input_shape, config.batch_size // devices),
     )
 
 
@@ -330,14 +384,17 @@ def split_data(
         return datalib.take(dataset.train, config.limit_train), datalib.take(dataset.test, config.limit_test), "test"
     total = len(dataset.train)
     if held_out >= total:
-        raise ValueError(f"config.validation_examples: expected fewer than the {total} training examples, got "
-                         f"{held_out}")
+        raise ValueError(
+            f"config.validation_examples: expected fewer than the {total} training examples, got {held_out}"
+        )
     train = datalib.take(datalib.take(dataset.train, total - held_out), config.limit_train)
     return train, datalib.take(datalib.skip(dataset.train, total - held_out), config.limit_test), "validation"
 
 
 def create_model(
-    config: ml_collections.ConfigDict, dataset: datalib.Dataset, input_shape: tuple[int, int, int],
+    config: ml_collections.ConfigDict,
+    dataset: datalib.Dataset,
+    input_shape: tuple[int, int, int],
     model: nn.Module | None = None,
 ) -> tuple[nn.Module, dict[str, Any], tasklib.Task]:
     """(model, the options it was created with, task): `config.model` fitted to the data by its task (classes,
@@ -347,16 +404,22 @@ def create_model(
     """
     given = config.model_options.to_dict()
     built = model if model is not None else modellib.create(config.model, **given)
-    task = tasklib.make_task(output_spec(built).task, loss=config.loss, num_classes=dataset.num_classes,
-                             label_smoothing=config.label_smoothing)
+    task = tasklib.make_task(
+        output_spec(built).task,
+        loss=config.loss,
+        num_classes=dataset.num_classes,
+        label_smoothing=config.label_smoothing,
+    )
     if model is not None:
         return model, {}, task
     valid = modellib.options(config.model)
     fitted = {k: v for k, v in task.model_options(input_shape).items() if k in valid}
     for key, value in fitted.items():  # e.g. 7 classes on 10-class data would train on, reporting nonsense
         if key in given and _as_tuple(given[key]) != _as_tuple(value):
-            raise ValueError(f"config.model_options.{key}: the {dataset.name} data need {value!r} ({task.name}), got "
-                             f"{given[key]!r}; leave it unset: the trainer fits it to the data")
+            raise ValueError(
+                f"config.model_options.{key}: the {dataset.name} data need {value!r} ({task.name}), got "
+                f"{given[key]!r}; leave it unset: the trainer fits it to the data"
+            )
     return built.clone(**fitted), {**given, **fitted}, task
 
 
@@ -387,8 +450,12 @@ def check_model_input(
 def check_steps_per_call(steps_per_call: int, plan: planlib.Plan) -> None:
     """A call of more steps than lie between two actions of the run (a record, an evaluation, a checkpoint, its
     end) would be compiled and never run."""
-    longest = min(plan.total_steps, plan.log_every_steps, plan.steps_per_epoch,
-                  plan.checkpoint_every_steps or plan.steps_per_epoch)
+    longest = min(
+        plan.total_steps,
+        plan.log_every_steps,
+        plan.steps_per_epoch,
+        plan.checkpoint_every_steps or plan.steps_per_epoch,
+    )
     if steps_per_call > longest:
         raise ValueError(
             f"config.steps_per_call: expected at most {longest}, the most steps between two records, evaluations or "
@@ -418,8 +485,15 @@ def train_batches(
     epoch follows from `seed` and its number, so a resumed run sees the same batches)."""
     epoch, start_batch = divmod(start_step, steps_per_epoch)
     while True:
-        yield from datalib.batches(source, batch_size, seed=seed, epoch=epoch, start_batch=start_batch,
-                                   shard_index=jax.process_index(), shard_count=jax.process_count())
+        yield from datalib.batches(
+            source,
+            batch_size,
+            seed=seed,
+            epoch=epoch,
+            start_batch=start_batch,
+            shard_index=jax.process_index(),
+            shard_count=jax.process_count(),
+        )
         epoch, start_batch = epoch + 1, 0
 
 
@@ -435,8 +509,7 @@ def is_time_to_evaluate(step: int, plan: planlib.Plan) -> bool:
 
 def is_time_to_log(step: int, plan: planlib.Plan) -> bool:
     """When evaluating, at the end of every epoch, and every log_every_steps."""
-    return (is_time_to_evaluate(step, plan) or is_time(step, plan.steps_per_epoch)
-            or is_time(step, plan.log_every_steps))
+    return is_time_to_evaluate(step, plan) or is_time(step, plan.steps_per_epoch) or is_time(step, plan.log_every_steps)
 
 
 def is_time_to_checkpoint(step: int, plan: planlib.Plan) -> bool:
@@ -449,8 +522,7 @@ def steps_in_call(step: int, steps_per_call: int, plan: planlib.Plan) -> int:
     group's steps but its last (a record, an evaluation, a checkpoint, a stop), so that every action still
     follows the step it is planned for."""
     inside = range(step + 1, step + steps_per_call)
-    busy = any(is_time_to_log(s, plan) or is_time_to_checkpoint(s, plan) or s == plan.stop_after_step
-               for s in inside)
+    busy = any(is_time_to_log(s, plan) or is_time_to_checkpoint(s, plan) or s == plan.stop_after_step for s in inside)
     return 1 if busy else steps_per_call
 
 
@@ -478,8 +550,11 @@ def check_finite(
     if finite.all() or skip_nonfinite:
         return
     first = int(np.argmin(finite))
-    kept = (f"the last good checkpoint is step {last_checkpoint} in {checkpointer.directory}"
-            if last_checkpoint is not None else "no checkpoint was saved yet")
+    kept = (
+        f"the last good checkpoint is step {last_checkpoint} in {checkpointer.directory}"
+        if last_checkpoint is not None
+        else "no checkpoint was saved yet"
+    )
     checkpointer.wait()
     raise FloatingPointError(
         f"non-finite training loss or gradient at step {int(values['step'][first])} (loss "

@@ -204,9 +204,8 @@ def _describe(owner: dict[str, Any]) -> str:
     if "pid" not in owner:
         return f"an unknown process (lock file content {owner.get('unparsed', '')!r})"
     command = " ".join(owner.get("command") or [])
-    return (
-        f"pid {owner['pid']} on host {owner.get('host', '?')}, started {owner.get('start_time', '?')}"
-        + (f" ({command})" if command else "")
+    return f"pid {owner['pid']} on host {owner.get('host', '?')}, started {owner.get('start_time', '?')}" + (
+        f" ({command})" if command else ""
     )
 
 

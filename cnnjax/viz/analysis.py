@@ -160,8 +160,10 @@ def occlusion(
     if not isinstance(size, int) or not 1 <= size <= min(height, width):
         raise ValueError(f"size: expected a patch size in [1, {min(height, width)}] pixels, got {size!r}")
     if not isinstance(stride, int) or not 1 <= stride <= size:
-        raise ValueError(f"stride: expected a step of 1 to size={size} pixels (a longer one leaves pixels that no "
-                         f"patch covers), got {stride!r}")
+        raise ValueError(
+            f"stride: expected a step of 1 to size={size} pixels (a longer one leaves pixels that no "
+            f"patch covers), got {stride!r}"
+        )
     top, left = np.arange(0, height - size + 1, stride), np.arange(0, width - size + 1, stride)
     corners = np.stack(np.meshgrid(top, left, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.int32)
     x = jnp.asarray(x)
@@ -192,8 +194,9 @@ def saliency(
     if samples and key is None:
         raise ValueError("key: expected a jax.random key for SmoothGrad (samples > 0), got None")
     if samples and not (math.isfinite(noise) and noise > 0):
-        raise ValueError(f"noise: expected a finite std > 0 (a fraction of the input's range, e.g. 0.15), got "
-                         f"{noise!r}")
+        raise ValueError(
+            f"noise: expected a finite std > 0 (a fraction of the input's range, e.g. 0.15), got {noise!r}"
+        )
 
     def score(image: jax.Array) -> jax.Array:
         return logits_fn(image[None])[0, class_index]

@@ -60,27 +60,48 @@ examples:
 
 def add_viz_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "viz", help="figures of a training workdir (filters, feature maps, occlusion, curves, ...)", epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+        "viz",
+        help="figures of a training workdir (filters, feature maps, occlusion, curves, ...)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
         description="Draw figures of a trained network from its workdir (config.json, the newest checkpoint, "
         "metrics.jsonl and the dataset) as PNG files.",
     )
     p.add_argument("kind", metavar="KIND", choices=[*sorted(KINDS), "all"], help="; ".join([*sorted(KINDS), "all"]))
-    p.add_argument("--workdir", action="append", required=True, metavar="DIR",
-                   help="a training workdir (repeat for curves of several runs)")
-    p.add_argument("--out", metavar="PATH", help="the image file, its format from its suffix (for all: the folder); "
-                   "default: DIR/viz/KIND.png (all: DIR/viz/)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (all: the files of the "
-                   "same names in an --out folder)")
+    p.add_argument(
+        "--workdir",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="a training workdir (repeat for curves of several runs)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="the image file, its format from its suffix (for all: the folder); "
+        "default: DIR/viz/KIND.png (all: DIR/viz/)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out file (all: the files of the same names in an --out folder)",
+    )
     p.add_argument("--image", type=int, default=0, metavar="INDEX", help="test-set image (default 0)")
     p.add_argument("--layer", metavar="NAME", help="a layer, as named by `cnnjax summary`")
     p.add_argument("--class", dest="class_name", metavar="NAME", help="class name (default: the true class)")
     p.add_argument("--patch-size", type=int, metavar="PIXELS", help="occlusion patch side (default: 1/4 of the image)")
     p.add_argument("--stride", type=int, metavar="PIXELS", help="occlusion step (default: 1/4 of the patch, >= 1)")
-    p.add_argument("--smoothgrad", type=int, default=0, metavar="N",
-                   help="saliency: also SmoothGrad over N noisy copies (default 0: off)")
-    p.add_argument("--noise", type=float, help=f"SmoothGrad noise std, as a fraction of the input range (default "
-                   f"{NOISE})")
+    p.add_argument(
+        "--smoothgrad",
+        type=int,
+        default=0,
+        metavar="N",
+        help="saliency: also SmoothGrad over N noisy copies (default 0: off)",
+    )
+    p.add_argument(
+        "--noise", type=float, help=f"SmoothGrad noise std, as a fraction of the input range (default {NOISE})"
+    )
     p.add_argument("--seed", type=int, help="SmoothGrad's key: jax.random.key(SEED), SEED in [0, 2**31) (default 0)")
     p.add_argument("--count", type=int, default=24, help="errors: how many images (default 24)")
     p.add_argument("--max-maps", type=int, default=32, help="featuremaps: at most this many channels (default 32)")
@@ -142,18 +163,28 @@ def occlusion(run: Run, args: argparse.Namespace) -> Output:
     x, label = run.test_example(args.image)
     side = min(x.shape[:2])
     if args.patch_size is not None and args.patch_size > side:
-        raise ValueError(f"--patch-size: expected a patch side in [1, {side}] pixels (the model's input is "
-                         f"{x.shape[0]}x{x.shape[1]}), got {args.patch_size}")
+        raise ValueError(
+            f"--patch-size: expected a patch side in [1, {side}] pixels (the model's input is "
+            f"{x.shape[0]}x{x.shape[1]}), got {args.patch_size}"
+        )
     size = max(1, side // 4) if args.patch_size is None else args.patch_size
     if args.stride is not None and args.stride > size:
-        raise ValueError(f"--stride: expected at most the patch size {size} (a longer step leaves pixels that no "
-                         f"patch covers), got {args.stride}")
+        raise ValueError(
+            f"--stride: expected at most the patch size {size} (a longer step leaves pixels that no "
+            f"patch covers), got {args.stride}"
+        )
     stride = max(1, size // 4) if args.stride is None else args.stride
     result = analysis.occlusion(run.logits_fn, x, size=size, stride=stride)
     title = f"{_title(run, _output_layer(run))} · test image #{args.image}"
-    figure = figures.occlusion_figure(run.display(x), result, class_index=_class(run, args, label), true_class=label,
-                                      class_names=run.class_names, title=title,
-                                      patch_grey=float(np.mean(run.dataset.mean)))
+    figure = figures.occlusion_figure(
+        run.display(x),
+        result,
+        class_index=_class(run, args, label),
+        true_class=label,
+        class_names=run.class_names,
+        title=title,
+        patch_grey=float(np.mean(run.dataset.mean)),
+    )
     return [("occlusion", figure, f"occlusion with a {size}x{size} grey patch, stride {stride}")]
 
 
@@ -176,8 +207,10 @@ def saliency(run: Run, args: argparse.Namespace) -> Output:
 def kernels(run: Run, args: argparse.Namespace) -> Output:
     x, label = run.test_example(args.image)
     image = run.display(x)
-    title = (f"{run.model_name} · run {run.name} · layer: none (fixed filters, not learned) · test image "
-             f"#{args.image} ({run.class_names[label]})")
+    title = (
+        f"{run.model_name} · run {run.name} · layer: none (fixed filters, not learned) · test image "
+        f"#{args.image} ({run.class_names[label]})"
+    )
     figure = figures.kernels_figure(image, analysis.fixed_filter_responses(image), title=title)
     return [("kernels", figure, "the fixed 3x3 filters applied to a test image")]
 
@@ -195,8 +228,9 @@ def errors(run: Run, args: argparse.Namespace) -> Output:
     probs, labels = run.test_probabilities, run.test_set.labels
     indices = analysis.most_confident_errors(probs, labels, args.count)
     images = run.display(run.inputs(run.test_set.images[indices]))
-    figure = figures.errors_figure(images, labels[indices], probs[indices], run.class_names, indices=indices,
-                                   title=_title(run, _output_layer(run)))
+    figure = figures.errors_figure(
+        images, labels[indices], probs[indices], run.class_names, indices=indices, title=_title(run, _output_layer(run))
+    )
     return [("errors", figure, f"the {len(indices)} most confidently misclassified test images")]
 
 
@@ -207,8 +241,9 @@ def distinct_names(workdirs: Sequence[Path]) -> list[str]:
 
     def name(i: int) -> str:
         others = [q for j, q in enumerate(parts) if j != i]
-        depth = next((d for d in range(1, len(parts[i])) if all(q[-d:] != parts[i][-d:] for q in others)),
-                     len(parts[i]))
+        depth = next(
+            (d for d in range(1, len(parts[i])) if all(q[-d:] != parts[i][-d:] for q in others)), len(parts[i])
+        )
         return str(Path(*parts[i][-depth:]))
 
     return [name(i) for i in range(len(parts))]
@@ -220,8 +255,10 @@ def curves(runs: Sequence[Run]) -> Output:
     for run in runs:
         run.require_records()
     models = sorted({run.model_name for run in runs})
-    names = [name if run.finished else f"{name} (unfinished)"
-             for name, run in zip(distinct_names([run.workdir for run in runs]), runs, strict=True)]
+    names = [
+        name if run.finished else f"{name} (unfinished)"
+        for name, run in zip(distinct_names([run.workdir for run in runs]), runs, strict=True)
+    ]
     title = f"{', '.join(models)} · run{'s' * (len(runs) > 1)} {', '.join(names)} · layer: none"
     plotted = [(name, run.records, run.metric_keys) for name, run in zip(names, runs, strict=True)]
     figure = figures.curves_figure(plotted, title=title)
@@ -230,15 +267,21 @@ def curves(runs: Sequence[Run]) -> Output:
 
 NEED_CLASSES = ("occlusion", "saliency", "confusion", "errors")  # each calls run.require_classifier
 KINDS: dict[str, Callable[[Run, argparse.Namespace], Output]] = {
-    "filters": filters, "featuremaps": featuremaps, "occlusion": occlusion, "saliency": saliency,
-    "kernels": kernels, "curves": lambda run, args: curves([run]), "confusion": confusion, "errors": errors,
+    "filters": filters,
+    "featuremaps": featuremaps,
+    "occlusion": occlusion,
+    "saliency": saliency,
+    "kernels": kernels,
+    "curves": lambda run, args: curves([run]),
+    "confusion": confusion,
+    "errors": errors,
 }
 
 
 def write_index(folder: Path, run: Run, entries: Sequence[tuple[str, str, str]]) -> Path:
     """folder/index.html showing each (kind, file name, caption)."""
     sections = "\n".join(
-        f'<section><h2>{html.escape(kind)}</h2><p>{html.escape(caption)}</p>'
+        f"<section><h2>{html.escape(kind)}</h2><p>{html.escape(caption)}</p>"
         f'<img src="{html.escape(name)}" alt="{html.escape(caption)}"></section>'
         for kind, name, caption in entries
     )
@@ -289,17 +332,20 @@ def check_options(args: argparse.Namespace) -> None:
         if value is not None and value < 1:
             raise ValueError(f"{_flag(option)}: expected a positive number of {unit}, got {value}")
     if args.overwrite and args.out is None:
-        raise ValueError("--overwrite: expected only with --out (the default DIR/viz/ is always rewritten), got it "
-                         "without")
+        raise ValueError(
+            "--overwrite: expected only with --out (the default DIR/viz/ is always rewritten), got it without"
+        )
     if args.smoothgrad < 0:
         raise ValueError(f"--smoothgrad: expected 0 (off) or a positive number of noisy copies, got {args.smoothgrad}")
     for option in ("noise", "seed"):
         if getattr(args, option) is not None and not args.smoothgrad:
-            raise ValueError(f"{_flag(option)}: expected only with --smoothgrad N (it sets SmoothGrad's "
-                             f"{option}), got it without")
+            raise ValueError(
+                f"{_flag(option)}: expected only with --smoothgrad N (it sets SmoothGrad's {option}), got it without"
+            )
     if args.noise is not None and not (math.isfinite(args.noise) and args.noise > 0):
-        raise ValueError(f"--noise: expected a finite std > 0, as a fraction of the input range (e.g. {NOISE}), "
-                         f"got {args.noise}")
+        raise ValueError(
+            f"--noise: expected a finite std > 0, as a fraction of the input range (e.g. {NOISE}), got {args.noise}"
+        )
     if args.seed is not None:
         check_seed(args.seed, "--seed")
 
@@ -313,8 +359,10 @@ def check_workdirs(args: argparse.Namespace) -> list[Path]:
     for workdir in workdirs:
         first = seen.setdefault(workdir.resolve(), workdir)
         if first is not workdir:
-            raise ValueError(f"--workdir: expected each run once, got {str(workdir)!r} twice"
-                             + ("" if str(first) == str(workdir) else f" (also as {str(first)!r})"))
+            raise ValueError(
+                f"--workdir: expected each run once, got {str(workdir)!r} twice"
+                + ("" if str(first) == str(workdir) else f" (also as {str(first)!r})")
+            )
     return workdirs
 
 
@@ -332,8 +380,10 @@ def check_out(args: argparse.Namespace) -> None:
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out: all writes a folder, got {str(out)!r}, an existing file; name a folder")
         if not out.exists() and _names_an_image(out):
-            raise ValueError(f"--out: all writes a folder (its figures and index.html), got {str(out)!r}, the name "
-                             f"of an image file; name a folder, e.g. {str(out.with_suffix(''))!r}")
+            raise ValueError(
+                f"--out: all writes a folder (its figures and index.html), got {str(out)!r}, the name "
+                f"of an image file; name a folder, e.g. {str(out.with_suffix(''))!r}"
+            )
         held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
         if held and not args.overwrite:
             raise ValueError(
@@ -343,8 +393,10 @@ def check_out(args: argparse.Namespace) -> None:
             )
         return
     if out.is_dir():
-        raise ValueError(f"--out: expected a file name, got {str(out)!r}, a folder; name a file in it, e.g. "
-                         f"{str(out / (args.kind + '.png'))!r}")
+        raise ValueError(
+            f"--out: expected a file name, got {str(out)!r}, a folder; name a file in it, e.g. "
+            f"{str(out / (args.kind + '.png'))!r}"
+        )
     try:
         figures.file_format(out)
     except ValueError as e:
@@ -367,8 +419,9 @@ def _write(path: Path, write: Callable[[], object]) -> None:
     try:
         write()
     except OSError as e:
-        raise OSError(f"cannot write {str(path)!r}: {e.strerror or e}; choose a path in a writable folder "
-                      "(--out)") from None
+        raise OSError(
+            f"cannot write {str(path)!r}: {e.strerror or e}; choose a path in a writable folder (--out)"
+        ) from None
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -399,7 +452,7 @@ def viz(args: argparse.Namespace, extra: Sequence[str]) -> int:
             print(write_index(folder, run, entries))
             return 0
         outputs = curves(runs) if args.kind == "curves" else KINDS[args.kind](run, args)
-        (_, figure, _), = outputs
+        ((_, figure, _),) = outputs
         print(_save(figure, Path(args.out) if args.out else run.workdir / "viz" / f"{args.kind}.png"))
     except (ValueError, TypeError) as e:
         print(f"cnnjax viz: error: {e}", file=sys.stderr)

@@ -109,8 +109,9 @@ def filters_figure(kernel: np.ndarray, *, title: str, max_filters: int = 32, max
                 ax.set_title(f"filter {k}", fontsize=8)
             else:
                 ax.set_axis_off()
-        figure.supxlabel(f"{kh}x{kw} kernel, {'RGB' if inputs == 3 else 'grey'} = input channel{'s' * (inputs > 1)}",
-                         fontsize=9)
+        figure.supxlabel(
+            f"{kh}x{kw} kernel, {'RGB' if inputs == 3 else 'grey'} = input channel{'s' * (inputs > 1)}", fontsize=9
+        )
     else:  # one image: tiles (input channel c, filter k) separated by 1-pixel white gaps
         mosaic = np.full((shown_in * (kh + 1) - 1, shown * (kw + 1) - 1), np.nan, np.float32)
         for k in range(shown):
@@ -120,15 +121,19 @@ def filters_figure(kernel: np.ndarray, *, title: str, max_filters: int = 32, max
         ax = figure.subplots()
         ax.imshow(mosaic, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=0.0, vmax=1.0)
         ax.set_xticks([k * (kw + 1) + (kw - 1) / 2 for k in range(shown)], [str(k) for k in range(shown)], fontsize=7)
-        ax.set_yticks([c * (kh + 1) + (kh - 1) / 2 for c in range(shown_in)], [str(c) for c in range(shown_in)],
-                      fontsize=7)
+        ax.set_yticks(
+            [c * (kh + 1) + (kh - 1) / 2 for c in range(shown_in)], [str(c) for c in range(shown_in)], fontsize=7
+        )
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
         ax.set_xlabel("filter (output channel)")
         ax.set_ylabel("input channel")
-    figure.suptitle(f"{title}\nlearned filters {kh}x{kw}x{inputs} ({cap})\neach filter scaled to its own "
-                    "min (black) .. max (white)", fontsize=9)
+    figure.suptitle(
+        f"{title}\nlearned filters {kh}x{kw}x{inputs} ({cap})\neach filter scaled to its own "
+        "min (black) .. max (white)",
+        fontsize=9,
+    )
     return figure
 
 
@@ -157,8 +162,9 @@ def featuremaps_figure(image: np.ndarray, maps: np.ndarray, *, title: str, max_m
             ax.set_axis_off()
     right.colorbar(im, ax=axes, shrink=0.8, label="activation")
     cap = f"the first {shown} of {channels} channels" if shown < channels else f"all {channels} channels"
-    figure.suptitle(f"{title}\nthe layer's output maps {maps.shape[0]}x{maps.shape[1]} ({cap}), one colour scale",
-                    fontsize=9)
+    figure.suptitle(
+        f"{title}\nthe layer's output maps {maps.shape[0]}x{maps.shape[1]} ({cap}), one colour scale", fontsize=9
+    )
     return figure
 
 
@@ -188,16 +194,31 @@ def occlusion_figure(
     figure = new_figure(3 * 3.2 + 0.6, 3.6)
     ax_image, ax_prob, ax_class = figure.subplots(1, 3)
     _show_image(ax_image, image)
-    ax_image.add_patch(Rectangle((result.left[len(result.left) // 2] - 0.5, result.top[len(result.top) // 2] - 0.5),
-                                 size, size, facecolor=str(patch_grey), edgecolor="red", linewidth=1))
-    ax_image.set_title(f"input, true class: {class_names[true_class]}\n(grey patch {size}x{size}, stride {stride})",
-                       fontsize=9)
+    ax_image.add_patch(
+        Rectangle(
+            (result.left[len(result.left) // 2] - 0.5, result.top[len(result.top) // 2] - 0.5),
+            size,
+            size,
+            facecolor=str(patch_grey),
+            edgecolor="red",
+            linewidth=1,
+        )
+    )
+    ax_image.set_title(
+        f"input, true class: {class_names[true_class]}\n(grey patch {size}x{size}, stride {stride})", fontsize=9
+    )
     im = ax_prob.imshow(probs[:, :, class_index], cmap="viridis", vmin=0.0, vmax=1.0, extent=extent)
     ax_prob.set_title(f"P({class_names[class_index]}) with the patch there", fontsize=9)
     figure.colorbar(im, ax=ax_prob, shrink=0.85, label=f"P({class_names[class_index]})")
     count = probs.shape[-1]
-    im = ax_class.imshow(probs.argmax(-1), cmap=_class_colours(count), vmin=-0.5, vmax=count - 0.5, extent=extent,
-                         interpolation="nearest")
+    im = ax_class.imshow(
+        probs.argmax(-1),
+        cmap=_class_colours(count),
+        vmin=-0.5,
+        vmax=count - 0.5,
+        extent=extent,
+        interpolation="nearest",
+    )
     ax_class.set_title("most probable class", fontsize=9)
     bar = figure.colorbar(im, ax=ax_class, shrink=0.85, ticks=range(count))
     bar.ax.set_yticklabels(list(class_names), fontsize=7)
@@ -206,8 +227,11 @@ def occlusion_figure(
         ax.set_ylim(image.shape[0] - 0.5, -0.5)
         ax.set_xlabel("patch centre x (pixel)")
         ax.set_ylabel("patch centre y (pixel)")
-    figure.suptitle(f"{title}\nocclusion sensitivity (Zeiler & Fergus): the class probabilities as a grey patch "
-                    "slides over the image", fontsize=9)
+    figure.suptitle(
+        f"{title}\nocclusion sensitivity (Zeiler & Fergus): the class probabilities as a grey patch "
+        "slides over the image",
+        fontsize=9,
+    )
     return figure
 
 
@@ -224,8 +248,9 @@ def saliency_figure(image: np.ndarray, maps: Mapping[str, np.ndarray], *, class_
         ax.set_xlabel("x (pixel)")
         ax.set_ylabel("y (pixel)")
         figure.colorbar(im, ax=ax, shrink=0.85, label=f"|d logit({class_name}) / d input|")
-    figure.suptitle(f"{title}\nsaliency of class {class_name!r}: gradient of its logit with respect to the input",
-                    fontsize=9)
+    figure.suptitle(
+        f"{title}\nsaliency of class {class_name!r}: gradient of its logit with respect to the input", fontsize=9
+    )
     return figure
 
 
@@ -251,8 +276,11 @@ def kernels_figure(image: np.ndarray, responses: Mapping[str, np.ndarray], *, ti
         figure.colorbar(im, ax=ax, shrink=0.8)
     for ax in axes[len(responses) + 1 :]:
         ax.set_axis_off()
-    figure.suptitle(f"{title}\nthe fixed 3x3 filters of cnnjax.functional (weights as printed, 'SAME' padding); "
-                    "colour: response (signed: red > 0 > blue; non-negative: grey)", fontsize=9)
+    figure.suptitle(
+        f"{title}\nthe fixed 3x3 filters of cnnjax.functional (weights as printed, 'SAME' padding); "
+        "colour: response (signed: red > 0 > blue; non-negative: grey)",
+        fontsize=9,
+    )
     return figure
 
 
@@ -268,9 +296,7 @@ def lr_steps(records: Sequence[Mapping[str, Any]]) -> list[float]:
     ]
 
 
-def curves_figure(
-    runs: Sequence[tuple[str, Sequence[Mapping[str, Any]], tuple[str, str]]], *, title: str
-) -> Figure:
+def curves_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]], tuple[str, str]]], *, title: str) -> Figure:
     """Loss, the task's metric and the learning rate against epoch for each (run name, metrics.jsonl records,
     (training metric key, test metric key)), e.g. ('train_accuracy', 'test_accuracy') or ('train_mse',
     'test_mse'): training (solid, per logged interval) and test (dashed with dots, per evaluation);
@@ -287,13 +313,19 @@ def curves_figure(
         for ax, (train, test) in ((ax_loss, ("train_loss", "test_loss")), (ax_metric, (train_key, test_key))):
             for key, style, part in ((train, "-", "train"), (test, "--o", "test")):
                 points = [(r["epoch"], r[key]) for r in records if key in r]
-                ax.plot([e for e, _ in points], [v for _, v in points], style, color=colour, label=f"{name} {part}",
-                        linewidth=1, markersize=3)
+                ax.plot(
+                    [e for e, _ in points],
+                    [v for _, v in points],
+                    style,
+                    color=colour,
+                    label=f"{name} {part}",
+                    linewidth=1,
+                    markersize=3,
+                )
             for epoch in lr_steps(records):
                 ax.axvline(epoch, color=colour, linestyle=":", linewidth=1)
         with_lr = [r for r in records if "learning_rate" in r]
-        ax_lr.plot([r["epoch"] for r in with_lr], [r["learning_rate"] for r in with_lr], "-", color=colour,
-                   label=name)
+        ax_lr.plot([r["epoch"] for r in with_lr], [r["learning_rate"] for r in with_lr], "-", color=colour, label=name)
     metric_label = "; ".join(metric_names)
     for ax, label in ((ax_loss, "loss"), (ax_metric, metric_label), (ax_lr, "learning rate")):
         ax.set_xlabel("epoch")
@@ -317,7 +349,10 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], *, title: s
     normalised = counts / np.maximum(rows, 1)
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     for ax, values, fmt, label in zip(
-        figure.subplots(1, 2), (counts, normalised), ("{:d}", "{:.2f}"), ("examples", "fraction of the true class"),
+        figure.subplots(1, 2),
+        (counts, normalised),
+        ("{:d}", "{:.2f}"),
+        ("examples", "fraction of the true class"),
         strict=True,
     ):
         im = ax.imshow(values, cmap="Blues", vmin=0)
@@ -329,11 +364,19 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], *, title: s
         if count <= 20:
             threshold = values.max() / 2
             for (i, j), value in np.ndenumerate(values):
-                ax.text(j, i, fmt.format(value.item()), ha="center", va="center", fontsize=6,
-                        color="white" if value > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    fmt.format(value.item()),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if value > threshold else "black",
+                )
         ax.set_title("counts" if values is counts else "row-normalised (recall on the diagonal)", fontsize=9)
-    figure.suptitle(f"{title}\ntest-set confusion matrix, {int(counts.sum())} images, accuracy {accuracy:.4f}",
-                    fontsize=9)
+    figure.suptitle(
+        f"{title}\ntest-set confusion matrix, {int(counts.sum())} images, accuracy {accuracy:.4f}", fontsize=9
+    )
     return figure
 
 
@@ -358,7 +401,10 @@ def errors_figure(
             continue
         predicted = int(probabilities[k].argmax())
         _show_image(ax, images[k], pixel_axes=False)
-        ax.set_title(f"#{indices[k]} true: {class_names[int(labels[k])]}\npred: {class_names[predicted]} "
-                     f"p={probabilities[k, predicted]:.2f}", fontsize=8)
+        ax.set_title(
+            f"#{indices[k]} true: {class_names[int(labels[k])]}\npred: {class_names[predicted]} "
+            f"p={probabilities[k, predicted]:.2f}",
+            fontsize=8,
+        )
     figure.suptitle(f"{title}\nthe {len(images)} most confidently misclassified test images", fontsize=9)
     return figure

@@ -22,9 +22,18 @@ VALIDATION_EXAMPLES = 10_000  # as the descriptor row of the progression study: 
 
 
 def sgd_recipe(
-    arg: str | None, *, model: str, epochs: int, batch_size: int, lr: float, l2: float,
-    model_options: dict[str, Any] | None = None, warmup_epochs: float = 0.0, crop_padding: int = 2,
-    flip: bool = True, pad_to: int = 0,
+    arg: str | None,
+    *,
+    model: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    l2: float,
+    model_options: dict[str, Any] | None = None,
+    warmup_epochs: float = 0.0,
+    crop_padding: int = 2,
+    flip: bool = True,
+    pad_to: int = 0,
 ) -> ml_collections.ConfigDict:
     """The config of one paper's recipe (see the module docstring); `arg` is the config file's argument."""
     config = default_config()
@@ -46,4 +55,3 @@ def sgd_recipe(
     if arg in ("validation", "validation_runlocal"):
         config.validation_examples = VALIDATION_EXAMPLES
     return runlocal(config) if arg in ("runlocal", "validation_runlocal") else config
-

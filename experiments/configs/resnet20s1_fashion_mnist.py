@@ -23,5 +23,11 @@ ARGS = paper_sgd.ARGS
 
 def get_config(arg: str | None = None):
     return paper_sgd.sgd_recipe(
-        arg, model="resnet20", epochs=4, batch_size=128, lr=0.1, l2=1e-4, warmup_epochs=0.5,
+        arg,
+        model="resnet20",
+        epochs=4,
+        batch_size=128,
+        lr=0.1,
+        l2=1e-4,
+        warmup_epochs=0.5,
     )

@@ -33,6 +33,12 @@ ARGS = paper_sgd.ARGS
 
 def get_config(arg: str | None = None):
     return paper_sgd.sgd_recipe(
-        arg, model="resnet20", epochs=18, batch_size=128, lr=0.1, l2=1e-4, warmup_epochs=0.5,
+        arg,
+        model="resnet20",
+        epochs=18,
+        batch_size=128,
+        lr=0.1,
+        l2=1e-4,
+        warmup_epochs=0.5,
         model_options=dict(stem_stride=2),
     )

@@ -35,6 +35,12 @@ ARGS = paper_sgd.ARGS
 
 def get_config(arg: str | None = None):
     return paper_sgd.sgd_recipe(
-        arg, model="vgg11", epochs=10, batch_size=256, lr=0.01, l2=5e-4, pad_to=32,
+        arg,
+        model="vgg11",
+        epochs=10,
+        batch_size=256,
+        lr=0.01,
+        l2=5e-4,
+        pad_to=32,
         model_options=dict(width=0.25, adaptive_pool=None, fc_features=1024, weight_init="glorot"),
     )

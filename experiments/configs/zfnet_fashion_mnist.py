@@ -29,6 +29,11 @@ ARGS = paper_sgd.ARGS
 
 def get_config(arg: str | None = None):
     return paper_sgd.sgd_recipe(
-        arg, model="zfnet", epochs=10, batch_size=128, lr=0.01, l2=5e-4,
+        arg,
+        model="zfnet",
+        epochs=10,
+        batch_size=128,
+        lr=0.01,
+        l2=5e-4,
         model_options=dict(small_input=True, width=0.25, fc_features=1024, weight_init="he"),
     )

@@ -29,8 +29,14 @@ def random_imagenet(n: int) -> data.Dataset:
     """n random 256 x 256 RGB images (imagenet2012's stored size) with labels in [0, 1000)."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 256, 256, 3), dtype=np.uint8)
-    return data.from_arrays(images, (np.arange(n) % 1000).astype(np.int32), num_classes=1000,
-                            mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), name="imagenet2012_random")
+    return data.from_arrays(
+        images,
+        (np.arange(n) % 1000).astype(np.int32),
+        num_classes=1000,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        name="imagenet2012_random",
+    )
 
 
 def recipe_at_batch(spec: str, batch: int):
@@ -45,15 +51,22 @@ def recipe_at_batch(spec: str, batch: int):
 def main(argv: list[str] | None = None) -> None:
     backend.configure()  # $CNNJAX_PROFILE, else "fast": before anything starts JAX
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), metavar="NAME[:ARG]",
-                        help="config files of experiments/imagenet (without .py), e.g. vgg:vgg19")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=list(DEFAULT_CONFIGS),
+        metavar="NAME[:ARG]",
+        help="config files of experiments/imagenet (without .py), e.g. vgg:vgg19",
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10, help="timed steps after the compiling one")
     args = parser.parse_args(argv)
     dataset = random_imagenet(args.batch)
     device = jax.devices()[0]
-    print(f"Training step, random data, batch {args.batch}, median of {args.steps} steps; {jax.device_count()} x "
-          f"{device.device_kind} ({device.platform}), jax {jax.__version__}\n")
+    print(
+        f"Training step, random data, batch {args.batch}, median of {args.steps} steps; {jax.device_count()} x "
+        f"{device.device_kind} ({device.platform}), jax {jax.__version__}\n"
+    )
     print("| config | model | input | parameters | img/s | ms/step | build+compile s |")
     print("|---|---|---|---|---|---|---|")
     for spec in args.configs:
@@ -65,8 +78,11 @@ def main(argv: list[str] | None = None) -> None:
         total = time.perf_counter() - began
         first = total - args.steps * args.batch / rate
         side = setup.preprocess.input_shape[0]
-        print(f"| {spec} | {config.model} | {side}x{side} | {params:,} | {rate:.1f} | {1000 * args.batch / rate:.0f} "
-              f"| {first:.1f} |", flush=True)
+        print(
+            f"| {spec} | {config.model} | {side}x{side} | {params:,} | {rate:.1f} | {1000 * args.batch / rate:.0f} "
+            f"| {first:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -46,13 +46,16 @@ from experiments.progression.rows import ROWS, get_row
 PROG = "python -m experiments.progression"
 STUDY_PROFILE = "portable"  # the study's numerics unless --numerics or $CNNJAX_PROFILE names another
 OVERWRITE = "replace a file in place that differs from the recomputed one (default: keep it, and fail)"
-NUMERICS = (f"the numerics profile to compute under, a name of cnnjax.backend.PROFILES (default: $CNNJAX_PROFILE, "
-            f"else {STUDY_PROFILE!r})")
+NUMERICS = (
+    f"the numerics profile to compute under, a name of cnnjax.backend.PROFILES (default: $CNNJAX_PROFILE, "
+    f"else {STUDY_PROFILE!r})"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the rows, their years and kinds")
     run = commands.add_parser("run", help="train (row, seed) pairs and write their result files")
@@ -65,26 +68,37 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runlocal", action="store_true", help="a smoke run of seconds; its result stays in the workdir")
     run.add_argument("--overwrite", action="store_true", help=f"--row: {OVERWRITE}")
     run.add_argument("--numerics", default=None, help=NUMERICS)
-    tune = commands.add_parser("tune", help="a descriptor row's validation grid -> results/<row>/tune.json; a CNN "
-                               "row's recipe trained on the training images less the last 10,000 and evaluated on "
-                               "them -> results/<row>/validation_seed<S>.json")
+    tune = commands.add_parser(
+        "tune",
+        help="a descriptor row's validation grid -> results/<row>/tune.json; a CNN "
+        "row's recipe trained on the training images less the last 10,000 and evaluated on "
+        "them -> results/<row>/validation_seed<S>.json",
+    )
     tune.add_argument("--row", choices=list(ROWS), required=True)
     tune.add_argument("--seed", type=int, default=0, help="CNN rows")
-    tune.add_argument("--config", default=None, help="CNN rows: a candidate config file to run on the validation "
-                      "split instead of the row's (-> results/<row>/validation_<file stem>_seed<S>.json)")
+    tune.add_argument(
+        "--config",
+        default=None,
+        help="CNN rows: a candidate config file to run on the validation "
+        "split instead of the row's (-> results/<row>/validation_<file stem>_seed<S>.json)",
+    )
     tune.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     tune.add_argument("--workdir-root", type=Path, default=runner.WORKDIR_ROOT, help="CNN rows")
     tune.add_argument("--runlocal", action="store_true", help="CNN rows: a smoke run of seconds, kept in the workdir")
-    tune.add_argument("--fresh", action="store_true", help="descriptor rows: refit every setting (else reuse those "
-                      "in tune.json)")
+    tune.add_argument(
+        "--fresh", action="store_true", help="descriptor rows: refit every setting (else reuse those in tune.json)"
+    )
     tune.add_argument("--overwrite", action="store_true", help=OVERWRITE)
     tune.add_argument("--numerics", default=None, help=NUMERICS)
     mrg = commands.add_parser("merge", help="results.json, results.md and error_vs_year.png from the result files")
     mrg.add_argument("--results-dir", type=Path, default=runner.RESULTS_DIR)
     mrg.add_argument("--out-dir", type=Path, default=runner.PACKAGE_DIR)
     mrg.add_argument("--overwrite", action="store_true", help=OVERWRITE)
-    crv = commands.add_parser("curves", help="each trained CNN row's evaluations for one seed, whether it was still "
-                              "learning when its learning rate was cut -> curves_seed<S>.json and .png")
+    crv = commands.add_parser(
+        "curves",
+        help="each trained CNN row's evaluations for one seed, whether it was still "
+        "learning when its learning rate was cut -> curves_seed<S>.json and .png",
+    )
     crv.add_argument("--seed", type=int, default=0)
     crv.add_argument("--workdir-root", type=Path, default=runner.WORKDIR_ROOT)
     crv.add_argument("--out-dir", type=Path, default=runner.PACKAGE_DIR)
@@ -98,8 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "tune" and args.config is not None:
         if get_row(args.row).kind != "cnn":
-            parser.error(f"--config: a candidate config is for CNN rows, got row {args.row!r} "
-                         f"({get_row(args.row).kind})")
+            parser.error(
+                f"--config: a candidate config is for CNN rows, got row {args.row!r} ({get_row(args.row).kind})"
+            )
         if not Path(args.config).is_file():
             parser.error(f"--config: expected a config file, got {args.config!r} (no such file)")
         args.config = str(Path(args.config).absolute())  # the rows' configs are taken from the repository root
@@ -115,12 +130,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _command(args)
     except Interrupted as e:
-        print(f"{PROG}: interrupted by {signal.Signals(e.signum).name} at step {e.step}, checkpoint saved in "
-              f"{e.workdir / 'checkpoints'}; resume with: {again}", file=sys.stderr)
+        print(
+            f"{PROG}: interrupted by {signal.Signals(e.signum).name} at step {e.step}, checkpoint saved in "
+            f"{e.workdir / 'checkpoints'}; resume with: {again}",
+            file=sys.stderr,
+        )
         raise SystemExit(128 + e.signum) from None
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (a CNN run resumes from its last checkpoint); run it again with: {again}",
-              file=sys.stderr)
+        print(
+            f"{PROG}: interrupted (a CNN run resumes from its last checkpoint); run it again with: {again}",
+            file=sys.stderr,
+        )
         raise SystemExit(128 + signal.SIGINT) from None
     except outputs.Differs as e:
         print(f"{PROG} {args.command}: {e}", file=sys.stderr)
@@ -137,8 +157,13 @@ def _without_timings(text: str) -> dict[str, Any]:
     def record(r: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in r.items() if not k.endswith("_seconds")}
 
-    return {"row": tuned.get("row"), "split": tuned.get("split"), "seed": tuned.get("seed"),
-            "grid": [record(r) for r in tuned.get("grid", [])], "best": record(tuned.get("best", {}))}
+    return {
+        "row": tuned.get("row"),
+        "split": tuned.get("split"),
+        "seed": tuned.get("seed"),
+        "grid": [record(r) for r in tuned.get("grid", [])],
+        "best": record(tuned.get("best", {})),
+    }
 
 
 def _command(args: argparse.Namespace) -> None:
@@ -149,16 +174,32 @@ def _command(args: argparse.Namespace) -> None:
     elif args.command == "run" and args.all:
         runner.run_all(workdir_root=args.workdir_root, results_dir=args.results_dir)
     elif args.command == "run":
-        result = runner.run_one(get_row(args.row), args.seed, workdir_root=args.workdir_root,
-                                results_dir=args.results_dir, runlocal=args.runlocal, overwrite=args.overwrite)
-        print(f"{result['row']} seed {result['seed']}: test_error {result['test_error']:.4f} "
-              f"({result['train_seconds']:.0f} s)")
+        result = runner.run_one(
+            get_row(args.row),
+            args.seed,
+            workdir_root=args.workdir_root,
+            results_dir=args.results_dir,
+            runlocal=args.runlocal,
+            overwrite=args.overwrite,
+        )
+        print(
+            f"{result['row']} seed {result['seed']}: test_error {result['test_error']:.4f} "
+            f"({result['train_seconds']:.0f} s)"
+        )
     elif args.command == "tune" and get_row(args.row).kind == "cnn":
-        result = runner.validate_one(get_row(args.row), args.seed, config_file=args.config,
-                                     workdir_root=args.workdir_root, results_dir=args.results_dir,
-                                     runlocal=args.runlocal, overwrite=args.overwrite)
-        print(f"tune: {args.row} seed {args.seed}: validation_error {result['validation_error']:.4f} "
-              f"({result['train_seconds']:.0f} s)")
+        result = runner.validate_one(
+            get_row(args.row),
+            args.seed,
+            config_file=args.config,
+            workdir_root=args.workdir_root,
+            results_dir=args.results_dir,
+            runlocal=args.runlocal,
+            overwrite=args.overwrite,
+        )
+        print(
+            f"tune: {args.row} seed {args.seed}: validation_error {result['validation_error']:.4f} "
+            f"({result['train_seconds']:.0f} s)"
+        )
     elif args.command == "tune":
         from cnnjax.data import load_dataset
 
@@ -166,10 +207,21 @@ def _command(args: argparse.Namespace) -> None:
         path = Path(args.results_dir) / args.row / "tune.json"
         previous = None if args.fresh or not path.exists() else json.loads(path.read_text())
         grid = descriptor.tune(data.train.images, data.train.labels, previous=previous)
-        text = json.dumps({"row": args.row, "command": f"{PROG} tune --row {args.row}",
-                           "environment": environment.fingerprint(), **grid}, indent=2) + "\n"
-        write, found = outputs.check_reproduction(path, text, overwrite=args.overwrite, view=_without_timings,
-                                                  label=f"tune --row {args.row}")
+        text = (
+            json.dumps(
+                {
+                    "row": args.row,
+                    "command": f"{PROG} tune --row {args.row}",
+                    "environment": environment.fingerprint(),
+                    **grid,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        write, found = outputs.check_reproduction(
+            path, text, overwrite=args.overwrite, view=_without_timings, label=f"tune --row {args.row}"
+        )
         if write:
             outputs.write(path, text)
             print(f"tune: best {grid['best']} -> {path}")
@@ -178,11 +230,14 @@ def _command(args: argparse.Namespace) -> None:
     elif args.command == "merge":
         summaries = merge.merge(results_dir=args.results_dir, out_dir=args.out_dir, overwrite=args.overwrite)
         for s in summaries:
-            print(f"{s['year']} {s['row']}: {100 * s['test_error_mean']:.2f} ± {100 * s['test_error_std']:.2f} % "
-                  f"over seeds {s['seeds']}")
+            print(
+                f"{s['year']} {s['row']}: {100 * s['test_error_mean']:.2f} ± {100 * s['test_error_std']:.2f} % "
+                f"over seeds {s['seeds']}"
+            )
     elif args.command == "curves":
-        described = curves.curves(args.seed, workdir_root=args.workdir_root, out_dir=args.out_dir,
-                                  overwrite=args.overwrite)
+        described = curves.curves(
+            args.seed, workdir_root=args.workdir_root, out_dir=args.out_dir, overwrite=args.overwrite
+        )
         elsewhere = "" if args.workdir_root == runner.WORKDIR_ROOT else f" --workdir-root {args.workdir_root}"
         for name, d in described.items():
             print(curves.summary_line(name, d, get_row(name).command(args.seed) + elsewhere))

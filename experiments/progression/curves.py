@@ -34,11 +34,15 @@ def describe(records: list[dict[str, Any]]) -> dict[str, Any]:
     training accuracy of the last epoch's records (dropout and augmentation on) against the final test accuracy
     (underfitting when they are level)."""
     trained = [r for r in records if "learning_rate" in r]
-    evaluations = [{k: r[k] for k in ("step", "epoch", "learning_rate", "train_accuracy", "test_accuracy") if k in r}
-                   for r in records if "test_accuracy" in r]
+    evaluations = [
+        {k: r[k] for k in ("step", "epoch", "learning_rate", "train_accuracy", "test_accuracy") if k in r}
+        for r in records
+        if "test_accuracy" in r
+    ]
     if not trained or not evaluations:
-        raise ValueError(f"records: expected training and evaluation records, got {len(trained)} and "
-                         f"{len(evaluations)}")
+        raise ValueError(
+            f"records: expected training and evaluation records, got {len(trained)} and {len(evaluations)}"
+        )
     peak_at = max(range(len(trained)), key=lambda i: trained[i]["learning_rate"])
     peak = trained[peak_at]["learning_rate"]
     cut = next((r["epoch"] for r in trained[peak_at:] if r["learning_rate"] < CUT * peak), None)
@@ -88,13 +92,23 @@ def curves(
         run.require_records()
         described[name] = {"workdir": shown(workdirs[name]), **describe(run.records)}
         if not run.finished:
-            described[name] |= {"test_accuracy_final": None,
-                                "unfinished": {"last_step": run.records[-1]["step"],
-                                               "planned_steps": run.planned_steps}}
+            described[name] |= {
+                "test_accuracy_final": None,
+                "unfinished": {"last_step": run.records[-1]["step"], "planned_steps": run.planned_steps},
+            }
     out_dir = Path(out_dir)
     path, figure_path = out_dir / f"curves_seed{seed}.json", out_dir / f"curves_seed{seed}.png"
-    text = json.dumps({"command": f"python -m experiments.progression curves --seed {seed}", "cut_fraction": CUT,
-                       "rows": described}, indent=2) + "\n"
+    text = (
+        json.dumps(
+            {
+                "command": f"python -m experiments.progression curves --seed {seed}",
+                "cut_fraction": CUT,
+                "rows": described,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     if outputs.check(path, text, overwrite=overwrite, view=outputs.json_view()) == "unchanged" and figure_path.exists():
         log(f"curves: {path.name} and {figure_path.name} in {out_dir} are up to date; nothing written")
         return described
@@ -108,12 +122,16 @@ def curves(
 def summary_line(name: str, described: Mapping[str, Any], command: str) -> str:
     """One line of `describe`'s numbers (and, for an unfinished run, where it stopped and `command` to resume)."""
     gain, cut = described["test_accuracy_gain_before_cut"], described["first_cut_epoch"]
-    line = (f"{name}: lr below {CUT:g} x its peak {'never' if cut is None else f'at epoch {cut:.2f}'}; test accuracy "
-            f"{'n/a' if gain is None else f'{100 * gain:+.1f}'} points in the interval before; training accuracy "
-            f"{described['train_accuracy_last_epoch']:.3f} in the last epoch")
+    line = (
+        f"{name}: lr below {CUT:g} x its peak {'never' if cut is None else f'at epoch {cut:.2f}'}; test accuracy "
+        f"{'n/a' if gain is None else f'{100 * gain:+.1f}'} points in the interval before; training accuracy "
+        f"{described['train_accuracy_last_epoch']:.3f} in the last epoch"
+    )
     unfinished = described.get("unfinished")
     if unfinished is None:
         return f"{line}, test {described['test_accuracy_final']:.3f}"
-    return (f"{line}; UNFINISHED: its records end at step {unfinished['last_step']} of "
-            f"{unfinished['planned_steps']:g}, test {described['evaluations'][-1]['test_accuracy']:.3f} there "
-            f"(resume: {command})")
+    return (
+        f"{line}; UNFINISHED: its records end at step {unfinished['last_step']} of "
+        f"{unfinished['planned_steps']:g}, test {described['evaluations'][-1]['test_accuracy']:.3f} there "
+        f"(resume: {command})"
+    )

@@ -78,7 +78,11 @@ def split_validation(
 
 
 def fit(
-    key: jax.Array, features: np.ndarray, labels: np.ndarray, svm: SvmSpec, standardize: bool = True,
+    key: jax.Array,
+    features: np.ndarray,
+    labels: np.ndarray,
+    svm: SvmSpec,
+    standardize: bool = True,
     num_classes: int = NUM_CLASSES,
 ) -> Classifier:
     """Standardises `features` with their own statistics (if asked) and fits the SVM on them."""
@@ -160,9 +164,11 @@ def tune(
                 "feature_seconds": round(feature_seconds, 2),
                 "svm_seconds": round(time.perf_counter() - started, 2),
             }
-        log(f"tune: stage {stage} cells={spec.cells} orientations={spec.orientations} signed={spec.signed} "
+        log(
+            f"tune: stage {stage} cells={spec.cells} orientations={spec.orientations} signed={spec.signed} "
             f"C={C:g}: val_error={record['val_error']:.4f} fit_error={record['fit_error']:.4f}"
-            + (" (reused)" if key in done else ""))
+            + (" (reused)" if key in done else "")
+        )
         return record
 
     def best(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -188,8 +194,13 @@ def settings_from_record(record: dict[str, Any], standardize: bool = True) -> De
 
 
 def run(
-    settings: DescriptorSettings, seed: int, workdir: Path, images: np.ndarray, labels: np.ndarray,
-    test_images: np.ndarray, test_labels: np.ndarray,
+    settings: DescriptorSettings,
+    seed: int,
+    workdir: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
 ) -> dict[str, Any]:
     """Fits on (images, labels) with `seed`, evaluates once on the test images; saves the classifier in `workdir`.
 
@@ -201,8 +212,12 @@ def run(
     classifier = fit(jax.random.key(seed), features, labels, settings.svm, settings.standardize)
     height, width = images.shape[1:3]
     workdir.mkdir(parents=True, exist_ok=True)
-    np.savez(workdir / "classifier.npz", mean=classifier.mean, std=classifier.std,
-             **{k: np.asarray(v) for k, v in classifier.params.items()})
+    np.savez(
+        workdir / "classifier.npz",
+        mean=classifier.mean,
+        std=classifier.std,
+        **{k: np.asarray(v) for k, v in classifier.params.items()},
+    )
     return {
         "test_error": error(classifier, test_features, test_labels),
         "epochs": settings.svm.epochs,
@@ -212,13 +227,15 @@ def run(
             "train_error": error(classifier, features, labels),
             "final_objective": classifier.log["objective"][-1],
             "feature_seconds": round(feature_seconds, 2),
-            "settings": {"hog": dataclasses.asdict(settings.hog), "svm": dataclasses.asdict(settings.svm),
-                         "standardize": settings.standardize},
+            "settings": {
+                "hog": dataclasses.asdict(settings.hog),
+                "svm": dataclasses.asdict(settings.svm),
+                "standardize": settings.standardize,
+            },
             "train_images": len(labels),
             "test_images": len(test_labels),
         },
     }
-
 
 
 def run_fashion_mnist(settings: DescriptorSettings, seed: int, workdir: Path, runlocal: bool = False) -> dict[str, Any]:

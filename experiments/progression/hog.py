@@ -130,9 +130,7 @@ def cell_histograms(channels: jax.Array, cell: int, spatial_interp: bool = True)
 def block_normalize(cells: jax.Array, block: int = 2, norm: str = "l2hys", clip: float = 0.2) -> jax.Array:
     """Overlapping blocks of block x block cells, each normalised: (N, Cy, Cx, n) -> (N, Cy-b+1, Cx-b+1, b*b*n)."""
     by, bx = cells.shape[1] - block + 1, cells.shape[2] - block + 1
-    blocks = jnp.concatenate(
-        [cells[:, i : i + by, j : j + bx] for i in range(block) for j in range(block)], axis=-1
-    )
+    blocks = jnp.concatenate([cells[:, i : i + by, j : j + bx] for i in range(block) for j in range(block)], axis=-1)
     eps = 1e-3 * math.sqrt(blocks.shape[-1])  # keeps empty (background) blocks at zero instead of amplifying noise
 
     def l2(v):

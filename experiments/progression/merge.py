@@ -64,23 +64,31 @@ def result_files(rows: Mapping[str, Row] = ROWS, results_dir: Path = RESULTS_DIR
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
-        raise ValueError(f"results_dir: expected a folder of result files (<row>/seed<S>.json), got "
-                         f"{str(results_dir)!r}, which is not a folder")
+        raise ValueError(
+            f"results_dir: expected a folder of result files (<row>/seed<S>.json), got "
+            f"{str(results_dir)!r}, which is not a folder"
+        )
     found: dict[str, dict[int, Path]] = {}
     for path in sorted(results_dir.glob("*/seed*.json")):
         row = rows.get(path.parent.name)
         if row is None:
-            raise ValueError(f"{path}: a result file of no row (the folder names the row: one of {list(rows)}); "
-                             "move it away or rename its folder")
+            raise ValueError(
+                f"{path}: a result file of no row (the folder names the row: one of {list(rows)}); "
+                "move it away or rename its folder"
+            )
         match = re.fullmatch(r"seed(\d+)\.json", path.name)
         if match is None or int(match[1]) not in row.seeds:
-            raise ValueError(f"{path}: expected seed<S>.json with S one of row {row.name}'s seeds {list(row.seeds)} "
-                             f"(experiments/progression/rows.py); move it out of {results_dir}, or add its seed to "
-                             "the row")
+            raise ValueError(
+                f"{path}: expected seed<S>.json with S one of row {row.name}'s seeds {list(row.seeds)} "
+                f"(experiments/progression/rows.py); move it out of {results_dir}, or add its seed to "
+                "the row"
+            )
         found.setdefault(row.name, {})[int(match[1])] = path
     if not found:
-        raise ValueError(f"results_dir: no result files (<row>/seed<S>.json) in {results_dir}; run some first, or "
-                         "name the folder that holds them")
+        raise ValueError(
+            f"results_dir: no result files (<row>/seed<S>.json) in {results_dir}; run some first, or "
+            "name the folder that holds them"
+        )
     return found
 
 
@@ -113,9 +121,14 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
             f"{100 * s['test_error_mean']:.2f} ± {100 * s['test_error_std']:.2f} | {len(s['seeds'])} | {per_seed} | "
             f"{s['train_seconds_mean']:.0f} | {s['epochs']} | {numerics} | {imagenet} |"
         )
-    lines += ["", "numerics: the `cnnjax.backend` profile the row's result files record (\"not recorded\": files "
-              "without an environment fingerprint; README.md says where they were computed).", "",
-              "Adaptations to 28x28x1:", ""]
+    lines += [
+        "",
+        'numerics: the `cnnjax.backend` profile the row\'s result files record ("not recorded": files '
+        "without an environment fingerprint; README.md says where they were computed).",
+        "",
+        "Adaptations to 28x28x1:",
+        "",
+    ]
     lines += [f"- `{s['row']}`: {s['adaptation']}" for s in summaries]
     return "\n".join(lines) + "\n"
 
@@ -144,17 +157,25 @@ def plot(summaries: list[dict[str, Any]], path: Path) -> None:
 
     xs = _positions([s["year"] for s in summaries], slots)
     means = [100 * s["test_error_mean"] for s in summaries]
-    top.errorbar(xs, means, yerr=[100 * s["test_error_std"] for s in summaries], fmt="o", color="tab:blue",
-                 capsize=4)
+    top.errorbar(xs, means, yerr=[100 * s["test_error_std"] for s in summaries], fmt="o", color="tab:blue", capsize=4)
     counts = sorted({len(s["seeds"]) for s in summaries}) or [0]
     for s, x, y in zip(summaries, xs, means, strict=True):
         right = x >= slots[s["year"]]  # as below: a year's second point labelled on its right, the first left
         n = len(s["seeds"])
         label = f"{s['row']} {y:.2f}" + (f" ({n} seed{'s' * (n != 1)})" if len(counts) > 1 else "")
-        top.annotate(label, (x, y), textcoords="offset points", fontsize=9, xytext=(7, 4) if right else (-7, -12),
-                     ha="left" if right else "right")
-    over = (f"{counts[0]} seed{'s' * (counts[0] != 1)}" if len(counts) == 1
-            else f"{counts[0]}-{counts[-1]} seeds, as labelled")
+        top.annotate(
+            label,
+            (x, y),
+            textcoords="offset points",
+            fontsize=9,
+            xytext=(7, 4) if right else (-7, -12),
+            ha="left" if right else "right",
+        )
+    over = (
+        f"{counts[0]} seed{'s' * (counts[0] != 1)}"
+        if len(counts) == 1
+        else f"{counts[0]}-{counts[-1]} seeds, as labelled"
+    )
     top.set_title(f"Fashion-MNIST test error, measured (mean ± std over {over})")
     top.set_ylabel("test error (%)")
     top.grid(alpha=0.3)
@@ -163,8 +184,14 @@ def plot(summaries: list[dict[str, Any]], path: Path) -> None:
     bottom.plot(xs, [f.top5_error for f in IMAGENET], "s-", color="tab:red")
     for f, x in zip(IMAGENET, xs, strict=True):
         right = x >= slots[f.year]  # the second of a year's two points is labelled on its right, the first left
-        bottom.annotate(f"{f.entry.split(' (')[0]} {f.top5_error}", (x, f.top5_error), textcoords="offset points",
-                        fontsize=8, xytext=(7, 4) if right else (-7, -12), ha="left" if right else "right")
+        bottom.annotate(
+            f"{f.entry.split(' (')[0]} {f.top5_error}",
+            (x, f.top5_error),
+            textcoords="offset points",
+            fontsize=8,
+            xytext=(7, 4) if right else (-7, -12),
+            ha="left" if right else "right",
+        )
     bottom.set_title("ImageNet (ILSVRC) top-5 error, as published")
     bottom.set_ylabel("top-5 error (%)")
     bottom.set_xlabel("year (one slot per year shown)")
@@ -196,8 +223,9 @@ def merge(
     out_dir = Path(out_dir)
     texts = {"results.json": json.dumps({"rows": summaries}, indent=2) + "\n", "results.md": markdown(summaries)}
     views = {"results.json": outputs.json_view(), "results.md": str}
-    states = {name: outputs.check(out_dir / name, text, overwrite=overwrite, view=views[name])
-              for name, text in texts.items()}
+    states = {
+        name: outputs.check(out_dir / name, text, overwrite=overwrite, view=views[name]) for name, text in texts.items()
+    }
     figure = out_dir / "error_vs_year.png"
     if set(states.values()) == {"unchanged"} and figure.exists():
         log(f"merge: results.json, results.md and error_vs_year.png in {out_dir} are up to date; nothing written")

@@ -73,8 +73,10 @@ def check(path: Path, text: str, *, overwrite: bool, view: View = str) -> str:
         return "unchanged"
     if overwrite:
         return "replace"
-    raise Differs(f"{path}: differs from the recomputed one ({difference}); it is kept: add --overwrite to replace "
-                  "it, or write elsewhere (--out-dir / --results-dir)")
+    raise Differs(
+        f"{path}: differs from the recomputed one ({difference}); it is kept: add --overwrite to replace "
+        "it, or write elsewhere (--out-dir / --results-dir)"
+    )
 
 
 def _recorded_versions(recorded: dict[str, Any], fingerprint: dict[str, Any]) -> list[str]:
@@ -82,19 +84,27 @@ def _recorded_versions(recorded: dict[str, Any], fingerprint: dict[str, Any]) ->
     from the fingerprint's."""
     versions = recorded.get("versions")
     versions = versions if isinstance(versions, dict) else {}
-    return [f"{name}: {versions[name]} -> {now}" for name, now in fingerprint["versions"].items()
-            if name in versions and versions[name] != now]
+    return [
+        f"{name}: {versions[name]} -> {now}"
+        for name, now in fingerprint["versions"].items()
+        if name in versions and versions[name] != now
+    ]
 
 
 def _unknown(name: str, recorded: dict[str, Any], computed: dict[str, Any]) -> str | None:
     """Why the two environments cannot be compared, None when they can."""
     if computed.get("environment_changes"):
-        return (f"the recomputed result's workdir ran in more than one environment "
-                f"({'; '.join(computed['environment_changes'])})")
+        return (
+            f"the recomputed result's workdir ran in more than one environment "
+            f"({'; '.join(computed['environment_changes'])})"
+        )
     if not isinstance(recorded.get("environment"), dict):
         versions = _recorded_versions(recorded, computed["environment"])
-        return (f"{name} was recorded without a fingerprint (its CPU's ISA class and numerics profile are not known"
-                + (f"; its recorded versions differ: {'; '.join(versions)}" if versions else "") + ")")
+        return (
+            f"{name} was recorded without a fingerprint (its CPU's ISA class and numerics profile are not known"
+            + (f"; its recorded versions differ: {'; '.join(versions)}" if versions else "")
+            + ")"
+        )
     return None
 
 
@@ -122,8 +132,9 @@ def check_reproduction(
     recorded, computed = json.loads(path.read_text()), json.loads(text)
     recorded = recorded if isinstance(recorded, dict) else {}
     unknown = _unknown(name, recorded, computed)
-    changed = [] if unknown else environment.reproducibility_differences(recorded["environment"],
-                                                                         computed["environment"])
+    changed = (
+        [] if unknown else environment.reproducibility_differences(recorded["environment"], computed["environment"])
+    )
     same = json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)  # as text: NaN equals NaN
     if same and not unknown and not changed:
         return False, f"{label}: reproduces {name} bitwise{_quoted(old, key)}; left as it is"
@@ -131,15 +142,19 @@ def check_reproduction(
         return True, None
     difference = first_difference(old, new)
     if not unknown and not changed:
-        raise Differs(f"{path}: differs from the recomputed one ({difference}) under the same environment "
-                      "(cnnjax.environment.reproducibility_fields); it is kept: add --overwrite to replace it, or "
-                      "write elsewhere (--out-dir / --results-dir)")
+        raise Differs(
+            f"{path}: differs from the recomputed one ({difference}) under the same environment "
+            "(cnnjax.environment.reproducibility_fields); it is kept: add --overwrite to replace it, or "
+            "write elsewhere (--out-dir / --results-dir)"
+        )
     why = unknown or f"{'; '.join(changed)} differs"
     if same:
         return False, f"{label}: reproduces {name}{_quoted(old, key)}, although {why}; left as it is"
     kept = "it" if name in why else name
-    return False, (f"{label}: not comparable: {why}; {_both(old, new, key, difference)}; {kept} is kept as it is "
-                   "(--overwrite replaces it)")
+    return False, (
+        f"{label}: not comparable: {why}; {_both(old, new, key, difference)}; {kept} is kept as it is "
+        "(--overwrite replaces it)"
+    )
 
 
 def _quoted(value: Any, key: str | None) -> str:

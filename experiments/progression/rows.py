@@ -36,13 +36,17 @@ IMAGENET: tuple[ImageNetFigure, ...] = (
     ImageNetFigure(2011, "Compressed Fisher vectors + SVM", 25.8, f"{_ILSVRC}: XRCE"),
     ImageNetFigure(2012, "AlexNet", 16.4, "Krizhevsky et al. 2012, Table 2: 5 CNNs, test"),
     ImageNetFigure(
-        2013, "a variant of AlexNet (Clarifai; ZFNet's year)", 11.7,
+        2013,
+        "a variant of AlexNet (Clarifai; ZFNet's year)",
+        11.7,
         f"{_ILSVRC}: Clarifai; Zeiler & Fergus 2014's own 6-net ensemble: 14.8",
     ),
     ImageNetFigure(2014, "VGG", 7.3, "Simonyan & Zisserman 2015, Table 7: the ILSVRC submission, test"),
     ImageNetFigure(2014, "GoogLeNet", 6.6, "Szegedy et al. 2015: 6.67, 7 models x 144 crops"),
     ImageNetFigure(
-        2015, "deep residual nets", 4.5,
+        2015,
+        "deep residual nets",
+        4.5,
         "He et al. 2016, Table 4: one ResNet-152, validation, 4.49; the ensemble's test error 3.57 (Table 5)",
     ),
 )
@@ -115,9 +119,7 @@ ROWS: dict[str, Row] = {
             imagenet=imagenet_figure(2010, "Hand-designed"),
             # Chosen by `python -m experiments.progression tune --row hog_svm` (results/hog_svm/tune.json):
             # validation error 7.94% (cells 4, unsigned 9 bins, the Dalal-Triggs default: 9.52% at its best C).
-            settings=DescriptorSettings(
-                hog=HogSpec(cells=(3, 6), orientations=12, signed=True), svm=SvmSpec(C=3e-4)
-            ),
+            settings=DescriptorSettings(hog=HogSpec(cells=(3, 6), orientations=12, signed=True), svm=SvmSpec(C=3e-4)),
         ),
         Row(
             name="alexnet",

@@ -27,8 +27,21 @@ from experiments.progression import cnn, descriptor, outputs
 from experiments.progression.paths import PACKAGE_DIR, RESULTS_DIR, WORKDIR_ROOT, shown
 from experiments.progression.rows import ROWS, Row
 
-__all__ = ["PACKAGE_DIR", "RESULTS_DIR", "RUNNERS", "WORKDIR_ROOT", "check_row_seed", "measured", "pending",
-           "read_result", "result_path", "run_all", "run_one", "validate_one", "workdir_path"]
+__all__ = [
+    "PACKAGE_DIR",
+    "RESULTS_DIR",
+    "RUNNERS",
+    "WORKDIR_ROOT",
+    "check_row_seed",
+    "measured",
+    "pending",
+    "read_result",
+    "result_path",
+    "run_all",
+    "run_one",
+    "validate_one",
+    "workdir_path",
+]
 
 RowRunner = Callable[[Row, int, Path, bool], dict[str, Any]]
 
@@ -71,15 +84,19 @@ def read_result(path: Path, row: str, seed: int) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON ({e}); expected a result file") from None
     if not isinstance(result, dict):
         raise ValueError(f"{path}: expected a JSON object (a result file), got {type(result).__name__}")
-    problems = [f"{key}: expected {what}, got {'nothing' if key not in result else repr(result[key])}"
-                for key, (valid, what) in RESULT_FIELDS.items() if key not in result or not valid(result[key])]
+    problems = [
+        f"{key}: expected {what}, got {'nothing' if key not in result else repr(result[key])}"
+        for key, (valid, what) in RESULT_FIELDS.items()
+        if key not in result or not valid(result[key])
+    ]
     if result.get("row") != row:
         problems.insert(0, f"row: expected {row!r} (its folder), got {result.get('row')!r}")
     if result.get("seed") != seed or isinstance(result.get("seed"), bool):
         problems.insert(0, f"seed: expected {seed} (its file name), got {result.get('seed')!r}")
     if problems:
-        raise ValueError(f"{path}: {'; '.join(problems)}; correct the file, or move it away and run the (row, seed) "
-                         "again")
+        raise ValueError(
+            f"{path}: {'; '.join(problems)}; correct the file, or move it away and run the (row, seed) again"
+        )
     return result
 
 
@@ -116,9 +133,11 @@ def check_row_seed(row: Row, seed: int, *, runlocal: bool = False) -> None:
     of another seed would be one that `merge` refuses)."""
     check_seed(seed, "seed")
     if not runlocal and seed not in row.seeds:
-        raise ValueError(f"seed: expected one of row {row.name}'s seeds {list(row.seeds)}, got {seed}; add it to "
-                         "the row's seeds (experiments/progression/rows.py) to extend the study, or make a smoke run "
-                         "(--runlocal)")
+        raise ValueError(
+            f"seed: expected one of row {row.name}'s seeds {list(row.seeds)}, got {seed}; add it to "
+            "the row's seeds (experiments/progression/rows.py) to extend the study, or make a smoke run "
+            "(--runlocal)"
+        )
 
 
 def run_one(
@@ -177,8 +196,9 @@ def run_one(
         "details": outcome.get("details", {}),
     }
     text = json.dumps(result, indent=2) + "\n"
-    write, found = outputs.check_reproduction(path, text, overwrite=overwrite, view=measured,
-                                              label=f"{row.name} seed {seed}", key="test_error")
+    write, found = outputs.check_reproduction(
+        path, text, overwrite=overwrite, view=measured, label=f"{row.name} seed {seed}", key="test_error"
+    )
     if write:
         outputs.write(path, text)  # a result file is whole or absent
     else:
@@ -224,7 +244,8 @@ def validate_one(
         **outcome,
         "train_seconds": round(time.perf_counter() - started, 1),
         "command": f"python -m experiments.progression tune --row {row.name} --seed {seed}"
-                   + (f" --config {config}" if config_file else "") + (" --runlocal" if runlocal else ""),
+        + (f" --config {config}" if config_file else "")
+        + (" --runlocal" if runlocal else ""),
         "workdir": shown(workdir),
         "environment": environment.fingerprint(),
         **({"environment_changes": changes} if changes else {}),
@@ -232,8 +253,12 @@ def validate_one(
     path = Path(results_dir) / row.name / f"{name}_seed{seed}.json"
     text = json.dumps(result, indent=2) + "\n"
     write, found = outputs.check_reproduction(
-        path, text, overwrite=overwrite, view=outputs.json_view(("row", "seed", "config", *outcome)),
-        label=f"tune: {row.name} seed {seed}", key="validation_error",
+        path,
+        text,
+        overwrite=overwrite,
+        view=outputs.json_view(("row", "seed", "config", *outcome)),
+        label=f"tune: {row.name} seed {seed}",
+        key="validation_error",
     )
     if write:
         outputs.write(path, text)
@@ -244,8 +269,12 @@ def validate_one(
 
 def pending(rows: Mapping[str, Row] = ROWS, results_dir: Path = RESULTS_DIR) -> list[tuple[Row, int]]:
     """The (row, seed) pairs without a result file, in registry order."""
-    return [(row, seed) for row in rows.values() for seed in row.seeds
-            if not result_path(row.name, seed, results_dir).exists()]
+    return [
+        (row, seed)
+        for row in rows.values()
+        for seed in row.seeds
+        if not result_path(row.name, seed, results_dir).exists()
+    ]
 
 
 def run_all(
@@ -264,6 +293,8 @@ def run_all(
     for row, seed in todo:
         log(f"run --all: {row.name} seed {seed}")
         results.append(run_one(row, seed, workdir_root=workdir_root, results_dir=results_dir, runners=runners))
-        log(f"run --all: {row.name} seed {seed}: test_error {results[-1]['test_error']:.4f} "
-            f"({results[-1]['train_seconds']:.0f} s)")
+        log(
+            f"run --all: {row.name} seed {seed}: test_error {results[-1]['test_error']:.4f} "
+            f"({results[-1]['train_seconds']:.0f} s)"
+        )
     return results

@@ -97,7 +97,16 @@ def train_svm(
     x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
     objectives = []
     for e in range(spec.epochs):
-        params, opt_state, value = _epoch(params, opt_state, x, y, reg, jax.random.fold_in(order_key, e),
-                                          batch=batch, lr=spec.lr, total_steps=total_steps)
+        params, opt_state, value = _epoch(
+            params,
+            opt_state,
+            x,
+            y,
+            reg,
+            jax.random.fold_in(order_key, e),
+            batch=batch,
+            lr=spec.lr,
+            total_steps=total_steps,
+        )
         objectives.append(float(value))
     return params, {"objective": objectives}

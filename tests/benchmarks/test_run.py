@@ -13,8 +13,22 @@ spec = importlib.util.spec_from_file_location("benchmarks_run", ROOT / "benchmar
 run = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up
 spec.loader.exec_module(run)
 
-FAST = ["--workloads", "lenet5", "--steps", "2", "--rounds", "2", "--warmup", "1", "--batch-size", "8",
-        "--peak-size", "128", "--pipeline-seconds", "0.1"]
+FAST = [
+    "--workloads",
+    "lenet5",
+    "--steps",
+    "2",
+    "--rounds",
+    "2",
+    "--warmup",
+    "1",
+    "--batch-size",
+    "8",
+    "--peak-size",
+    "128",
+    "--pipeline-seconds",
+    "0.1",
+]
 
 
 def test_cnnjax_side_json(tmp_path, capsys):
@@ -25,8 +39,19 @@ def test_cnnjax_side_json(tmp_path, capsys):
     assert {"results", "machine", "versions", "matmul_peak", "loadavg_start", "loadavg_end"} <= report.keys()
     assert report["matmul_peak"]["gflops"] > 0
     (result,) = report["results"]
-    assert {"workload", "framework", "img_per_s", "step_ms", "compile_s", "peak_rss_mb", "params", "macs",
-            "achieved_gflops", "pipeline_img_per_s", "loadavg_1min"} <= result.keys()
+    assert {
+        "workload",
+        "framework",
+        "img_per_s",
+        "step_ms",
+        "compile_s",
+        "peak_rss_mb",
+        "params",
+        "macs",
+        "achieved_gflops",
+        "pipeline_img_per_s",
+        "loadavg_1min",
+    } <= result.keys()
     assert (result["workload"], result["framework"], result["batch"]) == ("lenet5", "cnnjax", 8)
     assert (result["variant"], result["xla_flags"]) == ("cnnjax[eigen]", run.FLAG_SETS["eigen"])
     assert result["params"] == 61_706  # the registry's lenet5, trained by cnnjax.train's step

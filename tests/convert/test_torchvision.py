@@ -75,7 +75,9 @@ def resnet18_state_dict() -> dict[str, np.ndarray]:
 
 def test_supported_names():
     assert set(TORCHVISION_MODELS) == {
-        "alexnet", "googlenet", *(f"vgg{d}{s}" for d in (11, 13, 16, 19) for s in ("", "_bn")),
+        "alexnet",
+        "googlenet",
+        *(f"vgg{d}{s}" for d in (11, 13, 16, 19) for s in ("", "_bn")),
         *(f"resnet{d}" for d in (18, 34, 50, 101, 152)),
     }
 
@@ -115,8 +117,9 @@ def test_conv_layout_matches_nchw_oihw_convolution(resnet18_state_dict):
     x = jax.random.normal(jax.random.key(1), (2, 3, 20, 20))
     conv = partial(lax.conv_general_dilated, window_strides=(2, 2), padding=((3, 3), (3, 3)), precision="highest")
     reference = conv(x, jnp.asarray(resnet18_state_dict["conv1.weight"]), dimension_numbers=("NCHW", "OIHW", "NCHW"))
-    ours = conv(x.transpose(0, 2, 3, 1), converted["params"]["conv1"]["kernel"],
-                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    ours = conv(
+        x.transpose(0, 2, 3, 1), converted["params"]["conv1"]["kernel"], dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     np.testing.assert_allclose(ours, reference.transpose(0, 2, 3, 1), rtol=1e-5, atol=1e-5)
 
 
@@ -146,16 +149,22 @@ def test_missing_and_unexpected_keys_are_named(resnet18_state_dict):
     sd = dict(resnet18_state_dict)
     del sd["layer2.1.bn1.running_var"]
     sd["layer5.0.conv1.weight"] = np.zeros((1, 1, 1, 1), np.float32)
-    with pytest.raises(ValueError, match=r"missing keys \['layer2.1.bn1.running_var'\], unexpected keys "
-                                         r"\['layer5.0.conv1.weight'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing keys \['layer2.1.bn1.running_var'\], unexpected keys "
+        r"\['layer5.0.conv1.weight'\]",
+    ):
         from_torchvision("resnet18", sd)
 
 
 def test_shape_mismatch_names_key_and_shapes(resnet18_state_dict):
     sd = dict(resnet18_state_dict)
     sd["layer1.0.conv2.weight"] = np.zeros((64, 64, 5, 5), np.float32)
-    with pytest.raises(ValueError, match=r"'layer1.0.conv2.weight' has shape \(64, 64, 5, 5\), expected "
-                                         r"\(64, 64, 3, 3\) \(cnnjax params/layer1_0/conv2/kernel \(3, 3, 64, 64\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'layer1.0.conv2.weight' has shape \(64, 64, 5, 5\), expected "
+        r"\(64, 64, 3, 3\) \(cnnjax params/layer1_0/conv2/kernel \(3, 3, 64, 64\)\)",
+    ):
         from_torchvision("resnet18", sd)
 
 
@@ -170,15 +179,20 @@ def test_wrong_name_and_missing_classifier(resnet18_state_dict):
 
 
 @pytest.mark.torch
-@pytest.mark.skipif(not TORCH_PYTHON.exists(), reason=f"no PyTorch reference environment at {TORCH_PYTHON} "
-                    "(create it as in experiments/torchvision_parity.py)")
+@pytest.mark.skipif(
+    not TORCH_PYTHON.exists(),
+    reason=f"no PyTorch reference environment at {TORCH_PYTHON} (create it as in experiments/torchvision_parity.py)",
+)
 def test_logits_match_torchvision(tmp_path):
     spec = importlib.util.spec_from_file_location("torchvision_parity", ROOT / "experiments" / "torchvision_parity.py")
     parity = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(parity)
     cases = ["resnet18", "googlenet_aux", "alexnet_64"]
-    subprocess.run([str(TORCH_PYTHON), spec.origin, "export", "--out", str(tmp_path), "--cases", *cases],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(TORCH_PYTHON), spec.origin, "export", "--out", str(tmp_path), "--cases", *cases],
+        check=True,
+        capture_output=True,
+    )
     for case in cases:
         errors = parity.check(tmp_path / f"{case}.npz")
         # float64: the conversion alone; float32: as used (these small models are well-conditioned enough).

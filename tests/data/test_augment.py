@@ -27,8 +27,12 @@ def images(n=16, h=10, w=12, c=3, seed=0):
 def window_offsets(big, small):
     """All (top, left) where `small` equals a window of `big` (both [H, W, C])."""
     h, w = small.shape[:2]
-    return [(top, left) for top in range(big.shape[0] - h + 1) for left in range(big.shape[1] - w + 1)
-            if np.array_equal(big[top : top + h, left : left + w], small)]
+    return [
+        (top, left)
+        for top in range(big.shape[0] - h + 1)
+        for left in range(big.shape[1] - w + 1)
+        if np.array_equal(big[top : top + h, left : left + w], small)
+    ]
 
 
 def test_random_crop_padding_zero_is_identity():
@@ -95,12 +99,16 @@ def test_alexnet_crop_is_a_window_possibly_flipped():
         assert window_offsets(i, o) or window_offsets(i, o[:, ::-1])
 
 
-@pytest.mark.parametrize("fn", [
-    lambda k, x: random_crop(k, x, padding=3),
-    random_flip,
-    lambda k, x: alexnet_crop(k, x, size=8),
-    lambda k, x: pca_color_jitter(k, x),
-], ids=["random_crop", "random_flip", "alexnet_crop", "pca_color_jitter"])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda k, x: random_crop(k, x, padding=3),
+        random_flip,
+        lambda k, x: alexnet_crop(k, x, size=8),
+        lambda k, x: pca_color_jitter(k, x),
+    ],
+    ids=["random_crop", "random_flip", "alexnet_crop", "pca_color_jitter"],
+)
 def test_deterministic_and_jittable(fn):
     x = images()
     a, b = fn(KEY, x), jax.jit(fn)(KEY, x)
@@ -134,12 +142,18 @@ def test_inception_crop_matches_jax_image_scale_and_translate():
     top, left = jnp.array([1.3, 0.0]), jnp.array([3.1, 0.4])
     box_h, box_w = jnp.array([5.5, 10.0]), jnp.array([4.0, 11.6])
     out_h, out_w = 4, 20  # Downsampling rows, upsampling columns.
-    ours = jnp.einsum("nih,nhwc,njw->nijc", _resize_weights(top, box_h, 10, out_h), x,
-                      _resize_weights(left, box_w, 12, out_w), precision="highest")
+    ours = jnp.einsum(
+        "nih,nhwc,njw->nijc",
+        _resize_weights(top, box_h, 10, out_h),
+        x,
+        _resize_weights(left, box_w, 12, out_w),
+        precision="highest",
+    )
     for i in range(2):
         scale = jnp.stack([out_h / box_h[i], out_w / box_w[i]])
         expected = jax.image.scale_and_translate(
-            x[i], (out_h, out_w, 2), (0, 1), scale, -jnp.stack([top[i], left[i]]) * scale, "linear")
+            x[i], (out_h, out_w, 2), (0, 1), scale, -jnp.stack([top[i], left[i]]) * scale, "linear"
+        )
         np.testing.assert_allclose(ours[i], expected, atol=1e-3)
 
 

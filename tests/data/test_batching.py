@@ -99,8 +99,10 @@ def test_shards_cover_everything_without_drop_remainder(shard_count):
         out = all_ids(batches(source, 6, seed=2, epoch=1, shard_index=i, shard_count=shard_count, drop_remainder=False))
         assert len(out) == num_batches(source, 6, drop_remainder=False, shard_index=i, shard_count=shard_count)
         union.extend(np.concatenate(out))
-        assert len(out) in (num_batches(source, 6, drop_remainder=False, shard_count=shard_count) - 1,
-                            num_batches(source, 6, drop_remainder=False, shard_count=shard_count))
+        assert len(out) in (
+            num_batches(source, 6, drop_remainder=False, shard_count=shard_count) - 1,
+            num_batches(source, 6, drop_remainder=False, shard_count=shard_count),
+        )
     assert sorted(union) == list(range(103))
 
 
@@ -113,10 +115,15 @@ def test_epoch_indices_shards_partition_one_permutation():
     assert len(epoch_indices(103, seed=5, epoch=9, shard_index=0, shard_count=3)) == 34
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(epoch=0), dict(epoch=4, start_batch=3), dict(epoch=1, shard_index=1, shard_count=2),
-    dict(epoch=2, shuffle=False, drop_remainder=False),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(epoch=0),
+        dict(epoch=4, start_batch=3),
+        dict(epoch=1, shard_index=1, shard_count=2),
+        dict(epoch=2, shuffle=False, drop_remainder=False),
+    ],
+)
 def test_grain_path_matches_array_path(kwargs):
     source = make_source()
     array_batches = list(batches(source, 8, seed=11, **kwargs))
@@ -146,14 +153,17 @@ def test_array_epoch_overhead_is_small():
     assert time.perf_counter() - start < 1.0
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(seed=-1), ValueError, "seed must be >= 0"),
-    (dict(epoch=1.0), TypeError, "epoch must be an int"),
-    (dict(shard_index=2, shard_count=2), ValueError, r"shard_index must be in \[0, shard_count=2\), got 2"),
-    (dict(shard_count=0), ValueError, "shard_count must be >= 1"),
-    (dict(start_batch=13), ValueError, r"start_batch must be in \[0, 12\]"),
-    (dict(worker_count=-1), ValueError, "worker_count must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(seed=-1), ValueError, "seed must be >= 0"),
+        (dict(epoch=1.0), TypeError, "epoch must be an int"),
+        (dict(shard_index=2, shard_count=2), ValueError, r"shard_index must be in \[0, shard_count=2\), got 2"),
+        (dict(shard_count=0), ValueError, "shard_count must be >= 1"),
+        (dict(start_batch=13), ValueError, r"start_batch must be in \[0, 12\]"),
+        (dict(worker_count=-1), ValueError, "worker_count must be >= 0"),
+    ],
+)
 def test_argument_errors(kwargs, error, match):
     kwargs = dict(dict(seed=0, epoch=0), **kwargs)
     with pytest.raises(error, match=match):

@@ -60,8 +60,11 @@ def test_prepare_rejects_labels_out_of_range_naming_the_file(idx_dir, tmp_path):
     labels = arrays["t10k"][1].copy()
     labels[3] = 10
     write_idx(directory / "t10k-labels-idx1-ubyte", labels)
-    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte: expected labels in \[0, num_classes=10\), got 10 at "
-                       r"index 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"t10k-labels-idx1-ubyte: expected labels in \[0, num_classes=10\), got 10 at "
+        r"index 3",
+    ):
         prepare_idx_dataset("mnist", data_dir=tmp_path / "tfds", idx_dir=directory)
 
 
@@ -105,12 +108,15 @@ def test_stock_datasets_through_tfds_mock_data(name, shape, size):
         assert memory.train.images.shape == (6, *shape)
 
 
-@pytest.mark.parametrize("name, hint", [
-    ("cifar10", "tfds build cifar10 --file_format=array_record --data_dir=DIR"),
-    ("cifar100", "tfds build cifar100 --file_format=array_record"),
-    ("imagenette", "tfds build imagenette/320px-v2 --file_format=array_record"),
-    ("imagenet2012", "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in a directory MANUAL_DIR"),
-])
+@pytest.mark.parametrize(
+    "name, hint",
+    [
+        ("cifar10", "tfds build cifar10 --file_format=array_record --data_dir=DIR"),
+        ("cifar100", "tfds build cifar100 --file_format=array_record"),
+        ("imagenette", "tfds build imagenette/320px-v2 --file_format=array_record"),
+        ("imagenet2012", "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in a directory MANUAL_DIR"),
+    ],
+)
 def test_unprepared_stock_dataset_explains(tmp_path, name, hint):
     with pytest.raises(FileNotFoundError) as info:
         load_dataset(name, data_dir=tmp_path)

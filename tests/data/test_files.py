@@ -50,12 +50,18 @@ def test_a_file_missing_on_either_side_is_named(tmp_path, recorded):
     with pytest.raises(ValueError) as info:
         check_same_files(recorded, sorted(folder.iterdir()), dataset="cifar10", source="m.json")
     message = str(info.value)
-    assert f"m.json records {recorded[1]['path']} (sha256 {recorded[1]['sha256']}), but no file named " \
-           "t10k-labels-idx1-ubyte was loaded" in message
-    assert f"{folder / 't10k-labels-idx1-ubyte.gz'} was loaded, but m.json records no file named " \
-           "t10k-labels-idx1-ubyte.gz" in message
-    assert message.endswith("set TFDS_DATA_DIR=DIR to the tfds data directory holding the run's prepared copy (a "
-                            "data_dir in the run's config takes precedence over it).")
+    assert (
+        f"m.json records {recorded[1]['path']} (sha256 {recorded[1]['sha256']}), but no file named "
+        "t10k-labels-idx1-ubyte was loaded" in message
+    )
+    assert (
+        f"{folder / 't10k-labels-idx1-ubyte.gz'} was loaded, but m.json records no file named "
+        "t10k-labels-idx1-ubyte.gz" in message
+    )
+    assert message.endswith(
+        "set TFDS_DATA_DIR=DIR to the tfds data directory holding the run's prepared copy (a "
+        "data_dir in the run's config takes precedence over it)."
+    )
 
 
 def test_a_run_given_arrays_records_no_files_to_check_against(tmp_path, recorded):

@@ -12,8 +12,14 @@ from cnnjax.data.idx import load_idx_split
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 @pytest.mark.parametrize(
     "dtype, shape",
-    [(np.uint8, (5, 4, 3)), (np.int8, (7,)), (np.int16, (2, 3)), (np.int32, (3, 1, 2, 2)),
-     (np.float32, (4, 5)), (np.float64, (6,))],
+    [
+        (np.uint8, (5, 4, 3)),
+        (np.int8, (7,)),
+        (np.int16, (2, 3)),
+        (np.int32, (3, 1, 2, 2)),
+        (np.float32, (4, 5)),
+        (np.float64, (6,)),
+    ],
 )
 def test_round_trip(tmp_path, suffix, dtype, shape):
     rng = np.random.default_rng(0)

@@ -66,8 +66,11 @@ def test_images_of_another_size_than_the_datasets_name_the_file(idx_dir, split, 
     directory, arrays = idx_dir
     count = len(arrays[split][1])
     write_idx(directory / f"{split}-images-idx3-ubyte{suffix}", np.zeros((count, *shape), np.uint8))
-    with pytest.raises(ValueError, match=rf"IDX file .*{split}-images-idx3-ubyte{suffix}: expected mnist's 28x28 "
-                                         rf"images, got {shape[0]}x{shape[1]}: not mnist files"):
+    with pytest.raises(
+        ValueError,
+        match=rf"IDX file .*{split}-images-idx3-ubyte{suffix}: expected mnist's 28x28 "
+        rf"images, got {shape[0]}x{shape[1]}: not mnist files",
+    ):
         load_dataset("mnist", idx_dir=directory)
 
 
@@ -108,18 +111,31 @@ def test_from_arrays_statistics_and_defaults():
     np.testing.assert_allclose(ds.mean, (images / 255.0).mean(axis=(0, 1, 2)), rtol=1e-12)
     np.testing.assert_allclose(ds.std, (images / 255.0).std(axis=(0, 1, 2)), rtol=1e-10)
     assert channel_stats(images) == (ds.mean, ds.std)
-    ds = from_arrays(images, labels, test_images=images[:4], test_labels=labels[:4], num_classes=7,
-                     mean=(0.5, 0.5, 0.5), class_names=tuple("abcdefg"))
+    ds = from_arrays(
+        images,
+        labels,
+        test_images=images[:4],
+        test_labels=labels[:4],
+        num_classes=7,
+        mean=(0.5, 0.5, 0.5),
+        class_names=tuple("abcdefg"),
+    )
     assert len(ds.test) == 4 and ds.num_classes == 7 and ds.mean == (0.5, 0.5, 0.5) and ds.std[0] > 0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(test_images=np.zeros((2, 5, 5, 3), np.uint8)), "both test_images and test_labels"),
-    (dict(test_images=np.zeros((2, 4, 4, 3), np.uint8), test_labels=np.zeros(2, int)), "training image shape"),
-    (dict(num_classes=2), r"from_arrays: labels: expected labels in \[0, num_classes=2\), got 2 at index 2 \(2 of 4"),
-    (dict(class_names=("a", "b")), "class_names must have num_classes=4 entries, got 2"),
-    (dict(mean=(0.5,)), r"one entry per channel \(3\), got 1 and 3"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(test_images=np.zeros((2, 5, 5, 3), np.uint8)), "both test_images and test_labels"),
+        (dict(test_images=np.zeros((2, 4, 4, 3), np.uint8), test_labels=np.zeros(2, int)), "training image shape"),
+        (
+            dict(num_classes=2),
+            r"from_arrays: labels: expected labels in \[0, num_classes=2\), got 2 at index 2 \(2 of 4",
+        ),
+        (dict(class_names=("a", "b")), "class_names must have num_classes=4 entries, got 2"),
+        (dict(mean=(0.5,)), r"one entry per channel \(3\), got 1 and 3"),
+    ],
+)
 def test_from_arrays_errors(kwargs, match):
     images = np.zeros((4, 5, 5, 3), np.uint8)
     with pytest.raises(ValueError, match=match):

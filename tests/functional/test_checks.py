@@ -55,12 +55,21 @@ def test_padding_pairs(padding, pairs):
 
 # (id, windowed op on x4 (2, 6, 6, 3), the Window it declares)
 WINDOWED = [
-    ("conv", lambda x: F.conv(x, jnp.ones((3, 2, 3, 4)), stride=(2, 1), dilation=(1, 2)),
-     checks.Window((3, 2), (2, 1), (1, 2), (1, 1))),
-    ("conv_transpose", lambda x: F.conv_transpose(x, jnp.ones((4, 4, 3, 2)), stride=2),
-     checks.Window((4, 4), (1, 1), (1, 1), (2, 2))),
-    ("locally_connected", lambda x: F.locally_connected(x, jnp.ones((3, 3, 12, 2)), kernel_size=2, stride=2),
-     checks.Window((2, 2), (2, 2), (1, 1), (1, 1))),
+    (
+        "conv",
+        lambda x: F.conv(x, jnp.ones((3, 2, 3, 4)), stride=(2, 1), dilation=(1, 2)),
+        checks.Window((3, 2), (2, 1), (1, 2), (1, 1)),
+    ),
+    (
+        "conv_transpose",
+        lambda x: F.conv_transpose(x, jnp.ones((4, 4, 3, 2)), stride=2),
+        checks.Window((4, 4), (1, 1), (1, 1), (2, 2)),
+    ),
+    (
+        "locally_connected",
+        lambda x: F.locally_connected(x, jnp.ones((3, 3, 12, 2)), kernel_size=2, stride=2),
+        checks.Window((2, 2), (2, 2), (1, 1), (1, 1)),
+    ),
     ("max_pool-tiled", lambda x: F.max_pool(x, 2), checks.Window((2, 2), (2, 2), (1, 1), (1, 1))),
     ("max_pool-overlapping", lambda x: F.max_pool(x, 3, 2, 1), checks.Window((3, 3), (2, 2), (1, 1), (1, 1))),
     ("avg_pool", lambda x: F.avg_pool(x, (3, 2), 1), checks.Window((3, 2), (1, 1), (1, 1), (1, 1))),

@@ -59,9 +59,7 @@ def test_conv_matches_naive_loop(spatial, ksize, c_in, c_out, groups, stride, di
     w = rng.normal(size=(*ksize, c_in // groups, c_out)).astype(np.float32)
     b = rng.normal(size=(c_out,)).astype(np.float32)
     y = F.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    expected = naive_conv(
-        x, w, stride=stride, padding=_pairs(padding, len(spatial)), dilation=dilation, groups=groups
-    )
+    expected = naive_conv(x, w, stride=stride, padding=_pairs(padding, len(spatial)), dilation=dilation, groups=groups)
     np.testing.assert_allclose(y, expected + b, rtol=1e-4, atol=1e-4)
 
 
@@ -97,8 +95,9 @@ def test_conv_matrix_random_configurations(seed):
     x = rng.normal(size=(h, wd, c_in)).astype(np.float32)
     w = rng.normal(size=(kh, kw, c_in, 2)).astype(np.float32)
     y = np.asarray(F.conv(x[None], w, stride=stride, padding=padding))[0]
-    np.testing.assert_allclose(F.conv_matrix(w, x.shape, stride=stride, padding=padding) @ x.ravel(), y.ravel(),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        F.conv_matrix(w, x.shape, stride=stride, padding=padding) @ x.ravel(), y.ravel(), rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("n, k, s", [(7, 3, 1), (7, 3, 2), (8, 3, 2), (10, 4, 3), (5, 5, 1), (6, 1, 4)])
@@ -177,9 +176,7 @@ def test_conv_is_linear_in_input_and_kernel():
     np.testing.assert_allclose(
         F.conv(2 * x1 - 3 * x2, w1), 2 * F.conv(x1, w1) - 3 * F.conv(x2, w1), rtol=1e-4, atol=1e-4
     )
-    np.testing.assert_allclose(
-        F.conv(x1, 0.5 * w1 + w2), 0.5 * F.conv(x1, w1) + F.conv(x1, w2), rtol=1e-4, atol=1e-4
-    )
+    np.testing.assert_allclose(F.conv(x1, 0.5 * w1 + w2), 0.5 * F.conv(x1, w1) + F.conv(x1, w2), rtol=1e-4, atol=1e-4)
 
 
 def _shared_as_local(w, out_spatial):
@@ -221,8 +218,16 @@ def test_locally_connected_weights_are_not_shared():
 
 @pytest.mark.parametrize(
     "n, k, s, d, padding",
-    [(5, 3, 2, 1, "SAME"), (5, 3, 2, 1, "VALID"), (4, 4, 2, 1, "SAME"), (4, 2, 3, 1, "VALID"), (6, 5, 1, 1, "SAME"),
-     (3, 2, 2, 1, "SAME"), (4, 3, 2, 2, "VALID"), (4, 3, 1, 2, "SAME")],
+    [
+        (5, 3, 2, 1, "SAME"),
+        (5, 3, 2, 1, "VALID"),
+        (4, 4, 2, 1, "SAME"),
+        (4, 2, 3, 1, "VALID"),
+        (6, 5, 1, 1, "SAME"),
+        (3, 2, 2, 1, "SAME"),
+        (4, 3, 2, 2, "VALID"),
+        (4, 3, 1, 2, "SAME"),
+    ],
 )
 def test_conv_transpose_shape_and_is_the_input_gradient_of_conv(n, k, s, d, padding):
     """conv_transpose(g, w) == vjp of z -> conv(z, flip(w) with in/out swapped) at z of the output's shape, as the
@@ -255,7 +260,7 @@ def test_conv_transpose_inserts_zeros_then_convolves(s, padding):
     w = rng.normal(size=(3, 3, 4)).astype(np.float32)
     b = rng.normal(size=(4,)).astype(np.float32)
     y = F.conv_transpose(x, w, b, stride=s, padding=padding)
-    (lo, hi), = _pairs(padding, 1)
+    ((lo, hi),) = _pairs(padding, 1)
     assert y.shape == (2, 4 * s + 1 + lo + hi - 3 + 1, 4)
     expected = naive_conv(_insert_zeros(x, s), w, stride=(1,), padding=[(lo, hi)], dilation=(1,), groups=1)
     np.testing.assert_allclose(y, expected + b, rtol=1e-4, atol=1e-4)
@@ -308,13 +313,15 @@ class JitTest(chex.TestCase):
 def _lax_reference(x, w, *, stride, padding, dilation, groups):
     nd = w.ndim - 2
     spec = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}[nd]
-    return jax.lax.conv_general_dilated(x, w, stride, _pairs(padding, nd), rhs_dilation=dilation,
-                                        dimension_numbers=spec, feature_group_count=groups)
+    return jax.lax.conv_general_dilated(
+        x, w, stride, _pairs(padding, nd), rhs_dilation=dilation, dimension_numbers=spec, feature_group_count=groups
+    )
 
 
 @pytest.mark.parametrize("spatial, ksize, c_in, c_out, groups, stride, dilation, padding", NAIVE_CASES)
-def test_conv_derivatives_equal_lax_conv_general_dilated(spatial, ksize, c_in, c_out, groups, stride, dilation,
-                                                         padding):
+def test_conv_derivatives_equal_lax_conv_general_dilated(
+    spatial, ksize, c_in, c_out, groups, stride, dilation, padding
+):
     # conv's kernel derivative goes through its own rule (routed to Eigen on CPU): reverse mode (gradients),
     # forward mode (jvp) and second order (hessian-vector) must equal lax's.
     kx, kw, kt, ku = jax.random.split(jax.random.key(1), 4)
@@ -326,8 +333,9 @@ def test_conv_derivatives_equal_lax_conv_general_dilated(spatial, ksize, c_in, c
         return lambda x, w: jnp.sum(jnp.sin(conv(x, w, **geometry)))
 
     ours, ref = loss(F.conv), loss(_lax_reference)
-    chex.assert_trees_all_close(jax.jit(jax.grad(ours, (0, 1)))(x, w), jax.grad(ref, (0, 1))(x, w),
-                                rtol=1e-5, atol=1e-5)
+    chex.assert_trees_all_close(
+        jax.jit(jax.grad(ours, (0, 1)))(x, w), jax.grad(ref, (0, 1))(x, w), rtol=1e-5, atol=1e-5
+    )
     tangents = (jax.random.normal(kt, x.shape), jax.random.normal(ku, w.shape))
     chex.assert_trees_all_close(jax.jvp(ours, (x, w), tangents), jax.jvp(ref, (x, w), tangents), rtol=1e-5, atol=1e-4)
     hvp = lambda f: jax.jvp(jax.grad(f, 1), (x, w), tangents)[1]

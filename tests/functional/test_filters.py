@@ -24,8 +24,17 @@ def test_fixed_filter_returns_a_float32_copy():
 
 
 @pytest.mark.parametrize(
-    "name, total", [("box_blur", 9), ("gaussian_blur", 16), ("gaussian_blur_cross", 8), ("sharpen", 1),
-                    ("sharpen_strong", 1), ("outline", 4), ("sobel_x", 0), ("sobel_y", 0)]
+    "name, total",
+    [
+        ("box_blur", 9),
+        ("gaussian_blur", 16),
+        ("gaussian_blur_cross", 8),
+        ("sharpen", 1),
+        ("sharpen_strong", 1),
+        ("outline", 4),
+        ("sobel_x", 0),
+        ("sobel_y", 0),
+    ],
 )
 def test_constant_image_is_scaled_by_the_filter_sum(name, total):
     """On a constant image a filter's response is the image value times the filter's sum (blurs keep a normalised

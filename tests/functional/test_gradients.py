@@ -115,36 +115,68 @@ def _distinct(rng, *shape):
 
 
 FINITE_DIFFERENCE_CASES = {
-    "conv": lambda r: (functools.partial(F.conv, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
-                       _normal(r, 2, 7, 8, 4), _normal(r, 3, 3, 2, 6), _normal(r, 6)),
-    "conv_3d": lambda r: (functools.partial(F.conv, padding="SAME"), _normal(r, 1, 4, 4, 4, 2),
-                          _normal(r, 2, 2, 2, 2, 3)),
-    "conv_transpose": lambda r: (functools.partial(F.conv_transpose, stride=2), _normal(r, 1, 4, 4, 3),
-                                 _normal(r, 3, 3, 3, 2)),
-    "locally_connected": lambda r: (functools.partial(F.locally_connected, kernel_size=2, stride=2),
-                                    _normal(r, 2, 6, 6, 2), _normal(r, 3, 3, 8, 3)),
-    "max_pool": lambda r: (functools.partial(F.max_pool, window=3, stride=2, padding=1, ceil_mode=True),
-                           _distinct(r, 2, 8, 8, 2)),
-    "avg_pool": lambda r: (functools.partial(F.avg_pool, window=3, stride=2, padding=1, count_include_pad=False),
-                           _normal(r, 2, 7, 7, 2)),
+    "conv": lambda r: (
+        functools.partial(F.conv, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+        _normal(r, 2, 7, 8, 4),
+        _normal(r, 3, 3, 2, 6),
+        _normal(r, 6),
+    ),
+    "conv_3d": lambda r: (
+        functools.partial(F.conv, padding="SAME"),
+        _normal(r, 1, 4, 4, 4, 2),
+        _normal(r, 2, 2, 2, 2, 3),
+    ),
+    "conv_transpose": lambda r: (
+        functools.partial(F.conv_transpose, stride=2),
+        _normal(r, 1, 4, 4, 3),
+        _normal(r, 3, 3, 3, 2),
+    ),
+    "locally_connected": lambda r: (
+        functools.partial(F.locally_connected, kernel_size=2, stride=2),
+        _normal(r, 2, 6, 6, 2),
+        _normal(r, 3, 3, 8, 3),
+    ),
+    "max_pool": lambda r: (
+        functools.partial(F.max_pool, window=3, stride=2, padding=1, ceil_mode=True),
+        _distinct(r, 2, 8, 8, 2),
+    ),
+    "avg_pool": lambda r: (
+        functools.partial(F.avg_pool, window=3, stride=2, padding=1, count_include_pad=False),
+        _normal(r, 2, 7, 7, 2),
+    ),
     "lp_pool": lambda r: (functools.partial(F.lp_pool, window=2, p=2.0), _distinct(r, 1, 4, 4, 2)),
     "adaptive_avg_pool": lambda r: (lambda x: F.adaptive_avg_pool(x, (3, 2)), _normal(r, 2, 7, 5, 2)),
     "channel_max_pool": lambda r: (lambda x: F.channel_max_pool(x, 3), _distinct(r, 2, 3, 6)),
-    "batch_norm_train": lambda r: (lambda x, scale, bias: F.batch_norm(
-        x, {"scale": scale, "bias": bias}, {"mean": jnp.zeros(3), "var": jnp.ones(3)}, train=True)[0],
-        _normal(r, 4, 3, 3, 3), _normal(r, 3), _normal(r, 3)),
-    "batch_norm_eval": lambda r: (lambda x, scale: F.batch_norm(
-        x, {"scale": scale}, {"mean": jnp.full(3, 0.5), "var": jnp.full(3, 2.0)}, train=False)[0],
-        _normal(r, 4, 3), _normal(r, 3)),
-    "local_response_norm": lambda r: (lambda x: F.local_response_norm(x, size=3, alpha=0.1, beta=0.75, k=1.0),
-                                      _normal(r, 2, 3, 3, 6) * 3),
-    "softmax_cross_entropy": lambda r: (lambda z: F.softmax_cross_entropy(z, jnp.array([0, 3, 1]),
-                                                                          label_smoothing=0.1), _normal(r, 3, 5)),
+    "batch_norm_train": lambda r: (
+        lambda x, scale, bias: F.batch_norm(
+            x, {"scale": scale, "bias": bias}, {"mean": jnp.zeros(3), "var": jnp.ones(3)}, train=True
+        )[0],
+        _normal(r, 4, 3, 3, 3),
+        _normal(r, 3),
+        _normal(r, 3),
+    ),
+    "batch_norm_eval": lambda r: (
+        lambda x, scale: F.batch_norm(
+            x, {"scale": scale}, {"mean": jnp.full(3, 0.5), "var": jnp.full(3, 2.0)}, train=False
+        )[0],
+        _normal(r, 4, 3),
+        _normal(r, 3),
+    ),
+    "local_response_norm": lambda r: (
+        lambda x: F.local_response_norm(x, size=3, alpha=0.1, beta=0.75, k=1.0),
+        _normal(r, 2, 3, 3, 6) * 3,
+    ),
+    "softmax_cross_entropy": lambda r: (
+        lambda z: F.softmax_cross_entropy(z, jnp.array([0, 3, 1]), label_smoothing=0.1),
+        _normal(r, 3, 5),
+    ),
     "multiclass_hinge": lambda r: (lambda z: F.multiclass_hinge(z, jnp.array([0, 3, 1])), _distinct(r, 3, 5) * 3),
     "l2_loss": lambda r: (F.l2_loss, _normal(r, 3, 2, 2), _normal(r, 3, 2, 2)),
     "dropout": lambda r: (lambda x: F.dropout(jax.random.key(0), x, 0.3, train=True), _normal(r, 4, 5)),
-    "sigmoid_softmax_tanh": lambda r: (lambda x: F.softmax(F.sigmoid(x) + F.tanh(x) + F.scaled_tanh(x)),
-                                       _normal(r, 3, 4)),
+    "sigmoid_softmax_tanh": lambda r: (
+        lambda x: F.softmax(F.sigmoid(x) + F.tanh(x) + F.scaled_tanh(x)),
+        _normal(r, 3, 4),
+    ),
 }
 
 

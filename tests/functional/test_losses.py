@@ -80,9 +80,13 @@ class JitTest(chex.TestCase):
         logits, labels = _logits(seed=3)
         np.testing.assert_allclose(
             self.variant(lambda z, y: F.softmax_cross_entropy(z, y, label_smoothing=0.2))(logits, labels),
-            cross_entropy_reference(logits, labels, 0.2), rtol=1e-5, atol=1e-6,
+            cross_entropy_reference(logits, labels, 0.2),
+            rtol=1e-5,
+            atol=1e-6,
         )
-        np.testing.assert_allclose(self.variant(F.multiclass_hinge)(logits, labels),
-                                   hinge_reference(logits, labels), rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(self.variant(F.l2_loss)(logits, np.zeros_like(logits)),
-                                   (logits**2).sum(axis=1), rtol=1e-5)
+        np.testing.assert_allclose(
+            self.variant(F.multiclass_hinge)(logits, labels), hinge_reference(logits, labels), rtol=1e-5, atol=1e-5
+        )
+        np.testing.assert_allclose(
+            self.variant(F.l2_loss)(logits, np.zeros_like(logits)), (logits**2).sum(axis=1), rtol=1e-5
+        )

@@ -55,9 +55,9 @@ def test_batch_norm_running_statistics_converge_to_the_data_statistics():
 def test_batch_norm_axis_name_averages_statistics_across_a_mapped_axis():
     x, params, state = _batch(shape=(8, 3))
     full, full_state = F.batch_norm(x, params, state, train=True)
-    sharded = jax.vmap(
-        lambda xs: F.batch_norm(xs, params, state, train=True, axis_name="batch"), axis_name="batch"
-    )(x.reshape(2, 4, 3))
+    sharded = jax.vmap(lambda xs: F.batch_norm(xs, params, state, train=True, axis_name="batch"), axis_name="batch")(
+        x.reshape(2, 4, 3)
+    )
     np.testing.assert_allclose(sharded[0].reshape(8, 3), full, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(sharded[1]["mean"][0], full_state["mean"], rtol=1e-5, atol=1e-6)
 

@@ -92,9 +92,17 @@ def test_ceil_mode_follows_pytorch_output_size(n, k, s, p):
             for count_include_pad in (True, False):
                 np.testing.assert_allclose(
                     F.avg_pool(x, k, s, p, count_include_pad=count_include_pad, ceil_mode=ceil_mode),
-                    naive_pool_2d(x, (k,) * 2, (s,) * 2, (p,) * 2, op="avg", ceil_mode=ceil_mode,
-                                  count_include_pad=count_include_pad),
-                    rtol=1e-5, atol=1e-6,
+                    naive_pool_2d(
+                        x,
+                        (k,) * 2,
+                        (s,) * 2,
+                        (p,) * 2,
+                        op="avg",
+                        ceil_mode=ceil_mode,
+                        count_include_pad=count_include_pad,
+                    ),
+                    rtol=1e-5,
+                    atol=1e-6,
                 )
 
 
@@ -111,14 +119,17 @@ def _reduce_window_max_pool(x, k, s, padding):
     return lax.reduce_window(x, np.float32(-np.inf), lax.max, (1, *(k,) * nd, 1), (1, *(s,) * nd, 1), padding)
 
 
-@pytest.mark.parametrize("shape, k, s, padding", [
-    ((2, 8, 8, 3), 2, 2, "VALID"),  # LeNet's pooling: the reshape + max path
-    ((2, 7, 9, 3), 2, 2, "VALID"),  # not divisible: the last row/column dropped, as VALID does
-    ((2, 9, 6, 2), 3, 3, "SAME"),  # SAME that pads nothing
-    ((2, 8, 3), 2, 2, "VALID"),  # 1-D
-    ((1, 4, 6, 4, 2), 2, 2, "VALID"),  # 3-D
-    ((2, 7, 7, 2), 3, 2, "VALID"),  # overlapping windows: reduce_window itself
-])
+@pytest.mark.parametrize(
+    "shape, k, s, padding",
+    [
+        ((2, 8, 8, 3), 2, 2, "VALID"),  # LeNet's pooling: the reshape + max path
+        ((2, 7, 9, 3), 2, 2, "VALID"),  # not divisible: the last row/column dropped, as VALID does
+        ((2, 9, 6, 2), 3, 3, "SAME"),  # SAME that pads nothing
+        ((2, 8, 3), 2, 2, "VALID"),  # 1-D
+        ((1, 4, 6, 4, 2), 2, 2, "VALID"),  # 3-D
+        ((2, 7, 7, 2), 3, 2, "VALID"),  # overlapping windows: reduce_window itself
+    ],
+)
 @pytest.mark.parametrize("ties", [False, True])
 def test_max_pool_values_and_gradients_equal_reduce_window(shape, k, s, padding, ties):
     """Non-overlapping max pooling runs as a reshape + max; values, vjp and jvp equal reduce_window's exactly,
@@ -135,8 +146,9 @@ def test_max_pool_values_and_gradients_equal_reduce_window(shape, k, s, padding,
     np.testing.assert_array_equal(y, y_ref)
     g = rng.normal(size=y.shape).astype(np.float32)
     np.testing.assert_array_equal(vjp(g)[0], vjp_ref(g)[0])
-    np.testing.assert_array_equal(jax.jit(jax.grad(lambda x: jnp.sum(pool(x) * g)))(x),
-                                  jax.jit(jax.grad(lambda x: jnp.sum(reference(x) * g)))(x))
+    np.testing.assert_array_equal(
+        jax.jit(jax.grad(lambda x: jnp.sum(pool(x) * g)))(x), jax.jit(jax.grad(lambda x: jnp.sum(reference(x) * g)))(x)
+    )
     t = rng.normal(size=shape).astype(np.float32)
     np.testing.assert_array_equal(jax.jvp(pool, (x,), (t,))[1], jax.jvp(reference, (x,), (t,))[1])
 
@@ -240,10 +252,16 @@ class JitTest(chex.TestCase):
     @chex.variants(with_jit=True, without_jit=True)
     def test_lp_adaptive_global_channel(self):
         x = np.random.default_rng(16).normal(size=(1, 7, 5, 4)).astype(np.float32)
-        np.testing.assert_allclose(self.variant(lambda x: F.adaptive_avg_pool(x, (3, 2)))(x),
-                                   adaptive_reference(x, (3, 2)), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            self.variant(lambda x: F.adaptive_avg_pool(x, (3, 2)))(x),
+            adaptive_reference(x, (3, 2)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
         np.testing.assert_allclose(self.variant(F.global_avg_pool)(x), x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
-        np.testing.assert_array_equal(self.variant(lambda x: F.channel_max_pool(x, 2))(x),
-                                      x.reshape(1, 7, 5, 2, 2).max(-1))
-        np.testing.assert_allclose(self.variant(lambda x: F.lp_pool(x, (7, 5)))(x)[:, 0, 0],
-                                   np.sqrt((x**2).sum(axis=(1, 2))), rtol=1e-5)
+        np.testing.assert_array_equal(
+            self.variant(lambda x: F.channel_max_pool(x, 2))(x), x.reshape(1, 7, 5, 2, 2).max(-1)
+        )
+        np.testing.assert_allclose(
+            self.variant(lambda x: F.lp_pool(x, (7, 5)))(x)[:, 0, 0], np.sqrt((x**2).sum(axis=(1, 2))), rtol=1e-5
+        )

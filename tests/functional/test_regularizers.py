@@ -14,10 +14,16 @@ def params():
     """The tree cnnjax.nn gives a conv -> batch norm -> dense net, with non-zero biases and norm parameters so that
     leaving them out is visible in the penalties."""
     rng = np.random.default_rng(0)
-    shapes = {"conv": {"kernel": (3, 3, 2, 4), "bias": (4,)}, "bn": {"scale": (4,), "bias": (4,)},
-              "fc": {"kernel": (100, 3), "bias": (3,)}}
-    return jax.tree.map(lambda s: jnp.asarray(rng.normal(size=s) * 0.3 + 0.5, jnp.float32), shapes,
-                        is_leaf=lambda s: isinstance(s, tuple))
+    shapes = {
+        "conv": {"kernel": (3, 3, 2, 4), "bias": (4,)},
+        "bn": {"scale": (4,), "bias": (4,)},
+        "fc": {"kernel": (100, 3), "bias": (3,)},
+    }
+    return jax.tree.map(
+        lambda s: jnp.asarray(rng.normal(size=s) * 0.3 + 0.5, jnp.float32),
+        shapes,
+        is_leaf=lambda s: isinstance(s, tuple),
+    )
 
 
 def test_weight_mask_keeps_kernels_and_leaves_out_biases_and_norm_parameters(params):

@@ -98,8 +98,11 @@ def run(*, cpu: str | None = None, one_core: bool = False) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help=f"record this machine's fingerprint in {GOLDEN.name}")
-    parser.add_argument("--emulate", action="store_true",
-                        help=f"with --write: also record the avx2 class's, from QEMU's {', '.join(EMULATED_CPUS)}")
+    parser.add_argument(
+        "--emulate",
+        action="store_true",
+        help=f"with --write: also record the avx2 class's, from QEMU's {', '.join(EMULATED_CPUS)}",
+    )
     args = parser.parse_args(argv)
     if not args.write:
         print(json.dumps(train()))
@@ -109,8 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     if golden.get("versions") != native["versions"]:
         golden = {"versions": native["versions"], "fingerprints": {}}
     golden["fingerprints"][native["machine"]["isa_class"]] = {
-        "sha256": native["sha256"], "final_loss": native["final_loss"], "cpu_model": native["machine"]["cpu_model"],
-        "cores": native["machine"]["cores"], "emulated": None, "date": datetime.date.today().isoformat()}
+        "sha256": native["sha256"],
+        "final_loss": native["final_loss"],
+        "cpu_model": native["machine"]["cpu_model"],
+        "cores": native["machine"]["cores"],
+        "emulated": None,
+        "date": datetime.date.today().isoformat(),
+    }
     if args.emulate:
         if shutil.which(QEMU) is None:
             parser.error(f"--emulate: needs {QEMU} (QEMU >= 7.2 user mode)")
@@ -121,9 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"the emulated AVX2 CPUs disagree: { {k: v['sha256'] for k, v in emulated.items()} }")
         first = emulated[EMULATED_CPUS[0]]
         golden["fingerprints"]["avx2"] = {
-            "sha256": first["sha256"], "final_loss": first["final_loss"], "cpu_model": None,
-            "cores": first["machine"]["cores"], "emulated": f"{QEMU} -cpu {' / '.join(EMULATED_CPUS)}",
-            "date": datetime.date.today().isoformat()}
+            "sha256": first["sha256"],
+            "final_loss": first["final_loss"],
+            "cpu_model": None,
+            "cores": first["machine"]["cores"],
+            "emulated": f"{QEMU} -cpu {' / '.join(EMULATED_CPUS)}",
+            "date": datetime.date.today().isoformat(),
+        }
     golden["command"] = " ".join(["python tests/golden/portable.py", *(sys.argv[1:] if argv is None else argv)])
     GOLDEN.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
     print(json.dumps(golden, indent=1, sort_keys=True))

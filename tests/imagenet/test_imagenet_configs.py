@@ -26,8 +26,7 @@ from cnnjax.train import config as configlib
 REPO = Path(__file__).resolve().parents[2]
 
 IMAGENET = REPO / "experiments" / "imagenet"
-CONFIGS = sorted(p.stem for p in IMAGENET.glob("*.py") if p.stem not in ("__init__", "imagenet_common",
-                                                                          "throughput"))
+CONFIGS = sorted(p.stem for p in IMAGENET.glob("*.py") if p.stem not in ("__init__", "imagenet_common", "throughput"))
 CLASSES = 10
 
 
@@ -60,8 +59,16 @@ def mock_imagenet(n: int = 4) -> data.Dataset:
     """Random 256 x 256 RGB images (the stored size of imagenet2012), 10 classes."""
     images = np.random.default_rng(0).integers(0, 256, (n, 256, 256, 3), dtype=np.uint8)
     labels = np.arange(n) % CLASSES
-    return data.from_arrays(images, labels, test_images=images[:3], test_labels=labels[:3], num_classes=CLASSES,
-                            mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), name="imagenet2012_mock")
+    return data.from_arrays(
+        images,
+        labels,
+        test_images=images[:3],
+        test_labels=labels[:3],
+        num_classes=CLASSES,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        name="imagenet2012_mock",
+    )
 
 
 def two_steps(config):

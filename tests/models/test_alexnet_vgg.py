@@ -18,7 +18,6 @@ def abstract(model, shape, batch=2, **kwargs):
     return variables, jax.eval_shape(lambda v, x: model.apply(v, x, **kwargs), variables, x)
 
 
-
 def test_alexnet_native_inputs():
     assert models.input_shape("alexnet") == (227, 227, 3)
     for name in ("alexnet_tv", "zfnet", "vgg16"):

@@ -50,12 +50,26 @@ def abstract(model, shape, **kwargs):
     "options, shape, expected",
     [
         # 28 -> 14 -> 7 (two stride-2 convs 32, 64), code 32, then back up 64 -> 32 -> 1.
-        ({}, (28, 28, 1),
-         conv(3, 1, 32) + conv(3, 32, 64) + dense(7 * 7 * 64, 32) + dense(32, 7 * 7 * 64)
-         + conv(3, 64, 32) + conv(3, 32, 1)),
-        (dict(input_size=(32, 32), out_channels=3, latent_dim=64), (32, 32, 3),
-         conv(3, 3, 32) + conv(3, 32, 64) + dense(8 * 8 * 64, 64) + dense(64, 8 * 8 * 64)
-         + conv(3, 64, 32) + conv(3, 32, 3)),
+        (
+            {},
+            (28, 28, 1),
+            conv(3, 1, 32)
+            + conv(3, 32, 64)
+            + dense(7 * 7 * 64, 32)
+            + dense(32, 7 * 7 * 64)
+            + conv(3, 64, 32)
+            + conv(3, 32, 1),
+        ),
+        (
+            dict(input_size=(32, 32), out_channels=3, latent_dim=64),
+            (32, 32, 3),
+            conv(3, 3, 32)
+            + conv(3, 32, 64)
+            + dense(8 * 8 * 64, 64)
+            + dense(64, 8 * 8 * 64)
+            + conv(3, 64, 32)
+            + conv(3, 32, 3),
+        ),
     ],
 )
 def test_autoencoder_parameters_and_shapes(options, shape, expected):
@@ -85,8 +99,12 @@ def test_autoencoder_trains():
     @jax.jit
     def outputs(variables):
         codes = model.apply(variables, images, method="encode")
-        return (model.apply(variables, images), codes, model.apply(variables, codes, method="decode"),
-                as_logits.apply(variables, images))
+        return (
+            model.apply(variables, images),
+            codes,
+            model.apply(variables, codes, method="decode"),
+            as_logits.apply(variables, images),
+        )
 
     recon, codes, decoded, logits = outputs(variables)
     assert recon.shape == images.shape and codes.shape == (16, 8)

@@ -22,8 +22,16 @@ def _init(name, shape, **options):
 
 # (model, input, the words the error must contain)
 TOO_SMALL = [
-    ("alexnet", (32, 32, 3), ["x: alexnet (AlexNet) expected a larger input", "32x32x3", "layer pool2",
-                              "smallest square input that works is 67x67x3"]),
+    (
+        "alexnet",
+        (32, 32, 3),
+        [
+            "x: alexnet (AlexNet) expected a larger input",
+            "32x32x3",
+            "layer pool2",
+            "smallest square input that works is 67x67x3",
+        ],
+    ),
     ("lenet5_classic", (28, 28, 1), ["lenet5_classic", "layer c5", "smallest square input that works is 32x32x1"]),
     ("vgg16", (16, 16, 3), ["vgg16", "layer pool5", "32x32x3"]),
     ("resnet20", (1, 1, 3), None),  # runs (3x3 convs pad 1 on 1x1 maps), with a warning
@@ -78,21 +86,37 @@ def test_cli_summary_errors_and_warns(capsys):
 
 # Options are checked against the types the models declare (cnnjax.models.options): (model, options, error, message)
 OPTION_ERRORS = [
-    ("vgg11", {"batch_norm": "yes"}, TypeError,
-     r"batch_norm: expected a bool \(an option of 'vgg11'\), got str 'yes'; to read command-line text, use "
-     r"cnnjax.models.parse_option\('vgg11', 'batch_norm', 'yes'\)"),
+    (
+        "vgg11",
+        {"batch_norm": "yes"},
+        TypeError,
+        r"batch_norm: expected a bool \(an option of 'vgg11'\), got str 'yes'; to read command-line text, use "
+        r"cnnjax.models.parse_option\('vgg11', 'batch_norm', 'yes'\)",
+    ),
     ("vgg11", {"batch_norm": "false"}, TypeError, r"batch_norm: expected a bool .* got str 'false'"),
     ("googlenet", {"aux_logits": "False"}, TypeError, r"aux_logits: expected a bool .* got str 'False'"),
     ("alexnet", {"lrn": "no"}, TypeError, r"lrn: expected a bool .* got str 'no'"),
     ("alexnet", {"towers": "2"}, TypeError, r"towers: expected an int >= 1 \(an option of 'alexnet'\), got str '2'"),
-    ("vgg11", {"num_classes": True}, TypeError,
-     r"num_classes: expected an int >= 1 \(an option of 'vgg11'\), got bool True"),
+    (
+        "vgg11",
+        {"num_classes": True},
+        TypeError,
+        r"num_classes: expected an int >= 1 \(an option of 'vgg11'\), got bool True",
+    ),
     ("lenet5", {"num_classes": 2.0}, TypeError, r"num_classes: expected an int >= 1 .* got float 2.0"),
     ("lenet5", {"num_classes": 0}, ValueError, r"num_classes: expected an int >= 1 \(an option of 'lenet5'\), got 0"),
-    ("autoencoder", {"latent_dim": 0}, ValueError,
-     r"latent_dim: expected an int >= 1 \(an option of 'autoencoder'\), got 0"),
-    ("autoencoder", {"features": ()}, ValueError,
-     r"features: expected a non-empty tuple of ints >= 1 \(an option of 'autoencoder'\), got \(\)"),
+    (
+        "autoencoder",
+        {"latent_dim": 0},
+        ValueError,
+        r"latent_dim: expected an int >= 1 \(an option of 'autoencoder'\), got 0",
+    ),
+    (
+        "autoencoder",
+        {"features": ()},
+        ValueError,
+        r"features: expected a non-empty tuple of ints >= 1 \(an option of 'autoencoder'\), got \(\)",
+    ),
     ("autoencoder", {"input_size": (28,)}, ValueError, r"input_size: expected a tuple of 2 ints >= 1 .* got \(28,\)"),
     ("unet", {"features": (16, 0)}, ValueError, r"features: expected a non-empty tuple of ints >= 1 .* got \(16, 0\)"),
     ("resnet20", {"widths": "16,32,64"}, TypeError, r"widths: expected a non-empty tuple of ints >= 1 .* got str"),
@@ -107,33 +131,43 @@ OPTION_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("name, options, error, pattern", OPTION_ERRORS,
-                         ids=[f"{c[0]}-{next(iter(c[1]))}" for c in OPTION_ERRORS])
+@pytest.mark.parametrize(
+    "name, options, error, pattern", OPTION_ERRORS, ids=[f"{c[0]}-{next(iter(c[1]))}" for c in OPTION_ERRORS]
+)
 def test_options_of_another_type_or_out_of_bounds_are_refused_by_name(name, options, error, pattern):
     with pytest.raises(error, match=pattern):
         models.create(name, **options)
 
 
-@pytest.mark.parametrize("name, shape, train, pattern", [
-    ("lenet5", (1, 28, 28, 1), "no", r"train: expected a bool \(True or False\), got str 'no'"),
-    ("vgg11_bn", (1, 32, 32, 3), 1, r"train: expected a bool \(True or False\), got int 1"),
-    ("resnet20", (1, 32, 32, 3), True,
-     r"train: resnet20 \(ResNet\) updates its batch statistics in training; expected model.apply\(variables, x, "
-     r"train=True, mutable=\['batch_stats'\]\)"),
-])
+@pytest.mark.parametrize(
+    "name, shape, train, pattern",
+    [
+        ("lenet5", (1, 28, 28, 1), "no", r"train: expected a bool \(True or False\), got str 'no'"),
+        ("vgg11_bn", (1, 32, 32, 3), 1, r"train: expected a bool \(True or False\), got int 1"),
+        (
+            "resnet20",
+            (1, 32, 32, 3),
+            True,
+            r"train: resnet20 \(ResNet\) updates its batch statistics in training; expected model.apply\(variables, x, "
+            r"train=True, mutable=\['batch_stats'\]\)",
+        ),
+    ],
+)
 def test_calls_in_training_mode_that_would_do_otherwise_are_refused(name, shape, train, pattern):
     model = models.create(name, **({"width": 0.125, "adaptive_pool": 1} if name.startswith("vgg") else {}))
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
     variables = jax.eval_shape(model.init, jax.random.key(0), x)
     with pytest.raises(ValueError if train is True else TypeError, match=pattern):
-        jax.eval_shape(lambda v, x: model.apply(v, x, train=train, rngs={"dropout": jax.random.key(1)}),
-                       variables, x)
+        jax.eval_shape(lambda v, x: model.apply(v, x, train=train, rngs={"dropout": jax.random.key(1)}), variables, x)
 
 
 def test_list_models_refuses_a_pattern_that_is_not_a_str():
     assert models.list_models("resnet2*") == ["resnet20"]
-    with pytest.raises(TypeError, match=r"pattern: expected a shell-style str such as 'resnet\*', or None for all, "
-                                        r"got int 3"):
+    with pytest.raises(
+        TypeError,
+        match=r"pattern: expected a shell-style str such as 'resnet\*', or None for all, "
+        r"got int 3",
+    ):
         models.list_models(3)
 
 
@@ -158,16 +192,29 @@ def test_sequences_are_taken_as_tuples():
 
 # (model, option, command-line text, value)
 PARSED = [
-    ("vgg11", "batch_norm", "false", False), ("vgg11", "batch_norm", "False", False),
-    ("vgg11", "batch_norm", "NO", False), ("vgg11", "batch_norm", "0", False),
-    ("vgg11", "batch_norm", "true", True), ("vgg11", "batch_norm", "Yes", True), ("vgg11", "batch_norm", "1", True),
-    ("googlenet", "aux_logits", "False", False), ("alexnet", "lrn", "no", False),
-    ("vgg11", "adaptive_pool", "none", None), ("vgg11", "adaptive_pool", "None", None),
-    ("vgg11", "adaptive_pool", "7", 7), ("vgg11", "width", "0.5", 0.5), ("vgg11", "config", "A", "A"),
-    ("resnet20", "widths", "16,32,64", (16, 32, 64)), ("resnet20", "widths", "(16, 32, 64)", (16, 32, 64)),
-    ("resnet20", "widths", "[16, 32, 64]", (16, 32, 64)), ("resnet20", "version", "v1", "v1"),
-    ("lenet5", "padding", "2", 2), ("lenet5", "padding", "SAME", "SAME"), ("lenet5", "num_classes", "7", 7),
-    ("autoencoder", "input_size", "32,32", (32, 32)), ("unet", "features", "(16,)", (16,)),
+    ("vgg11", "batch_norm", "false", False),
+    ("vgg11", "batch_norm", "False", False),
+    ("vgg11", "batch_norm", "NO", False),
+    ("vgg11", "batch_norm", "0", False),
+    ("vgg11", "batch_norm", "true", True),
+    ("vgg11", "batch_norm", "Yes", True),
+    ("vgg11", "batch_norm", "1", True),
+    ("googlenet", "aux_logits", "False", False),
+    ("alexnet", "lrn", "no", False),
+    ("vgg11", "adaptive_pool", "none", None),
+    ("vgg11", "adaptive_pool", "None", None),
+    ("vgg11", "adaptive_pool", "7", 7),
+    ("vgg11", "width", "0.5", 0.5),
+    ("vgg11", "config", "A", "A"),
+    ("resnet20", "widths", "16,32,64", (16, 32, 64)),
+    ("resnet20", "widths", "(16, 32, 64)", (16, 32, 64)),
+    ("resnet20", "widths", "[16, 32, 64]", (16, 32, 64)),
+    ("resnet20", "version", "v1", "v1"),
+    ("lenet5", "padding", "2", 2),
+    ("lenet5", "padding", "SAME", "SAME"),
+    ("lenet5", "num_classes", "7", 7),
+    ("autoencoder", "input_size", "32,32", (32, 32)),
+    ("unet", "features", "(16,)", (16,)),
 ]
 
 
@@ -179,8 +226,12 @@ def test_parse_option_reads_text_by_the_declared_type(name, key, text, value):
 
 
 PARSE_ERRORS = [
-    ("vgg11", "batch_norm", "maybe",
-     r"batch_norm: expected a bool \(true/false, yes/no or 1/0\) \(an option of 'vgg11'\), got 'maybe'"),
+    (
+        "vgg11",
+        "batch_norm",
+        "maybe",
+        r"batch_norm: expected a bool \(true/false, yes/no or 1/0\) \(an option of 'vgg11'\), got 'maybe'",
+    ),
     ("lenet5", "num_classes", "ten", r"num_classes: expected an int >= 1 \(an option of 'lenet5'\), got 'ten'"),
     ("lenet5", "num_classes", "0", r"num_classes: expected an int >= 1 \(an option of 'lenet5'\), got 0"),
     ("lenet5", "num_classes", "1.5", r"num_classes: expected an int >= 1 .* got '1.5'"),

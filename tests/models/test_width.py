@@ -34,7 +34,12 @@ def test_vgg_width():
     model = models.create("vgg11", num_classes=10, width=0.25, adaptive_pool=None, fc_features=64)
     params = _variables(model, (32, 32, 1))
     assert [params[k]["kernel"].shape[-1] for k in ("conv1_1", "conv2_1", "conv3_1", "conv4_2", "conv5_2")] == [
-        16, 32, 64, 128, 128]
+        16,
+        32,
+        64,
+        128,
+        128,
+    ]
     assert params["fc1"]["kernel"].shape == (128, 64)  # 1x1x128 maps at 32x32
 
 
@@ -58,6 +63,9 @@ def test_resnet_stem_stride():
     assert inter["conv1"]["__call__"][0].shape == (2, 14, 14, 16)
     assert inter["layer3_2"]["__call__"][0].shape == (2, 4, 4, 64)
     assert models.create("resnet20", num_classes=10).stem_stride is None
-    with pytest.raises(ValueError, match=r"stem_stride: expected an int >= 1 or None \(an option of 'resnet20'\), "
-                                         r"got 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"stem_stride: expected an int >= 1 or None \(an option of 'resnet20'\), "
+        r"got 0",
+    ):
         models.create("resnet20", num_classes=10, stem_stride=0)

@@ -24,4 +24,3 @@ def _variables(module, x, seed=1, **kwargs):
     rng = np.random.default_rng(seed)
     shapes = jax.eval_shape(lambda: module.init(KEY, x, **kwargs))
     return jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), shapes)
-

@@ -12,10 +12,18 @@ from .helpers import KEY, _input, _shapes, _variables
 CONV_CASES = [  # module, input shape, expected kernel shape, functional keyword arguments
     (nn.Conv(8, 3), (2, 9, 9, 4), (3, 3, 4, 8), dict(stride=1, padding="SAME", dilation=1, groups=1)),
     (nn.Conv(5, 4, stride=2, padding="VALID", ndim=1), (2, 12, 3), (4, 3, 5), dict(stride=2, padding="VALID")),
-    (nn.Conv(2, (2, 3, 2), dilation=(1, 2, 1), ndim=3), (1, 5, 6, 4, 2), (2, 3, 2, 2, 2),
-     dict(dilation=(1, 2, 1), padding="SAME")),
-    (nn.Conv(6, 3, groups=3, stride=(2, 1), padding=1), (1, 7, 6, 3), (3, 3, 1, 6),
-     dict(groups=3, stride=(2, 1), padding=1)),
+    (
+        nn.Conv(2, (2, 3, 2), dilation=(1, 2, 1), ndim=3),
+        (1, 5, 6, 4, 2),
+        (2, 3, 2, 2, 2),
+        dict(dilation=(1, 2, 1), padding="SAME"),
+    ),
+    (
+        nn.Conv(6, 3, groups=3, stride=(2, 1), padding=1),
+        (1, 7, 6, 3),
+        (3, 3, 1, 6),
+        dict(groups=3, stride=(2, 1), padding=1),
+    ),
 ]
 
 

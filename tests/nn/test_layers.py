@@ -15,15 +15,16 @@ from .helpers import KEY, _input, _shapes, _variables
 
 PARAMETER_FREE = [  # module, the functional op it must equal
     (nn.MaxPool(3, 2, padding=1, ceil_mode=True), lambda x: F.max_pool(x, 3, 2, 1, ceil_mode=True)),
-    (nn.AvgPool(3, 2, padding=1, count_include_pad=False),
-     lambda x: F.avg_pool(x, 3, 2, 1, count_include_pad=False)),
+    (nn.AvgPool(3, 2, padding=1, count_include_pad=False), lambda x: F.avg_pool(x, 3, 2, 1, count_include_pad=False)),
     (nn.AvgPool(2), lambda x: F.avg_pool(x, 2)),
     (nn.LpPool(2, p=3.0), lambda x: F.lp_pool(x, 2, p=3.0)),
     (nn.GlobalAvgPool(), F.global_avg_pool),
     (nn.AdaptiveAvgPool((2, 3)), lambda x: F.adaptive_avg_pool(x, (2, 3))),
     (nn.ChannelMaxPool(2), lambda x: F.channel_max_pool(x, 2)),
-    (nn.LocalResponseNorm(size=3, alpha=0.1, beta=0.5, k=1.0, average=True),
-     lambda x: F.local_response_norm(x, 3, 0.1, 0.5, 1.0, average=True)),
+    (
+        nn.LocalResponseNorm(size=3, alpha=0.1, beta=0.5, k=1.0, average=True),
+        lambda x: F.local_response_norm(x, 3, 0.1, 0.5, 1.0, average=True),
+    ),
     (nn.LocalResponseNorm(), F.local_response_norm),
     (nn.Flatten(), lambda x: x.reshape(x.shape[0], -1)),
     (nn.Lambda(F.relu), F.relu),
@@ -141,8 +142,10 @@ def test_sequential_passes_train_only_to_layers_that_take_it():
     # Without the Dropout layer, the training output is exactly the functional one with train=True: batch
     # statistics and the doubling of the plain function.
     no_dropout = nn.Sequential([layer for layer in _sequential().layers if not isinstance(layer, nn.Dropout)])
-    renamed = {"params": {"layers_0": p["layers_0"], "layers_2": p["layers_3"], "layers_6": p["layers_7"]},
-               "batch_stats": {"layers_2": stats}}
+    renamed = {
+        "params": {"layers_0": p["layers_0"], "layers_2": p["layers_3"], "layers_6": p["layers_7"]},
+        "batch_stats": {"layers_2": stats},
+    }
     y_train, _ = no_dropout.apply(renamed, x, train=True, mutable=["batch_stats"])
     np.testing.assert_allclose(y_train, manual(True), rtol=1e-5, atol=1e-5)
 
@@ -154,8 +157,10 @@ def test_apply_under_jit_equals_eager():
     eval_fn = jax.jit(lambda v, x: model.apply(v, x))
     train_fn = jax.jit(lambda v, x, k: model.apply(v, x, train=True, rngs={"dropout": k}, mutable=["batch_stats"]))
     np.testing.assert_allclose(eval_fn(variables, x), model.apply(variables, x), rtol=1e-5, atol=1e-6)
-    jitted, eager = train_fn(variables, x, KEY), model.apply(variables, x, train=True, rngs={"dropout": KEY},
-                                                            mutable=["batch_stats"])
+    jitted, eager = (
+        train_fn(variables, x, KEY),
+        model.apply(variables, x, train=True, rngs={"dropout": KEY}, mutable=["batch_stats"]),
+    )
     chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-6)
 
 

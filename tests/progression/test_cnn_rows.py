@@ -44,7 +44,8 @@ def test_row_config_validates_and_builds_at_28x28x1(name):
     held_out = cnn.cnn_config(row.settings, seed=1, validation=True)
     assert held_out.validation_examples == 10_000
     assert {k: v for k, v in held_out.items() if k != "validation_examples"} == {
-        k: v for k, v in config.items() if k != "validation_examples"}
+        k: v for k, v in config.items() if k != "validation_examples"
+    }
     docstring = Path(row.settings).read_text()
     assert f"cnnjax train --config {row.settings}" in docstring and row.command(0) in docstring
 
@@ -54,8 +55,20 @@ def test_cnn_row_runs_and_tunes_tiny_through_the_runner(tmp_path, capsys):
     result = runner.run_one(row, 0, workdir_root=tmp_path / "runs", results_dir=tmp_path / "results", runlocal=True)
     assert 0.0 < result["test_error"] < 1.0 and result["params"] == SIZES["resnet"][1]
     assert not (tmp_path / "results").exists()
-    cli.main(["tune", "--row", "resnet", "--seed", "0", "--workdir-root", str(tmp_path / "runs"), "--runlocal",
-              "--numerics", "fast"])  # the suite's profile
+    cli.main(
+        [
+            "tune",
+            "--row",
+            "resnet",
+            "--seed",
+            "0",
+            "--workdir-root",
+            str(tmp_path / "runs"),
+            "--runlocal",
+            "--numerics",
+            "fast",
+        ]
+    )  # the suite's profile
     assert "validation_error" in capsys.readouterr().out
     tuned = json.loads((tmp_path / "runs-runlocal" / "resnet" / "validation_seed0.json").read_text())
     assert tuned["validation_examples"] == 10_000 and 0.0 < tuned["validation_error"] < 1.0
@@ -63,20 +76,36 @@ def test_cnn_row_runs_and_tunes_tiny_through_the_runner(tmp_path, capsys):
 
 def test_tune_runs_a_candidate_config_beside_the_rows_own(tmp_path):
     candidate = "experiments/configs/resnet20s1_fashion_mnist.py"
-    cli.main(["tune", "--row", "resnet", "--config", candidate, "--workdir-root", str(tmp_path / "runs"),
-              "--runlocal", "--numerics", "fast"])
-    tuned = json.loads((tmp_path / "runs-runlocal" / "resnet" / "validation_resnet20s1_fashion_mnist_seed0.json")
-                       .read_text())
+    cli.main(
+        [
+            "tune",
+            "--row",
+            "resnet",
+            "--config",
+            candidate,
+            "--workdir-root",
+            str(tmp_path / "runs"),
+            "--runlocal",
+            "--numerics",
+            "fast",
+        ]
+    )
+    tuned = json.loads(
+        (tmp_path / "runs-runlocal" / "resnet" / "validation_resnet20s1_fashion_mnist_seed0.json").read_text()
+    )
     assert tuned["config"] == candidate and f"--config {candidate}" in tuned["command"]
     assert (tmp_path / "runs-runlocal" / "resnet" / "validation_resnet20s1_fashion_mnist_seed0").is_dir()
     with pytest.raises(ValueError, match="config_file: expected a config file"):
         runner.validate_one(get_row("resnet"), 0, config_file="no/such.py", workdir_root=tmp_path / "runs")
 
 
-@pytest.mark.parametrize("row, config, match", [
-    ("resnet", "no/such.py", "no such file"),
-    ("hog_svm", "experiments/configs/resnet20s1_fashion_mnist.py", "for CNN rows"),
-])
+@pytest.mark.parametrize(
+    "row, config, match",
+    [
+        ("resnet", "no/such.py", "no such file"),
+        ("hog_svm", "experiments/configs/resnet20s1_fashion_mnist.py", "for CNN rows"),
+    ],
+)
 def test_tune_config_errors_before_any_work(row, config, match, capsys):
     with pytest.raises(SystemExit):
         cli.main(["tune", "--row", row, "--config", config])

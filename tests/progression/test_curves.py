@@ -16,8 +16,15 @@ def records(lrs, test_accuracies, steps_per_epoch=10):
     for epoch, (lr, test) in enumerate(zip(lrs, test_accuracies, strict=True)):
         for k in (5, 10):
             step = epoch * steps_per_epoch + k
-            out.append({"step": step, "epoch": step / steps_per_epoch, "learning_rate": lr, "train_loss": 1.0,
-                        "train_accuracy": 0.5 + 0.1 * epoch + 0.01 * k})
+            out.append(
+                {
+                    "step": step,
+                    "epoch": step / steps_per_epoch,
+                    "learning_rate": lr,
+                    "train_loss": 1.0,
+                    "train_accuracy": 0.5 + 0.1 * epoch + 0.01 * k,
+                }
+            )
         out[-1] |= {"test_loss": 1.0, "test_accuracy": test}
     return out
 
@@ -40,8 +47,9 @@ def test_a_warm_up_is_not_a_cut_and_a_constant_rate_is_never_cut():
 
 def test_records_without_evaluations_raise():
     with pytest.raises(ValueError, match="records: expected training and evaluation records, got 2 and 0"):
-        curves.describe([{"step": 5, "epoch": 0.5, "learning_rate": 0.1}, {"step": 10, "epoch": 1.0,
-                                                                          "learning_rate": 0.1}])
+        curves.describe(
+            [{"step": 5, "epoch": 0.5, "learning_rate": 0.1}, {"step": 10, "epoch": 1.0, "learning_rate": 0.1}]
+        )
 
 
 def workdir(root, name, seed, epochs=3, planned=3):

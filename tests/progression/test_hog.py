@@ -103,8 +103,9 @@ def test_signed_orientations_tell_the_two_sides_of_an_edge_apart():
 def test_soft_binning_splits_between_neighbouring_bins():
     angle = np.pi / 8 * 2.25  # between bins 2 and 3 of 8, a quarter of the way
     gx, gy = jnp.full((1, 1, 1), np.cos(angle)), jnp.full((1, 1, 1), np.sin(angle))
-    np.testing.assert_allclose(np.asarray(H.orientation_channels(gx, gy, 8))[0, 0, 0],
-                               [0, 0, 0.75, 0.25, 0, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(H.orientation_channels(gx, gy, 8))[0, 0, 0], [0, 0, 0.75, 0.25, 0, 0, 0, 0], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("cell", [3, 4, 7])
@@ -128,14 +129,22 @@ def test_block_normalisation_gives_unit_blocks_and_keeps_empty_ones_zero(norm):
 def test_features_batches_equal_one_pass():
     images = (np.random.default_rng(2).random((7, 28, 28, 1)) * 255).astype(np.uint8)
     spec = H.HogSpec(cells=(4, 7))
-    np.testing.assert_allclose(H.hog_features(images, spec, batch_size=3),
-                               np.asarray(H.hog(jnp.asarray(images / 255.0), spec)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        H.hog_features(images, spec, batch_size=3),
+        np.asarray(H.hog(jnp.asarray(images / 255.0), spec)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"cells": ()}, "cells"), ({"orientations": 1}, "orientations"), ({"norm": "l1"}, "norm"),
-     ({"power": 0.0}, "power")],
+    [
+        ({"cells": ()}, "cells"),
+        ({"orientations": 1}, "orientations"),
+        ({"norm": "l1"}, "norm"),
+        ({"power": 0.0}, "power"),
+    ],
 )
 def test_bad_settings_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -16,8 +16,13 @@ def variables(**arrays):
 
 def test_bitwise_differences_name_variables_that_differ_in_any_bit_shape_or_dtype():
     a = variables(w=[1.0, 2.0], b=[0.0], c=[3.0])
-    b = {**a, "w": np.array([1.0, np.nextafter(np.float32(2.0), np.float32(3.0))], np.float32),
-         "b": np.array([-0.0], np.float32), "c": np.array([3.0], np.float64), "d": np.zeros(1, np.float32)}
+    b = {
+        **a,
+        "w": np.array([1.0, np.nextafter(np.float32(2.0), np.float32(3.0))], np.float32),
+        "b": np.array([-0.0], np.float32),
+        "c": np.array([3.0], np.float64),
+        "d": np.zeros(1, np.float32),
+    }
     assert checks.bitwise_differences(a, a) == []
     assert checks.bitwise_differences(a, b) == ["b", "c", "d", "w"]  # -0.0 differs from 0.0 in its bits
 
@@ -86,11 +91,22 @@ def test_rerun_check_names_the_environment_fields_that_differ(tmp_path):
 
 @pytest.mark.parametrize(
     "seeds, check, overrides, message",
-    [([0], "devices:8", [], r"--check devices:8: expected 2 or more seeds .*got --seeds with 1"),
-     ([0, 1], "devices:3", [], r"--check devices:3: config.batch_size: expected a multiple of the device count 3 "
-                              r".*got 128; set --config.batch_size to one"),
-     ([0, 1], "processes:2", ["--config.eval_batch_size=999"],
-      r"--check processes:2: config.eval_batch_size: expected a multiple .*got 999")],
+    [
+        ([0], "devices:8", [], r"--check devices:8: expected 2 or more seeds .*got --seeds with 1"),
+        (
+            [0, 1],
+            "devices:3",
+            [],
+            r"--check devices:3: config.batch_size: expected a multiple of the device count 3 "
+            r".*got 128; set --config.batch_size to one",
+        ),
+        (
+            [0, 1],
+            "processes:2",
+            ["--config.eval_batch_size=999"],
+            r"--check processes:2: config.eval_batch_size: expected a multiple .*got 999",
+        ),
+    ],
 )
 def test_checks_the_study_cannot_run_are_refused_before_training(tmp_path, seeds, check, overrides, message):
     study = studylib.open_study(RUNLOCAL, seeds, overrides=overrides, folder=tmp_path / "s")

@@ -33,20 +33,24 @@ def test_report_files_hold_the_seeds_numbers_and_scipys_summary(tmp_path):
     written = json.loads((tmp_path / "s" / "report.json").read_text())
     assert written == report
     assert report["main_metric"] == "test_accuracy" and report["higher_is_better"]
-    assert {seed: row["test_accuracy"] for seed, row in report["per_seed"].items()} == \
-        {str(seed): value for seed, value in FINAL.items()}
+    assert {seed: row["test_accuracy"] for seed, row in report["per_seed"].items()} == {
+        str(seed): value for seed, value in FINAL.items()
+    }
     assert report["summary"]["test_accuracy"] == stats.summarize(list(FINAL.values())).to_dict()
     assert list(report["summary"]) == ["test_accuracy", "test_loss", "train_accuracy", "train_loss"]
     assert report["summary"]["train_loss"]["mean"] == pytest.approx(1.5 - 0.015)
     assert report["environment"] == ENVIRONMENT and report["environment_differences"] == {}
     assert report["bootstrap"]["rng"] == "numpy.random.default_rng(0)"
     assert report["per_seed"]["2"]["command"] == (
-        f"cnnjax train --config {RUNLOCAL} --numerics portable --seed 2 --workdir {study.workdir(2)}")
+        f"cnnjax train --config {RUNLOCAL} --numerics portable --seed 2 --workdir {study.workdir(2)}"
+    )
     summary = report["summary"]["test_accuracy"]
     markdown = (tmp_path / "s" / "report.md").read_text()
-    assert (f"**test_accuracy** (higher is better): {summary['mean']:.4f} ± {summary['std']:.4f} (mean ± sample std), "
-            f"95% bootstrap confidence interval of the mean [{summary['ci95'][0]:.4f}, {summary['ci95'][1]:.4f}], "
-            "min 0.8000, max 0.8400.") in markdown
+    assert (
+        f"**test_accuracy** (higher is better): {summary['mean']:.4f} ± {summary['std']:.4f} (mean ± sample std), "
+        f"95% bootstrap confidence interval of the mean [{summary['ci95'][0]:.4f}, {summary['ci95'][1]:.4f}], "
+        "min 0.8000, max 0.8400."
+    ) in markdown
     assert "| 1 | 0.8400 | 0.1600 | 0.5000 | 1.4900 | 6 | 12.5 |" in markdown
     assert "Every seed's run agrees with it in the fields that decide the bits." in markdown
 
@@ -87,8 +91,9 @@ def test_report_names_seeds_run_in_another_environment(tmp_path):
 def two_reports(tmp_path):
     a = reportlib.write_report(*make_study(tmp_path / "a"), [], "cnnjax repro A")
     b_values = {0: 0.78, 1: 0.80, 2: 0.79}
-    b = reportlib.write_report(*make_study(tmp_path / "b", b_values, overrides=["--config.optimizer.lr=0.01"]), [],
-                               "cnnjax repro B")
+    b = reportlib.write_report(
+        *make_study(tmp_path / "b", b_values, overrides=["--config.optimizer.lr=0.01"]), [], "cnnjax repro B"
+    )
     return reportlib.read_report(tmp_path / "a"), reportlib.read_report(tmp_path / "b"), a, b
 
 
@@ -116,8 +121,11 @@ def test_comparison_on_another_metric_and_a_missing_one(two_reports):
     a, b, _, _ = two_reports
     result = reportlib.compare_reports(a, b, "test_loss")
     assert result["metric"] == "test_loss" and not result["higher_is_better"]
-    with pytest.raises(ValueError, match=r"--metric: expected a metric of both studies \(test_accuracy, test_loss, "
-                                         r"train_accuracy, train_loss in study A, .*got 'test_mse'"):
+    with pytest.raises(
+        ValueError,
+        match=r"--metric: expected a metric of both studies \(test_accuracy, test_loss, "
+        r"train_accuracy, train_loss in study A, .*got 'test_mse'",
+    ):
         reportlib.compare_reports(a, b, "test_mse")
 
 

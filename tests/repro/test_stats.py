@@ -12,8 +12,9 @@ B = [0.8950, 0.8987, 0.9001, 0.8942, 0.8979]
 
 
 def scipy_interval(samples, statistic):
-    result = scipy_stats.bootstrap(samples, statistic, n_resamples=9999, confidence_level=0.95, method="BCa",
-                                   rng=np.random.default_rng(0))
+    result = scipy_stats.bootstrap(
+        samples, statistic, n_resamples=9999, confidence_level=0.95, method="BCa", rng=np.random.default_rng(0)
+    )
     return result.confidence_interval.low, result.confidence_interval.high
 
 
@@ -51,7 +52,8 @@ def test_comparison_numbers_are_scipys():
     assert result.difference == pytest.approx(np.mean(A) - np.mean(B), abs=1e-15)
     assert (result.t, result.p_value) == (pytest.approx(welch.statistic), pytest.approx(welch.pvalue))
     assert result.difference_ci == scipy_interval(
-        (np.array(A), np.array(B)), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis))
+        (np.array(A), np.array(B)), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis)
+    )
     assert result.higher_is_better and result.a == stats.summarize(A) and result.b == stats.summarize(B)
 
 
@@ -73,9 +75,17 @@ def test_comparison_needs_two_seeds_in_each_study():
 
 @pytest.mark.parametrize(
     "metric, higher",
-    [("test_accuracy", True), ("test_top5_accuracy", True), ("test_mean_iou", True), ("test_psnr", True),
-     ("train_pixel_accuracy", True), ("test_loss", False), ("train_mse", False), ("validation_loss", False),
-     ("test_error", False)],
+    [
+        ("test_accuracy", True),
+        ("test_top5_accuracy", True),
+        ("test_mean_iou", True),
+        ("test_psnr", True),
+        ("train_pixel_accuracy", True),
+        ("test_loss", False),
+        ("train_mse", False),
+        ("validation_loss", False),
+        ("test_error", False),
+    ],
 )
 def test_direction_follows_the_metric_name(metric, higher):
     assert stats.higher_is_better(metric) is higher

@@ -12,8 +12,14 @@ from .helpers import RUNLOCAL, fake_run
 
 @pytest.mark.parametrize(
     "spec, seeds",
-    [("0-4", [0, 1, 2, 3, 4]), ("0,2,5", [0, 2, 5]), ("3", [3]), ("0-2,7", [0, 1, 2, 7]), (" 1 - 2 , 9", [1, 2, 9]),
-     ("2147483647", [2**31 - 1])],
+    [
+        ("0-4", [0, 1, 2, 3, 4]),
+        ("0,2,5", [0, 2, 5]),
+        ("3", [3]),
+        ("0-2,7", [0, 1, 2, 7]),
+        (" 1 - 2 , 9", [1, 2, 9]),
+        ("2147483647", [2**31 - 1]),
+    ],
 )
 def test_seeds_are_ranges_and_lists(spec, seeds):
     assert studylib.parse_seeds(spec) == seeds
@@ -21,12 +27,16 @@ def test_seeds_are_ranges_and_lists(spec, seeds):
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("", r"expected seeds like '0-4', '0,2,5' or '3', got ''"),
-     ("a", r"expected seeds like '0-4', '0,2,5' or '3', got 'a'"),
-     ("0-4-5", r".*got '0-4-5'"), ("-1", r".*got '-1'"), ("1,,2", r".*got '1,,2'"),
-     ("4-0", r"expected a range FIRST-LAST with FIRST <= LAST, got '4-0' in '4-0'; write 0-4"),
-     ("0-2,2", r"expected each seed once, got 2 more than once"),
-     ("2147483648", r"expected a seed in \[0, 2\*\*31\), got 2147483648")],
+    [
+        ("", r"expected seeds like '0-4', '0,2,5' or '3', got ''"),
+        ("a", r"expected seeds like '0-4', '0,2,5' or '3', got 'a'"),
+        ("0-4-5", r".*got '0-4-5'"),
+        ("-1", r".*got '-1'"),
+        ("1,,2", r".*got '1,,2'"),
+        ("4-0", r"expected a range FIRST-LAST with FIRST <= LAST, got '4-0' in '4-0'; write 0-4"),
+        ("0-2,2", r"expected each seed once, got 2 more than once"),
+        ("2147483648", r"expected a seed in \[0, 2\*\*31\), got 2147483648"),
+    ],
 )
 def test_malformed_seeds_are_refused_naming_the_spec(spec, message):
     with pytest.raises(ValueError, match=r"--seeds: " + message):
@@ -42,12 +52,14 @@ def test_checks_are_rerun_devices_and_processes():
 
 @pytest.mark.parametrize(
     "specs, message",
-    [(["reruns"], r"--check: expected one of rerun, devices:N, processes:N \(e.g. devices:8\), got 'reruns'"),
-     (["devices"], r"--check: expected one of .*got 'devices'"),
-     (["rerun:2"], r"--check: expected one of .*got 'rerun:2'"),
-     (["devices:1"], r"--check devices:1: expected devices:N with N an integer >= 2 .*got '1'"),
-     (["processes:x"], r"--check processes:x: expected processes:N .*got 'x'"),
-     (["rerun", "rerun"], r"--check: expected each check once, got rerun more than once")],
+    [
+        (["reruns"], r"--check: expected one of rerun, devices:N, processes:N \(e.g. devices:8\), got 'reruns'"),
+        (["devices"], r"--check: expected one of .*got 'devices'"),
+        (["rerun:2"], r"--check: expected one of .*got 'rerun:2'"),
+        (["devices:1"], r"--check devices:1: expected devices:N with N an integer >= 2 .*got '1'"),
+        (["processes:x"], r"--check processes:x: expected processes:N .*got 'x'"),
+        (["rerun", "rerun"], r"--check: expected each check once, got rerun more than once"),
+    ],
 )
 def test_unknown_or_malformed_checks_are_refused(specs, message):
     with pytest.raises(ValueError, match=message):
@@ -55,8 +67,9 @@ def test_unknown_or_malformed_checks_are_refused(specs, message):
 
 
 def test_default_folder_is_the_config_stem_and_argument():
-    assert str(studylib.default_folder("experiments/configs/lenet5_fashion_mnist.py")) == \
-        "runs/repro/lenet5_fashion_mnist"
+    assert (
+        str(studylib.default_folder("experiments/configs/lenet5_fashion_mnist.py")) == "runs/repro/lenet5_fashion_mnist"
+    )
     assert str(studylib.default_folder("a/b/lenet5.py:runlocal")) == "runs/repro/lenet5_runlocal"
 
 
@@ -65,10 +78,21 @@ def test_study_knows_its_main_metric_commands_and_settings(tmp_path):
     assert study.main_metric == "test_accuracy" and study.numerics == "portable"
     assert study.config.optimizer.lr == 0.01 and "seed" not in study.settings
     argv = study.train_argv(1, study.workdir(1))
-    assert argv == ["train", "--config", RUNLOCAL, "--numerics", "portable", "--seed", "1", "--workdir",
-                    str(tmp_path / "s" / "seed_1"), "--config.optimizer.lr=0.01"]
+    assert argv == [
+        "train",
+        "--config",
+        RUNLOCAL,
+        "--numerics",
+        "portable",
+        "--seed",
+        "1",
+        "--workdir",
+        str(tmp_path / "s" / "seed_1"),
+        "--config.optimizer.lr=0.01",
+    ]
     assert study.command(argv, devices=8).startswith(
-        "XLA_FLAGS=--xla_force_host_platform_device_count=8 cnnjax train --config ")
+        "XLA_FLAGS=--xla_force_host_platform_device_count=8 cnnjax train --config "
+    )
 
 
 def test_the_profile_is_the_flags_else_the_configs_else_the_environments_else_portable(tmp_path, monkeypatch):
@@ -85,8 +109,11 @@ def test_a_folder_of_another_config_or_profile_is_refused(tmp_path):
     folder = tmp_path / "study"
     studylib.write_study(studylib.open_study(RUNLOCAL, [0], folder=folder))
     studylib.open_study(RUNLOCAL, [0, 1, 2], folder=folder)  # the same study, more seeds
-    with pytest.raises(ValueError, match=r"--out: .* holds a study of another config .*changed settings \(study -> "
-                                         r"this command\): optimizer.lr: 0.003 -> 0.01"):
+    with pytest.raises(
+        ValueError,
+        match=r"--out: .* holds a study of another config .*changed settings \(study -> "
+        r"this command\): optimizer.lr: 0.003 -> 0.01",
+    ):
         studylib.open_study(RUNLOCAL, [0], overrides=["--config.optimizer.lr=0.01"], folder=folder)
     with pytest.raises(ValueError, match=r"--numerics: .* holds a study run under the 'portable' profile, got 'xla'"):
         studylib.open_study(RUNLOCAL, [0], numerics="xla", folder=folder)
@@ -102,10 +129,12 @@ def test_a_folder_holding_other_files_or_a_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "config, overrides, numerics, message",
-    [("missing.py", [], "portable", r"config: expected a Python file .*got 'missing.py'"),
-     (RUNLOCAL, ["--config.seed=3"], "portable", r"--config.seed=3: the study sets each run's seed from --seeds"),
-     (RUNLOCAL, ["--config.optimizer.lr=fast"], "portable", r"config.optimizer.lr: expected a float"),
-     (RUNLOCAL, [], "quick", r"--numerics: expected a profile of cnnjax.backend.PROFILES .*got 'quick'")],
+    [
+        ("missing.py", [], "portable", r"config: expected a Python file .*got 'missing.py'"),
+        (RUNLOCAL, ["--config.seed=3"], "portable", r"--config.seed=3: the study sets each run's seed from --seeds"),
+        (RUNLOCAL, ["--config.optimizer.lr=fast"], "portable", r"config.optimizer.lr: expected a float"),
+        (RUNLOCAL, [], "quick", r"--numerics: expected a profile of cnnjax.backend.PROFILES .*got 'quick'"),
+    ],
 )
 def test_bad_configs_overrides_and_profiles_are_refused(tmp_path, config, overrides, numerics, message):
     with pytest.raises(ValueError, match=message):

@@ -201,8 +201,7 @@ def test_a_checkpoint_from_before_new_schema_keys_resumes_while_a_changed_settin
 
     config = configlib.validate(tiny_config())
     saved = resume.hashed_settings(config)
-    old = {k: v for k, v in saved.items() if k not in ("eval_crops", "eval_scales", "augment.color_jitter",
-                                                        "numerics")}
+    old = {k: v for k, v in saved.items() if k not in ("eval_crops", "eval_scales", "augment.color_jitter", "numerics")}
     meta = {"config_hash": "written-by-an-older-schema", "config": old}
     config.numerics = "fast"  # what the trainer records; runs written before the key existed ran "fast"
     resume.check_same_config(meta, config, tmp_path)  # the new keys at their defaults: the same run

@@ -25,16 +25,34 @@ EVERY = 5  # checkpoint every 5 steps; 20 steps per epoch, 3 epochs
 
 def _argv(data_dir, workdir):
     return [
-        "train", "--model", "lenet5", "--dataset", "fashion_mnist", "--data-dir", str(data_dir), "--epochs", "3",
-        "--batch-size", "32", "--checkpoint-every", str(EVERY), "--workdir", str(workdir),
-        "--config.eval_batch_size=50", "--config.log_every_steps=4",
+        "train",
+        "--model",
+        "lenet5",
+        "--dataset",
+        "fashion_mnist",
+        "--data-dir",
+        str(data_dir),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--checkpoint-every",
+        str(EVERY),
+        "--workdir",
+        str(workdir),
+        "--config.eval_batch_size=50",
+        "--config.log_every_steps=4",
     ]
 
 
 def _start(data_dir, workdir) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "cnnjax.cli", *_argv(data_dir, workdir)], env=cli_env(), cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "cnnjax.cli", *_argv(data_dir, workdir)],
+        env=cli_env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

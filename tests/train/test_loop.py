@@ -131,8 +131,14 @@ def test_checkpoint_that_does_not_fit_the_model_names_the_parameter(tmp_path):
 
 
 def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
-    settings = {"optimizer.name": "sgd", "optimizer.weight_decay": 0.0, "optimizer.lr": 1e30,
-                "schedule.warmup_fraction": 0.0, "checkpoint_every_steps": 1, "log_every_steps": 1}
+    settings = {
+        "optimizer.name": "sgd",
+        "optimizer.weight_decay": 0.0,
+        "optimizer.lr": 1e30,
+        "schedule.warmup_fraction": 0.0,
+        "checkpoint_every_steps": 1,
+        "log_every_steps": 1,
+    }
     with pytest.raises(FloatingPointError, match=r"at step (\d+)") as info:
         _run(tmp_path, **settings)
     bad = int(re.search(r"at step (\d+)", str(info.value)).group(1))
@@ -173,8 +179,13 @@ def test_a_config_that_fails_validation_creates_no_workdir(tmp_path):
 
 def test_restore_run_rebuilds_model_and_variables_from_the_workdir(tmp_path):
     """The registered autoencoder, fitted to 8x8 images by its task: restore_run needs no dataset."""
-    config = tiny_config(model="autoencoder", num_epochs=1, loss="l2", label_smoothing=0.0,
-                         **{"model_options.features": (4, 8), "model_options.latent_dim": 8})
+    config = tiny_config(
+        model="autoencoder",
+        num_epochs=1,
+        loss="l2",
+        label_smoothing=0.0,
+        **{"model_options.features": (4, 8), "model_options.latent_dim": 8},
+    )
     final = train_and_evaluate(config, tmp_path, dataset=tiny_dataset(n_train=64))
     restored, model, variables = restore_run(tmp_path)
     assert restored.model == "autoencoder" and tuple(model.input_size) == (8, 8) and model.latent_dim == 8

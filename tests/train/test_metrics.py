@@ -21,8 +21,14 @@ from cnnjax.train.metrics import (
     write_manifest,
 )
 
-RECORD = {"step": 10, "epoch": 0.5, "train_loss": 1.25, "train_accuracy": 0.5, "learning_rate": 0.1,
-          "images_per_sec": 1000.0}
+RECORD = {
+    "step": 10,
+    "epoch": 0.5,
+    "train_loss": 1.25,
+    "train_accuracy": 0.5,
+    "learning_rate": 0.1,
+    "images_per_sec": 1000.0,
+}
 
 
 def test_resumed_writer_drops_records_after_the_checkpoint_and_a_torn_line(tmp_path):
@@ -39,12 +45,15 @@ def test_resumed_writer_drops_records_after_the_checkpoint_and_a_torn_line(tmp_p
 SAVED = [{**RECORD, "step": s, "train_loss": 1.0 / s} for s in (10, 20, 30)]
 
 
-@pytest.mark.parametrize("on_disk, state", [
-    (None, "was missing"),
-    (SAVED[:1], "had 1 of them"),
-    ([], "had 0 of them"),
-    ([{**SAVED[0], "train_loss": 9.0}, *SAVED[1:]], "differed from them"),
-])
+@pytest.mark.parametrize(
+    "on_disk, state",
+    [
+        (None, "was missing"),
+        (SAVED[:1], "had 1 of them"),
+        ([], "had 0 of them"),
+        ([{**SAVED[0], "train_loss": 9.0}, *SAVED[1:]], "differed from them"),
+    ],
+)
 def test_resumed_writer_restores_the_records_the_checkpoint_carries(tmp_path, on_disk, state):
     path = tmp_path / "metrics.jsonl"
     if on_disk is not None:
@@ -57,12 +66,15 @@ def test_resumed_writer_restores_the_records_the_checkpoint_carries(tmp_path, on
     assert messages == [f"{path}: restored the 3 records up to step 30 from the checkpoint (the file {state})"]
 
 
-@pytest.mark.parametrize("lines, line, problem", [
-    ([json.dumps(RECORD), "garbage", json.dumps(RECORD)], 2, "not valid JSON, got 'garbage'"),
-    ([json.dumps(RECORD), '{"step": "x"}'], 2, "expected a record of training (a JSON object with an int 'step')"),
-    (["[3]", json.dumps(RECORD)], 1, "expected a record of training"),
-    ([json.dumps({**RECORD, "step": True})], 1, "an int 'step'"),
-])
+@pytest.mark.parametrize(
+    "lines, line, problem",
+    [
+        ([json.dumps(RECORD), "garbage", json.dumps(RECORD)], 2, "not valid JSON, got 'garbage'"),
+        ([json.dumps(RECORD), '{"step": "x"}'], 2, "expected a record of training (a JSON object with an int 'step')"),
+        (["[3]", json.dumps(RECORD)], 1, "expected a record of training"),
+        ([json.dumps({**RECORD, "step": True})], 1, "an int 'step'"),
+    ],
+)
 def test_a_damaged_metrics_file_names_its_line_and_is_restored_from_the_checkpoint(tmp_path, lines, line, problem):
     path = tmp_path / "metrics.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -75,8 +87,10 @@ def test_a_damaged_metrics_file_names_its_line_and_is_restored_from_the_checkpoi
     messages = []
     MetricsWriter(tmp_path, resume_step=30, saved_records=SAVED, report=messages.append).close()
     assert read_records(path) == SAVED
-    assert messages == [f"{path}: restored the 3 records up to step 30 from the checkpoint (the file was damaged at "
-                        f"line {line}: {info.value.problem})"]
+    assert messages == [
+        f"{path}: restored the 3 records up to step 30 from the checkpoint (the file was damaged at "
+        f"line {line}: {info.value.problem})"
+    ]
 
 
 def test_a_manifest_that_is_not_a_json_object_is_named(tmp_path):
@@ -127,8 +141,11 @@ def test_fingerprint_of_a_gzipped_idx_file(tmp_path):
     path = tmp_path / "labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(bytes(range(256)) * 100))
     (entry,) = fingerprint_files([path])
-    assert entry == {"path": str(path), "size": path.stat().st_size,
-                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert entry == {
+        "path": str(path),
+        "size": path.stat().st_size,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
 
 
 def test_progress_prints_plain_lines_without_a_terminal(capsys):
@@ -180,8 +197,15 @@ def test_pending_metrics_stay_on_device_until_pulled_and_survive_a_checkpoint():
     keys = ("step", "loss", "mse", "learning_rate", "finite")
     pending = PendingMetrics(keys, images_per_step=32)
     for step in (1, 2):
-        pending.add({"step": jnp.asarray(step), "loss": jnp.asarray(0.5 * step), "mse": jnp.asarray(0.1),
-                     "learning_rate": jnp.asarray(0.01), "finite": jnp.asarray(True)})
+        pending.add(
+            {
+                "step": jnp.asarray(step),
+                "loss": jnp.asarray(0.5 * step),
+                "mse": jnp.asarray(0.1),
+                "learning_rate": jnp.asarray(0.01),
+                "finite": jnp.asarray(True),
+            }
+        )
     values = pending.pull()
     assert list(values["step"]) == [1, 2] and list(values["loss"]) == [0.5, 1.0] and values["finite"].all()
     resumed = PendingMetrics(keys, images_per_step=32, saved=pending.state_dict())
@@ -220,8 +244,7 @@ def test_a_run_reports_compile_time_apart_and_fingerprints_its_data(tmp_path, mo
     assert first_interval < slow  # the seconds the first record's img/s covers: training only
     files = sorted(data_dir.iterdir())
     assert sorted(manifest["data_files"], key=lambda entry: entry["path"]) == [
-        {"path": str(p), "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
-        for p in files
+        {"path": str(p), "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in files
     ]
     assert manifest["cwd"] == str(tmp_path) and manifest["end_time"] >= manifest["start_time"]
     assert manifest["final_metrics"]["test_accuracy"] == final["test_accuracy"]

@@ -30,8 +30,10 @@ def test_a_run_records_the_profile_its_process_runs(tmp_path):
 
 def test_a_config_naming_another_profile_is_refused_before_anything_is_written(tmp_path):
     workdir = tmp_path / "run"
-    message = (r"^config\.numerics: this process runs the 'fast' profile, got 'portable'; .*"
-               r"cnnjax\.backend\.configure\('portable'\) first thing")
+    message = (
+        r"^config\.numerics: this process runs the 'fast' profile, got 'portable'; .*"
+        r"cnnjax\.backend\.configure\('portable'\) first thing"
+    )
     with pytest.raises(ValueError, match=message):
         train_and_evaluate(tiny_config(numerics="portable"), workdir, dataset=tiny_dataset(), model=TinyNet())
     assert not workdir.exists()
@@ -53,18 +55,36 @@ def get_config(arg=None):
 
 
 def _train(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnjax.cli", "train", *args], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnjax.cli", "train", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
 def test_cnnjax_train_runs_the_flag_over_the_config_over_cnnjax_profile_and_refuses_a_resumption_under_another(
-        tmp_path):
+    tmp_path,
+):
     data_dir = write_fake_fashion_mnist(tmp_path / "data", 128, 50)
     config_file = tmp_path / "config.py"
     config_file.write_text(CONFIG_FILE)
-    common = ["--config", str(config_file), "--dataset", "fashion_mnist", "--data-dir", str(data_dir), "--steps", "2",
-              "--batch-size", "32", "--config.eval_batch_size=50"]
+    common = [
+        "--config",
+        str(config_file),
+        "--dataset",
+        "fashion_mnist",
+        "--data-dir",
+        str(data_dir),
+        "--steps",
+        "2",
+        "--batch-size",
+        "32",
+        "--config.eval_batch_size=50",
+    ]
     env = {**cli_env(), "CNNJAX_PROFILE": "portable"}
 
     by_config = _train(*common, "--workdir", str(tmp_path / "config"), env=env)

@@ -39,20 +39,28 @@ def test_constant_and_step_schedules():
     assert float(constant(0)) == float(constant(99)) == pytest.approx(3e-3)
     step = _schedule(
         _config(**{"schedule.name": "step", "optimizer.lr": 0.1, "schedule.decay_epochs": [3, 6]}),
-        steps_per_epoch=10, total_steps=100,
+        steps_per_epoch=10,
+        total_steps=100,
     )
     lrs = [float(step(s)) for s in (0, 29, 30, 59, 60, 99)]
     np.testing.assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
     by_steps = _schedule(
         _config(**{"schedule.name": "step", "optimizer.lr": 0.1, "schedule.decay_steps": [32, 48]}),
-        steps_per_epoch=10, total_steps=64,
+        steps_per_epoch=10,
+        total_steps=64,
     )
     np.testing.assert_allclose([float(by_steps(s)) for s in (31, 32, 48)], [0.1, 0.01, 0.001], rtol=1e-6)
 
 
 def test_cosine_with_linear_warmup():
-    config = _config(**{"schedule.name": "cosine", "optimizer.lr": 1.0, "schedule.warmup_epochs": 2.0,
-                        "schedule.final_lr_fraction": 0.1})
+    config = _config(
+        **{
+            "schedule.name": "cosine",
+            "optimizer.lr": 1.0,
+            "schedule.warmup_epochs": 2.0,
+            "schedule.final_lr_fraction": 0.1,
+        }
+    )
     schedule = _schedule(config, steps_per_epoch=5, total_steps=110)
     np.testing.assert_allclose([float(schedule(s)) for s in (0, 5, 10)], [0.0, 0.5, 1.0], atol=1e-6)
     np.testing.assert_allclose(float(schedule(60)), 0.1 + 0.9 * 0.5, rtol=1e-5)  # halfway through the cosine
@@ -60,18 +68,22 @@ def test_cosine_with_linear_warmup():
 
 
 def test_warmup_composes_with_step_decay_at_absolute_boundaries():
-    config = _config(**{"schedule.name": "step", "optimizer.lr": 1.0, "schedule.warmup_epochs": 1.0,
-                        "schedule.decay_epochs": [2]})
+    config = _config(
+        **{"schedule.name": "step", "optimizer.lr": 1.0, "schedule.warmup_epochs": 1.0, "schedule.decay_epochs": [2]}
+    )
     schedule = _schedule(config, steps_per_epoch=10, total_steps=40)
     np.testing.assert_allclose([float(schedule(s)) for s in (5, 10, 19, 20)], [0.5, 1.0, 1.0, 0.1], rtol=1e-6)
 
 
-@pytest.mark.parametrize("settings, match", [
-    ({"schedule.name": "linear"}, "config.schedule.name: expected one of"),
-    ({"schedule.warmup_epochs": 20.0}, "warm-up shorter than the run"),
-    ({"optimizer.lr": -1.0}, "positive learning rate"),
-    ({"schedule.name": "step", "schedule.decay_epochs": [1], "schedule.decay_steps": [5]}, "decay_epochs, "),
-])
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        ({"schedule.name": "linear"}, "config.schedule.name: expected one of"),
+        ({"schedule.warmup_epochs": 20.0}, "warm-up shorter than the run"),
+        ({"optimizer.lr": -1.0}, "positive learning rate"),
+        ({"schedule.name": "step", "schedule.decay_epochs": [1], "schedule.decay_steps": [5]}, "decay_epochs, "),
+    ],
+)
 def test_schedule_errors(settings, match):
     """Caught by the config's validation (names, ranges, units) or the plan (a warm-up longer than the run)."""
     with pytest.raises(ValueError, match=match):
@@ -79,13 +91,16 @@ def test_schedule_errors(settings, match):
         _schedule(config, steps_per_epoch=10, total_steps=100)
 
 
-@pytest.mark.parametrize("name, reference", [
-    ("sgd", lambda: optax.sgd(0.1)),
-    ("momentum", lambda: optax.sgd(0.1, momentum=0.9)),
-    ("nesterov", lambda: optax.sgd(0.1, momentum=0.9, nesterov=True)),
-    ("adam", lambda: optax.adam(0.1)),
-    ("rmsprop", lambda: optax.rmsprop(0.1, decay=0.9, momentum=0.9)),
-])
+@pytest.mark.parametrize(
+    "name, reference",
+    [
+        ("sgd", lambda: optax.sgd(0.1)),
+        ("momentum", lambda: optax.sgd(0.1, momentum=0.9)),
+        ("nesterov", lambda: optax.sgd(0.1, momentum=0.9, nesterov=True)),
+        ("adam", lambda: optax.adam(0.1)),
+        ("rmsprop", lambda: optax.rmsprop(0.1, decay=0.9, momentum=0.9)),
+    ],
+)
 def test_optimizers_match_optax(name, reference):
     config = _config(**{"optimizer.name": name, "optimizer.weight_decay": 0.0})
     tx, ref = optim.make_optimizer(config, lambda step: 0.1, steps_per_epoch=10), reference()
@@ -120,8 +135,14 @@ def test_gradient_clipping():
 
 
 def test_reduce_on_plateau_divides_the_lr_after_patience_epochs_without_improvement():
-    config = _config(**{"optimizer.name": "sgd", "optimizer.weight_decay": 0.0, "schedule.name": "plateau",
-                        "schedule.plateau_patience": 2})
+    config = _config(
+        **{
+            "optimizer.name": "sgd",
+            "optimizer.weight_decay": 0.0,
+            "schedule.name": "plateau",
+            "schedule.plateau_patience": 2,
+        }
+    )
     tx = optim.make_optimizer(config, lambda step: 1.0, steps_per_epoch=3)
     state = tx.init(PARAMS)
     grads = jax.tree.map(jnp.ones_like, PARAMS)
@@ -151,8 +172,13 @@ def test_streams_are_stable_and_independent():
     assert not np.array_equal(*step_keys)
     code = "from cnnjax.train import rng; print(rng.shuffle_seed(rng.root_key(0)), rng.stable_hash('params'))"
     salt = str(1 + hash("params") % 1000)  # a hash salt other than this process's
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={"PYTHONHASHSEED": salt, "JAX_PLATFORMS": "cpu"}).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": salt, "JAX_PLATFORMS": "cpu"},
+    ).stdout
     assert output == f"{rnglib.shuffle_seed(root)} {zlib.crc32(b'params')}\n"  # Python's hash salt plays no part
     with pytest.raises(TypeError, match="seed"):
         rnglib.root_key(1.5)

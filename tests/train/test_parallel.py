@@ -94,9 +94,18 @@ def test_two_processes_on_localhost_match_one(tmp_path):
     port, workdir = _free_port(), tmp_path / "two"
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", PROCESS_SCRIPT.format(repo=str(REPO), overrides=overrides, port=port,
-                                                         process_id=i, workdir=str(workdir))],
-            env=cli_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                PROCESS_SCRIPT.format(
+                    repo=str(REPO), overrides=overrides, port=port, process_id=i, workdir=str(workdir)
+                ),
+            ],
+            env=cli_env(),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(2)
     ]
@@ -114,17 +123,28 @@ def test_two_processes_on_localhost_match_one(tmp_path):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), params_2, params_1)
 
 
-@pytest.mark.parametrize("call, message", [
-    ("initialize_distributed('127.0.0.1:{port}', 2, 0, timeout_s=3)",
-     "error: config.distributed: could not join the coordinator at 127.0.0.1:{port} as process 0 of 2 within 3 s; "
-     "start every process (--process-id 0 .. --num-processes - 1) with the same --coordinator-address"),
-    ("initialize_distributed('no-such-host.invalid:{port}', 2, 1)",
-     "ValueError: config.distributed.coordinator_address: host 'no-such-host.invalid' of 'no-such-host.invalid:{port}' "
-     "does not resolve"),
-    ("initialize_distributed('auto')",
-     "ValueError: config.distributed.coordinator_address: 'auto' takes the coordinator, process count and index "
-     "from a cluster"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            "initialize_distributed('127.0.0.1:{port}', 2, 0, timeout_s=3)",
+            "error: config.distributed: could not join the coordinator at 127.0.0.1:{port} as process 0 of 2 "
+            "within 3 s; "
+            "start every process (--process-id 0 .. --num-processes - 1) with the same --coordinator-address",
+        ),
+        (
+            "initialize_distributed('no-such-host.invalid:{port}', 2, 1)",
+            "ValueError: config.distributed.coordinator_address: host 'no-such-host.invalid' of "
+            "'no-such-host.invalid:{port}' "
+            "does not resolve",
+        ),
+        (
+            "initialize_distributed('auto')",
+            "ValueError: config.distributed.coordinator_address: 'auto' takes the coordinator, process count and index "
+            "from a cluster",
+        ),
+    ],
+)
 def test_a_process_that_cannot_join_says_why_and_ends(call, message):
     port = _free_port()
     done = run_python(f"from cnnjax import parallel; parallel.{call.format(port=port)}", timeout=60)

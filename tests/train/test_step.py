@@ -28,8 +28,14 @@ def _setup(*, model=None, lr=0.05, **step_options):
     preprocess = make_preprocess(configlib.default_config().augment, dataset)
     tx = optax.sgd(lr, momentum=0.9)
     state = create_train_state(model, tx, root_key(0), preprocess.input_shape)
-    options = dict(model=model, task=CLASSIFY, tx=tx, schedule=lambda s: jnp.asarray(lr), preprocess=preprocess,
-                   regularization=lambda p: 0.0)
+    options = dict(
+        model=model,
+        task=CLASSIFY,
+        tx=tx,
+        schedule=lambda s: jnp.asarray(lr),
+        preprocess=preprocess,
+        regularization=lambda p: 0.0,
+    )
     options.update(step_options)
     step = jax.jit(functools.partial(train_step, **options))
     images, labels = tiny_arrays(32)
@@ -127,6 +133,7 @@ def test_undeclared_auxiliary_outputs_are_an_error():
 
 def test_aux_weight_comes_from_the_model():
     """The auxiliary loss enters with the model's declared weight: weight 0 leaves the main loss's gradient alone."""
+
     class Unweighted(_AuxNet):
         outputs = OutputSpec("classification", (("aux", 0.0),))
 
@@ -159,13 +166,19 @@ def test_eval_views_of_a_position_blind_model_give_the_one_view_figures():
     for key in ("loss_sum", "correct", "correct_top5" if "correct_top5" in one else "count"):
         np.testing.assert_allclose(float(flips[key]), float(one[key]), rtol=1e-5)
     # ten crops of a constant image: ten equal views, again the one-view figures
-    flat = {**batch, "image": jnp.broadcast_to(batch["image"].mean(axis=(1, 2), keepdims=True).astype(jnp.uint8),
-                                                batch["image"].shape)}
+    flat = {
+        **batch,
+        "image": jnp.broadcast_to(
+            batch["image"].mean(axis=(1, 2), keepdims=True).astype(jnp.uint8), batch["image"].shape
+        ),
+    }
     ten = make_preprocess(augment, dataset, eval_crops="ten", eval_scales=(8, 12))
     assert ten.views(flat["image"]).shape == (20, 20, 6, 6, 1)
-    np.testing.assert_allclose(float(_evaluate(_PoolNet(), ten, flat)["loss_sum"]),
-                               float(_evaluate(_PoolNet(), make_preprocess(augment, dataset), flat)["loss_sum"]),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        float(_evaluate(_PoolNet(), ten, flat)["loss_sum"]),
+        float(_evaluate(_PoolNet(), make_preprocess(augment, dataset), flat)["loss_sum"]),
+        rtol=1e-4,
+    )
 
 
 def test_ten_crop_evaluation_averages_the_softmax_of_the_ten_crops():

@@ -20,8 +20,7 @@ LABELS = jnp.asarray([0, 2, 1])
 def test_classification_losses_by_name_and_metrics_by_hand():
     ce = make_task("classification", loss="", num_classes=3)
     assert ce.loss == "softmax_cross_entropy"
-    np.testing.assert_allclose(ce.loss_per_example(LOGITS, LABELS, train=True),
-                               F.softmax_cross_entropy(LOGITS, LABELS))
+    np.testing.assert_allclose(ce.loss_per_example(LOGITS, LABELS, train=True), F.softmax_cross_entropy(LOGITS, LABELS))
     hinge = make_task("classification", loss="multiclass_hinge", num_classes=3)
     # margins max(0, s_j - s_y + 1) over j != y: [0 + 0, 3 + 0, 2 + 1.5]
     np.testing.assert_allclose(hinge.loss_per_example(LOGITS, LABELS, train=True), [0.0, 3.0, 3.5])
@@ -30,7 +29,8 @@ def test_classification_losses_by_name_and_metrics_by_hand():
     assert (float(sums["correct"]), float(sums["count"])) == (1.0, 2.0) and "correct_top5" not in sums
     smoothed = make_task("classification", loss="", num_classes=3, label_smoothing=0.1)
     assert float(smoothed.loss_per_example(LOGITS, LABELS, train=True)[0]) != float(
-        smoothed.loss_per_example(LOGITS, LABELS, train=False)[0])  # smoothing in training only
+        smoothed.loss_per_example(LOGITS, LABELS, train=False)[0]
+    )  # smoothing in training only
 
 
 def test_top5_accuracy_over_more_than_five_classes():
@@ -57,7 +57,8 @@ def test_reconstruction_mse_and_psnr_against_numpy():
     assert metrics["test_psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-5)
     assert metrics["test_loss"] == pytest.approx(16 * mse.mean(), rel=1e-5)  # l2: summed over the 16 pixels
     assert float(task.train_metric_value(jnp.asarray(outputs), targets)) == pytest.approx(
-        ((outputs - images / 255.0) ** 2).mean(), rel=1e-5)
+        ((outputs - images / 255.0) ** 2).mean(), rel=1e-5
+    )
 
 
 def test_segmentation_targets_and_mean_iou_against_numpy():
@@ -75,14 +76,20 @@ def test_segmentation_targets_and_mean_iou_against_numpy():
     sums = task.eval_sums(jnp.asarray(logits), jnp.asarray(labels), jnp.asarray(mask))
     metrics = task.summarize({k: np.asarray(v) for k, v in sums.items()})
     predicted, target = logits.argmax(-1)[mask], labels[mask]
-    ious = [((predicted == c) & (target == c)).sum() / ((predicted == c) | (target == c)).sum() for c in range(4)
-            if ((predicted == c) | (target == c)).any()]
+    ious = [
+        ((predicted == c) & (target == c)).sum() / ((predicted == c) | (target == c)).sum()
+        for c in range(4)
+        if ((predicted == c) | (target == c)).any()
+    ]
     assert metrics["test_mean_iou"] == pytest.approx(np.mean(ious))
     assert metrics["test_pixel_accuracy"] == pytest.approx((predicted == target).mean())
     np.testing.assert_allclose(
         task.loss_per_example(jnp.asarray(logits), jnp.asarray(labels), train=False),
-        F.softmax_cross_entropy(jnp.asarray(logits.reshape(-1, 4)), jnp.asarray(labels.reshape(-1))).reshape(3, -1)
-        .mean(-1), rtol=1e-6)
+        F.softmax_cross_entropy(jnp.asarray(logits.reshape(-1, 4)), jnp.asarray(labels.reshape(-1)))
+        .reshape(3, -1)
+        .mean(-1),
+        rtol=1e-6,
+    )
 
 
 def test_mean_iou_leaves_out_absent_classes():
@@ -90,13 +97,16 @@ def test_mean_iou_leaves_out_absent_classes():
     assert tasks.mean_iou(confusion) == pytest.approx((2 / 3 + 3 / 4) / 2)
 
 
-@pytest.mark.parametrize("task, loss, smoothing, words", [
-    ("classification", "l2", 0.0, ["config.loss", "classification", "'l2'"]),
-    ("reconstruction", "multiclass_hinge", 0.0, ["reconstruction", "['l2']"]),
-    ("segmentation", "softmax_cross_entropy", 0.0, ["segmentation", "['pixel_softmax_cross_entropy']"]),
-    ("classification", "multiclass_hinge", 0.1, ["config.label_smoothing", "--config.label_smoothing=0"]),
-    ("classification", "svm", 0.0, ["config.loss", "'multiclass_hinge'", "'svm'"]),
-])
+@pytest.mark.parametrize(
+    "task, loss, smoothing, words",
+    [
+        ("classification", "l2", 0.0, ["config.loss", "classification", "'l2'"]),
+        ("reconstruction", "multiclass_hinge", 0.0, ["reconstruction", "['l2']"]),
+        ("segmentation", "softmax_cross_entropy", 0.0, ["segmentation", "['pixel_softmax_cross_entropy']"]),
+        ("classification", "multiclass_hinge", 0.1, ["config.label_smoothing", "--config.label_smoothing=0"]),
+        ("classification", "svm", 0.0, ["config.loss", "'multiclass_hinge'", "'svm'"]),
+    ],
+)
 def test_a_loss_that_does_not_fit_the_task_is_refused(task, loss, smoothing, words):
     with pytest.raises(ValueError) as info:
         tasks.check_loss(task, loss, smoothing)
@@ -106,11 +116,24 @@ def test_a_loss_that_does_not_fit_the_task_is_refused(task, loss, smoothing, wor
 
 TINY_RUNS = {  # task -> config overrides, model (None: the registered one with these options), last-line metric
     "hinge": ({"loss": "multiclass_hinge", "label_smoothing": 0.0}, TinyNet(), "test_accuracy"),
-    "reconstruction": ({"model": "autoencoder", "model_options.features": (4, 8), "model_options.latent_dim": 8,
-                        "label_smoothing": 0.0, "loss": "l2", "optimizer.weight_decay": 0.0, "optimizer.name": "adam"},
-                       None, "test_mse"),
-    "segmentation": ({"model": "unet", "model_options.features": (4, 8), "pad_to": 10, "label_smoothing": 0.0},
-                     None, "test_mean_iou"),
+    "reconstruction": (
+        {
+            "model": "autoencoder",
+            "model_options.features": (4, 8),
+            "model_options.latent_dim": 8,
+            "label_smoothing": 0.0,
+            "loss": "l2",
+            "optimizer.weight_decay": 0.0,
+            "optimizer.name": "adam",
+        },
+        None,
+        "test_mse",
+    ),
+    "segmentation": (
+        {"model": "unet", "model_options.features": (4, 8), "pad_to": 10, "label_smoothing": 0.0},
+        None,
+        "test_mean_iou",
+    ),
 }
 
 

@@ -28,8 +28,9 @@ def test_split_holds_out_the_last_examples_and_limits_apply_after():
 
 @pytest.mark.slow
 def test_validation_run_reports_validation_metrics_only(tmp_path):
-    metrics = train_and_evaluate(tiny_config(validation_examples=64, num_epochs=1), tmp_path / "run",
-                                 dataset=tiny_dataset(), model=TinyNet())
+    metrics = train_and_evaluate(
+        tiny_config(validation_examples=64, num_epochs=1), tmp_path / "run", dataset=tiny_dataset(), model=TinyNet()
+    )
     assert 0.0 <= metrics["validation_accuracy"] <= 1.0 and "validation_loss" in metrics
     assert not any(key.startswith("test_") for key in metrics)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -38,12 +39,18 @@ def test_validation_run_reports_validation_metrics_only(tmp_path):
 
 
 def test_validation_examples_rules():
-    with pytest.raises(ValueError, match=r"config.validation_examples: expected 0 \(evaluate on the test split\) or "
-                                         r"a number of training examples to hold out, got -1"):
+    with pytest.raises(
+        ValueError,
+        match=r"config.validation_examples: expected 0 \(evaluate on the test split\) or "
+        r"a number of training examples to hold out, got -1",
+    ):
         validate(tiny_config(validation_examples=-1), dataset_given=True)
     config = validate(tiny_config(validation_examples=256), dataset_given=True)
-    with pytest.raises(ValueError, match=r"config.validation_examples: expected fewer than the 256 training "
-                                         r"examples, got 256"):
+    with pytest.raises(
+        ValueError,
+        match=r"config.validation_examples: expected fewer than the 256 training "
+        r"examples, got 256",
+    ):
         split_data(config, tiny_dataset(n_train=256))
 
 

@@ -78,16 +78,24 @@ def test_a_lock_of_a_killed_process_is_taken_over_with_a_message(tmp_path):
 
 
 def _write_lock(workdir, **fields):
-    owner = {"pid": os.getpid(), "host": socket.gethostname(), "start_time": "2026-01-02T03:04:05+00:00",
-             "command": ["cnnjax", "train"], **fields}
+    owner = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "start_time": "2026-01-02T03:04:05+00:00",
+        "command": ["cnnjax", "train"],
+        **fields,
+    }
     (workdir / LOCK_FILE).write_text(json.dumps(owner))
 
 
-@pytest.mark.parametrize("fields, why", [
-    (dict(pid=2**22 + 12345), "is no longer running"),  # above any pid_max: no such process
-    (dict(process_start=1), "is no longer running"),  # this pid, but another process started at another time
-    (dict(host="elsewhere"), "no longer holds it"),  # not checkable here; the free flock decides
-])
+@pytest.mark.parametrize(
+    "fields, why",
+    [
+        (dict(pid=2**22 + 12345), "is no longer running"),  # above any pid_max: no such process
+        (dict(process_start=1), "is no longer running"),  # this pid, but another process started at another time
+        (dict(host="elsewhere"), "no longer holds it"),  # not checkable here; the free flock decides
+    ],
+)
 def test_stale_lock_files_without_a_holder_are_taken_over(tmp_path, fields, why):
     _write_lock(tmp_path, **fields)
     messages = []
@@ -136,14 +144,21 @@ def test_prepare_workdir_errors_name_the_workdir(tmp_path):
     assert prepare_workdir(tmp_path / "a") == (tmp_path / "a", None)
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["train", "--model", "lenet5"], "cnnjax train --model lenet5 --workdir 'runs/my run'"),
-    (["train", "--workdir", "old", "--epochs", "3"], "cnnjax train --epochs 3 --workdir 'runs/my run'"),
-    (["train", "--workdir=old", "--config.optimizer.lr=0.1"],
-     "cnnjax train --config.optimizer.lr=0.1 --workdir 'runs/my run'"),
-    (["train", "--config", "cfg.py:runlocal", "--config.name", "a b"],
-     "cnnjax train --config cfg.py:runlocal --config.name 'a b' --workdir 'runs/my run'"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["train", "--model", "lenet5"], "cnnjax train --model lenet5 --workdir 'runs/my run'"),
+        (["train", "--workdir", "old", "--epochs", "3"], "cnnjax train --epochs 3 --workdir 'runs/my run'"),
+        (
+            ["train", "--workdir=old", "--config.optimizer.lr=0.1"],
+            "cnnjax train --config.optimizer.lr=0.1 --workdir 'runs/my run'",
+        ),
+        (
+            ["train", "--config", "cfg.py:runlocal", "--config.name", "a b"],
+            "cnnjax train --config cfg.py:runlocal --config.name 'a b' --workdir 'runs/my run'",
+        ),
+    ],
+)
 def test_resume_command(argv, expected):
     command = resume_command(argv, "runs/my run")
     assert command == expected
@@ -173,10 +188,30 @@ def test_an_interrupted_run_without_workdir_prints_the_command_that_resumes_it(t
     from .helpers import write_fake_fashion_mnist
 
     data_dir = write_fake_fashion_mnist(tmp_path / "data", n_train=320, n_test=50)
-    argv = ["train", "--model", "lenet5", "--dataset", "fashion_mnist", "--data-dir", str(data_dir), "--epochs", "1",
-            "--batch-size", "32", "--checkpoint-every", "2", "--config.eval_batch_size=50"]
-    process = subprocess.Popen([sys.executable, "-m", "cnnjax.cli", *argv], env=cli_env(), cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [
+        "train",
+        "--model",
+        "lenet5",
+        "--dataset",
+        "fashion_mnist",
+        "--data-dir",
+        str(data_dir),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--checkpoint-every",
+        "2",
+        "--config.eval_batch_size=50",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnjax.cli", *argv],
+        env=cli_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("runs/*/checkpoints/2")):
         assert process.poll() is None, process.communicate()[1]
@@ -194,10 +229,13 @@ def test_an_interrupted_run_without_workdir_prints_the_command_that_resumes_it(t
     assert "resuming from the checkpoint of step" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("overrides, match", [
-    ({"model": "lenet6"}, "config.model: expected one of"),
-    ({"dataset": "fashion_mnist", "data_dir": "/nonexistent/fashion"}, "IDX files missing in /nonexistent/fashion"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"model": "lenet6"}, "config.model: expected one of"),
+        ({"dataset": "fashion_mnist", "data_dir": "/nonexistent/fashion"}, "IDX files missing in /nonexistent/fashion"),
+    ],
+)
 def test_a_run_that_fails_validation_leaves_no_workdir(tmp_path, overrides, match):
     from cnnjax.train import train_and_evaluate
 

@@ -79,9 +79,7 @@ def test_filters_of_a_deeper_layer_have_a_row_per_input_channel(run, tmp_path):
     np.testing.assert_allclose(tiles[12:17, 30:35], (w - kernel[..., 5].min()) / np.ptp(kernel[..., 5]), rtol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "layer, shape", [("conv1", "28x28 (all 6"), ("pool2", "5x5 (all 16"), ("conv2", "10x10")]
-)
+@pytest.mark.parametrize("layer, shape", [("conv1", "28x28 (all 6"), ("pool2", "5x5 (all 16"), ("conv2", "10x10")])
 def test_featuremaps(run, tmp_path, layer, shape):
     _, texts = draw(run, "featuremaps", "--layer", layer, "--image", "3", tmp_path=tmp_path)
     names_model_and_run(texts["suptitle"], layer)
@@ -159,7 +157,10 @@ def test_curves_name_runs_by_the_shortest_path_that_tells_them_apart(workdir, tm
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert legend == ["alexnet/seed0 train", "alexnet/seed0 test", "vgg/seed0 train", "vgg/seed0 test"]
     assert cli.distinct_names([tmp_path / "a" / "x" / "s", tmp_path / "b" / "x" / "s", tmp_path / "t"]) == [
-        "a/x/s", "b/x/s", "t"]
+        "a/x/s",
+        "b/x/s",
+        "t",
+    ]
     assert cli.distinct_names([tmp_path / "one"]) == ["one"]
 
 
@@ -199,8 +200,18 @@ def test_all_writes_every_kind_and_an_index(workdir, tmp_path):
     assert cnnjax_cli.main(["viz", "all", "--workdir", str(workdir), "--out", str(tmp_path / "figs")]) == 0
     page = (tmp_path / "figs" / "index.html").read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
-    for stem in ("filters-conv1", "filters-conv2", "featuremaps-conv1", "featuremaps-pool2", "occlusion",
-                 "saliency", "kernels", "curves", "confusion", "errors"):
+    for stem in (
+        "filters-conv1",
+        "filters-conv2",
+        "featuremaps-conv1",
+        "featuremaps-pool2",
+        "occlusion",
+        "saliency",
+        "kernels",
+        "curves",
+        "confusion",
+        "errors",
+    ):
         assert f"{stem}.png" in images
     assert all((tmp_path / "figs" / name).stat().st_size > 1000 for name in images)
 
@@ -214,56 +225,80 @@ def test_command_line_writes_the_default_file(workdir, capsys):
 # ------------------------------------------------------------------------------------------------------ errors
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["featuremaps", "--layer", "conv9"], r"layer: expected a layer with spatial maps .*\['conv1', 'pool1', "
-                                          r"'conv2', 'pool2'\]; got unknown 'conv9'"),
-    (["featuremaps", "--layer", "fc1"], r"layer: expected a layer with spatial maps .*got 'fc1', a Dense with "
-                                        r"output \(1, 120\)"),
-    (["filters", "--layer", "pool1"], r"layer: expected a layer with a 2-D conv kernel, one of \['conv1', "
-                                      r"'conv2'\]; got 'pool1'"),
-    (["occlusion", "--image", "2000"], r"image: expected a test-set index in \[0, 2000\), got 2000"),
-    (["featuremaps", "--image", "-1"], r"image: expected a test-set index in \[0, 2000\), got -1"),
-    (["saliency", "--class", "Hat"], r"class: expected one of \['T-shirt/top', .*'Ankle boot'\].*got 'Hat'"),
-    (["occlusion", "--patch-size", "40"], r"--patch-size: expected a patch side in \[1, 28\] pixels \(the model's "
-                                          r"input is 28x28\), got 40"),
-    (["occlusion", "--stride", "40"], r"--stride: expected at most the patch size 7 .*, got 40"),
-    (["occlusion", "--patch-size", "8", "--stride", "9"], r"--stride: expected at most the patch size 8 .*got 9"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (
+            ["featuremaps", "--layer", "conv9"],
+            r"layer: expected a layer with spatial maps .*\['conv1', 'pool1', "
+            r"'conv2', 'pool2'\]; got unknown 'conv9'",
+        ),
+        (
+            ["featuremaps", "--layer", "fc1"],
+            r"layer: expected a layer with spatial maps .*got 'fc1', a Dense with "
+            r"output \(1, 120\)",
+        ),
+        (
+            ["filters", "--layer", "pool1"],
+            r"layer: expected a layer with a 2-D conv kernel, one of \['conv1', "
+            r"'conv2'\]; got 'pool1'",
+        ),
+        (["occlusion", "--image", "2000"], r"image: expected a test-set index in \[0, 2000\), got 2000"),
+        (["featuremaps", "--image", "-1"], r"image: expected a test-set index in \[0, 2000\), got -1"),
+        (["saliency", "--class", "Hat"], r"class: expected one of \['T-shirt/top', .*'Ankle boot'\].*got 'Hat'"),
+        (
+            ["occlusion", "--patch-size", "40"],
+            r"--patch-size: expected a patch side in \[1, 28\] pixels \(the model's "
+            r"input is 28x28\), got 40",
+        ),
+        (["occlusion", "--stride", "40"], r"--stride: expected at most the patch size 7 .*, got 40"),
+        (["occlusion", "--patch-size", "8", "--stride", "9"], r"--stride: expected at most the patch size 8 .*got 9"),
+    ],
+)
 def test_user_errors(run, argv, match):
     with pytest.raises(ValueError, match=match):
         cli.KINDS[argv[0]](run, parse(*argv, "--workdir", str(run.workdir)))
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["confusion", "--class", "Shirt"], r"--class: expected only with occlusion / saliency, got it with confusion"),
-    (["curves", "--layer", "conv1"], r"--layer: expected only with filters / featuremaps, got it with curves"),
-    (["filters", "--image", "3"], r"--image: expected only with featuremaps / occlusion / saliency / kernels"),
-    (["occlusion", "--smoothgrad", "8"], r"--smoothgrad: expected only with saliency, got it with occlusion"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["confusion", "--class", "Shirt"], r"--class: expected only with occlusion / saliency, got it with confusion"),
+        (["curves", "--layer", "conv1"], r"--layer: expected only with filters / featuremaps, got it with curves"),
+        (["filters", "--image", "3"], r"--image: expected only with featuremaps / occlusion / saliency / kernels"),
+        (["occlusion", "--smoothgrad", "8"], r"--smoothgrad: expected only with saliency, got it with occlusion"),
+    ],
+)
 def test_an_option_the_kind_does_not_read_is_an_error(workdir, argv, match):
     with pytest.raises(ValueError, match=match):
         cli.check_options(parse(*argv, "--workdir", str(workdir)))
     cli.check_options(parse("all", *argv[1:], "--workdir", str(workdir)))  # 'all' reads every option
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["occlusion", "--patch-size", "0"], r"--patch-size: expected a positive number of pixels, got 0"),
-    (["occlusion", "--stride", "0"], r"--stride: expected a positive number of pixels, got 0"),
-    (["featuremaps", "--max-maps", "0"], r"--max-maps: expected a positive number of channels, got 0"),
-    (["featuremaps", "--max-maps", "-1"], r"--max-maps: expected a positive number of channels, got -1"),
-    (["errors", "--count", "0"], r"--count: expected a positive number of images, got 0"),
-    (["saliency", "--smoothgrad", "-1"], r"--smoothgrad: expected 0 \(off\) or a positive number of noisy copies"),
-    (["saliency", "--noise", "0.3"], r"--noise: expected only with --smoothgrad N .* got it without"),
-    (["saliency", "--seed", "3"], r"--seed: expected only with --smoothgrad N .* got it without"),
-    (["all", "--noise", "0.3"], r"--noise: expected only with --smoothgrad N"),
-    (["kernels", "--overwrite"], r"--overwrite: expected only with --out \(the default DIR/viz/ is always "
-                                 r"rewritten\), got it without"),
-    (["saliency", "--smoothgrad", "4", "--noise", "-1"], r"--noise: expected a finite std > 0, .* got -1.0"),
-    (["saliency", "--smoothgrad", "4", "--noise", "nan"], r"--noise: expected a finite std > 0, .* got nan"),
-    (["saliency", "--smoothgrad", "4", "--noise", "0"], r"--noise: expected a finite std > 0, .* got 0.0"),
-    (["saliency", "--smoothgrad", "4", "--seed", "-1"], r"--seed: expected a seed in \[0, 2\*\*31\), got -1"),
-    (["saliency", "--smoothgrad", "4", "--seed", str(2**31)], r"--seed: expected a seed in \[0, 2\*\*31\)"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["occlusion", "--patch-size", "0"], r"--patch-size: expected a positive number of pixels, got 0"),
+        (["occlusion", "--stride", "0"], r"--stride: expected a positive number of pixels, got 0"),
+        (["featuremaps", "--max-maps", "0"], r"--max-maps: expected a positive number of channels, got 0"),
+        (["featuremaps", "--max-maps", "-1"], r"--max-maps: expected a positive number of channels, got -1"),
+        (["errors", "--count", "0"], r"--count: expected a positive number of images, got 0"),
+        (["saliency", "--smoothgrad", "-1"], r"--smoothgrad: expected 0 \(off\) or a positive number of noisy copies"),
+        (["saliency", "--noise", "0.3"], r"--noise: expected only with --smoothgrad N .* got it without"),
+        (["saliency", "--seed", "3"], r"--seed: expected only with --smoothgrad N .* got it without"),
+        (["all", "--noise", "0.3"], r"--noise: expected only with --smoothgrad N"),
+        (
+            ["kernels", "--overwrite"],
+            r"--overwrite: expected only with --out \(the default DIR/viz/ is always "
+            r"rewritten\), got it without",
+        ),
+        (["saliency", "--smoothgrad", "4", "--noise", "-1"], r"--noise: expected a finite std > 0, .* got -1.0"),
+        (["saliency", "--smoothgrad", "4", "--noise", "nan"], r"--noise: expected a finite std > 0, .* got nan"),
+        (["saliency", "--smoothgrad", "4", "--noise", "0"], r"--noise: expected a finite std > 0, .* got 0.0"),
+        (["saliency", "--smoothgrad", "4", "--seed", "-1"], r"--seed: expected a seed in \[0, 2\*\*31\), got -1"),
+        (["saliency", "--smoothgrad", "4", "--seed", str(2**31)], r"--seed: expected a seed in \[0, 2\*\*31\)"),
+    ],
+)
 def test_option_values_without_effect_or_out_of_range_are_errors(workdir, argv, match):
     with pytest.raises(ValueError, match=match):
         cli.check_options(parse(*argv, "--workdir", str(workdir)))
@@ -272,8 +307,14 @@ def test_option_values_without_effect_or_out_of_range_are_errors(workdir, argv, 
 def test_smoothgrad_library_refuses_a_noise_that_is_not_a_positive_std():
     for noise in (-0.1, 0.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match=r"noise: expected a finite std > 0"):
-            analysis.saliency(lambda x: x.reshape(1, -1), np.zeros((2, 2, 1), np.float32), 0, samples=2,
-                              noise=noise, key=jax.random.key(0))
+            analysis.saliency(
+                lambda x: x.reshape(1, -1),
+                np.zeros((2, 2, 1), np.float32),
+                0,
+                samples=2,
+                noise=noise,
+                key=jax.random.key(0),
+            )
 
 
 def test_featuremaps_figure_refuses_no_maps():
@@ -281,8 +322,9 @@ def test_featuremaps_figure_refuses_no_maps():
         figures.featuremaps_figure(np.zeros((4, 4, 1)), np.zeros((2, 2, 3)), title="t", max_maps=0)
 
 
-@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".jpg", b"\xff\xd8\xff"), (".pdf", b"%PDF"),
-                                           (".svg", b"<?xml")])
+@pytest.mark.parametrize(
+    "suffix, magic", [(".png", b"\x89PNG"), (".jpg", b"\xff\xd8\xff"), (".pdf", b"%PDF"), (".svg", b"<?xml")]
+)
 def test_a_figure_is_written_in_the_format_of_its_suffix(tmp_path, suffix, magic):
     figure = figures.new_figure(2, 2)
     figure.subplots().plot([0, 1])
@@ -292,8 +334,11 @@ def test_a_figure_is_written_in_the_format_of_its_suffix(tmp_path, suffix, magic
 
 @pytest.mark.parametrize("name", ["figure", "figure.txt", "figure.png.bak"])
 def test_a_suffix_that_names_no_format_is_refused(tmp_path, name):
-    with pytest.raises(ValueError, match=rf"path: expected a file name ending in one of .*\.png.*, got "
-                                         rf"'{tmp_path / name}'; e.g. '{tmp_path / 'figure'}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"path: expected a file name ending in one of .*\.png.*, got "
+        rf"'{tmp_path / name}'; e.g. '{tmp_path / 'figure'}",
+    ):
         figures.save(figures.new_figure(2, 2), tmp_path / name)
     assert not (tmp_path / name).exists()
 
@@ -313,23 +358,28 @@ def test_out_paths_that_cannot_be_written_or_would_replace_files(workdir, tmp_pa
     (tmp_path / "figs" / "index.html").write_text("committed")
     assert out_error(workdir, "kernels", tmp_path / "figs") == (
         f"--out: expected a file name, got '{tmp_path / 'figs'}', a folder; name a file in it, e.g. "
-        f"'{tmp_path / 'figs' / 'kernels.png'}'")
+        f"'{tmp_path / 'figs' / 'kernels.png'}'"
+    )
     assert out_error(workdir, "kernels", tmp_path / "taken.png" / "k.png") == (
         f"--out: expected a path in a folder, got '{tmp_path / 'taken.png' / 'k.png'}', but "
-        f"'{tmp_path / 'taken.png'}' is a file")
+        f"'{tmp_path / 'taken.png'}' is a file"
+    )
     assert out_error(workdir, "kernels", tmp_path / "k").startswith("--out: expected a file name ending in one of")
     assert out_error(workdir, "kernels", tmp_path / "taken.png") == (
-        f"--out: '{tmp_path / 'taken.png'}' exists; add --overwrite to replace it, or name another file")
+        f"--out: '{tmp_path / 'taken.png'}' exists; add --overwrite to replace it, or name another file"
+    )
     assert out_error(workdir, "kernels", tmp_path / "taken.png", "--overwrite") is None
     assert out_error(workdir, "all", tmp_path / "figs") == (
         f"--out: '{tmp_path / 'figs'}' already holds 1 files (index.html); add --overwrite to replace those of "
-        "the same names, or name a new folder")
+        "the same names, or name a new folder"
+    )
     assert out_error(workdir, "all", tmp_path / "figs", "--overwrite") is None
     assert out_error(workdir, "all", tmp_path / "taken.png").startswith("--out: all writes a folder, got")
     assert out_error(workdir, "all", tmp_path / "new" / "figs") is None
     assert out_error(workdir, "all", tmp_path / "all.png") == (
         f"--out: all writes a folder (its figures and index.html), got '{tmp_path / 'all.png'}', the name of an "
-        f"image file; name a folder, e.g. '{tmp_path / 'all'}'")
+        f"image file; name a folder, e.g. '{tmp_path / 'all'}'"
+    )
     assert (tmp_path / "taken.png").read_bytes() == b"committed"
 
 
@@ -349,7 +399,8 @@ def test_an_out_that_cannot_be_created_is_one_line(workdir, capsys):
     assert cnnjax_cli.main(["viz", "kernels", "--workdir", str(workdir), "--out", out]) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"cnnjax viz: error: cannot write '{out}': ") and line.endswith(
-        "; choose a path in a writable folder (--out)")
+        "; choose a path in a writable folder (--out)"
+    )
 
 
 def test_each_workdir_once(workdir, capsys):
@@ -391,13 +442,20 @@ def test_a_model_without_classes(autoencoder_workdir, tmp_path):
     run = load_run(autoencoder_workdir)
     assert not run.classifier and run.metric_keys == ("train_mse", "test_mse")
     for kind in ("occlusion", "saliency", "confusion", "errors"):
-        with pytest.raises(ValueError, match=rf"{kind}: expected a classifier .* got config.model 'autoencoder' "
-                                             r".*, a reconstruction model"):
+        with pytest.raises(
+            ValueError,
+            match=rf"{kind}: expected a classifier .* got config.model 'autoencoder' "
+            r".*, a reconstruction model",
+        ):
             cli.KINDS[kind](run, parse(kind, "--workdir", str(autoencoder_workdir)))
     assert cnnjax_cli.main(["viz", "all", "--workdir", str(autoencoder_workdir), "--out", str(tmp_path)]) == 0
     images = re.findall(r'<img src="([^"]+)"', (tmp_path / "index.html").read_text())
-    assert {name.removesuffix(".png").split("-")[0] for name in images} == {"filters", "featuremaps", "kernels",
-                                                                           "curves"}
+    assert {name.removesuffix(".png").split("-")[0] for name in images} == {
+        "filters",
+        "featuremaps",
+        "kernels",
+        "curves",
+    }
     [(_, figure, _)] = cli.curves([run])
     metric = figure.axes[1]
     assert metric.get_ylabel() == "mse"
@@ -411,8 +469,10 @@ def test_one_workdir_unless_curves(workdir, capsys):
 
 
 def test_viz_is_not_imported_by_the_library():
-    code = ("import sys, cnnjax, cnnjax.functional, cnnjax.cli; "
-            "print(sorted(m for m in sys.modules if m.startswith(('cnnjax.viz', 'matplotlib'))))")
+    code = (
+        "import sys, cnnjax, cnnjax.functional, cnnjax.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(('cnnjax.viz', 'matplotlib'))))"
+    )
     import subprocess
     import sys
 

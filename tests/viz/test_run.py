@@ -69,24 +69,32 @@ def test_a_run_without_a_manifest_is_drawn_with_a_warning(workdir, tmp_path):
     warnings = []
     run = load_run(copy, report=warnings.append)
     assert len(run.test_set) == 2000
-    assert warnings == [f"warning: {copy / 'manifest.json'} is missing, so the fashion_mnist files loaded cannot be "
-                        "checked against the run's data; drawing with them unchecked"]
+    assert warnings == [
+        f"warning: {copy / 'manifest.json'} is missing, so the fashion_mnist files loaded cannot be "
+        "checked against the run's data; drawing with them unchecked"
+    ]
 
 
 def test_a_run_trained_on_arrays_is_not_drawn_on_the_named_dataset(workdir, tmp_path):
     copy = copy_run(workdir, tmp_path)
     manifest = json.loads((copy / "manifest.json").read_text())
     (copy / "manifest.json").write_text(json.dumps({**manifest, "data_files": []}))
-    with pytest.raises(ValueError, match=r"data: .*manifest.json records no data files \(the run was given its "
-                                         r"dataset as arrays\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"data: .*manifest.json records no data files \(the run was given its "
+        r"dataset as arrays\)",
+    ):
         load_run(copy).dataset  # noqa: B018 (the first use loads it)
 
 
-@pytest.mark.parametrize("text, match", [
-    ('{"model": ', r"config.json: not valid JSON \(Expecting value: line 1 column 11 .*\); expected the config"),
-    ("[1, 2]", r"config.json: expected a JSON object \(the config that training writes\), got list"),
-    ('{"model": "lenet5", "batch_size": 0}', r"config.json: not a valid config: config.batch_size"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('{"model": ', r"config.json: not valid JSON \(Expecting value: line 1 column 11 .*\); expected the config"),
+        ("[1, 2]", r"config.json: expected a JSON object \(the config that training writes\), got list"),
+        ('{"model": "lenet5", "batch_size": 0}', r"config.json: not a valid config: config.batch_size"),
+    ],
+)
 def test_a_damaged_config_json_names_the_file(tmp_path, text, match):
     (tmp_path / "config.json").write_text(text)
     with pytest.raises(ValueError, match=rf"{tmp_path}/{match}"):
@@ -106,8 +114,9 @@ def _zero_arrays(checkpoint):
             path.write_bytes(bytes(path.stat().st_size))
 
 
-def test_a_damaged_newest_checkpoint_falls_back_to_the_intact_one_and_changes_nothing(workdir, tmp_path, capsys,
-                                                                                       caplog):
+def test_a_damaged_newest_checkpoint_falls_back_to_the_intact_one_and_changes_nothing(
+    workdir, tmp_path, capsys, caplog
+):
     copy = copy_run(workdir, tmp_path)
     _zero_arrays(copy / "checkpoints" / "8")
     before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
@@ -137,13 +146,19 @@ def test_reading_a_run_logs_no_read_only_notices(workdir, caplog, capsys):
 def test_curves_of_empty_records_say_the_checkpoints_hold_them(workdir, tmp_path):
     copy = copy_run(workdir, tmp_path)
     (copy / "metrics.jsonl").write_text("")
-    with pytest.raises(ValueError, match=rf"workdir: {copy}/metrics.jsonl is empty, but the run has checkpoints, "
-                                         r"which carry its records: run its training again on .*rewrites"):
+    with pytest.raises(
+        ValueError,
+        match=rf"workdir: {copy}/metrics.jsonl is empty, but the run has checkpoints, "
+        r"which carry its records: run its training again on .*rewrites",
+    ):
         cli.curves([load_run(copy)])
     shutil.rmtree(copy / "checkpoints")
     (copy / "metrics.jsonl").unlink()
-    with pytest.raises(ValueError, match=r"metrics.jsonl is missing and the run has no checkpoint: it has not "
-                                         r"logged a step yet"):
+    with pytest.raises(
+        ValueError,
+        match=r"metrics.jsonl is missing and the run has no checkpoint: it has not "
+        r"logged a step yet",
+    ):
         cli.curves([load_run(copy)])
 
 

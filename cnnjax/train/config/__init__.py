@@ -11,6 +11,17 @@ from cnnjax.train.config.schema import FREE_FORM_KEYS, PARALLEL, default_config,
 from cnnjax.train.config.validation import RULES, check_task, fill, flatten, key_holder, set_value, validate
 
 __all__ = [
-    "FREE_FORM_KEYS", "PARALLEL", "RULES", "check_task", "default_config", "fill", "flatten", "key_holder",
-    "load_config", "override", "runlocal", "set_value", "validate",
+    "FREE_FORM_KEYS",
+    "PARALLEL",
+    "RULES",
+    "check_task",
+    "default_config",
+    "fill",
+    "flatten",
+    "key_holder",
+    "load_config",
+    "override",
+    "runlocal",
+    "set_value",
+    "validate",
 ]

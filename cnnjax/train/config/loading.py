@@ -45,12 +45,15 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     if arg is not None and arg not in valid:
         raise ValueError(f"config: {file}:{arg}: expected an argument of {list(valid)} (the file's ARGS), got {arg!r}")
     if arg is None and _needs_argument(module.get_config):
-        raise ValueError(f"config: {file}: get_config needs an argument, one of {list(valid)} (the file's ARGS); "
-                         f"got none: pass it as '{file}:{valid[0] if valid else 'ARG'}'")
+        raise ValueError(
+            f"config: {file}: get_config needs an argument, one of {list(valid)} (the file's ARGS); "
+            f"got none: pass it as '{file}:{valid[0] if valid else 'ARG'}'"
+        )
     result = _run_file(file, lambda: module.get_config() if arg is None else module.get_config(arg))
     if not isinstance(result, (ml_collections.ConfigDict, Mapping)):
-        raise ValueError(f"config: {file}: get_config() returned {type(result).__name__}, expected an "
-                         "ml_collections.ConfigDict")
+        raise ValueError(
+            f"config: {file}: get_config() returned {type(result).__name__}, expected an ml_collections.ConfigDict"
+        )
     return fill(result)
 
 
@@ -109,8 +112,9 @@ def override(config: ml_collections.ConfigDict, argv: Sequence[str]) -> ml_colle
     while i < len(argv):
         match = OVERRIDE.match(argv[i])
         if not match:
-            raise ValueError(f"unrecognized argument {argv[i]!r} (config overrides look like "
-                             "--config.optimizer.lr=0.05)")
+            raise ValueError(
+                f"unrecognized argument {argv[i]!r} (config overrides look like --config.optimizer.lr=0.05)"
+            )
         key, value = match.group(1), match.group(2)
         if value is None:
             if i + 1 == len(argv):
@@ -133,8 +137,9 @@ def override(config: ml_collections.ConfigDict, argv: Sequence[str]) -> ml_colle
 def _parse_with_config_flags(config: ml_collections.ConfigDict, settings: list[str]) -> None:
     """Applies `--config.KEY=VALUE` settings (keys known to exist) to `config` in place through config_flags."""
     values = flags.FlagValues()
-    config_flags.DEFINE_config_dict("config", config, flag_values=values, lock_config=False,
-                                    sys_argv=["cnnjax", *settings])
+    config_flags.DEFINE_config_dict(
+        "config", config, flag_values=values, lock_config=False, sys_argv=["cnnjax", *settings]
+    )
     try:
         values(["cnnjax", *settings])
     except flags.Error as e:  # "flag --config.KEY=VALUE: why"

@@ -85,8 +85,11 @@ def _at_least(minimum: float) -> Callable[[Any], bool]:
 RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("limit_train", lambda v: v is None or v >= 1, "a positive number of examples, or None for all"),
     ("limit_test", lambda v: v is None or v >= 1, "a positive number of examples, or None for all"),
-    ("validation_examples", _at_least(0), "0 (evaluate on the test split) or a number of training examples to hold "
-     "out"),
+    (
+        "validation_examples",
+        _at_least(0),
+        "0 (evaluate on the test split) or a number of training examples to hold out",
+    ),
     ("num_epochs", _at_least(0), "a number of epochs >= 0"),
     ("num_steps", _at_least(0), "a number of steps >= 0"),
     ("batch_size", _at_least(1), "a positive batch size"),
@@ -125,8 +128,12 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("stop_after_step", _at_least(0), "a step >= 0 (0: off)"),
     ("steps_per_call", _at_least(0), "a number of steps >= 0 (0: auto)"),
     ("distributed.num_processes", _at_least(1), "a positive number of processes"),
-    ("seed", lambda v: 0 <= v < rng.SEED_LIMIT, "a seed in [0, 2**31) (`cnnjax.train.rng.check_seed`: a larger or "
-     "negative one would wrap around onto another run's)"),
+    (
+        "seed",
+        lambda v: 0 <= v < rng.SEED_LIMIT,
+        "a seed in [0, 2**31) (`cnnjax.train.rng.check_seed`: a larger or "
+        "negative one would wrap around onto another run's)",
+    ),
 )
 # Durations given in several units: at most one of each group may be set.
 ONE_OF = (
@@ -136,8 +143,9 @@ ONE_OF = (
 )
 
 
-def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: object | None = None,
-             dataset_given: bool = False) -> ml_collections.ConfigDict:
+def validate(
+    config: ml_collections.ConfigDict | Mapping[str, Any], *, model: object | None = None, dataset_given: bool = False
+) -> ml_collections.ConfigDict:
     """The full config (`fill`), after checking every value: ranges, choices, one unit per duration. Needs no
     model and no data: run before anything else. (Whether the loss and the evaluation views fit the model's task
     is checked where the model is created, `trainer.create_model`.)
@@ -150,8 +158,12 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: ob
     flat = flatten(config)
     _check_ranges(flat)
     _check_durations(flat)
-    choices = [("optimizer.name", optim.OPTIMIZERS), ("schedule.name", optim.SCHEDULES), ("parallel", PARALLEL),
-               ("numerics", ["", *backend.PROFILES])]
+    choices = [
+        ("optimizer.name", optim.OPTIMIZERS),
+        ("schedule.name", optim.SCHEDULES),
+        ("parallel", PARALLEL),
+        ("numerics", ["", *backend.PROFILES]),
+    ]
     if model is None:
         choices.append(("model", modellib.list_models()))
     if not dataset_given:
@@ -166,8 +178,9 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: ob
             f"{config.optimizer.weight_decay!r}"
         )
     if config.augment.inception_crop and not config.augment.crop_size:
-        raise ValueError("config.augment.inception_crop: expected config.augment.crop_size > 0 (the output size), "
-                         "got 0")
+        raise ValueError(
+            "config.augment.inception_crop: expected config.augment.crop_size > 0 (the output size), got 0"
+        )
     _check_scales_and_views(config)
     _check_read(flat)
     _check_decay_points(config.schedule)
@@ -177,8 +190,10 @@ def validate(config: ml_collections.ConfigDict | Mapping[str, Any], *, model: ob
     else:  # the options and the task are the model class's: nothing is built here
         unknown = sorted(set(config.model_options) - set(modellib.options(config.model)))
         if unknown:
-            raise ValueError(f"config.model_options: {config.model!r} accepts {modellib.options(config.model)}, got "
-                             f"unknown {unknown}")
+            raise ValueError(
+                f"config.model_options: {config.model!r} accepts {modellib.options(config.model)}, got "
+                f"unknown {unknown}"
+            )
         for key, value in config.model_options.items():  # each of the type the model declares (a module: no params)
             try:
                 modellib.create(config.model, **{key: value})
@@ -193,9 +208,11 @@ def check_task(config: ml_collections.ConfigDict, task: str) -> None:
     tasks.check_loss(task, config.loss, config.label_smoothing)
     views = datalib.EVAL_CROPS[config.eval_crops] * max(1, len(config.eval_scales))
     if views > 1 and task != "classification":
-        raise ValueError(f"config.eval_crops / eval_scales: averaging {views} views is the classification task's; "
-                         f"the model's task is {task}, expected eval_crops='center' and at most one scale, got "
-                         f"{config.eval_crops!r} and {list(config.eval_scales)}")
+        raise ValueError(
+            f"config.eval_crops / eval_scales: averaging {views} views is the classification task's; "
+            f"the model's task is {task}, expected eval_crops='center' and at most one scale, got "
+            f"{config.eval_crops!r} and {list(config.eval_scales)}"
+        )
 
 
 def _check_scales_and_views(config: ml_collections.ConfigDict) -> None:
@@ -204,21 +221,27 @@ def _check_scales_and_views(config: ml_collections.ConfigDict) -> None:
     scales = (augment.scale_min, augment.scale_max)
     if any(scales):
         if not crop or augment.inception_crop:
-            raise ValueError(f"config.augment.scale_min / scale_max: scale augmentation crops crop_size windows; "
-                             f"expected crop_size > 0 and inception_crop False, got crop_size={crop!r}, "
-                             f"inception_crop={augment.inception_crop!r}")
+            raise ValueError(
+                f"config.augment.scale_min / scale_max: scale augmentation crops crop_size windows; "
+                f"expected crop_size > 0 and inception_crop False, got crop_size={crop!r}, "
+                f"inception_crop={augment.inception_crop!r}"
+            )
         if not crop <= scales[0] <= scales[1]:
-            raise ValueError(f"config.augment.scale_min / scale_max: expected crop_size={crop} <= scale_min <= "
-                             f"scale_max, got {scales[0]!r} / {scales[1]!r}")
+            raise ValueError(
+                f"config.augment.scale_min / scale_max: expected crop_size={crop} <= scale_min <= "
+                f"scale_max, got {scales[0]!r} / {scales[1]!r}"
+            )
     if config.eval_crops not in datalib.EVAL_CROPS:
         raise ValueError(f"config.eval_crops: expected one of {list(datalib.EVAL_CROPS)}, got {config.eval_crops!r}")
     if config.eval_crops == "ten" and not crop:
-        raise ValueError("config.eval_crops: 'ten' crops crop_size windows; expected config.augment.crop_size > 0, "
-                         "got 0")
+        raise ValueError(
+            "config.eval_crops: 'ten' crops crop_size windows; expected config.augment.crop_size > 0, got 0"
+        )
     eval_scales = list(config.eval_scales)
     if any(isinstance(q, bool) or not isinstance(q, int) or q < max(crop, 1) for q in eval_scales):
-        raise ValueError(f"config.eval_scales: expected shorter sides in pixels (ints >= crop_size={crop}), got "
-                         f"{eval_scales!r}")
+        raise ValueError(
+            f"config.eval_scales: expected shorter sides in pixels (ints >= crop_size={crop}), got {eval_scales!r}"
+        )
     if len(set(eval_scales)) != len(eval_scales):
         raise ValueError(f"config.eval_scales: expected distinct scales, got {eval_scales!r}")
 
@@ -264,11 +287,14 @@ def _check_decay_points(schedule: ml_collections.ConfigDict) -> None:
     ):
         points = list(schedule[key])
         if any(isinstance(v, bool) or not test(v) or v <= 0 for v in points):
-            raise ValueError(f"config.schedule.{key}: expected {expected}, e.g. --config.schedule.{key}=30,60, got "
-                             f"{points!r}")
+            raise ValueError(
+                f"config.schedule.{key}: expected {expected}, e.g. --config.schedule.{key}=30,60, got {points!r}"
+            )
     if schedule.name == "plateau" and not schedule.decay_factor < 1:
-        raise ValueError(f"config.schedule.decay_factor: the plateau schedule multiplies the rate by it; expected a "
-                         f"factor in (0, 1), got {schedule.decay_factor!r}")
+        raise ValueError(
+            f"config.schedule.decay_factor: the plateau schedule multiplies the rate by it; expected a "
+            f"factor in (0, 1), got {schedule.decay_factor!r}"
+        )
 
 
 def _check_distributed(distributed: ml_collections.ConfigDict) -> None:
@@ -277,14 +303,19 @@ def _check_distributed(distributed: ml_collections.ConfigDict) -> None:
     if address not in ("", "auto"):
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"config.distributed.coordinator_address: expected 'host:port' of process 0 (a port in "
-                             f"1..65535) or 'auto', got {address!r}")
+            raise ValueError(
+                f"config.distributed.coordinator_address: expected 'host:port' of process 0 (a port in "
+                f"1..65535) or 'auto', got {address!r}"
+            )
     if address != "auto" and not 0 <= index < count:
-        raise ValueError(f"config.distributed.process_id: expected 0 <= process_id < num_processes={count}, got "
-                         f"{index}")
+        raise ValueError(
+            f"config.distributed.process_id: expected 0 <= process_id < num_processes={count}, got {index}"
+        )
     if not address and count > 1:
-        raise ValueError(f"config.distributed.coordinator_address: expected 'host:port' of process 0 for "
-                         f"num_processes={count}, got ''")
+        raise ValueError(
+            f"config.distributed.coordinator_address: expected 'host:port' of process 0 for "
+            f"num_processes={count}, got ''"
+        )
 
 
 def _check_ranges(flat: dict[str, Any]) -> None:
