@@ -11,6 +11,7 @@ progression study. Two runs of the same config and seed are promised the same bi
 say where a result came from.
 
 Why the fields of `reproducibility_fields` are those:
+
 - the numerics profile (`cnnjax.backend.configuration()`) and XLA_FLAGS choose the kernels;
 - the ISA class, the CPU model and any ISA cap: oneDNN, YNNPACK and XLA's own code generation pick kernels by the
   CPU's instruction set, oneDNN and Eigen their blockings by its caches. A profile of ISA_INDEPENDENT_PROFILES would
