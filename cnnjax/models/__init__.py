@@ -9,6 +9,7 @@ from cnnjax.models import (
     googlenet,  # noqa: F401
     lenet,  # noqa: F401  (registers the family)
     resnet,  # noqa: F401
+    simple,  # noqa: F401
     unet,  # noqa: F401
     vgg,  # noqa: F401
 )

@@ -53,10 +53,12 @@ PARAMS = {
     "resnet110": 1_727_962,
     "autoencoder": 241_441,
     "unet": 31_030_658,
+    "mlp": 79_510,  # 784*100 + 100 + 100*10 + 10
+    "convnet": 31_670,  # 3*3*8 + 8 + (14*14*8)*20 + 20 + 20*10 + 10
 }
 
 OUTPUTS = {"autoencoder": (1, 28, 28, 1), "unet": (1, 512, 512, 2)}  # the others: (1, num_classes)
-CLASSES_10 = {"lenet5", "lenet5_classic", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}
+CLASSES_10 = {"lenet5", "lenet5_classic", "mlp", "convnet", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}
 BATCH_NORM = {"googlenet_tv", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"} | {
     name for name in PARAMS if name.startswith("resnet")
 }
@@ -76,8 +78,10 @@ SMALL = {
     **dict.fromkeys(("resnet20", "resnet32", "resnet44", "resnet56", "resnet110"), ((8, 8, 3), {})),
     "autoencoder": ((28, 28, 1), dict(features=(4, 8), latent_dim=4)),
     "unet": ((16, 16, 1), dict(features=(4, 8, 16, 32, 64))),
+    "mlp": ((28, 28, 1), {}),
+    "convnet": ((28, 28, 1), dict(batch_norm=True, conv_dropout=0.1, dropout=0.5)),
 }
-RUN = {"lenet5", "lenet5_classic", "zfnet"}
+RUN = {"lenet5", "lenet5_classic", "zfnet", "convnet"}
 
 
 def test_the_tables_cover_the_registry():

@@ -1,0 +1,93 @@
+"""Two small configurable networks for studies: a multilayer perceptron and a plain convolutional network.
+
+Both are what a lecture draws when it compares fully connected and convolutional layers: `MLP` flattens the image
+into one vector, `ConvNet` keeps its grid through convolution + pooling blocks before a fully connected head. Their
+options cover the questions such studies ask (widths, depth, activation, pooling, batch norm, dropout placement).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+
+from cnnjax import functional as F
+from cnnjax import nn as cnn
+from cnnjax.models.checks import checked_input
+from cnnjax.models.options import Count, Counts, Rate
+from cnnjax.models.registry import register
+
+POOLS = ("max", "avg", "none")
+
+
+def _check_widths(key: str, widths: tuple[int, ...]) -> None:
+    if any(w < 1 for w in widths):
+        raise ValueError(f"{key}: expected widths >= 1 (an empty tuple for none), got {widths!r}")
+
+
+def _dense_head(x: jax.Array, hidden: tuple[int, ...], num_classes: int, act, dropout: float, train: bool):
+    """Flatten - [Dense(h) - act - dropout] for each h - Dense(num_classes): (N, ...) -> (N, num_classes)."""
+    x = cnn.Flatten(name="flatten")(x)
+    for i, width in enumerate(hidden):
+        x = act(cnn.Dense(width, name=f"fc{i + 1}")(x))
+        x = cnn.Dropout(dropout, name=f"fc{i + 1}_dropout")(x, train=train) if dropout else x
+    return cnn.Dense(num_classes, name=f"fc{len(hidden) + 1}")(x)
+
+
+class MLP(nn.Module):
+    """Flatten - [Dense(h) - activation (- dropout)] for each h of `hidden` - Dense(num_classes).
+
+    (N, H, W, C) -> (N, num_classes). `hidden=()` is a linear classifier (a single-layer perceptron). With the
+    defaults on 28x28x1: 784 -> 100 -> 10, 79,510 parameters.
+    """
+
+    num_classes: Count = 10
+    hidden: tuple[int, ...] = (100,)
+    activation: str = "relu"
+    dropout: Rate = 0.0
+
+    @nn.compact
+    @checked_input
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        _check_widths("hidden", self.hidden)
+        return _dense_head(x, self.hidden, self.num_classes, F.get_activation(self.activation), self.dropout, train)
+
+
+class ConvNet(nn.Module):
+    """[Conv(c, kernel_size, SAME) (- BatchNorm) - activation - pool] for each c of `channels`, then `MLP`'s head.
+
+    (N, H, W, C) -> (N, num_classes); each pool of `pool_size` (stride = window, 'max' | 'avg' | 'none') divides H
+    and W by `pool_size`, rounding down. `conv_dropout` drops whole activations after each block, `dropout` after
+    each hidden dense layer. With the defaults on 28x28x1: conv 8@3x3 - max pool 2 - 20 - 10, 31,670 parameters.
+    """
+
+    num_classes: Count = 10
+    channels: Counts = (8,)
+    kernel_size: Count = 3
+    pool: str = "max"
+    pool_size: Count = 2
+    hidden: tuple[int, ...] = (20,)
+    activation: str = "relu"
+    batch_norm: bool = False
+    conv_dropout: Rate = 0.0
+    dropout: Rate = 0.0
+
+    @nn.compact
+    @checked_input
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        if self.pool not in POOLS:
+            raise ValueError(f"pool: expected one of {POOLS}, got {self.pool!r}")
+        _check_widths("hidden", self.hidden)
+        act = F.get_activation(self.activation)
+        for i, width in enumerate(self.channels):
+            x = cnn.Conv(width, self.kernel_size, padding="SAME", use_bias=not self.batch_norm, name=f"conv{i + 1}")(x)
+            x = cnn.BatchNorm(name=f"bn{i + 1}")(x, train=train) if self.batch_norm else x
+            x = act(x)
+            if self.pool != "none":
+                pool = cnn.MaxPool if self.pool == "max" else cnn.AvgPool
+                x = pool(self.pool_size, name=f"pool{i + 1}")(x)
+            x = cnn.Dropout(self.conv_dropout, name=f"conv{i + 1}_dropout")(x, train=train) if self.conv_dropout else x
+        return _dense_head(x, self.hidden, self.num_classes, act, self.dropout, train)
+
+
+register("mlp", MLP, input_shape=(28, 28, 1), description="a multilayer perceptron (hidden widths as an option)")
+register("convnet", ConvNet, input_shape=(28, 28, 1), description="a plain CNN: conv-pool blocks, a dense head")
