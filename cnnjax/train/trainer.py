@@ -161,6 +161,21 @@ def train_and_evaluate(
         progress = Progress(total=plan.total_steps, initial=start_step, enabled=is_main, metric=task.train_metric)
         stack.callback(progress.close)
 
+        def stop_here(step: int) -> dict[str, Any]:
+            """config.stop_after_step reached: say where the run stands, return the metrics so far."""
+            if is_main:
+                print(
+                    f"stopped at step {step} of {plan.total_steps} (config.stop_after_step={plan.stop_after_step}); "
+                    f"its checkpoint is in {checkpointer.directory}: run again with a later config.stop_after_step, "
+                    "or 0, to continue",
+                    flush=True,
+                )
+            last = writer.records[-1] if writer and writer.records else {}
+            return {**last, "step": step, "stopped": True}
+
+        if 0 < plan.stop_after_step <= start_step:  # stopped there already: the same command does not train on
+            return stop_here(start_step)
+
         # ----- Compile ahead of time (timed apart, so that img/s measures training only), then the run's files.
         began = time.perf_counter()
         batch_shape = strategy.abstract_batch(setup.local_batch, dataset.image_shape)
@@ -271,8 +286,8 @@ def train_and_evaluate(
                 raise Interrupted(received[0], step, workdir)
             if step == plan.stop_after_step:
                 checkpointer.wait()
-                last = writer.records[-1] if writer and writer.records else {}
-                return {**last, "step": step, "stopped": True}
+                progress.close()
+                return stop_here(step)
 
         # ----- The end: the final checkpoint (already saved at the last step) and the last line.
         checkpointer.wait()

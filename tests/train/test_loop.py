@@ -84,11 +84,15 @@ def test_same_seed_gives_bitwise_equal_runs(reference, tmp_path):
     assert again["test_accuracy"] == final["test_accuracy"]
 
 
-def test_stopped_and_resumed_run_equals_the_uninterrupted_one(reference, tmp_path):
+def test_stopped_and_resumed_run_equals_the_uninterrupted_one(reference, tmp_path, capsys):
     workdir, final = reference
     stopped = _run(tmp_path, stop_after_step=6, checkpoint_every_steps=3)
     assert stopped["stopped"] and stopped["step"] == 6
     assert Checkpointer(tmp_path / "checkpoints", keep=1).latest_step() == 6
+    assert "stopped at step 6 of 16 (config.stop_after_step=6)" in capsys.readouterr().out
+    records_at_the_stop = _records(tmp_path)
+    again = _run(tmp_path, stop_after_step=6, checkpoint_every_steps=3)  # the same command: stays stopped
+    assert again["stopped"] and again["step"] == 6 and _records(tmp_path) == records_at_the_stop
     resumed = _run(tmp_path, checkpoint_every_steps=3)  # run-only settings may change between the two
     assert resumed["test_accuracy"] == final["test_accuracy"] and resumed["train_loss"] == final["train_loss"]
     _assert_trees_equal(_final_state(tmp_path), _final_state(workdir))
