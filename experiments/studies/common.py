@@ -1,0 +1,126 @@
+"""What every study shares: its arms trained as `cnnjax repro` studies, per-seed values summarised and compared with
+`cnnjax.repro`'s statistics (scipy), and the generated part of its README.
+
+A study module (`experiments/studies/<name>/study.py`) defines `run(seeds, runs_dir) -> dict` (trains what is
+missing, measures, returns the results, JSON-serialisable) and `write(results, out_dir)` (the tables into its
+README, the figure). `python -m experiments.studies run NAME` calls both; results.json keeps the numbers, so
+`python -m experiments.studies report NAME` writes the README and the figure again without training.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cnnjax import environment
+from cnnjax.repro import compare, read_report, summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDIES_DIR = Path(__file__).resolve().parent
+RESULTS_JSON = "results.json"
+
+
+def repro_arm(config: str, arm: str, seeds: str, study_dir: str, checks: Sequence[str] = ()) -> dict[str, Any]:
+    """Trains `config`:`arm` for `seeds` with `cnnjax repro` into `study_dir` (relative to the repository root;
+    finished seeds are skipped), with its `checks` ('rerun', ...), and returns its report.json.
+
+    Raises:
+      RuntimeError: `cnnjax repro` failed or a check did not pass; the message holds its command.
+    """
+    command = [sys.executable, "-m", "cnnjax.cli", "repro", f"{config}:{arm}", "--seeds", seeds, "--out", study_dir]
+    command += [f"--check={check}" for check in checks]
+    if subprocess.run(command, cwd=ROOT).returncode != 0:
+        raise RuntimeError(f"study arm {arm!r}: `cnnjax {' '.join(command[3:])}` failed (its output is above)")
+    return read_report(ROOT / study_dir)
+
+
+def checks_passed(report: Mapping[str, Any]) -> dict[str, bool]:
+    """'<check> seed <S>' -> whether it passed, for each check of a `cnnjax repro` report."""
+    return {f"{c['check']} seed {c['seed']}": bool(c["passed"]) for c in report["checks"]}
+
+
+def per_seed(report: Mapping[str, Any], metric: str) -> dict[str, float]:
+    """seed -> the final value of `metric` in a `cnnjax repro` report."""
+    return {seed: float(row[metric]) for seed, row in report["per_seed"].items()}
+
+
+def summary_row(name: str, values: Sequence[float], digits: int = 4) -> str:
+    """'| name | mean ± std | [lo, hi] | min - max | n |' of `values` over seeds (`cnnjax.repro.summarize`)."""
+    s = summarize(list(values))
+    std = f" ± {s.std:.{digits}f}" if s.std is not None else ""
+    ci = f"[{s.ci[0]:.{digits}f}, {s.ci[1]:.{digits}f}]" if s.ci is not None else "n/a"
+    return f"| {name} | {s.mean:.{digits}f}{std} | {ci} | {s.min:.{digits}f} - {s.max:.{digits}f} | {s.n} |"
+
+
+def summary_table(title: str, rows: Mapping[str, Sequence[float]], digits: int = 4) -> str:
+    """A Markdown table of `summary_row`s, one per entry of `rows` (name -> values over seeds)."""
+    head = f"| {title} | mean ± std | 95% CI of the mean | min - max | seeds |\n|---|---|---|---|---|"
+    return "\n".join([head, *(summary_row(name, values, digits) for name, values in rows.items())])
+
+
+def comparison(a: str, b: str, values_a: Sequence[float], values_b: Sequence[float], metric: str) -> dict[str, Any]:
+    """`cnnjax.repro.compare` of arm `a` against arm `b` on `metric`, JSON-serialisable, with the arms' names."""
+    with warnings.catch_warnings():  # an arm whose seeds all agree: scipy warns of its zero variance, p says it
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        result = compare(list(values_a), list(values_b), metric).to_dict()
+    return {"arm_a": a, "arm_b": b, **result}
+
+
+def comparison_table(comparisons: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
+    """A Markdown table of `comparison`s: A - B with its bootstrap interval, Welch's p, P(A better)."""
+    lines = ["| A vs B (metric) | A - B | 95% CI | Welch's p | P(A better) |", "|---|---|---|---|---|"]
+    for c in comparisons:
+        ci = c["difference_ci95"]
+        ci_text = f"[{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]" if ci else "n/a"
+        p = c["welch_p_value"]
+        p = "n/a" if p is None or p != p else f"{p:.2g}"  # NaN: both arms constant
+        lines.append(
+            f"| {c['arm_a']} vs {c['arm_b']} ({c['metric']}) | {c['difference']:+.{digits}f} | {ci_text} | {p} | "
+            f"{c['p_a_better']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_results(out_dir: Path, results: Mapping[str, Any]) -> Path:
+    """`out_dir`/results.json, with the environment's fingerprint of this process added."""
+    path = out_dir / RESULTS_JSON
+    payload = {**results, "environment": results.get("environment") or environment.fingerprint()}
+    path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def read_results(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / RESULTS_JSON
+    if not path.is_file():
+        raise ValueError(f"{path}: no results yet; run `python -m experiments.studies run {out_dir.name}` first")
+    return json.loads(path.read_text())
+
+
+def replace_block(readme: Path, block: str, text: str) -> None:
+    """Replaces what lies between `<!-- block -->` and `<!-- /block -->` in `readme` by `text`.
+
+    Raises:
+      ValueError: the markers are missing.
+    """
+    start, end = f"<!-- {block} -->", f"<!-- /{block} -->"
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise ValueError(f"{readme}: expected the markers {start} and {end}")
+    head, rest = content.split(start, 1)
+    readme.write_text(f"{head}{start}\n{text.strip()}\n{end}{rest.split(end, 1)[1]}")
+
+
+def environment_line(fingerprint: Mapping[str, Any]) -> str:
+    """The machine and versions a study ran on, in one line for its README."""
+    versions = fingerprint.get("versions", {})
+    numerics = fingerprint.get("numerics", {}).get("profile")
+    return (
+        f"{fingerprint.get('cpu_model')}, ISA class {fingerprint.get('isa_class')}, "
+        f"{fingerprint.get('cpu_cores', {}).get('available')} cores; jax {versions.get('jax')}, "
+        f"flax {versions.get('flax')}, optax {versions.get('optax')}; numerics profile `{numerics}`"
+    )

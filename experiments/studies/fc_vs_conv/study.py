@@ -1,0 +1,147 @@
+"""Fully connected against convolutional: equal parameter budgets on Fashion-MNIST, and shifted test images.
+
+    python -m experiments.studies run fc_vs_conv [--seeds 0-4]
+
+Each arm of config.py (`cnn`, `mlp_equal`, `mlp_notes`) is a `cnnjax repro` study over the seeds
+(runs/studies/fc_vs_conv/<arm>/). Then every seed's trained network classifies the test set shifted by 1-4 pixels
+(right, left, down and up, zero-filled; the accuracy is the mean over the four directions): the networks never saw
+a shifted image in training, so the drop measures how much of the answer survives translation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from cnnjax import models, summary
+from cnnjax.viz import load_run
+from experiments.studies import common
+
+CONFIG = "experiments/studies/fc_vs_conv/config.py"
+ARMS = ("cnn", "mlp_equal", "mlp_notes")
+SHIFTS = (0, 1, 2, 3, 4)
+SEEDS = "0-4"
+EVAL_BATCH = 1000
+
+
+def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """(N, H, W, C) images moved by (dy, dx) pixels (down and right when positive), the uncovered border zero."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:3]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = images[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def shift_accuracies(workdir: Path) -> list[float]:
+    """Test accuracy of the run in `workdir` for each shift of SHIFTS (the mean over the four directions)."""
+    run = load_run(workdir)
+    test, logits_fn = run.test_set, jax.jit(run.logits_fn)
+
+    def accuracy(images: np.ndarray) -> float:
+        correct = 0
+        for start in range(0, len(images), EVAL_BATCH):
+            logits = logits_fn(run.inputs(images[start : start + EVAL_BATCH]))
+            correct += int((np.asarray(logits).argmax(-1) == test.labels[start : start + EVAL_BATCH]).sum())
+        return correct / len(images)
+
+    directions = ((0, 1), (0, -1), (1, 0), (-1, 0))
+    return [float(np.mean([accuracy(shifted(test.images, s * dy, s * dx)) for dy, dx in directions])) for s in SHIFTS]
+
+
+def run(seeds: list[int], runs_dir: str) -> dict[str, Any]:
+    """Trains the arms (`cnnjax repro` into `runs_dir`/<arm>, resumable, with a rerun check of the first seed), then
+    measures every seed's accuracy under shifts."""
+    seed_spec = ",".join(str(s) for s in seeds)
+    results: dict[str, Any] = {"seeds": seeds, "shifts": list(SHIFTS), "arms": {}}
+    for arm in ARMS:
+        study_dir = f"{runs_dir}/{arm}"
+        report = common.repro_arm(CONFIG, arm, seed_spec, study_dir, checks=("rerun",))
+        model, options = _model(arm)
+        results["arms"][arm] = {
+            "model": model,
+            "options": options,
+            "params": _params(model, options),
+            "study": {key: report["study"][key] for key in ("config", "folder", "numerics")},
+            "checks": common.checks_passed(report),
+            "test_accuracy": common.per_seed(report, "test_accuracy"),
+            "train_accuracy": common.per_seed(report, "train_accuracy"),
+            "shift_accuracy": {str(seed): shift_accuracies(common.ROOT / study_dir / f"seed_{seed}") for seed in seeds},
+        }
+    return results
+
+
+def _model(arm: str) -> tuple[str, dict[str, Any]]:
+    from experiments.studies.fc_vs_conv import config
+
+    name, options = config.MODELS[arm]
+    return name, {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+def _params(name: str, options: dict[str, Any]) -> int:
+    module = models.create(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+    return summary(module, models.input_shape(name)).params
+
+
+def write(results: dict[str, Any], out_dir: Path) -> None:
+    """The tables into README.md and the figure shifts.png."""
+    arms = results["arms"]
+    names = {arm: f"{arm} ({arms[arm]['params']:,} params)" for arm in ARMS}
+    test = {names[a]: list(arms[a]["test_accuracy"].values()) for a in ARMS}
+    train = {names[a]: list(arms[a]["train_accuracy"].values()) for a in ARMS}
+
+    def at(arm: str, i: int) -> list[float]:
+        return [values[i] for values in arms[arm]["shift_accuracy"].values()]
+
+    shift_rows = {f"{names[a]}, shift {s}": at(a, i) for a in ARMS for i, s in enumerate(SHIFTS) if s}
+    drop = {names[a]: [v[0] - v[-1] for v in arms[a]["shift_accuracy"].values()] for a in ARMS}
+    comparisons = [
+        common.comparison("cnn", "mlp_equal", test[names["cnn"]], test[names["mlp_equal"]], "test_accuracy"),
+        common.comparison("cnn", "mlp_notes", test[names["cnn"]], test[names["mlp_notes"]], "test_accuracy"),
+        *(
+            common.comparison("cnn", "mlp_notes", at("cnn", i), at("mlp_notes", i), f"accuracy_shift_{s}")
+            for i, s in enumerate(SHIFTS)
+            if s in (2, 4)
+        ),
+    ]
+    text = "\n\n".join(
+        [
+            common.summary_table("test accuracy", test),
+            common.summary_table("train accuracy (last steps)", train),
+            common.summary_table("test accuracy, images shifted", shift_rows),
+            common.summary_table(f"accuracy lost at a {SHIFTS[-1]}-pixel shift", drop),
+            common.comparison_table(comparisons),
+            f"Seeds {', '.join(map(str, results['seeds']))}; {common.environment_line(results['environment'])}. "
+            + "Rerun checks (`cnnjax repro --check rerun`: the first seed again in a fresh workdir, bit for bit): "
+            + ", ".join(f"{arm} {'passed' if all(arms[arm]['checks'].values()) else 'FAILED'}" for arm in ARMS)
+            + ".",
+        ]
+    )
+    common.replace_block(out_dir / "README.md", "results", text)
+    _figure(results, names, out_dir / "shifts.png")
+
+
+def _figure(results: dict[str, Any], names: dict[str, str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    for arm in ARMS:
+        values = np.array(list(results["arms"][arm]["shift_accuracy"].values()))  # (seeds, shifts)
+        mean, std = values.mean(0), values.std(0, ddof=1)
+        ax.plot(SHIFTS, mean, marker="o", label=names[arm])
+        ax.fill_between(SHIFTS, mean - std, mean + std, alpha=0.25)
+    ax.set_xlabel("shift of the test images (pixels; mean over right, left, down, up)")
+    ax.set_ylabel("test accuracy")
+    ax.set_xticks(SHIFTS)
+    ax.set_title(f"Fashion-MNIST: accuracy under translation, mean ± std over {len(results['seeds'])} seeds")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

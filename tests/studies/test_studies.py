@@ -1,0 +1,56 @@
+"""The studies' shared code (tables, comparisons, README blocks), the shift of test images, and that each committed
+README holds the tables its committed results.json gives."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from experiments.studies import common
+from experiments.studies.fc_vs_conv import study as fc_vs_conv
+from experiments.studies.xor import study as xor
+
+
+def test_shifted_moves_the_image_and_zero_fills_the_border():
+    images = np.arange(1, 17, dtype=np.uint8).reshape(1, 4, 4, 1)
+    right = fc_vs_conv.shifted(images, 0, 1)
+    np.testing.assert_array_equal(right[0, :, 1:, 0], images[0, :, :3, 0])
+    assert not right[0, :, 0, 0].any()
+    up = fc_vs_conv.shifted(images, -2, 0)
+    np.testing.assert_array_equal(up[0, :2, :, 0], images[0, 2:, :, 0])
+    assert not up[0, 2:, :, 0].any()
+    np.testing.assert_array_equal(fc_vs_conv.shifted(images, 0, 0), images)
+
+
+def test_replace_block_rewrites_only_between_its_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("head\n<!-- results -->\nold\n<!-- /results -->\ntail\n")
+    common.replace_block(readme, "results", "new table")
+    assert readme.read_text() == "head\n<!-- results -->\nnew table\n<!-- /results -->\ntail\n"
+    with pytest.raises(ValueError, match="expected the markers <!-- other -->"):
+        common.replace_block(readme, "other", "x")
+
+
+def test_tables_state_mean_std_interval_and_range():
+    table = common.summary_table("metric", {"arm": [0.5, 0.6, 0.7]}, digits=2)
+    assert "| arm | 0.60 ± 0.10 | [" in table and "| 0.50 - 0.70 | 3 |" in table
+    c = common.comparison("a", "b", [0.9, 0.91, 0.92], [0.8, 0.81, 0.82], "test_accuracy")
+    assert c["arm_a"] == "a" and c["difference"] == pytest.approx(0.1) and c["p_a_better"] == 1.0
+    assert "| a vs b (test_accuracy) | +0.1000 |" in common.comparison_table([c])
+
+
+def test_xor_needs_a_hidden_layer():
+    _, accuracy_linear, _ = xor.train(0, seed=0)
+    _, accuracy_hidden, _ = xor.train(8, seed=0)
+    assert accuracy_linear <= 0.75 and accuracy_hidden == 1.0
+
+
+@pytest.mark.parametrize("name", ["xor", "fc_vs_conv"])
+def test_the_committed_readme_holds_the_tables_of_the_committed_results(name, tmp_path):
+    study_dir = common.STUDIES_DIR / name
+    shutil.copy(study_dir / "README.md", tmp_path / "README.md")
+    module = {"xor": xor, "fc_vs_conv": fc_vs_conv}[name]
+    module.write(common.read_results(study_dir), tmp_path)
+    assert (tmp_path / "README.md").read_text() == (study_dir / "README.md").read_text()
