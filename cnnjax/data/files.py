@@ -38,12 +38,12 @@ def where_to_point(dataset: str) -> str:
     """How to make `load_dataset(dataset)` read another folder, as a sentence for error messages."""
     if dataset in IDX_DATASETS:
         return (
-            f"set {IDX_DATASETS[dataset].env_var}=DIR to the folder holding the run's files (a data_dir or "
-            "idx_dir in the run's config takes precedence over it)"
+            "point at the folder holding the run's files: config.data_dir (`cnnjax train --data-dir DIR`) where "
+            f"the command takes it, else {IDX_DATASETS[dataset].env_var}=DIR (config.data_dir takes precedence)"
         )
     return (
-        "set TFDS_DATA_DIR=DIR to the tfds data directory holding the run's prepared copy (a data_dir in the "
-        "run's config takes precedence over it)"
+        "point at the tfds data directory holding the run's prepared copy: config.data_dir (`cnnjax train "
+        "--data-dir DIR`) where the command takes it, else TFDS_DATA_DIR=DIR (config.data_dir takes precedence)"
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,8 @@ def restore_run(
     `model.apply(variables, x, train=False)` on inputs preprocessed like the run's (normalised with the dataset's
     mean and std, padded to config.pad_to / center-cropped to config.augment.crop_size).
     """
+    if not isinstance(workdir, str | os.PathLike):
+        raise TypeError(f"workdir: expected a path (str or os.PathLike) of a run's workdir, got {workdir!r}")
     workdir = Path(workdir)
     config = read_config(workdir)
     checkpointer = Checkpointer(workdir / "checkpoints", keep=max(config.checkpoint_keep, 1), read_only=True)

@@ -313,10 +313,12 @@ def curves_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]], tuple[s
         for ax, (train, test) in ((ax_loss, ("train_loss", "test_loss")), (ax_metric, (train_key, test_key))):
             for key, style, part in ((train, "-", "train"), (test, "--o", "test")):
                 points = [(r["epoch"], r[key]) for r in records if key in r]
+                if not points:  # e.g. no evaluation yet: no empty entry in the legend
+                    continue
                 ax.plot(
                     [e for e, _ in points],
                     [v for _, v in points],
-                    style,
+                    style if len(points) > 1 else "o",  # a line through one point would draw nothing
                     color=colour,
                     label=f"{name} {part}",
                     linewidth=1,

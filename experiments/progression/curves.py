@@ -90,7 +90,14 @@ def curves(
     described = {}
     for name, run in runs.items():
         run.require_records()
-        described[name] = {"workdir": shown(workdirs[name]), **describe(run.records)}
+        try:
+            description = describe(run.records)
+        except ValueError as e:  # say which run: a row interrupted before its first evaluation
+            raise ValueError(
+                f"row {name} seed {seed} ({shown(workdirs[name])}): {e}: resume it with "
+                f"`python -m experiments.progression run --row {name} --seed {seed}`"
+            ) from e
+        described[name] = {"workdir": shown(workdirs[name]), **description}
         if not run.finished:
             described[name] |= {
                 "test_accuracy_final": None,

@@ -136,3 +136,10 @@ def test_stock_dataset_prepared_as_tfrecord_explains(tmp_path):
     builder.info.write_to_directory(builder.data_path)  # Metadata of a (default) tfrecord copy.
     with pytest.raises(FileNotFoundError, match=r"is prepared in .*cifar10/3\.0\.2 as tfrecord, not array_record"):
         load_dataset("cifar10", data_dir=tmp_path)
+
+
+def test_an_empty_version_folder_gives_the_error_without_tfds_warnings_before_it(tmp_path, caplog):
+    (tmp_path / "cifar10" / "3.0.2").mkdir(parents=True)  # what an interrupted `tfds build` leaves
+    with caplog.at_level("WARNING"), pytest.raises(FileNotFoundError, match="no prepared copy"):
+        load_dataset("cifar10", data_dir=tmp_path)
+    assert not [r for r in caplog.records if "dataset_info.json" in r.getMessage()]

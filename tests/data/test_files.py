@@ -39,8 +39,9 @@ def test_a_changed_file_is_named_with_both_sha256_and_where_to_point(tmp_path, r
     assert str(info.value) == (
         f"data: the fashion_mnist files loaded are not the run's: t10k-labels-idx1-ubyte: m.json records sha256 "
         f"{recorded[1]['sha256']} ({recorded[1]['path']}), the file loaded, {changed}, has sha256 "
-        f"{hashlib.sha256(b'other labels').hexdigest()}. To use the run's data, set CNNJAX_FASHION_MNIST_DIR=DIR "
-        "to the folder holding the run's files (a data_dir or idx_dir in the run's config takes precedence over it)."
+        f"{hashlib.sha256(b'other labels').hexdigest()}. To use the run's data, point at the folder holding the "
+        "run's files: config.data_dir (`cnnjax train --data-dir DIR`) where the command takes it, else "
+        "CNNJAX_FASHION_MNIST_DIR=DIR (config.data_dir takes precedence)."
     )
 
 
@@ -59,8 +60,8 @@ def test_a_file_missing_on_either_side_is_named(tmp_path, recorded):
         "t10k-labels-idx1-ubyte.gz" in message
     )
     assert message.endswith(
-        "set TFDS_DATA_DIR=DIR to the tfds data directory holding the run's prepared copy (a "
-        "data_dir in the run's config takes precedence over it)."
+        "point at the tfds data directory holding the run's prepared copy: config.data_dir (`cnnjax train "
+        "--data-dir DIR`) where the command takes it, else TFDS_DATA_DIR=DIR (config.data_dir takes precedence)."
     )
 
 

@@ -108,3 +108,11 @@ def test_curves_of_a_seed_without_workdirs_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["curves", "--seed", "-1", "--workdir-root", str(tmp_path)])
     assert "seed: expected a seed in [0, 2**31), got -1" in capsys.readouterr().err
+
+
+def test_a_run_interrupted_before_its_first_evaluation_is_named_with_the_command_that_resumes_it(tmp_path):
+    folder = workdir(tmp_path / "runs", "alexnet", 0)
+    first = (folder / "metrics.jsonl").read_text().splitlines()[0]
+    (folder / "metrics.jsonl").write_text(json.dumps({k: v for k, v in json.loads(first).items() if "test" not in k}))
+    with pytest.raises(ValueError, match=r"row alexnet seed 0 \(.*\): records: .* resume it with `python -m "):
+        curves.curves(0, workdir_root=tmp_path / "runs", out_dir=tmp_path, log=lambda _: None)

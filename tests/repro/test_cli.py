@@ -45,8 +45,7 @@ def test_a_missing_config_is_one_line_error(capsys, tmp_path):
     assert (
         status == 2
         and err
-        == f"cnnjax repro: error: config: expected a Python file (optionally 'file.py:arg'), "
-        f"got '{tmp_path / 'missing.py'}'\n"
+        == f"cnnjax repro: error: config: '{tmp_path / 'missing.py'}': no such file (on this machine)\n"
     )
 
 

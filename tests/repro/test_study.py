@@ -130,7 +130,7 @@ def test_a_folder_holding_other_files_or_a_file_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "config, overrides, numerics, message",
     [
-        ("missing.py", [], "portable", r"config: expected a Python file .*got 'missing.py'"),
+        ("missing.py", [], "portable", r"config: 'missing.py': no such file \(relative to the working directory "),
         (RUNLOCAL, ["--config.seed=3"], "portable", r"--config.seed=3: the study sets each run's seed from --seeds"),
         (RUNLOCAL, ["--config.optimizer.lr=fast"], "portable", r"config.optimizer.lr: expected a float"),
         (RUNLOCAL, [], "quick", r"--numerics: expected a profile of cnnjax.backend.PROFILES .*got 'quick'"),

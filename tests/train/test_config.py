@@ -316,5 +316,7 @@ def test_bad_config_files_give_one_line_naming_the_file(tmp_path, text, arg, wor
     assert "\n" not in message
     for word in words:
         assert word in message, (word, message)
-    with pytest.raises(ValueError, match="expected a Python file"):
+    with pytest.raises(ValueError, match=r"missing\.py': no such file"):
         configlib.load_config(str(tmp_path / "missing.py"))
+    with pytest.raises(ValueError, match="expected a Python file"):
+        configlib.load_config(str(tmp_path / "config.txt"))

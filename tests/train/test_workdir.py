@@ -244,3 +244,11 @@ def test_a_run_that_fails_validation_leaves_no_workdir(tmp_path, overrides, matc
     with pytest.raises((ValueError, FileNotFoundError), match=match):
         train_and_evaluate(tiny_config(**overrides), tmp_path / "runs" / "new")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("workdir", [None, 3, ["runs/a"]])
+def test_restore_run_names_a_workdir_that_is_not_a_path(workdir):
+    from cnnjax.train import restore_run
+
+    with pytest.raises(TypeError, match=r"workdir: expected a path \(str or os.PathLike\)"):
+        restore_run(workdir)

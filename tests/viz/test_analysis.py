@@ -101,3 +101,13 @@ def test_lr_steps_finds_step_drops_only():
     assert figures.lr_steps(step) == [3, 6]
     cosine = [{"epoch": e, "learning_rate": float(np.cos(e / 10))} for e in range(9)]
     assert figures.lr_steps(cosine) == []
+
+
+def test_curves_of_a_run_with_one_record_and_no_evaluation_draw_that_record():
+    record = {"epoch": 0.2, "train_loss": 1.5, "train_accuracy": 0.4, "learning_rate": 1e-3}
+    figure = figures.curves_figure([("run", [record], ("train_accuracy", "test_accuracy"))], title="t")
+    ax_loss, ax_metric, _ = figure.axes
+    for ax, value in ((ax_loss, 1.5), (ax_metric, 0.4)):
+        (line,) = ax.get_lines()  # the training point only: no empty "test" series
+        assert list(line.get_ydata()) == [value] and line.get_marker() == "o"
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["run train"]

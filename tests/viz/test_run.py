@@ -53,7 +53,7 @@ def test_figures_refuse_a_test_set_other_than_the_runs(workdir, data_copy, monke
     found = hashlib.sha256(labels.read_bytes()).hexdigest()
     assert f"{labels.name}: {workdir / 'manifest.json'} records sha256 {recorded['sha256']}" in message
     assert f"the file loaded, {labels}, has sha256 {found}" in message
-    assert "set CNNJAX_FASHION_MNIST_DIR=DIR to the folder holding the run's files" in message
+    assert "else CNNJAX_FASHION_MNIST_DIR=DIR (config.data_dir takes precedence)" in message
     assert message.count("sha256") == 2  # the other three files are the run's
 
 

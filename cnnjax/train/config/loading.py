@@ -36,8 +36,11 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     if ":" in spec and not spec.endswith(".py"):
         path, arg = spec.rsplit(":", 1)
     file = Path(path)
-    if file.suffix != ".py" or not file.is_file():
+    if file.suffix != ".py":
         raise ValueError(f"config: expected a Python file (optionally 'file.py:arg'), got {spec!r}")
+    if not file.is_file():
+        where = f"relative to the working directory {Path.cwd()}" if not file.is_absolute() else "on this machine"
+        raise ValueError(f"config: {spec!r}: no such file ({where})")
     module = _run_file(file, lambda: _import(file))
     if not hasattr(module, "get_config"):
         raise ValueError(f"config: {file} defines no get_config()")
