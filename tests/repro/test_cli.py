@@ -44,8 +44,7 @@ def test_a_missing_config_is_one_line_error(capsys, tmp_path):
     status, _, err = run(capsys, str(tmp_path / "missing.py"), "--seeds", "0-1")
     assert (
         status == 2
-        and err
-        == f"cnnjax repro: error: config: '{tmp_path / 'missing.py'}': no such file (on this machine)\n"
+        and err == f"cnnjax repro: error: config: '{tmp_path / 'missing.py'}': no such file (on this machine)\n"
     )
 
 
