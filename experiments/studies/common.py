@@ -44,6 +44,47 @@ def checks_passed(report: Mapping[str, Any]) -> dict[str, bool]:
     return {f"{c['check']} seed {c['seed']}": bool(c["passed"]) for c in report["checks"]}
 
 
+METRICS = ("test_accuracy", "test_loss", "train_accuracy", "train_loss")  # each seed's final values, per arm
+
+
+def train_arms(config: str, arms: Sequence[str], seeds: Sequence[int], runs_dir: str) -> dict[str, dict[str, Any]]:
+    """Each arm of `config` as a `cnnjax repro` study in `runs_dir`/<arm> (the first arm with a rerun check):
+    arm -> {'study': config, folder and profile, 'checks': `checks_passed`, metric: {seed: final value} for each of
+    METRICS}."""
+    spec = ",".join(str(seed) for seed in seeds)
+    results = {}
+    for i, arm in enumerate(arms):
+        report = repro_arm(config, arm, spec, f"{runs_dir}/{arm}", checks=("rerun",) if i == 0 else ())
+        results[arm] = {
+            "study": {key: report["study"][key] for key in ("config", "folder", "numerics")},
+            "checks": checks_passed(report),
+            **{metric: per_seed(report, metric) for metric in METRICS},
+        }
+    return results
+
+
+def seed_workdir(arm_results: Mapping[str, Any], seed: int | str) -> Path:
+    """The workdir of one seed of an arm of `train_arms`."""
+    return ROOT / arm_results["study"]["folder"] / f"seed_{seed}"
+
+
+def evaluations(workdir: Path) -> list[dict[str, Any]]:
+    """The records of a run's metrics.jsonl that hold an evaluation (test metrics), in order."""
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return [record for record in map(json.loads, lines) if "test_accuracy" in record]
+
+
+def checks_line(arms: Mapping[str, Mapping[str, Any]]) -> str:
+    """One sentence on the rerun checks of `train_arms`' results, for a README."""
+    checks = [
+        f"{arm} {name}: {'passed' if ok else 'FAILED'}" for arm, r in arms.items() for name, ok in r["checks"].items()
+    ]
+    return (
+        "Rerun check (`cnnjax repro --check rerun`: the seed trained again in a fresh workdir must give the same "
+        f"bits): {', '.join(checks)}."
+    )
+
+
 def per_seed(report: Mapping[str, Any], metric: str) -> dict[str, float]:
     """seed -> the final value of `metric` in a `cnnjax repro` report."""
     return {seed: float(row[metric]) for seed, row in report["per_seed"].items()}

@@ -3,6 +3,7 @@ README holds the tables its committed results.json gives."""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 
 import numpy as np
@@ -47,10 +48,21 @@ def test_xor_needs_a_hidden_layer():
     assert accuracy_linear <= 0.75 and accuracy_hidden == 1.0
 
 
-@pytest.mark.parametrize("name", ["xor", "fc_vs_conv"])
+@pytest.mark.parametrize("name", ["xor", "fc_vs_conv", "loss"])
 def test_the_committed_readme_holds_the_tables_of_the_committed_results(name, tmp_path):
     study_dir = common.STUDIES_DIR / name
     shutil.copy(study_dir / "README.md", tmp_path / "README.md")
-    module = {"xor": xor, "fc_vs_conv": fc_vs_conv}[name]
+    module = importlib.import_module(f"experiments.studies.{name}.study")
     module.write(common.read_results(study_dir), tmp_path)
     assert (tmp_path / "README.md").read_text() == (study_dir / "README.md").read_text()
+
+
+def test_calibration_error_is_zero_for_calibrated_and_the_gap_for_overconfident_predictions():
+    from experiments.studies.loss import study as loss
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 1])
+    calibrated = np.tile([[0.75, 0.25]], (8, 1))  # 6 of these 8 have label 0: accuracy 0.75 at confidence 0.75
+    calibrated_labels = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    assert loss.calibration(calibrated, calibrated_labels)["ece"] == pytest.approx(0.0)
+    overconfident = np.tile([[0.99, 0.01]], (10, 1))  # accuracy 0.5 at confidence 0.99
+    assert loss.calibration(overconfident, labels)["ece"] == pytest.approx(0.49)

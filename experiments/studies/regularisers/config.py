@@ -12,7 +12,7 @@
   decay_1e-3     decoupled weight decay 1e-3 (AdamW: w -= lr * 1e-3 * w each step), no loss term: against
                  l2_1e-3, the same coefficient as a loss term, which Adam rescales per weight
 
-LeNet-5, AdamW 3e-3 with a warm-up then cosine, batch 128, label smoothing 0, 40 epochs (640 steps) on the first
+LeNet-5, AdamW 3e-3 with a warm-up then cosine, batch 128, label smoothing 0, 40 epochs (600 steps of 128) on the first
 2,000 training images: enough to overfit. All 10,000 test images, evaluated after every epoch.
 """
 

@@ -1,0 +1,117 @@
+"""Regularisers on 2,000 training images: L2 strength, L1, elastic net, max-norm, weight decay against an L2 term.
+
+    python -m experiments.studies run regularisers [--seeds 0-4]
+
+Each arm of config.py is a `cnnjax repro` study (runs/studies/regularisers/<arm>/). Reported per arm: test
+accuracy, the training accuracy of the last steps, the gap between them after every epoch (the overfitting
+picture), and from each seed's final kernels (biases excluded, as the regularisers exclude them) their L2 norm and
+the fraction of weights with |w| < SMALL (what L1 is expected to raise).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from cnnjax import functional as F
+from cnnjax.viz import load_run
+from experiments.studies import common
+
+CONFIG = "experiments/studies/regularisers/config.py"
+ARMS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2", "l1_1e-4", "elastic", "max_norm_2", "decay_1e-3")
+L2_ARMS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2")
+SEEDS = "0-4"
+SMALL = 1e-3
+
+
+def kernel_statistics(workdir: Path) -> dict[str, float]:
+    """The L2 norm of a run's final kernels and the fraction of them below SMALL in magnitude."""
+    params = load_run(workdir).variables["params"]
+    kernels = [
+        np.asarray(w) for w, keep in zip(jax.tree.leaves(params), jax.tree.leaves(F.weight_mask(params))) if keep
+    ]
+    flat = np.concatenate([k.ravel() for k in kernels])
+    return {"kernel_norm": float(np.linalg.norm(flat)), "small_fraction": float(np.mean(np.abs(flat) < SMALL))}
+
+
+def run(seeds: list[int], runs_dir: str) -> dict[str, Any]:
+    """Trains the arms (`cnnjax repro`), then reads every seed's curves and kernels."""
+    arms = common.train_arms(CONFIG, ARMS, seeds, runs_dir)
+    for arm in ARMS:
+        workdirs = {str(seed): common.seed_workdir(arms[arm], seed) for seed in seeds}
+        arms[arm]["kernels"] = {seed: kernel_statistics(w) for seed, w in workdirs.items()}
+        arms[arm]["gap_by_epoch"] = {
+            seed: [r["train_accuracy"] - r["test_accuracy"] for r in common.evaluations(w)]
+            for seed, w in workdirs.items()
+        }
+    return {"seeds": seeds, "small": SMALL, "arms": arms}
+
+
+def write(results: dict[str, Any], out_dir: Path) -> None:
+    """The tables into README.md and the figure overfitting.png."""
+    arms = results["arms"]
+
+    def values(arm: str, metric: str) -> list[float]:
+        return list(arms[arm][metric].values())
+
+    def kernels(arm: str, key: str) -> list[float]:
+        return [k[key] for k in arms[arm]["kernels"].values()]
+
+    gap = {arm: [g[-1] for g in arms[arm]["gap_by_epoch"].values()] for arm in ARMS}
+    comparisons = [
+        *(
+            common.comparison(a, "none", values(a, "test_accuracy"), values("none", "test_accuracy"), "test_accuracy")
+            for a in ARMS[1:]
+        ),
+        common.comparison(
+            "decay_1e-3",
+            "l2_1e-3",
+            values("decay_1e-3", "test_accuracy"),
+            values("l2_1e-3", "test_accuracy"),
+            "test_accuracy",
+        ),
+    ]
+    text = "\n\n".join(
+        [
+            common.summary_table("test accuracy", {arm: values(arm, "test_accuracy") for arm in ARMS}),
+            common.summary_table("train - test accuracy, last epoch", gap),
+            common.summary_table(
+                "L2 norm of the kernels", {arm: kernels(arm, "kernel_norm") for arm in ARMS}, digits=2
+            ),
+            common.summary_table(
+                f"fraction of kernel weights with |w| < {results['small']:g}",
+                {arm: kernels(arm, "small_fraction") for arm in ARMS},
+            ),
+            common.comparison_table(comparisons),
+            f"Seeds {', '.join(map(str, results['seeds']))}; {common.environment_line(results['environment'])}. "
+            + common.checks_line(arms),
+        ]
+    )
+    common.replace_block(out_dir / "README.md", "results", text)
+    _figure(results, out_dir / "overfitting.png")
+
+
+def _figure(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    for arm in L2_ARMS:
+        gaps = np.array(list(results["arms"][arm]["gap_by_epoch"].values()))  # (seeds, epochs)
+        epochs = np.arange(1, gaps.shape[1] + 1)
+        mean, std = gaps.mean(0), gaps.std(0, ddof=1)
+        ax.plot(epochs, mean, label="no regulariser" if arm == "none" else f"L2 {arm.removeprefix('l2_')}")
+        ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("epoch (2,000 training images)")
+    ax.set_ylabel("train accuracy - test accuracy")
+    ax.set_title(f"Overfitting against L2 strength, mean ± std over {len(results['seeds'])} seeds")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
