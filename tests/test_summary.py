@@ -16,7 +16,7 @@ from cnnjax import models
 from cnnjax import nn as cnn
 from cnnjax.summary import Summary, summary
 
-# (name, options, MACs, relative tolerance, trainable parameters); /work/shared/reference/figures.md.
+# (name, options, MACs, relative tolerance, trainable parameters): the published figures that docs/models.md cites.
 PUBLISHED = [
     ("alexnet", {}, 724_406_816, 0.0, 60_965_224),
     ("alexnet_tv", {}, 714_188_480, 0.0, 61_100_840),
