@@ -16,7 +16,8 @@ from cnnjax.models.checks import checked_input
 from cnnjax.models.options import Count, Counts, Rate
 from cnnjax.models.registry import register
 
-POOLS = ("max", "avg", "none")
+POOLS = ("max", "avg", "l2", "stride", "none")
+_POOL_LAYERS = {"max": cnn.MaxPool, "avg": cnn.AvgPool, "l2": cnn.LpPool}
 
 
 def _check_widths(key: str, widths: tuple[int, ...]) -> None:
@@ -55,9 +56,11 @@ class MLP(nn.Module):
 class ConvNet(nn.Module):
     """[Conv(c, kernel_size, SAME) (- BatchNorm) - activation - pool] for each c of `channels`, then `MLP`'s head.
 
-    (N, H, W, C) -> (N, num_classes); each pool of `pool_size` (stride = window, 'max' | 'avg' | 'none') divides H
-    and W by `pool_size`, rounding down. `conv_dropout` drops whole activations after each block, `dropout` after
-    each hidden dense layer. With the defaults on 28x28x1: conv 8@3x3 - max pool 2 - 20 - 10, 31,670 parameters.
+    (N, H, W, C) -> (N, num_classes). `pool`: 'max', 'avg' or 'l2' (square root of the sum of squares) pooling
+    over `pool_size` windows with stride = window; 'stride': no pooling layer, the convolution itself strided by
+    `pool_size`; 'none': neither. Each block divides H and W by `pool_size` (pooling rounds down, the strided
+    convolution up). `conv_dropout` drops activations after each block, `dropout` after each hidden dense layer.
+    With the defaults on 28x28x1: conv 8@3x3 - max pool 2 - 20 - 10, 31,670 parameters.
     """
 
     num_classes: Count = 10
@@ -78,13 +81,20 @@ class ConvNet(nn.Module):
             raise ValueError(f"pool: expected one of {POOLS}, got {self.pool!r}")
         _check_widths("hidden", self.hidden)
         act = F.get_activation(self.activation)
+        stride = self.pool_size if self.pool == "stride" else 1
         for i, width in enumerate(self.channels):
-            x = cnn.Conv(width, self.kernel_size, padding="SAME", use_bias=not self.batch_norm, name=f"conv{i + 1}")(x)
+            x = cnn.Conv(
+                width,
+                self.kernel_size,
+                stride=stride,
+                padding="SAME",
+                use_bias=not self.batch_norm,
+                name=f"conv{i + 1}",
+            )(x)
             x = cnn.BatchNorm(name=f"bn{i + 1}")(x, train=train) if self.batch_norm else x
             x = act(x)
-            if self.pool != "none":
-                pool = cnn.MaxPool if self.pool == "max" else cnn.AvgPool
-                x = pool(self.pool_size, name=f"pool{i + 1}")(x)
+            if self.pool in _POOL_LAYERS:
+                x = _POOL_LAYERS[self.pool](self.pool_size, name=f"pool{i + 1}")(x)
             x = cnn.Dropout(self.conv_dropout, name=f"conv{i + 1}_dropout")(x, train=train) if self.conv_dropout else x
         return _dense_head(x, self.hidden, self.num_classes, act, self.dropout, train)
 

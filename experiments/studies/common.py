@@ -17,6 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
+import numpy as np
+
 from cnnjax import environment
 from cnnjax.repro import compare, read_report, summarize
 
@@ -165,3 +168,35 @@ def environment_line(fingerprint: Mapping[str, Any]) -> str:
         f"{fingerprint.get('cpu_cores', {}).get('available')} cores; jax {versions.get('jax')}, "
         f"flax {versions.get('flax')}, optax {versions.get('optax')}; numerics profile `{numerics}`"
     )
+
+
+SHIFTS = (0, 1, 2, 3, 4)  # pixels, for the studies of translation
+EVAL_BATCH = 1000
+
+
+def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """(N, H, W, C) images moved by (dy, dx) pixels (down and right when positive), the uncovered border zero."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:3]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = images[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def shift_accuracies(workdir: Path) -> list[float]:
+    """Test accuracy of the run in `workdir` for each shift of SHIFTS (the mean over the four directions)."""
+    from cnnjax.viz import load_run
+
+    run = load_run(workdir)
+    test, logits_fn = run.test_set, jax.jit(run.logits_fn)
+
+    def accuracy(images: np.ndarray) -> float:
+        correct = 0
+        for start in range(0, len(images), EVAL_BATCH):
+            logits = logits_fn(run.inputs(images[start : start + EVAL_BATCH]))
+            correct += int((np.asarray(logits).argmax(-1) == test.labels[start : start + EVAL_BATCH]).sum())
+        return correct / len(images)
+
+    directions = ((0, 1), (0, -1), (1, 0), (-1, 0))
+    return [float(np.mean([accuracy(shifted(test.images, s * dy, s * dx)) for dy, dx in directions])) for s in SHIFTS]

@@ -10,19 +10,18 @@ import numpy as np
 import pytest
 
 from experiments.studies import common
-from experiments.studies.fc_vs_conv import study as fc_vs_conv
 from experiments.studies.xor import study as xor
 
 
 def test_shifted_moves_the_image_and_zero_fills_the_border():
     images = np.arange(1, 17, dtype=np.uint8).reshape(1, 4, 4, 1)
-    right = fc_vs_conv.shifted(images, 0, 1)
+    right = common.shifted(images, 0, 1)
     np.testing.assert_array_equal(right[0, :, 1:, 0], images[0, :, :3, 0])
     assert not right[0, :, 0, 0].any()
-    up = fc_vs_conv.shifted(images, -2, 0)
+    up = common.shifted(images, -2, 0)
     np.testing.assert_array_equal(up[0, :2, :, 0], images[0, 2:, :, 0])
     assert not up[0, 2:, :, 0].any()
-    np.testing.assert_array_equal(fc_vs_conv.shifted(images, 0, 0), images)
+    np.testing.assert_array_equal(common.shifted(images, 0, 0), images)
 
 
 def test_replace_block_rewrites_only_between_its_markers(tmp_path):

@@ -13,44 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
 from cnnjax import models, summary
-from cnnjax.viz import load_run
 from experiments.studies import common
 
 CONFIG = "experiments/studies/fc_vs_conv/config.py"
 ARMS = ("cnn", "mlp_equal", "mlp_notes")
-SHIFTS = (0, 1, 2, 3, 4)
+SHIFTS = common.SHIFTS
 SEEDS = "0-4"
-EVAL_BATCH = 1000
-
-
-def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """(N, H, W, C) images moved by (dy, dx) pixels (down and right when positive), the uncovered border zero."""
-    out = np.zeros_like(images)
-    h, w = images.shape[1:3]
-    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = images[
-        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
-    ]
-    return out
-
-
-def shift_accuracies(workdir: Path) -> list[float]:
-    """Test accuracy of the run in `workdir` for each shift of SHIFTS (the mean over the four directions)."""
-    run = load_run(workdir)
-    test, logits_fn = run.test_set, jax.jit(run.logits_fn)
-
-    def accuracy(images: np.ndarray) -> float:
-        correct = 0
-        for start in range(0, len(images), EVAL_BATCH):
-            logits = logits_fn(run.inputs(images[start : start + EVAL_BATCH]))
-            correct += int((np.asarray(logits).argmax(-1) == test.labels[start : start + EVAL_BATCH]).sum())
-        return correct / len(images)
-
-    directions = ((0, 1), (0, -1), (1, 0), (-1, 0))
-    return [float(np.mean([accuracy(shifted(test.images, s * dy, s * dx)) for dy, dx in directions])) for s in SHIFTS]
 
 
 def run(seeds: list[int], runs_dir: str) -> dict[str, Any]:
@@ -70,7 +41,9 @@ def run(seeds: list[int], runs_dir: str) -> dict[str, Any]:
             "checks": common.checks_passed(report),
             "test_accuracy": common.per_seed(report, "test_accuracy"),
             "train_accuracy": common.per_seed(report, "train_accuracy"),
-            "shift_accuracy": {str(seed): shift_accuracies(common.ROOT / study_dir / f"seed_{seed}") for seed in seeds},
+            "shift_accuracy": {
+                str(seed): common.shift_accuracies(common.ROOT / study_dir / f"seed_{seed}") for seed in seeds
+            },
         }
     return results
 
