@@ -62,8 +62,9 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
 
 
-# What `cnnjax train` ran for a key the schema gained later, where that differs from the key's schema default:
-# before runs recorded their numerics profile, they ran "fast" (the only default; CNNJAX_XLA_DEFAULTS=0 ran "xla").
+# For a key that a checkpoint's config lacks, what `cnnjax train` ran when it wrote one without it, where that is
+# not the key's schema default: a config without `numerics` comes from a cnnjax whose only profile for training
+# was "fast" (CNNJAX_XLA_DEFAULTS=0 gave XLA's own flags, the "xla" profile).
 _IN_EFFECT_BEFORE_THE_KEY = {"numerics": "fast"}
 
 
