@@ -23,7 +23,7 @@ from types import ModuleType
 from cnnjax import backend
 from experiments.studies import common
 
-STUDIES = ("xor", "fc_vs_conv", "loss", "regularisers", "dropout", "pooling")
+STUDIES = ("xor", "fc_vs_conv", "loss", "regularisers", "dropout", "pooling", "activations")
 
 
 def _study(name: str) -> ModuleType:
