@@ -21,6 +21,7 @@ import sys
 from types import ModuleType
 
 from cnnjax import backend
+from experiments.progression.outputs import first_difference
 from experiments.studies import common
 
 STUDIES = ("xor", "fc_vs_conv", "loss", "regularisers", "dropout", "pooling", "activations")
@@ -49,9 +50,10 @@ def run(name: str, seeds: str | None, overwrite: bool) -> int:
             return 0
         fields = environment.reproducibility_differences(committed["environment"], results["environment"])
         why = f"the environments differ in {fields}" if fields else "the environments agree in every field"
+        where = first_difference(json.loads(_numbers(committed)), json.loads(_numbers(results)))
         print(
-            f"{name}: not reproduced: the numbers differ from {out_dir / common.RESULTS_JSON} ({why}); the file is "
-            "kept: --overwrite replaces it",
+            f"{name}: not reproduced: {out_dir / common.RESULTS_JSON} differs ({where}; {why}); the file is kept: "
+            "--overwrite replaces it",
             file=sys.stderr,
         )
         return 1

@@ -65,3 +65,19 @@ def test_calibration_error_is_zero_for_calibrated_and_the_gap_for_overconfident_
     assert loss.calibration(calibrated, calibrated_labels)["ece"] == pytest.approx(0.0)
     overconfident = np.tile([[0.99, 0.01]], (10, 1))  # accuracy 0.5 at confidence 0.99
     assert loss.calibration(overconfident, labels)["ece"] == pytest.approx(0.49)
+
+
+def test_run_writes_results_then_reports_them_reproduced_or_keeps_a_file_that_differs(tmp_path, monkeypatch, capsys):
+    from experiments.studies import __main__ as studies_cli
+
+    (tmp_path / "xor").mkdir()
+    shutil.copy(common.STUDIES_DIR / "xor" / "README.md", tmp_path / "xor" / "README.md")
+    monkeypatch.setattr(common, "STUDIES_DIR", tmp_path)
+    assert studies_cli.run("xor", "0-1", overwrite=False) == 0
+    assert (tmp_path / "xor" / "results.json").is_file() and (tmp_path / "xor" / "boundary.png").is_file()
+    assert studies_cli.run("xor", "0-1", overwrite=False) == 0
+    assert "xor: reproduced: the numbers equal" in capsys.readouterr().out
+    path = tmp_path / "xor" / "results.json"
+    path.write_text(path.read_text().replace('"lr": 0.05', '"lr": 0.5'))
+    assert studies_cli.run("xor", "0-1", overwrite=False) == 1
+    assert "lr: 0.5 in the file, 0.05 recomputed" in capsys.readouterr().err

@@ -25,27 +25,19 @@ SEEDS = "0-4"
 
 
 def run(seeds: list[int], runs_dir: str) -> dict[str, Any]:
-    """Trains the arms (`cnnjax repro` into `runs_dir`/<arm>, resumable, with a rerun check of the first seed), then
-    measures every seed's accuracy under shifts."""
-    seed_spec = ",".join(str(s) for s in seeds)
-    results: dict[str, Any] = {"seeds": seeds, "shifts": list(SHIFTS), "arms": {}}
+    """Trains the arms (`cnnjax repro`), then measures every seed's accuracy under shifts."""
+    arms = common.train_arms(CONFIG, ARMS, seeds, runs_dir)
     for arm in ARMS:
-        study_dir = f"{runs_dir}/{arm}"
-        report = common.repro_arm(CONFIG, arm, seed_spec, study_dir, checks=("rerun",))
         model, options = _model(arm)
-        results["arms"][arm] = {
+        arms[arm] |= {
             "model": model,
             "options": options,
             "params": _params(model, options),
-            "study": {key: report["study"][key] for key in ("config", "folder", "numerics")},
-            "checks": common.checks_passed(report),
-            "test_accuracy": common.per_seed(report, "test_accuracy"),
-            "train_accuracy": common.per_seed(report, "train_accuracy"),
             "shift_accuracy": {
-                str(seed): common.shift_accuracies(common.ROOT / study_dir / f"seed_{seed}") for seed in seeds
+                str(seed): common.shift_accuracies(common.seed_workdir(arms[arm], seed)) for seed in seeds
             },
         }
-    return results
+    return {"seeds": seeds, "shifts": list(SHIFTS), "arms": arms}
 
 
 def _model(arm: str) -> tuple[str, dict[str, Any]]:
@@ -89,9 +81,7 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
             common.summary_table(f"accuracy lost at a {SHIFTS[-1]}-pixel shift", drop),
             common.comparison_table(comparisons),
             f"Seeds {', '.join(map(str, results['seeds']))}; {common.environment_line(results['environment'])}. "
-            + "Rerun checks (`cnnjax repro --check rerun`: the first seed again in a fresh workdir, bit for bit): "
-            + ", ".join(f"{arm} {'passed' if all(arms[arm]['checks'].values()) else 'FAILED'}" for arm in ARMS)
-            + ".",
+            + common.checks_line(arms),
         ]
     )
     common.replace_block(out_dir / "README.md", "results", text)
