@@ -8,7 +8,8 @@
                  lambda * 1/2 ||W||^2 added to the loss (kernels only; biases are never regularised here)
   l1_1e-4        lambda * ||W||_1 added to the loss
   elastic        L1 1e-4 + L2 1e-3
-  max_norm_2     each unit's incoming weight vector projected onto ||w|| <= 2 after every update
+  max_norm_2, max_norm_1
+                 each unit's incoming weight vector projected onto ||w|| <= 2 (or 1) after every update
   decay_1e-3     decoupled weight decay 1e-3 (AdamW: w -= lr * 1e-3 * w each step), no loss term: against
                  l2_1e-3, the same coefficient as a loss term, which Adam rescales per weight
 
@@ -18,7 +19,7 @@ LeNet-5, AdamW 3e-3 with a warm-up then cosine, batch 128, label smoothing 0, 40
 
 from cnnjax.train.recipes import classifier
 
-ARGS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2", "l1_1e-4", "elastic", "max_norm_2", "decay_1e-3")
+ARGS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2", "l1_1e-4", "elastic", "max_norm_2", "max_norm_1", "decay_1e-3")
 SETTINGS = {  # arm -> (l2, l1, max_norm, weight_decay)
     "none": (0.0, 0.0, 0.0, 0.0),
     "l2_1e-4": (1e-4, 0.0, 0.0, 0.0),
@@ -27,6 +28,7 @@ SETTINGS = {  # arm -> (l2, l1, max_norm, weight_decay)
     "l1_1e-4": (0.0, 1e-4, 0.0, 0.0),
     "elastic": (1e-3, 1e-4, 0.0, 0.0),
     "max_norm_2": (0.0, 0.0, 2.0, 0.0),
+    "max_norm_1": (0.0, 0.0, 1.0, 0.0),
     "decay_1e-3": (0.0, 0.0, 0.0, 1e-3),
 }
 

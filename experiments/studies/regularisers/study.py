@@ -21,7 +21,7 @@ from cnnjax.viz import load_run
 from experiments.studies import common
 
 CONFIG = "experiments/studies/regularisers/config.py"
-ARMS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2", "l1_1e-4", "elastic", "max_norm_2", "decay_1e-3")
+ARMS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2", "l1_1e-4", "elastic", "max_norm_2", "max_norm_1", "decay_1e-3")
 L2_ARMS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2")
 SEEDS = "0-4"
 SMALL = 1e-3
@@ -82,7 +82,7 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
                 "L2 norm of the kernels", {arm: kernels(arm, "kernel_norm") for arm in ARMS}, digits=2
             ),
             common.summary_table(
-                f"fraction of kernel weights with |w| < {results['small']:g}",
+                f"fraction of kernel weights with abs(w) < {results['small']:g}",
                 {arm: kernels(arm, "small_fraction") for arm in ARMS},
             ),
             common.comparison_table(comparisons),
