@@ -3,7 +3,7 @@
     python -m experiments.studies run dropout [--seeds 0-4]
 
 Each arm of config.py is a `cnnjax repro` study (runs/studies/dropout/<arm>/). Reported per arm: test accuracy,
-the training accuracy of the last steps (with dropout on) and the gap between the training loss and the test loss.
+the training accuracy of the last steps (with dropout on) and the gap between the two.
 
 The test-time rule: cnnjax's dropout is "inverted" (kept units are scaled by 1/(1-p) in training, nothing changes at
 test time), the notes' convention scales by (1-p) at test time instead; both make a unit's expected training output
@@ -76,7 +76,7 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
     def values(arm: str, metric: str) -> list[float]:
         return list(arms[arm][metric].values())
 
-    gap = {arm: [t - r for t, r in zip(values(arm, "test_loss"), values(arm, "train_loss"))] for arm in ARMS}
+    gap = {arm: [r - t for r, t in zip(values(arm, "train_accuracy"), values(arm, "test_accuracy"))] for arm in ARMS}
     checks = {
         f"{arm}: {key}": [c[key] for c in arms[arm]["weight_scaling"].values()]
         for arm in ("fc", "both")
@@ -92,7 +92,7 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
             common.summary_table(
                 "train accuracy (last steps, dropout on)", {a: values(a, "train_accuracy") for a in ARMS}
             ),
-            common.summary_table("test loss - train loss", gap),
+            common.summary_table("train accuracy (dropout on) - test accuracy", gap),
             common.comparison_table(comparisons),
             f"The test-time rule, on the first {results['mc_images']} test images ({results['mc_samples']} "
             "dropout passes averaged):",
