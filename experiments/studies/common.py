@@ -93,18 +93,23 @@ def per_seed(report: Mapping[str, Any], metric: str) -> dict[str, float]:
     return {seed: float(row[metric]) for seed, row in report["per_seed"].items()}
 
 
-def summary_row(name: str, values: Sequence[float], digits: int = 4) -> str:
-    """'| name | mean ± std | [lo, hi] | min - max | n |' of `values` over seeds (`cnnjax.repro.summarize`)."""
+def summary_row(name: str, values: Sequence[float], digits: int = 4, significant: bool = False) -> str:
+    """'| name | mean ± std | [lo, hi] | min - max | n |' of `values` over seeds (`cnnjax.repro.summarize`), with
+    `digits` decimals, or `digits` significant digits when `significant` (for values spanning decades)."""
     s = summarize(list(values))
-    std = f" ± {s.std:.{digits}f}" if s.std is not None else ""
-    ci = f"[{s.ci[0]:.{digits}f}, {s.ci[1]:.{digits}f}]" if s.ci is not None else "n/a"
-    return f"| {name} | {s.mean:.{digits}f}{std} | {ci} | {s.min:.{digits}f} - {s.max:.{digits}f} | {s.n} |"
+
+    def f(v: float) -> str:
+        return f"{v:.{digits}g}" if significant else f"{v:.{digits}f}"
+
+    std = f" ± {f(s.std)}" if s.std is not None else ""
+    ci = f"[{f(s.ci[0])}, {f(s.ci[1])}]" if s.ci is not None else "n/a"
+    return f"| {name} | {f(s.mean)}{std} | {ci} | {f(s.min)} - {f(s.max)} | {s.n} |"
 
 
-def summary_table(title: str, rows: Mapping[str, Sequence[float]], digits: int = 4) -> str:
+def summary_table(title: str, rows: Mapping[str, Sequence[float]], digits: int = 4, significant: bool = False) -> str:
     """A Markdown table of `summary_row`s, one per entry of `rows` (name -> values over seeds)."""
     head = f"| {title} | mean ± std | 95% CI of the mean | min - max | seeds |\n|---|---|---|---|---|"
-    return "\n".join([head, *(summary_row(name, values, digits) for name, values in rows.items())])
+    return "\n".join([head, *(summary_row(name, values, digits, significant) for name, values in rows.items())])
 
 
 def comparison(a: str, b: str, values_a: Sequence[float], values_b: Sequence[float], metric: str) -> dict[str, Any]:

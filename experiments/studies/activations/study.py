@@ -84,9 +84,10 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
         common.summary_table("test accuracy", test),
         *(
             common.summary_table(
-                f"||dL/dW|| / ||W|| at {when}, {arm}",
+                f"norm(dL/dW) / norm(W) {'at initialisation' if when == 'init' else 'after training'}, {arm}",
                 {layer: _ratios(results, arm, when, layer) for layer in results["layers"]},
-                digits=5,
+                digits=3,
+                significant=True,
             )
             for when in ("init", "trained")
             for arm in ARMS
@@ -94,6 +95,8 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
         common.summary_table(
             "conv1's ratio / fc4's ratio (1: the first layer learns as fast as the last)",
             {f"{arm}, {when}": spread(arm, when) for when in ("init", "trained") for arm in ARMS},
+            digits=3,
+            significant=True,
         ),
         common.comparison_table(comparisons),
         f"Seeds {', '.join(map(str, results['seeds']))}; gradients on the first {results['probe_images']} test "
