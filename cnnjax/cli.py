@@ -172,7 +172,14 @@ def train(args: argparse.Namespace, extra: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 130
-    except (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError) as e:
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        FloatingPointError,
+        ImportError,
+        trainlib.CheckpointWriteError,
+    ) as e:
         print(f"cnnjax train: error: {e}", file=sys.stderr)
         return 1
     return 0

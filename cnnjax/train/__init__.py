@@ -8,7 +8,7 @@ recipes, tasks, the pure steps, optimisers, checkpoints, and `restore_run(workdi
     config, model, variables = restore_run("runs/lenet5")
 """
 
-from cnnjax.train.checkpoint import Checkpointer
+from cnnjax.train.checkpoint import Checkpointer, CheckpointWriteError
 from cnnjax.train.config import default_config, fill, load_config, override, runlocal, validate
 from cnnjax.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule, regularization_loss
 from cnnjax.train.plan import Plan, resolve
@@ -35,6 +35,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "TASKS",
+    "CheckpointWriteError",
     "Checkpointer",
     "Interrupted",
     "Plan",

@@ -17,10 +17,12 @@ number, so the moved ones are out of its way.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +40,10 @@ UNREADABLE = "unreadable"  # checkpoints/unreadable/<step>: checkpoints set asid
 META_FILE = Path("meta") / "metadata"  # where orbax's JsonCheckpointHandler writes the meta of a checkpoint
 STATE_INDEX = Path("state") / "_METADATA"  # the tree of saved arrays; without it orbax restores an empty tree
 T = TypeVar("T")
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full file system); the message says where and what is left."""
 
 
 class CheckpointError(ValueError):
@@ -240,8 +246,29 @@ class Checkpointer:
         return dict(restored), meta
 
     def wait(self) -> None:
-        """Blocks until pending saves are on disk."""
-        self._manager.wait_until_finished()
+        """Blocks until pending saves are on disk.
+
+        Raises:
+          CheckpointWriteError: a save failed because its file system is full (one line: the folder, the free space,
+            the newest complete checkpoint); orbax's and TensorStore's logs of that failure are dropped.
+        """
+        try:
+            with _failed_writes_quiet(), _in_flight_reads_quiet():
+                self._manager.wait_until_finished()
+        except Exception as e:
+            if not _no_space(e):
+                raise
+            free = shutil.disk_usage(self.directory).free
+            complete = [int(p.name) for p in self.directory.iterdir() if p.name.isdigit()]  # not the '*-tmp' ones
+            newest = (
+                f"checkpoint {max(complete)} is the newest complete one, and the same command resumes from it"
+                if complete
+                else "no checkpoint is complete, and the same command starts the run again"
+            )
+            raise CheckpointWriteError(
+                f"checkpoint: no space left to write it in {self.directory} ({free:,} bytes free); {newest} once "
+                "there is space"
+            ) from None
 
     def close(self) -> None:
         self._manager.close()
@@ -337,6 +364,33 @@ def _without_read_only_notice() -> Iterator[None]:
 
     def keep(record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Given directory is read only")
+
+    logger = logging.getLogger("absl")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
+def _no_space(error: BaseException) -> bool:
+    """Whether a failed save ran out of space: ENOSPC, or TensorStore's RESOURCE_EXHAUSTED (raised by orbax as a
+    ValueError)."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    return "RESOURCE_EXHAUSTED" in str(error) or "No space left on device" in str(error)
+
+
+@contextlib.contextmanager
+def _failed_writes_quiet() -> Iterator[None]:
+    """Drops orbax's ERROR logs of a save that ran out of space (one per thread of the save, each with the whole
+    TensorStore message), while `wait` collects that save; `wait` raises the failure in one line instead."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return True
+        cause = record.exc_info[1] if record.exc_info else None
+        return not (_no_space(Exception(record.getMessage())) or (cause is not None and _no_space(cause)))
 
     logger = logging.getLogger("absl")
     logger.addFilter(keep)

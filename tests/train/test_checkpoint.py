@@ -212,3 +212,21 @@ def test_a_checkpoint_from_before_new_schema_keys_resumes_while_a_changed_settin
     config.numerics = "portable"
     with pytest.raises(ValueError, match=r"numerics: 'fast' -> 'portable'"):
         resume.check_same_config(meta, config, tmp_path)
+
+
+def test_a_save_that_runs_out_of_space_is_one_line_naming_the_folder_and_the_newest_complete_checkpoint(tmp_path):
+    from cnnjax.train import CheckpointWriteError
+
+    checkpointer = Checkpointer(tmp_path, keep=2)
+    (tmp_path / "4").mkdir()  # a complete checkpoint's folder, and a save's temporary one
+    (tmp_path / "8.orbax-checkpoint-tmp").mkdir()
+
+    def full(*_):
+        raise ValueError('RESOURCE_EXHAUSTED: Error writing "params" in OCDBT database: No space left on device')
+
+    checkpointer._manager.wait_until_finished = full
+    with pytest.raises(CheckpointWriteError, match=r"no space left to write it in .* bytes free\); checkpoint 4 is"):
+        checkpointer.wait()
+    checkpointer._manager.wait_until_finished = lambda: (_ for _ in ()).throw(ValueError("another failure"))
+    with pytest.raises(ValueError, match="another failure"):
+        checkpointer.wait()
