@@ -578,7 +578,7 @@ CASES = [
         r"targets: expected shape \(4, 3\) to match predictions, got \(4, 2\)",
         True,
     ),
-    # dtypes (issue 8): integer sums of products overflow, mixed dtypes are refused by cnnjax, not lax
+    # dtypes: integer sums of products overflow, mixed dtypes are refused by cnnjax, not lax
     (
         "conv-int8",
         lambda x: F.conv(x.astype(jnp.int8), w4.astype(jnp.int8)),
