@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "cnnjax"
 # Lowest first; a module may import its own layer and those before it.
 LAYERS = (
-    ("backend", "environment"),
+    ("backend", "environment", "logs"),
     ("functional",),
     ("nn",),
     ("models",),

@@ -8,15 +8,15 @@ TensorFlow, and network access or manually downloaded archives, to prepare).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from cnnjax import logs
 from cnnjax.data import idx
 from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, check_labels, to_array_source
 
@@ -174,32 +174,22 @@ def _load_idx(name: str, spec: _Spec, data_dir: PathLike | None, idx_dir: PathLi
     return _make(name, spec, train, test, class_names, _tfds_files(builder.data_dir))
 
 
-@contextlib.contextmanager
-def _without_variant_folder_warnings() -> Iterator[None]:
-    """Drops tfds's warnings about version folders without dataset_info.json, logged while it looks for a prepared
-    copy: when there is none, the error below says so and how to prepare one, and the warnings only precede it."""
-
-    def keep(record: logging.LogRecord) -> bool:
-        return "has no dataset_info.json" not in record.getMessage()
-
-    logger = logging.getLogger("absl")
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
+def _variant_folder_warning(record: logging.LogRecord) -> bool:
+    """tfds's warning about a version folder without dataset_info.json, logged while it looks for a prepared copy:
+    when there is none, the error below says so and how to prepare one, and the warnings only precede it."""
+    return "has no dataset_info.json" in record.getMessage()
 
 
 def _load_prepared(name: str, spec: _Spec, data_dir: PathLike | None, in_memory: bool) -> Dataset:
     import tensorflow_datasets as tfds
 
     try:
-        with _without_variant_folder_warnings():
+        with logs.absl_records_dropped(_variant_folder_warning):
             splits = tfds.data_source(
                 spec.tfds_name, split=["train", spec.test_split], data_dir=data_dir, download=False
             )
     except (NotImplementedError, AssertionError, OSError, ValueError, KeyError) as e:  # tfds: no copy -> KeyError
-        with _without_variant_folder_warnings():
+        with logs.absl_records_dropped(_variant_folder_warning):
             builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
             prepared = builder.is_prepared()
         if prepared:

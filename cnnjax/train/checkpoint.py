@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from cnnjax import logs
 from cnnjax.train.state import TrainState
 
 UNREADABLE = "unreadable"  # checkpoints/unreadable/<step>: checkpoints set aside by `restore_latest`
@@ -72,7 +73,7 @@ class Checkpointer:
             save_interval_steps=0 if read_only else 1,
         )
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
-        with _without_read_only_notice() if read_only else contextlib.nullcontext():
+        with logs.absl_records_dropped(_read_only_notice) if read_only else contextlib.nullcontext():
             self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
     def latest_step(self) -> int | None:
@@ -253,7 +254,7 @@ class Checkpointer:
             the newest complete checkpoint); orbax's and TensorStore's logs of that failure are dropped.
         """
         try:
-            with _failed_writes_quiet(), _in_flight_reads_quiet():
+            with logs.absl_records_dropped(_failed_write_log), _in_flight_reads_quiet():
                 self._manager.wait_until_finished()
         except Exception as e:
             if not _no_space(e):
@@ -357,20 +358,9 @@ def _as_uint32(x: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(x, unsigned).astype(jnp.uint32)
 
 
-@contextlib.contextmanager
-def _without_read_only_notice() -> Iterator[None]:
-    """Drops orbax's warning that a read-only CheckpointManager's directory is read-only (logged on every
-    construction), only while one is constructed here; its other messages pass."""
-
-    def keep(record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Given directory is read only")
-
-    logger = logging.getLogger("absl")
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
+def _read_only_notice(record: logging.LogRecord) -> bool:
+    """orbax's warning that a read-only CheckpointManager's directory is read-only, logged on every construction."""
+    return str(record.msg).startswith("Given directory is read only")
 
 
 def _no_space(error: BaseException) -> bool:
@@ -381,23 +371,13 @@ def _no_space(error: BaseException) -> bool:
     return "RESOURCE_EXHAUSTED" in str(error) or "No space left on device" in str(error)
 
 
-@contextlib.contextmanager
-def _failed_writes_quiet() -> Iterator[None]:
-    """Drops orbax's ERROR logs of a save that ran out of space (one per thread of the save, each with the whole
-    TensorStore message), while `wait` collects that save; `wait` raises the failure in one line instead."""
-
-    def keep(record: logging.LogRecord) -> bool:
-        if record.levelno < logging.ERROR:
-            return True
-        cause = record.exc_info[1] if record.exc_info else None
-        return not (_no_space(Exception(record.getMessage())) or (cause is not None and _no_space(cause)))
-
-    logger = logging.getLogger("absl")
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
+def _failed_write_log(record: logging.LogRecord) -> bool:
+    """orbax's ERROR log of a save that ran out of space (one per thread of the save, each with the whole
+    TensorStore message): `wait` raises the failure in one line instead."""
+    if record.levelno < logging.ERROR:
+        return False
+    cause = record.exc_info[1] if record.exc_info else None
+    return _no_space(Exception(record.getMessage())) or (cause is not None and _no_space(cause))
 
 
 @contextlib.contextmanager
