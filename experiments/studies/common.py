@@ -205,3 +205,11 @@ def shift_accuracies(workdir: Path) -> list[float]:
 
     directions = ((0, 1), (0, -1), (1, 0), (-1, 0))
     return [float(np.mean([accuracy(shifted(test.images, s * dy, s * dx)) for dy, dx in directions])) for s in SHIFTS]
+
+
+def plot_mean_band(ax, x: Sequence[float], values: np.ndarray, label: str, **line) -> None:
+    """The mean over seeds of `values` (seeds, len(x)) against `x`, with a band of ± 1 sample std."""
+    values = np.asarray(values)
+    mean, std = values.mean(0), values.std(0, ddof=1)
+    ax.plot(x, mean, label=label, **line)
+    ax.fill_between(x, mean - std, mean + std, alpha=0.2)

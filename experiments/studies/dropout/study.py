@@ -115,9 +115,7 @@ def _figure(results: dict[str, Any], path: Path) -> None:
     for arm in ARMS:
         curves = np.array(list(results["arms"][arm]["test_accuracy_by_epoch"].values()))  # (seeds, epochs)
         epochs = np.arange(1, curves.shape[1] + 1)
-        mean, std = curves.mean(0), curves.std(0, ddof=1)
-        ax.plot(epochs, mean, label=arm)
-        ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+        common.plot_mean_band(ax, epochs, curves, arm)
     ax.set_xlabel("epoch (3,000 training images)")
     ax.set_ylabel("test accuracy")
     ax.set_title(f"Dropout placement: test accuracy, mean ± std over {len(results['seeds'])} seeds")

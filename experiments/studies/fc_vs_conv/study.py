@@ -97,9 +97,7 @@ def _figure(results: dict[str, Any], names: dict[str, str], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     for arm in ARMS:
         values = np.array(list(results["arms"][arm]["shift_accuracy"].values()))  # (seeds, shifts)
-        mean, std = values.mean(0), values.std(0, ddof=1)
-        ax.plot(SHIFTS, mean, marker="o", label=names[arm])
-        ax.fill_between(SHIFTS, mean - std, mean + std, alpha=0.25)
+        common.plot_mean_band(ax, SHIFTS, values, names[arm], marker="o")
     ax.set_xlabel("shift of the test images (pixels; mean over right, left, down, up)")
     ax.set_ylabel("test accuracy")
     ax.set_xticks(SHIFTS)

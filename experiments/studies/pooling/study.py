@@ -120,9 +120,7 @@ def _figure(results: dict[str, Any], path: Path) -> None:
             (ax_acc, np.array(list(r["shift_accuracy"].values()))),
             (ax_feat, np.array([m["feature_change"] for m in r["representation"].values()])),
         ):
-            mean, std = values.mean(0), values.std(0, ddof=1)
-            ax.plot(shifts, mean, marker="o", label=arm)
-            ax.fill_between(shifts, mean - std, mean + std, alpha=0.2)
+            common.plot_mean_band(ax, shifts, values, arm, marker="o")
     ax_acc.set_ylabel("test accuracy")
     ax_feat.set_ylabel("||f(shifted) - f|| / ||f||, features the dense head reads")
     for ax in (ax_acc, ax_feat):

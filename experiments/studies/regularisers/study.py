@@ -104,9 +104,7 @@ def _figure(results: dict[str, Any], path: Path) -> None:
     for arm in L2_ARMS:
         gaps = np.array(list(results["arms"][arm]["gap_by_epoch"].values()))  # (seeds, epochs)
         epochs = np.arange(1, gaps.shape[1] + 1)
-        mean, std = gaps.mean(0), gaps.std(0, ddof=1)
-        ax.plot(epochs, mean, label="no regulariser" if arm == "none" else f"L2 {arm.removeprefix('l2_')}")
-        ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+        common.plot_mean_band(ax, epochs, gaps, "no regulariser" if arm == "none" else f"L2 {arm.removeprefix('l2_')}")
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xlabel("epoch (2,000 training images)")
     ax.set_ylabel("train accuracy - test accuracy")
