@@ -4,7 +4,7 @@ from cnnjax.functional import init
 from cnnjax.functional.activations import get_activation, relu, scaled_tanh, sigmoid, softmax, step, tanh
 from cnnjax.functional.conv import conv, conv_matrix, conv_output_size, conv_transpose, linear, locally_connected
 from cnnjax.functional.dropout import dropout
-from cnnjax.functional.filters import FIXED_FILTERS, as_kernel, fixed_filter
+from cnnjax.functional.filters import FIXED_FILTERS, as_kernel, filter_bank, fixed_filter
 from cnnjax.functional.losses import l2_loss, multiclass_hinge, pixel_softmax_cross_entropy, softmax_cross_entropy
 from cnnjax.functional.norm import batch_norm, local_response_norm
 from cnnjax.functional.pool import adaptive_avg_pool, avg_pool, channel_max_pool, global_avg_pool, lp_pool, max_pool
@@ -29,6 +29,7 @@ __all__ = [
     "conv_transpose",
     "dropout",
     "elastic_net_penalty",
+    "filter_bank",
     "fixed_filter",
     "get_activation",
     "global_avg_pool",

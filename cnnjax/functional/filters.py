@@ -1,4 +1,5 @@
-"""The classic fixed 3x3 filters of the lecture notes, as (3, 3) arrays, and `as_kernel` to use one in `conv`.
+"""The classic fixed 3x3 filters of the lecture notes, as (3, 3) arrays; `as_kernel` to use one in `conv`, and
+`filter_bank` to use them all as a layer.
 
 They are printed as in the notes (integer weights, not normalised): divide a blur by its sum for unit gain.
 """
@@ -41,3 +42,17 @@ def as_kernel(filt: np.ndarray, channels: int = 1) -> np.ndarray:
     if channels < 1:
         raise ValueError(f"channels: expected an int >= 1, got {channels}")
     return np.repeat(filt[:, :, None, None], channels, axis=3)
+
+
+def filter_bank(in_channels: int = 1) -> np.ndarray:
+    """All FIXED_FILTERS as one HWIO kernel (3, 3, in_channels, len(FIXED_FILTERS)), in the dict's order.
+
+    Each filter is scaled to unit L2 norm (the notes' integer weights span gains from 0 to 16, so one filter would
+    otherwise dominate the layer's output) and divided by `in_channels`, so it acts on the channels' mean (the
+    grey image).
+    """
+    in_channels = as_int(in_channels, "in_channels", "an int >= 1")
+    if in_channels < 1:
+        raise ValueError(f"in_channels: expected an int >= 1, got {in_channels}")
+    filters = np.stack([f / np.linalg.norm(f) for f in map(fixed_filter, FIXED_FILTERS)], axis=-1)  # (3, 3, K)
+    return np.repeat(filters[:, :, None, :] / in_channels, in_channels, axis=2).astype(np.float32)

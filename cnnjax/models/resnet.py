@@ -25,6 +25,8 @@ Options (every variant takes all of them):
   shortcut: 'B' (ImageNet default) projects with a 1x1 conv + BN where the shape changes; 'A' (CIFAR default) is
     parameter-free: subsample by the stride (x[:, ::s, ::s]) and zero-pad the new channels, half before and half
     after the old ones (as the widely used akamaster/pytorch_resnet_cifar10). resnet20 with 'B': 272,474 params.
+  residual: False drops every shortcut (and its projection), the paper's "plain" network of the same depth
+    (section 4.2: the degradation problem); as many parameters as shortcut 'A', which has none of its own.
   stem: 'imagenet' (default for the ImageNet models) is conv 7x7/2 pad 3 + BN + ReLU + max pool 3x3/2 pad 1, a 4x
     reduction; 'cifar' is conv 3x3/1 pad 1 + BN + ReLU, no pooling, for 32x32 or 28x28 inputs. The CIFAR models use
     'cifar'; `create('resnet18', stem='cifar', num_classes=10)` is the usual ResNet-18 for CIFAR-10 (11,681,832
@@ -94,6 +96,7 @@ class ResidualBlock(nn.Module):
     bottleneck: bool = False
     version: str = "v1.5"
     shortcut: str = "B"
+    residual: bool = True
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
 
@@ -109,6 +112,8 @@ class ResidualBlock(nn.Module):
         else:
             y = F.relu(bn(name="bn1")(conv(self.features, 3, self.stride, padding=1, name="conv1")(x), train=train))
             y = bn(name="bn2")(conv(self.features, 3, padding=1, name="conv2")(y), train=train)
+        if not self.residual:  # the paper's "plain" network: the same layers, no shortcut
+            return F.relu(y)
         out = y.shape[-1]
         if self.stride != 1 or x.shape[-1] != out:
             if self.shortcut == "A":
@@ -131,6 +136,7 @@ class ResNet(nn.Module):
     stem_stride: Count | None = None
     version: str = "v1.5"
     shortcut: str = "B"
+    residual: bool = True
     bn_momentum: Fraction = 0.9
     bn_epsilon: Positive = 1e-5
 
@@ -166,6 +172,7 @@ class ResNet(nn.Module):
             bottleneck=self.bottleneck,
             version=self.version,
             shortcut=self.shortcut,
+            residual=self.residual,
             bn_momentum=self.bn_momentum,
             bn_epsilon=self.bn_epsilon,
         )

@@ -2,13 +2,15 @@
 
 Both are what a lecture draws when it compares fully connected and convolutional layers: `MLP` flattens the image
 into one vector, `ConvNet` keeps its grid through convolution + pooling blocks before a fully connected head. Their
-options cover the questions such studies ask (widths, depth, activation, pooling, batch norm, dropout placement).
+options cover the questions such studies ask (widths, depth, activation, pooling, normalisation and where it
+goes, dropout placement, a fixed first layer).
 """
 
 from __future__ import annotations
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
@@ -17,6 +19,7 @@ from cnnjax.models.options import Count, Counts, Rate
 from cnnjax.models.registry import register
 
 POOLS = ("max", "avg", "l2", "stride", "none")
+NORMS = ("none", "batch", "lrn")
 _POOL_LAYERS = {"max": cnn.MaxPool, "avg": cnn.AvgPool, "l2": cnn.LpPool}
 
 
@@ -53,13 +56,30 @@ class MLP(nn.Module):
         return _dense_head(x, self.hidden, self.num_classes, F.get_activation(self.activation), self.dropout, train)
 
 
+class FixedConv(nn.Module):
+    """A 3x3 SAME convolution whose kernel is `functional.filter_bank` (not a parameter) plus a learned bias:
+    (N, H, W, C) -> (N, H / stride, W / stride, len(FIXED_FILTERS))."""
+
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = jnp.asarray(F.filter_bank(x.shape[-1]), x.dtype)
+        bias = self.param("bias", F.init.zeros, (kernel.shape[-1],))
+        return F.conv(x, kernel, bias, stride=self.stride, padding="SAME")
+
+
 class ConvNet(nn.Module):
-    """[Conv(c, kernel_size, SAME) (- BatchNorm) - activation - pool] for each c of `channels`, then `MLP`'s head.
+    """[Conv(c, kernel_size, SAME) - norm - activation - pool] for each c of `channels`, then `MLP`'s head.
 
     (N, H, W, C) -> (N, num_classes). `pool`: 'max', 'avg' or 'l2' (square root of the sum of squares) pooling
     over `pool_size` windows with stride = window; 'stride': no pooling layer, the convolution itself strided by
     `pool_size`; 'none': neither. Each block divides H and W by `pool_size` (pooling rounds down, the strided
-    convolution up). `conv_dropout` drops activations after each block, `dropout` after each hidden dense layer.
+    convolution up). `norm`: 'none', 'batch' (batch norm; the convolution then has no bias) or 'lrn' (AlexNet's
+    local response normalisation, size 5, alpha 1e-4, beta 0.75, k 2), applied before the activation, or after it
+    with `norm_after_activation`. `conv_dropout` drops activations after each block, `dropout` after each hidden
+    dense layer. `fixed_first_layer`: the first convolution is the notes' fixed 3x3 filter bank
+    (`functional.filter_bank`, 11 filters, only its bias learned) instead of channels[0] learned filters.
     With the defaults on 28x28x1: conv 8@3x3 - max pool 2 - 20 - 10, 31,670 parameters.
     """
 
@@ -70,33 +90,45 @@ class ConvNet(nn.Module):
     pool_size: Count = 2
     hidden: tuple[int, ...] = (20,)
     activation: str = "relu"
-    batch_norm: bool = False
+    norm: str = "none"
+    norm_after_activation: bool = False
     conv_dropout: Rate = 0.0
     dropout: Rate = 0.0
+    fixed_first_layer: bool = False
 
     @nn.compact
     @checked_input
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         if self.pool not in POOLS:
             raise ValueError(f"pool: expected one of {POOLS}, got {self.pool!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm: expected one of {NORMS}, got {self.norm!r}")
+        if self.fixed_first_layer and self.channels[0] != len(F.FIXED_FILTERS):
+            raise ValueError(
+                f"channels: with fixed_first_layer the first width is the bank's {len(F.FIXED_FILTERS)} filters, "
+                f"got channels={tuple(self.channels)}"
+            )
         _check_widths("hidden", self.hidden)
         act = F.get_activation(self.activation)
         stride = self.pool_size if self.pool == "stride" else 1
         for i, width in enumerate(self.channels):
-            x = cnn.Conv(
-                width,
-                self.kernel_size,
-                stride=stride,
-                padding="SAME",
-                use_bias=not self.batch_norm,
-                name=f"conv{i + 1}",
-            )(x)
-            x = cnn.BatchNorm(name=f"bn{i + 1}")(x, train=train) if self.batch_norm else x
-            x = act(x)
+            if i == 0 and self.fixed_first_layer:
+                x = FixedConv(stride, name="conv1")(x)
+            else:
+                use_bias = self.norm != "batch"  # batch norm's offset replaces the bias
+                x = cnn.Conv(width, self.kernel_size, stride, "SAME", use_bias=use_bias, name=f"conv{i + 1}")(x)
+            x = self._norm(i, act(x), train) if self.norm_after_activation else act(self._norm(i, x, train))
             if self.pool in _POOL_LAYERS:
                 x = _POOL_LAYERS[self.pool](self.pool_size, name=f"pool{i + 1}")(x)
             x = cnn.Dropout(self.conv_dropout, name=f"conv{i + 1}_dropout")(x, train=train) if self.conv_dropout else x
         return _dense_head(x, self.hidden, self.num_classes, act, self.dropout, train)
+
+    def _norm(self, i: int, x: jax.Array, train: bool) -> jax.Array:
+        if self.norm == "batch":
+            return cnn.BatchNorm(name=f"bn{i + 1}")(x, train=train)
+        if self.norm == "lrn":
+            return cnn.LocalResponseNorm(name=f"lrn{i + 1}")(x)
+        return x
 
 
 register("mlp", MLP, input_shape=(28, 28, 1), description="a multilayer perceptron (hidden widths as an option)")

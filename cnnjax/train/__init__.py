@@ -16,7 +16,7 @@ from cnnjax.train.preprocess import Preprocess, make_preprocess
 from cnnjax.train.recipes import recipe
 from cnnjax.train.resume import config_hash, restore_run
 from cnnjax.train.rng import root_key, shuffle_seed, stable_hash, step_key, stream
-from cnnjax.train.state import TrainState, create_train_state
+from cnnjax.train.state import TrainState, create_train_state, load_params, save_params
 from cnnjax.train.step import eval_step, make_train_step, train_step, unrolled
 from cnnjax.train.tasks import LOSSES, TASKS, Task, make_task
 from cnnjax.train.trainer import (
@@ -53,6 +53,7 @@ __all__ = [
     "fill",
     "load_config",
     "load_dataset",
+    "load_params",
     "make_optimizer",
     "make_preprocess",
     "make_schedule",
@@ -65,6 +66,7 @@ __all__ = [
     "restore_run",
     "root_key",
     "runlocal",
+    "save_params",
     "shuffle_seed",
     "split_data",
     "stable_hash",

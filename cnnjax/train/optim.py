@@ -93,9 +93,10 @@ def plateau_scale(opt_state: optax.OptState) -> jax.Array:
 
 
 def regularization_loss(params, config: ml_collections.ConfigDict) -> jax.Array:
-    """config.regularization's l2 * 1/2 ||W||^2 + l1 * ||W||_1 over the kernels (biases and norms excluded)."""
+    """config.regularization's l2 * 1/2 ||W||^2 + l1 * ||W||_1 over the kernels, or over every parameter (biases and
+    normalisation scales/offsets too) with `biases`."""
     r = config.regularization
-    mask = F.weight_mask(params)
+    mask = jax.tree.map(lambda _: True, params) if r.biases else F.weight_mask(params)
     total = jnp.zeros((), jnp.float32)
     if r.l2:
         total += r.l2 * F.l2_penalty(params, mask)

@@ -55,7 +55,7 @@ from cnnjax.train.metrics import (
     write_manifest,
 )
 from cnnjax.train.preprocess import Preprocess, make_preprocess
-from cnnjax.train.state import TrainState, create_train_state
+from cnnjax.train.state import TrainState, check_named_params, create_train_state, load_params
 
 
 class Interrupted(Exception):
@@ -133,7 +133,12 @@ def train_and_evaluate(
             check_meta=lambda meta: resume.check_same_config(meta, config, checkpointer.directory),
         )
         if restored is None:
-            state, meta, last_checkpoint = strategy.init(setup.init), {}, None
+            init = setup.init
+            if config.init_from:  # fine-tuning: parameters from a file replace the initial ones of the same name
+                initial_params = load_params(configlib.init_from_path(config))
+                check_named_params(abstract.params, initial_params)
+                init = functools.partial(init, initial_params=initial_params)
+            state, meta, last_checkpoint = strategy.init(init), {}, None
         else:
             state, meta, last_checkpoint = restored
             state = strategy.put_state(state)

@@ -79,7 +79,7 @@ SMALL = {
     "autoencoder": ((28, 28, 1), dict(features=(4, 8), latent_dim=4)),
     "unet": ((16, 16, 1), dict(features=(4, 8, 16, 32, 64))),
     "mlp": ((28, 28, 1), {}),
-    "convnet": ((28, 28, 1), dict(batch_norm=True, conv_dropout=0.1, dropout=0.5, pool="l2")),
+    "convnet": ((28, 28, 1), dict(norm="batch", conv_dropout=0.1, dropout=0.5, pool="l2")),
 }
 RUN = {"lenet5", "lenet5_classic", "zfnet", "convnet"}
 

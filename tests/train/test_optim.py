@@ -162,6 +162,11 @@ def test_regularization_loss_covers_kernels_only():
     assert float(expected) == pytest.approx(0.5 * 0.5 * 18 + 0.25 * 18)  # 18 kernel entries, biases and BN left out
 
 
+def test_regularization_loss_with_biases_covers_every_parameter():
+    config = _config(**{"regularization.l2": 0.5, "regularization.l1": 0.25, "regularization.biases": True})
+    assert float(optim.regularization_loss(PARAMS, config)) == pytest.approx(0.5 * 0.5 * 22 + 0.25 * 22)  # 18 + 2 + 2
+
+
 def test_streams_are_stable_and_independent():
     assert rnglib.stable_hash("dropout") == zlib.crc32(b"dropout")
     root = rnglib.root_key(0)

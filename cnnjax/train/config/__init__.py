@@ -8,7 +8,16 @@ every value (`validation.py`).
 
 from cnnjax.train.config.loading import load_config, override
 from cnnjax.train.config.schema import FREE_FORM_KEYS, PARALLEL, default_config, runlocal
-from cnnjax.train.config.validation import RULES, check_task, fill, flatten, key_holder, set_value, validate
+from cnnjax.train.config.validation import (
+    RULES,
+    check_task,
+    fill,
+    flatten,
+    init_from_path,
+    key_holder,
+    set_value,
+    validate,
+)
 
 __all__ = [
     "FREE_FORM_KEYS",
@@ -18,6 +27,7 @@ __all__ = [
     "default_config",
     "fill",
     "flatten",
+    "init_from_path",
     "key_holder",
     "load_config",
     "override",

@@ -36,6 +36,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.validation_examples = 0
 
     c.seed = 0
+    # a .npz of parameters named by their '/'-joined paths ('conv1/kernel', as `cnnjax.train.save_params` writes)
+    # that replace the initial parameters of the same name (fine-tuning, pretraining); '{seed}' becomes config.seed
+    c.init_from = ""
     c.num_epochs = 0  # the run's length: num_epochs or num_steps (one of them > 0)
     c.num_steps = 0
     c.batch_size = 128  # global batch, over all devices and processes
@@ -60,6 +63,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.regularization = ml_collections.ConfigDict()
     c.regularization.l2 = 0.0  # l2 * 1/2 ||W||^2 in the loss (the papers' "weight decay" with SGD)
     c.regularization.l1 = 0.0  # l1 * ||W||_1 in the loss
+    c.regularization.biases = False  # True: l2 and l1 also on biases and normalisation scales/offsets
     c.regularization.max_norm = 0.0  # > 0: project each unit's incoming weights onto ||w|| <= max_norm
     c.grad_clip_norm = 0.0  # > 0: clip the global gradient norm
     c.label_smoothing = 0.0  # for the cross-entropy losses

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import ml_collections
@@ -185,6 +186,10 @@ def validate(
     _check_read(flat)
     _check_decay_points(config.schedule)
     _check_distributed(config.distributed)
+    if config.init_from and not Path(init_from_path(config)).is_file():
+        raise ValueError(
+            f"config.init_from: expected a .npz file of parameters, got {init_from_path(config)!r}: no such file"
+        )
     if model is not None:
         check_task(config, output_spec(model).task)
     else:  # the options and the task are the model class's: nothing is built here
@@ -201,6 +206,11 @@ def validate(
                 raise type(e)(f"config.model_options.{e}") from None
         check_task(config, modellib.task(config.model))
     return config
+
+
+def init_from_path(config: ml_collections.ConfigDict) -> str:
+    """config.init_from with '{seed}' replaced by config.seed."""
+    return config.init_from.replace("{seed}", str(config.seed))
 
 
 def check_task(config: ml_collections.ConfigDict, task: str) -> None:

@@ -5,7 +5,8 @@
 
   none           no regulariser (AdamW's decoupled weight decay off)
   l2_1e-4, l2_1e-3, l2_1e-2
-                 lambda * 1/2 ||W||^2 added to the loss (kernels only; biases are never regularised here)
+                 lambda * 1/2 ||W||^2 added to the loss (kernels only)
+  l2_1e-3_biases the same at 1e-3 on every parameter, biases included (LeNet-5 has no normalisation layer)
   l1_1e-4        lambda * ||W||_1 added to the loss
   elastic        L1 1e-4 + L2 1e-3
   max_norm_2, max_norm_1
@@ -19,12 +20,24 @@ LeNet-5, AdamW 3e-3 with a warm-up then cosine, batch 128, label smoothing 0, 40
 
 from cnnjax.train.recipes import classifier
 
-ARGS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2", "l1_1e-4", "elastic", "max_norm_2", "max_norm_1", "decay_1e-3")
-SETTINGS = {  # arm -> (l2, l1, max_norm, weight_decay)
+ARGS = (
+    "none",
+    "l2_1e-4",
+    "l2_1e-3",
+    "l2_1e-2",
+    "l2_1e-3_biases",
+    "l1_1e-4",
+    "elastic",
+    "max_norm_2",
+    "max_norm_1",
+    "decay_1e-3",
+)
+SETTINGS = {  # arm -> (l2, l1, max_norm, weight_decay); l2_1e-3_biases: l2_1e-3 with regularization.biases
     "none": (0.0, 0.0, 0.0, 0.0),
     "l2_1e-4": (1e-4, 0.0, 0.0, 0.0),
     "l2_1e-3": (1e-3, 0.0, 0.0, 0.0),
     "l2_1e-2": (1e-2, 0.0, 0.0, 0.0),
+    "l2_1e-3_biases": (1e-3, 0.0, 0.0, 0.0),
     "l1_1e-4": (0.0, 1e-4, 0.0, 0.0),
     "elastic": (1e-3, 1e-4, 0.0, 0.0),
     "max_norm_2": (0.0, 0.0, 2.0, 0.0),
@@ -40,6 +53,7 @@ def get_config(arg: str | None = None):
     config.model = "lenet5"
     r = config.regularization
     r.l2, r.l1, r.max_norm, config.optimizer.weight_decay = SETTINGS[arg]
+    r.biases = arg.endswith("_biases")
     config.label_smoothing = 0.0
     config.num_epochs = 40
     config.limit_train = 2_000
