@@ -24,7 +24,19 @@ from cnnjax import backend
 from experiments.progression.outputs import first_difference
 from experiments.studies import common
 
-STUDIES = ("xor", "fc_vs_conv", "loss", "regularisers", "dropout", "pooling", "activations")
+STUDIES = (
+    "xor",
+    "fc_vs_conv",
+    "loss",
+    "regularisers",
+    "dropout",
+    "pooling",
+    "normalisation",
+    "activations",
+    "depth",
+    "pretraining",
+    "filters",
+)
 
 
 def _study(name: str) -> ModuleType:

@@ -211,5 +211,5 @@ def plot_mean_band(ax, x: Sequence[float], values: np.ndarray, label: str, **lin
     """The mean over seeds of `values` (seeds, len(x)) against `x`, with a band of ± 1 sample std."""
     values = np.asarray(values)
     mean, std = values.mean(0), values.std(0, ddof=1)
-    ax.plot(x, mean, label=label, **line)
-    ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+    (drawn,) = ax.plot(x, mean, label=label, **line)
+    ax.fill_between(x, mean - std, mean + std, color=drawn.get_color(), alpha=0.2)

@@ -81,3 +81,46 @@ def test_run_writes_results_then_reports_them_reproduced_or_keeps_a_file_that_di
     path.write_text(path.read_text().replace('"lr": 0.05', '"lr": 0.5'))
     assert studies_cli.run("xor", "0-1", overwrite=False) == 1
     assert "lr: 0.5 in the file, 0.05 recomputed" in capsys.readouterr().err
+
+
+def test_the_pretrained_encoders_are_the_classifier_blocks_under_its_names():
+    import jax
+
+    from cnnjax import models
+    from cnnjax.train.state import check_named_params
+    from experiments.studies.pretraining import config, pretrain
+
+    x = jax.random.normal(jax.random.key(0), (2, 28, 28, 1))
+    autoencoder = pretrain.LayerAutoencoder(config.CHANNELS[0])
+    encoder = autoencoder.init(jax.random.key(1), x)["params"]
+    assert autoencoder.apply({"params": encoder}, x).shape == x.shape
+    classifier = models.create("convnet", channels=config.CHANNELS, hidden=(64,))
+    params = classifier.init(jax.random.key(2), x)["params"]
+    check_named_params(params, {f"conv1/{k}": np.asarray(v) for k, v in encoder["encoder"].items()})
+    _, features = classifier.apply({"params": params}, x, capture_intermediates=True, mutable=["intermediates"])
+    pooled = features["intermediates"]["pool1"]["__call__"][0]
+    np.testing.assert_allclose(pretrain.encode(params["conv1"], x), pooled, atol=1e-6)
+
+
+def test_the_bank_resembles_itself_and_random_filters_less():
+    from cnnjax import functional as F
+    from experiments.studies.filters import study as filters
+
+    similarity = filters.bank_similarity(F.filter_bank(1))
+    constant = list(F.FIXED_FILTERS).index("box_blur")  # centred, the box blur is zero
+    assert similarity[constant] == 0.0
+    assert all(s == pytest.approx(1.0) for i, s in enumerate(similarity) if i != constant)
+    assert 0.3 < filters.random_similarity() < 0.9
+
+
+def test_the_largest_training_rate_needs_every_seed_above_the_threshold():
+    from experiments.studies.normalisation import study as normalisation
+
+    accuracies = {0.01: [0.7, 0.7], 0.03: [0.8, 0.8], 0.1: [0.85, 0.4], 0.3: [0.6, 0.6], 1.0: [0.1, 0.1]}
+    arms = {
+        normalisation.arm(norm, lr): {"test_accuracy": dict(enumerate(values))}
+        for norm in normalisation.NORMS
+        for lr, values in accuracies.items()
+    }
+    limits = normalisation.tolerance({"trains": 0.5, "arms": arms})
+    assert limits["bn"] == {"largest_training_lr": 0.3, "best_lr": 0.03}

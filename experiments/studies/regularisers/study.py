@@ -4,8 +4,8 @@
 
 Each arm of config.py is a `cnnjax repro` study (runs/studies/regularisers/<arm>/). Reported per arm: test
 accuracy, the training accuracy of the last steps, the gap between them after every epoch (the overfitting
-picture), and from each seed's final kernels (biases excluded, as the regularisers exclude them) their L2 norm and
-the fraction of weights with |w| < SMALL (what L1 is expected to raise).
+picture), and from each seed's final kernels their L2 norm and the fraction of weights with |w| < SMALL (what L1 is
+expected to raise), and the L2 norm of its biases (what l2_1e-3_biases alone regularises).
 """
 
 from __future__ import annotations
@@ -21,20 +21,35 @@ from cnnjax.viz import load_run
 from experiments.studies import common
 
 CONFIG = "experiments/studies/regularisers/config.py"
-ARMS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2", "l1_1e-4", "elastic", "max_norm_2", "max_norm_1", "decay_1e-3")
+ARMS = (
+    "none",
+    "l2_1e-4",
+    "l2_1e-3",
+    "l2_1e-2",
+    "l2_1e-3_biases",
+    "l1_1e-4",
+    "elastic",
+    "max_norm_2",
+    "max_norm_1",
+    "decay_1e-3",
+)
 L2_ARMS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2")
 SEEDS = "0-4"
 SMALL = 1e-3
 
 
 def kernel_statistics(workdir: Path) -> dict[str, float]:
-    """The L2 norm of a run's final kernels and the fraction of them below SMALL in magnitude."""
+    """The L2 norm of a run's final kernels, the fraction of them below SMALL in magnitude, the L2 norm of its
+    biases."""
     params = load_run(workdir).variables["params"]
-    kernels = [
-        np.asarray(w) for w, keep in zip(jax.tree.leaves(params), jax.tree.leaves(F.weight_mask(params))) if keep
-    ]
-    flat = np.concatenate([k.ravel() for k in kernels])
-    return {"kernel_norm": float(np.linalg.norm(flat)), "small_fraction": float(np.mean(np.abs(flat) < SMALL))}
+    leaves = list(zip(jax.tree.leaves(params), jax.tree.leaves(F.weight_mask(params))))
+    kernels = np.concatenate([np.asarray(w).ravel() for w, is_kernel in leaves if is_kernel])
+    biases = np.concatenate([np.asarray(w).ravel() for w, is_kernel in leaves if not is_kernel])
+    return {
+        "kernel_norm": float(np.linalg.norm(kernels)),
+        "small_fraction": float(np.mean(np.abs(kernels) < SMALL)),
+        "bias_norm": float(np.linalg.norm(biases)),
+    }
 
 
 def run(seeds: list[int], runs_dir: str) -> dict[str, Any]:
@@ -67,6 +82,13 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
             for a in ARMS[1:]
         ),
         common.comparison(
+            "l2_1e-3_biases",
+            "l2_1e-3",
+            values("l2_1e-3_biases", "test_accuracy"),
+            values("l2_1e-3", "test_accuracy"),
+            "test_accuracy",
+        ),
+        common.comparison(
             "decay_1e-3",
             "l2_1e-3",
             values("decay_1e-3", "test_accuracy"),
@@ -85,6 +107,7 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
                 f"fraction of kernel weights with abs(w) < {results['small']:g}",
                 {arm: kernels(arm, "small_fraction") for arm in ARMS},
             ),
+            common.summary_table("L2 norm of the biases", {arm: kernels(arm, "bias_norm") for arm in ARMS}, digits=3),
             common.comparison_table(comparisons),
             f"Seeds {', '.join(map(str, results['seeds']))}; {common.environment_line(results['environment'])}. "
             + common.checks_line(arms),
