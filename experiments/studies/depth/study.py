@@ -80,7 +80,7 @@ def _figure(results: dict[str, Any], path: Path) -> None:
                 epochs = 2 * np.arange(1, curves.shape[1] + 1)
                 common.plot_mean_band(ax, epochs, curves, f"{depth} layers, {label}", color=colour, linestyle=style)
         ax.set_title(f"{kind} networks")
-        ax.set_xlabel("epoch (4,000 training images)")
+        ax.set_xlabel("epoch (5,000 training images)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("error (dashed: training, solid: test)")
