@@ -89,7 +89,8 @@ def batch_norm(
     inspected, and evaluation then gives NaN for that channel.
 
     Args:
-      x: (N, ..., C).
+      x: (N, ..., C); a bfloat16 or float16 x is normalised in float32 (its statistics too) and y returned in its
+        dtype.
       params: {'scale': (C,), 'bias': (C,)}; either may be absent.
       state: {'mean': (C,), 'var': (C,)}.
       train: a bool (the str 'no' is refused, not taken as True).
@@ -100,6 +101,10 @@ def batch_norm(
     """
     train = as_bool(train, "train")
     momentum, eps = _check_batch_norm(x, params, state, train, momentum, eps)
+    low_precision = jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32
+    out_dtype = x.dtype
+    if low_precision:  # bfloat16/float16: reduce and normalise in float32, return the input's dtype
+        x = x.astype(jnp.float32)
     if train:
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axes)
@@ -118,7 +123,7 @@ def batch_norm(
         y = y * _channels(params["scale"], x.ndim)
     if "bias" in params:
         y = y + _channels(params["bias"], x.ndim)
-    return y, new_state
+    return (y.astype(out_dtype) if low_precision else y), new_state
 
 
 @named_op("local_response_norm", arrays=("x",))

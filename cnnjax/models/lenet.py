@@ -72,8 +72,8 @@ class TrainableSubsampling(cnn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        coefficient = self.declare("coefficient", F.init.ones, (x.shape[-1],))
-        bias = self.declare("bias", F.init.zeros, (x.shape[-1],))
+        coefficient = self.declare("coefficient", F.init.ones, (x.shape[-1],), x)
+        bias = self.declare("bias", F.init.zeros, (x.shape[-1],), x)
         sums = F.avg_pool(self.promote(x), 2) * 4.0
         return sums * coefficient[None, None, None, :] + bias[None, None, None, :]
 
@@ -95,8 +95,8 @@ class ConnectionTableConv(cnn.Module):
         if inputs.max() >= x.shape[-1]:
             raise ValueError(f"table: references input map {inputs.max()}, but x has {x.shape[-1]} channels")
         k = self.kernel_size
-        packed = self.declare("kernel", F.init.lecun_normal(in_axis=-1, out_axis=-1), (k, k, len(inputs)))
-        bias = self.declare("bias", F.init.zeros, (len(self.table),))
+        packed = self.declare("kernel", F.init.lecun_normal(in_axis=-1, out_axis=-1), (k, k, len(inputs)), x)
+        bias = self.declare("bias", F.init.zeros, (len(self.table),), x)
         kernel = jnp.zeros((k, k, x.shape[-1], len(self.table)), packed.dtype).at[:, :, inputs, outputs].set(packed)
         return F.conv(self.promote(x), kernel, bias, padding="VALID")
 

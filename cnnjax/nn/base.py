@@ -33,20 +33,23 @@ class VariableShapeError(ValueError):
 class Module(nn.Module):
     """A Flax module whose variables are created in `param_dtype` and whose computation runs in `dtype`.
 
-    Both default to float32 (what every model uses today); `dtype=jnp.bfloat16` computes in bfloat16 on float32
-    parameters (mixed precision). The two fields are keyword-only, so subclasses keep their positional fields.
+    `param_dtype` defaults to float32. `dtype` defaults to None: the computation follows the input, in its floating
+    dtype (float32 for integer inputs), so a whole model computes in bfloat16 on float32 parameters when its input
+    is bfloat16 (mixed precision, what `config.precision` does) and in float32 otherwise; a set `dtype` fixes it.
+    The two fields are keyword-only, so subclasses keep their positional fields.
 
     `macs` (a class attribute, None or a `MacsRule`) tells `cnnjax.summary` how many multiply-accumulates a call
     costs when the default, `output positions * kernel size` for a module owning a 'kernel', is not right.
     """
 
-    dtype: Dtype = dataclasses.field(default=jnp.float32, kw_only=True)
+    dtype: Dtype | None = dataclasses.field(default=None, kw_only=True)
     param_dtype: Dtype = dataclasses.field(default=jnp.float32, kw_only=True)
 
     macs: ClassVar[MacsRule | None] = None
 
-    def declare(self, name: str, init: Initializer, shape: Sequence[int]) -> jax.Array:
-        """The parameter `name` of `shape` in `param_dtype`, returned cast to `dtype` for the computation.
+    def declare(self, name: str, init: Initializer, shape: Sequence[int], like: jax.Array) -> jax.Array:
+        """The parameter `name` of `shape` in `param_dtype`, returned cast to the compute dtype for the input
+        `like` (`compute_dtype`).
 
         Variables made for another input (a model initialised at 28x28 applied at 32x32) raise `VariableShapeError`
         naming the layer and both shapes, instead of Flax's error from inside the scope.
@@ -56,11 +59,17 @@ class Module(nn.Module):
             stored = tuple(jnp.shape(self.get_variable("params", name)))
             if stored != shape:
                 raise VariableShapeError(self.path, name, stored, shape)
-        return self.param(name, init, shape, self.param_dtype).astype(self.dtype)
+        return self.param(name, init, shape, self.param_dtype).astype(self.compute_dtype(like))
+
+    def compute_dtype(self, x: jax.Array) -> Dtype:
+        """`dtype`, or when None the floating dtype of `x` (float32 for an integer input)."""
+        if self.dtype is not None:
+            return self.dtype
+        return x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
 
     def promote(self, x: jax.Array) -> jax.Array:
         """The input in the compute dtype (a uint8 image into a float32 conv, say)."""
-        return jnp.asarray(x, self.dtype)
+        return jnp.asarray(x, self.compute_dtype(x))
 
 
 def check_features(module: nn.Module, features: object, name: str = "features") -> None:

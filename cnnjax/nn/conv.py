@@ -36,8 +36,8 @@ class Conv(Module):
         kernel_size = as_tuple(self.kernel_size, self.ndim, "kernel_size")
         if x.shape[-1] % self.groups:
             raise ValueError(f"groups: expected a divisor of the {x.shape[-1]} input channels, got {self.groups}")
-        kernel = self.declare("kernel", self.kernel_init, (*kernel_size, x.shape[-1] // self.groups, self.features))
-        bias = self.declare("bias", self.bias_init, (self.features,)) if self.use_bias else None
+        kernel = self.declare("kernel", self.kernel_init, (*kernel_size, x.shape[-1] // self.groups, self.features), x)
+        bias = self.declare("bias", self.bias_init, (self.features,), x) if self.use_bias else None
         return F.conv(
             self.promote(x),
             kernel,
@@ -72,8 +72,8 @@ class ConvTranspose(Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         check_features(self, self.features)
         kernel_size = as_tuple(self.kernel_size, self.ndim, "kernel_size")
-        kernel = self.declare("kernel", self.kernel_init, (*kernel_size, x.shape[-1], self.features))
-        bias = self.declare("bias", self.bias_init, (self.features,)) if self.use_bias else None
+        kernel = self.declare("kernel", self.kernel_init, (*kernel_size, x.shape[-1], self.features), x)
+        bias = self.declare("bias", self.bias_init, (self.features,), x) if self.use_bias else None
         return F.conv_transpose(self.promote(x), kernel, bias, stride=self.stride, padding=self.padding)
 
 
@@ -101,9 +101,9 @@ class LocallyConnected(Module):
             lambda y: F.avg_pool(y, window, stride, self.padding), jax.ShapeDtypeStruct(x.shape, x.dtype)
         ).shape[1:-1]
         kernel = self.declare(
-            "kernel", self.kernel_init, (*out_spatial, x.shape[-1] * math.prod(window), self.features)
+            "kernel", self.kernel_init, (*out_spatial, x.shape[-1] * math.prod(window), self.features), x
         )
-        bias = self.declare("bias", self.bias_init, (*out_spatial, self.features)) if self.use_bias else None
+        bias = self.declare("bias", self.bias_init, (*out_spatial, self.features), x) if self.use_bias else None
         return F.locally_connected(
             self.promote(x), kernel, bias, kernel_size=window, stride=stride, padding=self.padding
         )
@@ -120,6 +120,6 @@ class Dense(Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         check_features(self, self.features)
-        kernel = self.declare("kernel", self.kernel_init, (x.shape[-1], self.features))
-        bias = self.declare("bias", self.bias_init, (self.features,)) if self.use_bias else None
+        kernel = self.declare("kernel", self.kernel_init, (x.shape[-1], self.features), x)
+        bias = self.declare("bias", self.bias_init, (self.features,), x) if self.use_bias else None
         return F.linear(self.promote(x), kernel, bias)

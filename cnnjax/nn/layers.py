@@ -77,7 +77,8 @@ class ChannelMaxPool(nn.Module):
 
 class BatchNorm(Module):
     """`functional.batch_norm`; params 'scale', 'bias'; running 'mean', 'var' in the 'batch_stats' collection
-    (all in `param_dtype`; the normalisation runs in `dtype`).
+    (all in `param_dtype`). The output has the compute dtype; statistics of a lower-precision input are reduced
+    in float32 (`functional.batch_norm`), and the running averages stay in `param_dtype`.
 
     Call with `train=True` under `mutable=['batch_stats']` to update the running statistics.
     """
@@ -94,12 +95,12 @@ class BatchNorm(Module):
         channels = (x.shape[-1],)
         params = {}
         if self.use_scale:
-            params["scale"] = self.declare("scale", self.scale_init, channels)
+            params["scale"] = self.declare("scale", self.scale_init, channels, x)
         if self.use_bias:
-            params["bias"] = self.declare("bias", F.init.zeros, channels)
+            params["bias"] = self.declare("bias", F.init.zeros, channels, x)
         mean = self.variable("batch_stats", "mean", jnp.zeros, channels, self.param_dtype)
         var = self.variable("batch_stats", "var", jnp.ones, channels, self.param_dtype)
-        state = {"mean": mean.value.astype(self.dtype), "var": var.value.astype(self.dtype)}
+        state = {"mean": mean.value, "var": var.value}
         y, new_state = F.batch_norm(
             self.promote(x),
             params,

@@ -10,7 +10,16 @@ recipes, tasks, the pure steps, optimisers, checkpoints, and `restore_run(workdi
 
 from cnnjax.train.checkpoint import Checkpointer, CheckpointWriteError
 from cnnjax.train.config import default_config, fill, load_config, override, runlocal, validate
-from cnnjax.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule, regularization_loss
+from cnnjax.train.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    dynamic_loss_scale,
+    loss_scale,
+    make_optimizer,
+    make_schedule,
+    regularization_loss,
+    scaled_lr,
+)
 from cnnjax.train.plan import Plan, resolve
 from cnnjax.train.preprocess import Preprocess, make_preprocess
 from cnnjax.train.recipes import recipe
@@ -49,11 +58,13 @@ __all__ = [
     "create_train_state",
     "default_config",
     "default_workdir",
+    "dynamic_loss_scale",
     "eval_step",
     "fill",
     "load_config",
     "load_dataset",
     "load_params",
+    "loss_scale",
     "make_optimizer",
     "make_preprocess",
     "make_schedule",
@@ -67,6 +78,7 @@ __all__ = [
     "root_key",
     "runlocal",
     "save_params",
+    "scaled_lr",
     "shuffle_seed",
     "split_data",
     "stable_hash",

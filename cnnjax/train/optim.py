@@ -2,13 +2,15 @@
 
 `make_schedule` turns `config.schedule` + `config.optimizer.lr` into a step -> lr function; `make_optimizer`
 chains gradient clipping, the optimiser and, for the 'plateau' schedule, optax's reduce_on_plateau (which scales
-the updates and is fed the training loss through `value=`). Loss-side regularisers (L1, L2) and the max-norm
+the updates and is fed the training loss through `value=`), and for float16 puts the chain behind
+`dynamic_loss_scale`. Loss-side regularisers (L1, L2) and the max-norm
 projection live in the training step, over `cnnjax.functional`'s penalties with `weight_mask`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +51,19 @@ def make_schedule(config: ml_collections.ConfigDict, plan: Plan) -> Schedule:
     return base
 
 
+def scaled_lr(base_lr: float, batch_size: int, base_batch_size: int = 256, rule: str = "linear") -> float:
+    """The learning rate for `batch_size` of one tuned at `base_batch_size`: 'linear' (Goyal et al. 2017:
+    lr x batch / base, with a warm-up for large batches) or 'sqrt' (lr x sqrt(batch / base), used with Adam).
+    With gradient accumulation `batch_size` is the batch of one update, config.batch_size."""
+    rules = {"linear": lambda r: r, "sqrt": lambda r: r**0.5}
+    if rule not in rules:
+        raise ValueError(f"rule: expected one of {list(rules)}, got {rule!r}")
+    for name, value in (("batch_size", batch_size), ("base_batch_size", base_batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return base_lr * rules[rule](batch_size / base_batch_size)
+
+
 def make_optimizer(
     config: ml_collections.ConfigDict, schedule: Schedule, *, steps_per_epoch: int
 ) -> optax.GradientTransformationExtraArgs:
@@ -82,7 +97,58 @@ def make_optimizer(
                 accumulation_size=steps_per_epoch,
             )
         )
+    if config.precision == "float16":  # a step whose gradients overflowed changes nothing but the scale
+        return optax.chain(dynamic_loss_scale(), optax.apply_if_finite(optax.chain(*chain), NEVER_APPLY_NONFINITE))
     return optax.chain(*chain)
+
+
+NEVER_APPLY_NONFINITE = 2**30  # apply_if_finite's count of rejected steps after which it would apply one anyway
+
+
+class LossScaleState(NamedTuple):
+    """scale: float32 (), what the step multiplies the loss by; good_steps: int32 (), finite steps since the
+    scale last changed."""
+
+    scale: jax.Array
+    good_steps: jax.Array
+
+
+def dynamic_loss_scale(
+    initial: float = 2.0**15, period: int = 2000, factor: float = 2.0
+) -> optax.GradientTransformation:
+    """float16's dynamic loss scaling (Micikevicius et al. 2018), as a transformation that only keeps the scale.
+
+    The training step multiplies the loss by `loss_scale(opt_state)` and divides the gradients by it, so that small
+    gradients survive float16. The gradients pass unchanged; when one is not finite the scale is divided by
+    `factor` (not below 1), after `period` finite steps in a row it is multiplied by `factor`. Chain it before
+    `optax.apply_if_finite(optimiser)`, which skips the update of a non-finite step.
+    """
+
+    def init(params) -> LossScaleState:
+        del params
+        return LossScaleState(jnp.asarray(initial, jnp.float32), jnp.zeros((), jnp.int32))
+
+    def update(updates, state: LossScaleState, params=None):
+        del params
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)]))
+        grow = state.good_steps + 1 >= period
+        scale = jnp.where(
+            finite, jnp.where(grow, state.scale * factor, state.scale), jnp.maximum(state.scale / factor, 1.0)
+        )
+        good_steps = jnp.where(finite & ~grow, state.good_steps + 1, 0)
+        return updates, LossScaleState(scale, good_steps)
+
+    return optax.GradientTransformation(init, update)
+
+
+def loss_scale(opt_state: optax.OptState) -> jax.Array:
+    """`dynamic_loss_scale`'s current scale in an optimiser state (1.0 when the chain has none)."""
+    states = [x for x in jax.tree.leaves(opt_state, is_leaf=_is_loss_scale) if _is_loss_scale(x)]
+    return states[0].scale if states else jnp.asarray(1.0)
+
+
+def _is_loss_scale(x) -> bool:
+    return isinstance(x, LossScaleState)
 
 
 def plateau_scale(opt_state: optax.OptState) -> jax.Array:

@@ -22,7 +22,8 @@ class Preprocess:
     """train(key, uint8 (B, H, W, C)) -> augmented images (B, h, w, C), pixel scale 0..255;
     eval(uint8 images) -> the central evaluation view (B, h, w, C) (no randomness); eval_views(uint8 images) ->
     the evaluation views (V, B, h, w, C) of config.eval_crops and config.eval_scales (V = 1: eval's view);
-    normalize(images) -> float32 model inputs; input_shape: the model's input (h, w, C)."""
+    normalize(images) -> model inputs in the compute dtype (float32 unless config.precision says otherwise: every
+    layer follows its input's dtype); input_shape: the model's input (h, w, C)."""
 
     train: Callable[[jax.Array, jax.Array], jax.Array]
     eval: Callable[[jax.Array], jax.Array]
@@ -49,8 +50,9 @@ def make_preprocess(
     pad: int = 0,
     eval_crops: str = "center",
     eval_scales: Sequence[int] = (),
+    dtype: str = "float32",
 ) -> Preprocess:
-    """The preprocessing of a run.
+    """The preprocessing of a run; `normalize` returns `dtype` (config.precision).
 
     Training, in order: zero padding to `pad` x `pad` (when pad > 0); when crop_size > 0, inception_crop
     (random-size crop resized to crop_size), or scale_jitter_crop (shorter side rescaled to S ~ U[scale_min,
@@ -117,7 +119,7 @@ def make_preprocess(
         return datalib.eval_views(x, size=view_size, crops=eval_crops, scales=tuple(eval_scales))
 
     def normalize(images: jax.Array) -> jax.Array:
-        return datalib.normalize(images, dataset.mean, dataset.std)
+        return datalib.normalize(images, dataset.mean, dataset.std).astype(dtype)
 
     input_shape = (size, size, channels) if size else (height, width, channels)
     single = eval_crops == "center" and not eval_scales

@@ -20,7 +20,14 @@ import optax
 from cnnjax import functional as F
 from cnnjax.models.outputs import OutputSpec, output_spec
 from cnnjax.train import rng as rnglib
-from cnnjax.train.optim import Schedule, make_optimizer, make_schedule, plateau_scale, regularization_loss
+from cnnjax.train.optim import (
+    Schedule,
+    loss_scale,
+    make_optimizer,
+    make_schedule,
+    plateau_scale,
+    regularization_loss,
+)
 from cnnjax.train.plan import Plan
 from cnnjax.train.preprocess import Preprocess
 from cnnjax.train.state import TrainState
@@ -42,6 +49,13 @@ def _step_keys(state: TrainState, axis_name: str | None) -> tuple[jax.Array, jax
     if axis_name is not None:
         keys = [jax.random.fold_in(key, jax.lax.axis_index(axis_name)) for key in keys]
     return keys[0], keys[1]
+
+
+def _split(x: jax.Array, parts: int) -> list[jax.Array]:
+    """(B, ...) -> `parts` micro-batches of (B / parts, ...), example i in micro-batch i % parts: each takes its
+    share of every device's part of a batch sharded over devices."""
+    strided = x.reshape(x.shape[0] // parts, parts, *x.shape[1:])
+    return [strided[:, i] for i in range(parts)]
 
 
 def split_outputs(outputs: Any, spec: OutputSpec) -> tuple[jax.Array, list[jax.Array]]:
@@ -68,6 +82,8 @@ def train_step(
     regularization: Callable[[object], jax.Array],
     max_norm: float = 0.0,
     skip_nonfinite: bool = False,
+    loss_scaling: bool = False,
+    accumulate_steps: int = 1,
     axis_name: str | None = None,
 ) -> tuple[TrainState, Metrics]:
     """One optimisation step.
@@ -84,6 +100,12 @@ def train_step(
       regularization: params -> scalar penalty added to the loss (L1/L2 on kernels).
       max_norm: > 0: project the kernels' unit weight vectors after the update (`functional.max_norm_project`).
       skip_nonfinite: keep the old state (except step and nonfinite_steps) when the loss or a gradient is not finite.
+      loss_scaling: float16: scale the loss by the optimiser's `optim.loss_scale` and the gradients back; a
+        gradient that overflows then lowers the scale and skips the update (`optim.dynamic_loss_scale`) and only a
+        non-finite loss counts as a non-finite step.
+      accumulate_steps: K > 1 splits the batch into K micro-batches of B / K, run one after the other (the memory
+        of one), and updates once with the mean of their gradients: the update of the whole batch, except that
+        batch norm normalises each micro-batch by its own statistics and updates its running averages K times.
       axis_name: the pmap axis to average gradients, metrics and BatchNorm statistics over (None under jit).
 
     Returns:
@@ -94,20 +116,41 @@ def train_step(
     augment_key, dropout_key = _step_keys(state, axis_name)
     images = preprocess.train(augment_key, batch["image"])
     targets = task.targets(images, batch["label"])
-    inputs = preprocess.normalize(images)
+    inputs = preprocess.normalize(images)  # in the compute dtype (config.precision)
     spec = output_spec(model)
+    scale = loss_scale(state.opt_state) if loss_scaling else None
 
-    def loss_fn(params):
-        variables = {"params": params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
+    def loss_fn(params, batch_stats, inputs, targets, dropout_key):
+        variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
         outputs, updates = model.apply(
             variables, inputs, train=True, rngs={"dropout": dropout_key}, mutable=["batch_stats"]
         )
         main, aux = split_outputs(outputs, spec)
+        main, aux = main.astype(jnp.float32), [out.astype(jnp.float32) for out in aux]  # the loss in float32
         data_loss, *aux_losses = [task.loss_per_example(out, targets, train=True).mean() for out in (main, *aux)]
         total = data_loss + sum(w * aux_loss for (_, w), aux_loss in zip(spec.aux, aux_losses)) + regularization(params)
-        return total, (data_loss, main, updates.get("batch_stats", {}))
+        return (total if scale is None else total * scale), (data_loss, main, updates.get("batch_stats", {}))
 
-    (loss, (data_loss, main, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    if accumulate_steps == 1:
+        (loss, (data_loss, main, batch_stats)), grads = grad_fn(
+            state.params, state.batch_stats, inputs, targets, dropout_key
+        )
+    else:  # K micro-batches in sequence: the mean of their gradients; batch norm's statistics per micro-batch
+        batch_stats, sums, mains = state.batch_stats, None, []
+        for i, (micro_inputs, micro_targets) in enumerate(
+            zip(*(_split(a, accumulate_steps) for a in (inputs, targets)))
+        ):
+            (micro_loss, (micro_data_loss, micro_main, batch_stats)), micro_grads = grad_fn(
+                state.params, batch_stats, micro_inputs, micro_targets, jax.random.fold_in(dropout_key, i)
+            )
+            values = (micro_loss, micro_data_loss, micro_grads)
+            sums = values if sums is None else jax.tree.map(jnp.add, sums, values)
+            mains.append(micro_main)
+        loss, data_loss, grads = jax.tree.map(lambda total: total / accumulate_steps, sums)
+        main = jnp.concatenate(mains)
+    if scale is not None:
+        loss, grads = loss / scale, jax.tree.map(lambda g: g / scale, grads)
     metric = task.train_metric_value(main, targets)
     if axis_name is not None:
         grads, data_loss, loss, metric, batch_stats = jax.lax.pmean(
@@ -117,7 +160,7 @@ def train_step(
     params = optax.apply_updates(state.params, updates)
     if max_norm > 0:
         params = F.max_norm_project(params, max_norm)
-    finite = jnp.isfinite(loss) & _all_finite(grads)
+    finite = jnp.isfinite(loss) if loss_scaling else jnp.isfinite(loss) & _all_finite(grads)
     new = state.replace(params=params, batch_stats=batch_stats, opt_state=opt_state)
     if skip_nonfinite:
         new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, state)
@@ -152,7 +195,7 @@ def eval_step(
     views = preprocess.views(batch["image"])  # (V, B, h, w, C)
     v, b = views.shape[:2]
     outputs = model.apply(state.variables(), preprocess.normalize(views.reshape(v * b, *views.shape[2:])), train=False)
-    outputs = task.combine_views(outputs.reshape(v, b, *outputs.shape[1:]))
+    outputs = task.combine_views(outputs.astype(jnp.float32).reshape(v, b, *outputs.shape[1:]))
     sums = task.eval_sums(outputs, task.targets(views[0], batch["label"]), batch["mask"])
     return sums if axis_name is None else jax.lax.psum(sums, axis_name)
 
@@ -174,8 +217,23 @@ def make_train_step(
         regularization=functools.partial(regularization_loss, config=config),
         max_norm=config.regularization.max_norm,
         skip_nonfinite=config.skip_nonfinite,
+        loss_scaling=config.precision == "float16",
+        accumulate_steps=config.accumulate_steps,
     )
-    return step, tx
+    return with_matmul_precision(step, config.matmul_precision), tx
+
+
+def with_matmul_precision(step: Callable, precision: str) -> Callable:
+    """`step` traced under `jax.default_matmul_precision(precision)` ('' = JAX's default: `step` itself)."""
+    if not precision:
+        return step
+
+    @functools.wraps(step)
+    def run(*args, **kwargs):
+        with jax.default_matmul_precision(precision):
+            return step(*args, **kwargs)
+
+    return run
 
 
 def unrolled(step: TrainStep, steps: int) -> TrainStep:

@@ -349,6 +349,11 @@ def build(
     for key in ("batch_size", "eval_batch_size"):
         parallel.check_batch_size(config[key], f"config.{key}", devices=devices, processes=processes)
     local_batch = config.batch_size // processes
+    if (config.batch_size // devices) % config.accumulate_steps:
+        raise ValueError(
+            f"config.accumulate_steps: expected a divisor of the per-device batch {config.batch_size // devices} "
+            f"(config.batch_size {config.batch_size} over {devices} devices), got {config.accumulate_steps}"
+        )
     train_source, eval_source, eval_split = split_data(config, dataset)
     steps_per_epoch = datalib.num_batches(train_source, local_batch, shard_count=processes)
     if steps_per_epoch == 0:
@@ -359,7 +364,12 @@ def build(
     if config.steps_per_call:
         check_steps_per_call(config.steps_per_call, plan)
     preprocess = make_preprocess(
-        config.augment, dataset, pad=config.pad_to, eval_crops=config.eval_crops, eval_scales=tuple(config.eval_scales)
+        config.augment,
+        dataset,
+        pad=config.pad_to,
+        eval_crops=config.eval_crops,
+        eval_scales=tuple(config.eval_scales),
+        dtype=config.precision,
     )
     model, model_options, task = create_model(config, dataset, preprocess.input_shape, model)
     check_model_input(model, preprocess.input_shape, config, dataset)
@@ -378,7 +388,10 @@ def build(
         task=task,
         shuffle_seed=rnglib.shuffle_seed(root),
         train_step=train_step,
-        eval_step=functools.partial(steplib.eval_step, model=model, task=task, preprocess=preprocess),
+        eval_step=steplib.with_matmul_precision(
+            functools.partial(steplib.eval_step, model=model, task=task, preprocess=preprocess),
+            config.matmul_precision,
+        ),
         init=functools.partial(create_train_state, model, tx, root, preprocess.input_shape),
         steps_per_call=config.steps_per_call
         or choose_steps_per_call(model, preprocess.input_shape, config.batch_size // devices),

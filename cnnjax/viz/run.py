@@ -169,7 +169,7 @@ class Run:
 
     @functools.cached_property
     def _preprocess(self) -> Preprocess:
-        return make_preprocess(self.config.augment, self.dataset, pad=self.config.pad_to)
+        return make_preprocess(self.config.augment, self.dataset, pad=self.config.pad_to, dtype=self.config.precision)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

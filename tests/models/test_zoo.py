@@ -132,3 +132,22 @@ def test_jit_forward_and_backward_at_a_small_input(name):
     leaves = jax.tree.leaves(grads)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
     assert any(float(jnp.max(jnp.abs(g))) > 0 for g in leaves)
+
+
+@pytest.mark.parametrize("name", models.list_models())
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_every_model_computes_in_the_dtype_of_its_input_on_float32_variables(name, dtype):
+    """Mixed precision (`config.precision`): a low-precision input runs every layer in its dtype, and the training
+    pass keeps parameters and batch-norm statistics in float32."""
+    shape, options = SMALL[name]
+    model = models.create(name, **options)
+    variables = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct((2, *shape), jnp.float32))
+    assert {leaf.dtype for leaf in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
+    x = jax.ShapeDtypeStruct((2, *shape), dtype)
+    outputs, updates = jax.eval_shape(
+        lambda v, x: model.apply(v, x, train=True, rngs={"dropout": jax.random.key(1)}, mutable=["batch_stats"]),
+        variables,
+        x,
+    )
+    assert {leaf.dtype for leaf in jax.tree.leaves(outputs)} == {jnp.dtype(dtype)}
+    assert {leaf.dtype for leaf in jax.tree.leaves(updates)} <= {jnp.dtype(jnp.float32)}

@@ -30,9 +30,12 @@ def test_bfloat16_compute_on_float32_parameters(module, x):
     assert y.dtype == jnp.bfloat16
 
 
-def test_defaults_are_float32_and_param_dtype_is_used():
+def test_the_computation_follows_the_input_and_param_dtype_is_used():
     conv = nn.Conv(4, 3)
-    assert (conv.dtype, conv.param_dtype) == (jnp.float32, jnp.float32)
+    assert (conv.dtype, conv.param_dtype) == (None, jnp.float32)
+    variables = jax.eval_shape(conv.init, jax.random.key(0), X)
+    assert variables["params"]["kernel"].dtype == jnp.float32
+    assert jax.eval_shape(conv.apply, variables, X.astype(jnp.bfloat16)).dtype == jnp.bfloat16
     variables = jax.eval_shape(nn.Conv(4, 3, param_dtype=jnp.bfloat16).init, jax.random.key(0), X)
     assert variables["params"]["kernel"].dtype == jnp.bfloat16
     assert jax.eval_shape(conv.apply, jax.eval_shape(conv.init, jax.random.key(0), X), X).dtype == jnp.float32

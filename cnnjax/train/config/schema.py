@@ -17,6 +17,8 @@ from ml_collections import config_dict
 
 FREE_FORM_KEYS = frozenset({"model_options"})  # sub-dicts whose keys are free (keyword options of the model)
 PARALLEL = ("jit", "pmap")
+PRECISIONS = ("float32", "bfloat16", "float16")
+MATMUL_PRECISIONS = ("", "default", "high", "highest")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -42,6 +44,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.num_epochs = 0  # the run's length: num_epochs or num_steps (one of them > 0)
     c.num_steps = 0
     c.batch_size = 128  # global batch, over all devices and processes
+    # > 1: each step runs the batch as this many micro-batches in sequence and updates once with their mean
+    # gradient (the memory of batch_size / accumulate_steps; batch norm normalises per micro-batch)
+    c.accumulate_steps = 1
     c.eval_batch_size = 1000
 
     c.pad_to = 0  # > 0: zero-pad images (centred) to pad_to x pad_to, before augmentation and in evaluation
@@ -67,6 +72,13 @@ def default_config() -> ml_collections.ConfigDict:
     c.regularization.max_norm = 0.0  # > 0: project each unit's incoming weights onto ||w|| <= max_norm
     c.grad_clip_norm = 0.0  # > 0: clip the global gradient norm
     c.label_smoothing = 0.0  # for the cross-entropy losses
+
+    # The compute dtype of the model (its inputs; every layer follows them). Parameters, optimiser state, the loss
+    # and batch norm's statistics stay float32; float16 adds dynamic loss scaling (`optim.dynamic_loss_scale`).
+    c.precision = "float32"
+    # jax.default_matmul_precision of the steps: '' = JAX's default, under which float32 matmuls and convolutions
+    # run as TF32 on recent NVIDIA GPUs and as bfloat16 passes on TPUs; 'highest' = full float32
+    c.matmul_precision = ""
 
     c.log_every_steps = 100
     c.eval_every_epochs = 1  # 0: evaluate only at the end

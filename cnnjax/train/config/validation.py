@@ -17,7 +17,7 @@ from cnnjax import data as datalib
 from cnnjax import models as modellib
 from cnnjax.models.outputs import output_spec
 from cnnjax.train import optim, rng, tasks
-from cnnjax.train.config.schema import PARALLEL, default_config
+from cnnjax.train.config.schema import MATMUL_PRECISIONS, PARALLEL, PRECISIONS, default_config
 
 
 def fill(config: ml_collections.ConfigDict | Mapping[str, Any]) -> ml_collections.ConfigDict:
@@ -95,6 +95,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("num_steps", _at_least(0), "a number of steps >= 0"),
     ("batch_size", _at_least(1), "a positive batch size"),
     ("eval_batch_size", _at_least(1), "a positive batch size"),
+    ("accumulate_steps", _at_least(1), "a positive number of micro-batches per step (1: off)"),
     ("pad_to", _at_least(0), "0 (off) or a size in pixels"),
     ("augment.crop_padding", _at_least(0), "0 (off) or a padding in pixels"),
     ("augment.crop_size", _at_least(0), "0 (off) or a size in pixels"),
@@ -163,6 +164,8 @@ def validate(
         ("optimizer.name", optim.OPTIMIZERS),
         ("schedule.name", optim.SCHEDULES),
         ("parallel", PARALLEL),
+        ("precision", PRECISIONS),
+        ("matmul_precision", MATMUL_PRECISIONS),
         ("numerics", ["", *backend.PROFILES]),
     ]
     if model is None:
