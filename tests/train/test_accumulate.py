@@ -14,7 +14,8 @@ from .helpers import TinyNet, tiny_config, tiny_dataset
 PLAIN = {"augment.crop_padding": 0, "num_epochs": 0, "num_steps": 3, "log_every_steps": 1}
 
 
-def _final_state(workdir, model=TinyNet(), **settings):
+def _final_state(workdir, model=None, **settings):
+    model = model or TinyNet()
     train_and_evaluate(tiny_config(**{**PLAIN, **settings}), workdir, dataset=tiny_dataset(), model=model)
     return Checkpointer(workdir / "checkpoints", keep=1).read()[0]
 
