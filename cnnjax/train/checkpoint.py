@@ -130,12 +130,14 @@ class Checkpointer:
           CheckpointError: the checkpoint cannot be read, or reads back other arrays than were saved.
         """
         meta = self.meta(step) if meta is None else meta
-        target_dict = flax.serialization.to_state_dict(target)
-        _check_fits(self._saved_tree(step), target_dict, self.directory / str(step))
+        full_target, saved = flax.serialization.to_state_dict(target), self._saved_tree(step)
+        # a field the checkpoint lacks may stay empty ({}): checkpoints written before the state had it read back
+        target_dict = {k: v for k, v in full_target.items() if k in saved or jax.tree.leaves(v)}
+        _check_fits(saved, target_dict, self.directory / str(step))
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_dict)
         restored = self._read_state(step, ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         self._verify(step, restored, meta)
-        return flax.serialization.from_state_dict(target, restored)
+        return flax.serialization.from_state_dict(target, {**full_target, **restored})
 
     def restore_latest(
         self,
@@ -188,7 +190,7 @@ class Checkpointer:
         self, step: int | None = None, *, report: Callable[[str], None] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Checkpoint `step` as saved, without a model: ({'step', 'params', 'batch_stats', 'opt_state', 'rng',
-        'nonfinite_steps'} as nested dicts of arrays, meta).
+        'nonfinite_steps', 'ema_params' (in checkpoints that have it)} as nested dicts of arrays, meta).
 
         Default `step`: the newest checkpoint that reads back intact, as `restore_latest` finds it, but changing
         nothing: each newer unreadable one is reported (one line to `report`, default stderr) and left in place.

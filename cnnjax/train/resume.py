@@ -123,7 +123,8 @@ def restore_run(
 ) -> tuple[ml_collections.ConfigDict, nn.Module, dict[str, Any]]:
     """(config, model, variables) of a workdir's checkpoint `step` (default: the newest), without its dataset.
 
-    The variables are {'params': ..., 'batch_stats': ...} ('batch_stats' only for models with BatchNorm), ready for
+    The variables are {'params': ..., 'batch_stats': ...} ('batch_stats' only for models with BatchNorm; 'params'
+    the moving average of the parameters when the run keeps one, config.ema_decay > 0), ready for
     `model.apply(variables, x, train=False)` on inputs preprocessed like the run's (normalised with the dataset's
     mean and std, padded to config.pad_to / center-cropped to config.augment.crop_size).
     """
@@ -150,7 +151,8 @@ def restore_run(
         )
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_options"].items()}  # JSON lists
     model = modellib.create(config.model, **options)
-    variables = {"params": state["params"], **({"batch_stats": state["batch_stats"]} if state["batch_stats"] else {})}
+    params = state.get("ema_params") or state["params"]  # a run that keeps an average evaluates it
+    variables = {"params": params, **({"batch_stats": state["batch_stats"]} if state["batch_stats"] else {})}
     return config, model, variables
 
 

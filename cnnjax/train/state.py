@@ -21,7 +21,8 @@ from cnnjax.train import rng as rnglib
 class TrainState:
     """step: int32 (), steps taken; params, batch_stats: the model's variables (batch_stats {} without BatchNorm);
     opt_state: the optax state; rng: uint32 key data of the run's root key (streams are derived from it);
-    nonfinite_steps: int32 (), steps skipped for a non-finite loss or gradient (config.skip_nonfinite)."""
+    nonfinite_steps: int32 (), steps skipped for a non-finite loss or gradient (config.skip_nonfinite);
+    ema_params: the exponential moving average of params (config.ema_decay > 0), {} without one."""
 
     step: jax.Array
     params: Any
@@ -29,10 +30,15 @@ class TrainState:
     opt_state: Any
     rng: jax.Array
     nonfinite_steps: jax.Array
+    ema_params: Any
 
     def variables(self) -> dict[str, Any]:
         """The model's variables, {'params': ..., 'batch_stats': ...} (batch_stats only when there are any)."""
         return {"params": self.params, **({"batch_stats": self.batch_stats} if self.batch_stats else {})}
+
+    def eval_variables(self) -> dict[str, Any]:
+        """The variables a run evaluates: `variables()` with the averaged parameters when there are any."""
+        return {**self.variables(), **({"params": self.ema_params} if self.ema_params else {})}
 
 
 def create_train_state(
@@ -41,9 +47,11 @@ def create_train_state(
     root: jax.Array,
     input_shape: tuple[int, int, int],
     initial_params: Mapping[str, np.ndarray] | None = None,
+    ema: bool = False,
 ) -> TrainState:
     """Initialises the model on a (1, H, W, C) float input with the 'params' and 'dropout' streams of `root`; the
     entries of `initial_params` ('/'-joined name -> array, `load_params`) then replace the parameters they name.
+    `ema`: start a moving average of the parameters at their initial values (`ema_params`).
 
     Pure: call under `jax.jit` with the desired `out_shardings`.
 
@@ -63,6 +71,7 @@ def create_train_state(
         opt_state=tx.init(params),
         rng=jax.random.key_data(root),
         nonfinite_steps=jnp.zeros((), jnp.int32),
+        ema_params=jax.tree.map(jnp.copy, params) if ema else {},
     )
 
 

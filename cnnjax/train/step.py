@@ -84,6 +84,7 @@ def train_step(
     skip_nonfinite: bool = False,
     loss_scaling: bool = False,
     accumulate_steps: int = 1,
+    ema_decay: float = 0.0,
     axis_name: str | None = None,
 ) -> tuple[TrainState, Metrics]:
     """One optimisation step.
@@ -106,6 +107,8 @@ def train_step(
       accumulate_steps: K > 1 splits the batch into K micro-batches of B / K, run one after the other (the memory
         of one), and updates once with the mean of their gradients: the update of the whole batch, except that
         batch norm normalises each micro-batch by its own statistics and updates its running averages K times.
+      ema_decay: > 0: after the update, ema_params <- ema_decay * ema_params + (1 - ema_decay) * params (the
+        state's ema_params must exist: `create_train_state(..., ema=True)`).
       axis_name: the pmap axis to average gradients, metrics and BatchNorm statistics over (None under jit).
 
     Returns:
@@ -162,6 +165,8 @@ def train_step(
         params = F.max_norm_project(params, max_norm)
     finite = jnp.isfinite(loss) if loss_scaling else jnp.isfinite(loss) & _all_finite(grads)
     new = state.replace(params=params, batch_stats=batch_stats, opt_state=opt_state)
+    if ema_decay > 0:  # Polyak-style averaging of the weights: what evaluation and restore_run use
+        new = new.replace(ema_params=optax.incremental_update(params, state.ema_params, 1.0 - ema_decay))
     if skip_nonfinite:
         new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, state)
     new = new.replace(step=state.step + 1, nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32))
@@ -184,7 +189,8 @@ def eval_step(
     preprocess: Preprocess,
     axis_name: str | None = None,
 ) -> Metrics:
-    """Sums over one evaluation batch (`task.eval_sums`, summed over devices under pmap).
+    """Sums over one evaluation batch (`task.eval_sums`, summed over devices under pmap), with the state's
+    `eval_variables` (the averaged parameters when the run keeps an average).
 
     The V views of each image (`preprocess.views`: crops, flips, scales) go through the model as one batch of
     V * B images; `task.combine_views` averages their outputs (V = 1: the output as it is).
@@ -194,7 +200,9 @@ def eval_step(
     """
     views = preprocess.views(batch["image"])  # (V, B, h, w, C)
     v, b = views.shape[:2]
-    outputs = model.apply(state.variables(), preprocess.normalize(views.reshape(v * b, *views.shape[2:])), train=False)
+    outputs = model.apply(
+        state.eval_variables(), preprocess.normalize(views.reshape(v * b, *views.shape[2:])), train=False
+    )
     outputs = task.combine_views(outputs.astype(jnp.float32).reshape(v, b, *outputs.shape[1:]))
     sums = task.eval_sums(outputs, task.targets(views[0], batch["label"]), batch["mask"])
     return sums if axis_name is None else jax.lax.psum(sums, axis_name)
@@ -219,6 +227,7 @@ def make_train_step(
         skip_nonfinite=config.skip_nonfinite,
         loss_scaling=config.precision == "float16",
         accumulate_steps=config.accumulate_steps,
+        ema_decay=config.ema_decay,
     )
     return with_matmul_precision(step, config.matmul_precision), tx
 

@@ -392,7 +392,7 @@ def build(
             functools.partial(steplib.eval_step, model=model, task=task, preprocess=preprocess),
             config.matmul_precision,
         ),
-        init=functools.partial(create_train_state, model, tx, root, preprocess.input_shape),
+        init=functools.partial(create_train_state, model, tx, root, preprocess.input_shape, ema=config.ema_decay > 0),
         steps_per_call=config.steps_per_call
         or choose_steps_per_call(model, preprocess.input_shape, config.batch_size // devices),
     )

@@ -71,6 +71,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.regularization.biases = False  # True: l2 and l1 also on biases and normalisation scales/offsets
     c.regularization.max_norm = 0.0  # > 0: project each unit's incoming weights onto ||w|| <= max_norm
     c.grad_clip_norm = 0.0  # > 0: clip the global gradient norm
+    # > 0: keep an exponential moving average of the weights (decay per step, e.g. 0.999), which evaluation,
+    # checkpoints' restore_run and `cnnjax viz` use; batch norm's statistics are the trained ones
+    c.ema_decay = 0.0
     c.label_smoothing = 0.0  # for the cross-entropy losses
 
     # The compute dtype of the model (its inputs; every layer follows them). Parameters, optimiser state, the loss

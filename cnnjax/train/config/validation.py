@@ -122,6 +122,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("regularization.l1", _at_least(0), "a weight >= 0"),
     ("regularization.max_norm", _at_least(0), "0 (off) or a positive norm"),
     ("grad_clip_norm", _at_least(0), "0 (off) or a positive norm"),
+    ("ema_decay", lambda v: 0 <= v < 1, "0 (off) or a decay per step in (0, 1)"),
     ("label_smoothing", lambda v: 0 <= v < 1, "a value in [0, 1)"),
     ("log_every_steps", _at_least(1), "a positive number of steps"),
     ("eval_every_epochs", _at_least(0), "a number of epochs >= 0 (0: only at the end)"),
