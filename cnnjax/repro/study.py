@@ -278,7 +278,9 @@ def check_folder(study: Study) -> None:
             )
         return
     recorded = read_study(folder)
-    changed = resume.differences(recorded.get("settings", {}), study.settings)
+    # a key the schema gained since the study was recorded counts as what was in effect then
+    saved = resume.with_schema_defaults(recorded.get("settings", {}))
+    changed = resume.differences({k: v for k, v in saved.items() if k in study.settings}, study.settings)
     if changed:
         raise ValueError(
             f"--out: {str(folder)!r} holds a study of another config ({recorded.get('config')} "

@@ -68,7 +68,7 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
 _IN_EFFECT_BEFORE_THE_KEY = {"numerics": "fast"}
 
 
-def _with_schema_defaults(saved: Mapping[str, Any]) -> dict[str, Any]:
+def with_schema_defaults(saved: Mapping[str, Any]) -> dict[str, Any]:
     """A checkpoint's settings with, for each key the schema gained since it was written, what was in effect then."""
     defaults = {**hashed_settings(configlib.default_config()), **_IN_EFFECT_BEFORE_THE_KEY}
     return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
@@ -80,7 +80,7 @@ def changed_settings(meta: Mapping[str, Any], config: ml_collections.ConfigDict)
     if meta["config_hash"] == config_hash(config):
         return []
     # [] also when written before the schema gained keys, which `config` leaves at their defaults
-    return differences(_with_schema_defaults(meta["config"]), hashed_settings(config))
+    return differences(with_schema_defaults(meta["config"]), hashed_settings(config))
 
 
 def check_same_config(meta: Mapping[str, Any], config: ml_collections.ConfigDict, directory: Path) -> None:

@@ -119,6 +119,19 @@ def test_a_folder_of_another_config_or_profile_is_refused(tmp_path):
         studylib.open_study(RUNLOCAL, [0], numerics="xla", folder=folder)
 
 
+def test_a_study_recorded_before_the_schema_gained_a_key_continues_when_the_key_keeps_its_default(tmp_path):
+    import json
+
+    folder = tmp_path / "study"
+    studylib.write_study(studylib.open_study(RUNLOCAL, [0], folder=folder))
+    recorded = json.loads((folder / "study.json").read_text())
+    del recorded["settings"]["ema_decay"]  # as written by a cnnjax without the key
+    (folder / "study.json").write_text(json.dumps(recorded))
+    studylib.open_study(RUNLOCAL, [0, 1], folder=folder)
+    with pytest.raises(ValueError, match=r"changed settings \(study -> this command\): ema_decay: 0.0 -> 0.9"):
+        studylib.open_study(RUNLOCAL, [0], overrides=["--config.ema_decay=0.9"], folder=folder)
+
+
 def test_a_folder_holding_other_files_or_a_file_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match=r"--out: .* holds notes.txt but no study.json; name a new or empty folder"):
