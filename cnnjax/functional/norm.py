@@ -78,6 +78,7 @@ def batch_norm(
     momentum: float = 0.9,
     eps: float = 1e-5,
     axis_name: str | None = None,
+    ghost_batch_size: int | None = None,
 ) -> tuple[jax.Array, BatchNormState]:
     """Batch normalisation over every axis but the last (channels).
 
@@ -95,6 +96,11 @@ def batch_norm(
       state: {'mean': (C,), 'var': (C,)}.
       train: a bool (the str 'no' is refused, not taken as True).
       axis_name: a mapped axis (pmap/shard_map) to average the batch statistics over.
+      ghost_batch_size: in training, normalise each group of this many consecutive examples by its own statistics
+        ("ghost" batch norm, Hoffer et al. 2017; the original ResNet normalised over the 32 images on each GPU);
+        the running statistics move towards the mean of the groups' statistics. N must be a multiple of it. Under
+        jit with a batch sharded over devices, a size that divides the per-device batch keeps groups on one
+        device.
 
     Returns:
       (y with the shape of x, new state).
@@ -105,6 +111,8 @@ def batch_norm(
     out_dtype = x.dtype
     if low_precision:  # bfloat16/float16: reduce and normalise in float32, return the input's dtype
         x = x.astype(jnp.float32)
+    if train and ghost_batch_size is not None:
+        return _ghost_batch_norm(x, params, state, momentum, eps, axis_name, ghost_batch_size, out_dtype)
     if train:
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axes)
@@ -124,6 +132,30 @@ def batch_norm(
     if "bias" in params:
         y = y + _channels(params["bias"], x.ndim)
     return (y.astype(out_dtype) if low_precision else y), new_state
+
+
+def _ghost_batch_norm(x, params, state, momentum, eps, axis_name, size, out_dtype):
+    """`batch_norm`'s training pass with statistics per group of `size` examples (x: float32 or the input's)."""
+    size = as_int(size, "ghost_batch_size", "a positive int dividing the batch")
+    if size < 1 or x.shape[0] % size:
+        raise ValueError(f"ghost_batch_size: expected a positive divisor of the batch {x.shape[0]}, got {size}")
+    groups = x.reshape(x.shape[0] // size, size, *x.shape[1:])  # (G, size, ..., C)
+    axes = tuple(range(1, groups.ndim - 1))
+    mean, mean_sq = jnp.mean(groups, axes, keepdims=True), jnp.mean(jnp.square(groups), axes, keepdims=True)
+    var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
+    y = ((groups - mean) * lax.rsqrt(var + eps)).reshape(x.shape)
+    if "scale" in params:
+        y = y * _channels(params["scale"], x.ndim)
+    if "bias" in params:
+        y = y + _channels(params["bias"], x.ndim)
+    group_mean, group_var = (jnp.mean(v.reshape(-1, x.shape[-1]), 0) for v in (mean, var))
+    if axis_name is not None:  # the groups are each device's own; only the running statistics are shared
+        group_mean, group_var = lax.pmean((group_mean, group_var), axis_name)
+    new_state = {
+        "mean": momentum * state["mean"] + (1.0 - momentum) * group_mean,
+        "var": momentum * state["var"] + (1.0 - momentum) * group_var,
+    }
+    return y.astype(out_dtype), new_state
 
 
 @named_op("local_response_norm", arrays=("x",))

@@ -51,8 +51,10 @@ Variable names mirror torchvision's state dict ('.' becomes '/', a block's 'laye
   layer2.0.downsample.1.weight, .bias  layer2_0/downsample_bn/scale, layer2_0/downsample_bn/bias
   fc.weight, fc.bias                   fc/kernel (transposed), fc/bias
 
-PyTorch's BN momentum 0.1 is `bn_momentum=0.9` here (Flax's convention). The CIFAR models use the same names
-(three stages: layer1 to layer3).
+PyTorch's BN momentum 0.1 is `bn_momentum=0.9` here (Flax's convention). `ghost_batch_size=32` normalises each
+group of 32 training images by its own statistics, as the paper's 8 GPUs did with 32 images each (the batch of
+256 must be a multiple of it); None (default) normalises over the whole batch, across devices. The CIFAR models use
+the same names (three stages: layer1 to layer3).
 """
 
 from __future__ import annotations
@@ -99,11 +101,14 @@ class ResidualBlock(nn.Module):
     residual: bool = True
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    ghost_batch_size: int | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         conv = partial(cnn.Conv, use_bias=False, kernel_init=conv_init)
-        bn = partial(cnn.BatchNorm, momentum=self.bn_momentum, epsilon=self.bn_epsilon)
+        bn = partial(
+            cnn.BatchNorm, momentum=self.bn_momentum, epsilon=self.bn_epsilon, ghost_batch_size=self.ghost_batch_size
+        )
         if self.bottleneck:
             s1, s2 = (self.stride, 1) if self.version == "v1" else (1, self.stride)
             y = F.relu(bn(name="bn1")(conv(self.features, 1, s1, padding=0, name="conv1")(x), train=train))
@@ -139,6 +144,7 @@ class ResNet(nn.Module):
     residual: bool = True
     bn_momentum: Fraction = 0.9
     bn_epsilon: Positive = 1e-5
+    ghost_batch_size: Count | None = None
 
     def __post_init__(self) -> None:
         for name, value, choices in (
@@ -164,7 +170,8 @@ class ResNet(nn.Module):
         x = cnn.Conv(
             self.widths[0], kernel, stride, padding=kernel // 2, use_bias=False, kernel_init=conv_init, name="conv1"
         )(x)
-        x = F.relu(cnn.BatchNorm(self.bn_momentum, self.bn_epsilon, name="bn1")(x, train=train))
+        stem_bn = cnn.BatchNorm(self.bn_momentum, self.bn_epsilon, ghost_batch_size=self.ghost_batch_size, name="bn1")
+        x = F.relu(stem_bn(x, train=train))
         if self.stem == "imagenet":
             x = cnn.MaxPool(3, 2, padding=1, name="maxpool")(x)
         block = partial(
@@ -173,6 +180,7 @@ class ResNet(nn.Module):
             version=self.version,
             shortcut=self.shortcut,
             residual=self.residual,
+            ghost_batch_size=self.ghost_batch_size,
             bn_momentum=self.bn_momentum,
             bn_epsilon=self.bn_epsilon,
         )

@@ -89,6 +89,7 @@ class BatchNorm(Module):
     use_bias: bool = True
     scale_init: Callable = F.init.ones
     axis_name: str | None = None
+    ghost_batch_size: int | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
@@ -109,6 +110,7 @@ class BatchNorm(Module):
             momentum=self.momentum,
             eps=self.epsilon,
             axis_name=self.axis_name,
+            ghost_batch_size=self.ghost_batch_size,
         )
         if train and not self.is_initializing():
             mean.value = new_state["mean"].astype(self.param_dtype)
