@@ -84,7 +84,11 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir",
         help="dataset files: the IDX directory for mnist/fashion_mnist, the tfds data_dir otherwise (config.data_dir)",
     )
-    p.add_argument("--parallel", choices=("jit", "pmap"), help="data-parallel implementation (config.parallel)")
+    p.add_argument(
+        "--precision",
+        help="compute dtype: float32 (default), bfloat16 or float16; parameters, optimiser state, loss and "
+        "batch-norm statistics stay float32 (config.precision)",
+    )
     p.add_argument(
         "--coordinator-address",
         metavar="HOST:PORT",
@@ -115,7 +119,7 @@ TRAIN_FLAGS = {
     "checkpoint_every": "checkpoint_every_steps",
     "limit_train": "limit_train",
     "data_dir": "data_dir",
-    "parallel": "parallel",
+    "precision": "precision",
     "coordinator_address": "distributed.coordinator_address",
     "num_processes": "distributed.num_processes",
     "process_id": "distributed.process_id",

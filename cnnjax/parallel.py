@@ -1,17 +1,17 @@
-"""Data parallelism: a 'data' mesh over all devices (jit + NamedSharding), a pmap path, and multi-host set-up.
+"""Data parallelism: a 'data' mesh over all devices (jit + NamedSharding), and multi-host set-up.
 
-jit path: the training state is replicated (`replicated(mesh)`), each global batch is split along its first axis
-over the mesh's 'data' axis (`batch_sharding(mesh)`), and XLA inserts the gradient all-reduce. Each process loads
-only its own part of the batch and `to_global` assembles the global array from the processes' parts.
-pmap path: arrays carry a leading device axis (`replicate`, `split_for_devices`); the step averages gradients
-with `lax.pmean` over `PMAP_AXIS`.
+The training state is replicated (`replicated(mesh)`), each global batch is split along its first axis over the
+mesh's 'data' axis (`batch_sharding(mesh)`), and XLA inserts the gradient all-reduce; batch norm's statistics are
+those of the global batch (or of groups: `ghost_batch_size`). Each process loads only its own part of the batch
+and `to_global` assembles the global array from the processes' parts. (`jax.pmap`, in maintenance mode since JAX
+re-implemented it on jit + shard_map, offered nothing more here: per-device batch statistics are ghost batch norm
+with the per-device batch as the group.)
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import os
 import socket
 import sys
@@ -20,12 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
-PMAP_AXIS = "devices"
 
 
 JOIN_TIMEOUT_S = 300
@@ -156,23 +154,6 @@ def to_global(local: Any, sharding: NamedSharding) -> Any:
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local)
 
 
-def replicate(tree: Any, devices: list[jax.Device] | None = None) -> Any:
-    """pmap path: each leaf gets a leading axis of size local_device_count, one copy per device."""
-    devices = jax.local_devices() if devices is None else devices
-    sharding = NamedSharding(Mesh(np.asarray(devices), (PMAP_AXIS,)), PartitionSpec(PMAP_AXIS))
-    return jax.tree.map(lambda x: jax.device_put(jnp.stack([jnp.asarray(x)] * len(devices)), sharding), tree)
-
-
-def unreplicate(tree: Any) -> Any:
-    """pmap path: the first device's copy of each leaf."""
-    return jax.tree.map(lambda x: x[0], tree)
-
-
-def split_for_devices(local: Any, count: int) -> Any:
-    """pmap path: (B, ...) -> (count, B // count, ...) for each leaf."""
-    return jax.tree.map(lambda x: x.reshape(count, x.shape[0] // count, *x.shape[1:]), local)
-
-
 def prefetch[T](iterator: Iterator[T], transfer: Callable[[T], Any], size: int = 2) -> Iterator[Any]:
     """Yields `transfer(item)` for each item, keeping `size` transfers in flight ahead of the consumer."""
     queue: collections.deque = collections.deque()
@@ -186,9 +167,7 @@ def prefetch[T](iterator: Iterator[T], transfer: Callable[[T], Any], size: int =
 
 class Jit:
     """The jit strategy: the state replicated over a 'data' mesh of all devices, batches split along it; XLA
-    inserts the gradient all-reduce (`axis_name` None: the steps reduce nothing themselves)."""
-
-    axis_name = None
+    inserts the gradient all-reduce."""
 
     def __init__(self):
         mesh = data_mesh()
@@ -206,9 +185,6 @@ class Jit:
         """Runs `init` (a pure function returning the state) with its result replicated."""
         return jax.jit(init, out_shardings=self.state_sharding)()
 
-    def put_state(self, state: Any) -> Any:
-        return state
-
     def put_batch(self, batch: Any) -> Any:
         """This process's part of a global batch (NumPy) -> global arrays."""
         return to_global(batch, self._batch_sharding)
@@ -221,53 +197,15 @@ class Jit:
             "label": jax.ShapeDtypeStruct(shape[:1], np.int32, sharding=self._batch_sharding),
         }
 
-    def local(self, tree: Any) -> Any:
-        """One copy of a replicated tree (still on device)."""
-        return tree
-
     def to_host(self, tree: Any) -> Any:
-        return jax.device_get(self.local(tree))
+        return jax.device_get(tree)
 
 
-class Pmap(Jit):
-    """The pmap strategy: a leading device axis on the state (`replicate`) and on batches (`split_for_devices`);
-    the steps average gradients and sum evaluation metrics over `axis_name` themselves."""
-
-    axis_name = PMAP_AXIS
-
-    def __init__(self):
-        self.devices = jax.local_device_count() * jax.process_count()
-        self.state_sharding = None  # a restored state lives on one device until `put_state`
-
-    def compile_train(self, step: Callable) -> Callable:
-        return jax.pmap(functools.partial(step, axis_name=PMAP_AXIS), axis_name=PMAP_AXIS, donate_argnums=0)
-
-    def compile_eval(self, step: Callable) -> Callable:
-        return jax.pmap(functools.partial(step, axis_name=PMAP_AXIS), axis_name=PMAP_AXIS)
-
-    def init(self, init: Callable[[], Any]) -> Any:
-        return replicate(jax.jit(init)())
-
-    def put_state(self, state: Any) -> Any:
-        return replicate(state)
-
-    def put_batch(self, batch: Any) -> Any:
-        return split_for_devices(batch, jax.local_device_count())
-
-    def abstract_batch(self, local_batch: int, image_shape: Sequence[int]) -> dict[str, jax.ShapeDtypeStruct]:
-        devices = jax.local_device_count()
-        shape = (devices, local_batch // devices, *image_shape)
-        return {"image": jax.ShapeDtypeStruct(shape, np.uint8), "label": jax.ShapeDtypeStruct(shape[:2], np.int32)}
-
-    def local(self, tree: Any) -> Any:
-        return unreplicate(tree)
-
-
-STRATEGIES = {"jit": Jit, "pmap": Pmap}
+STRATEGIES = {"jit": Jit}
 
 
 def strategy(name: str) -> Jit:
-    """The data-parallel strategy 'jit' or 'pmap' (see the module docstring)."""
+    """The data-parallel strategy of config.parallel: 'jit' (see the module docstring)."""
     if name not in STRATEGIES:
         raise ValueError(f"parallel: expected one of {list(STRATEGIES)}, got {name!r}")
     return STRATEGIES[name]()

@@ -297,8 +297,7 @@ class PendingMetrics:
         self.since = time.perf_counter()
 
     def add(self, metrics: dict[str, Any], steps: int = 1) -> None:
-        """One call's metrics: of one step, or of `steps` steps stacked on their last axis (`step.unrolled`;
-        under pmap a leading device axis comes first, and the first device's values are kept)."""
+        """One call's metrics: of one step, or of `steps` steps stacked on their last axis (`step.unrolled`)."""
         self.pending.append((metrics, steps))
         self.steps_timed += steps
 
@@ -306,7 +305,7 @@ class PendingMetrics:
         """Fetches the pending metrics; returns {key: (steps,) array} of every step since the last record."""
         for metrics, steps in jax.device_get(self.pending):
             for key in self.keys:
-                self.host[key].extend(np.asarray(metrics[key]).reshape(-1, steps)[0].tolist())
+                self.host[key].extend(np.asarray(metrics[key]).reshape(steps).tolist())
         self.pending = []
         return {k: np.asarray(v) for k, v in self.host.items()}
 

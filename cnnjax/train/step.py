@@ -2,7 +2,7 @@
 
 Batches arrive as {'image': uint8 (B, H, W, C), 'label': int32 (B,)}; augmentation, the task's targets and the
 uint8 -> float normalisation run here, on device, with keys folded from the state's root key and step. Compile
-the steps once (`cnnjax.parallel`: jit, or pmap with `axis_name`).
+the steps once (`cnnjax.parallel`: jit over a mesh of all devices).
 """
 
 from __future__ import annotations
@@ -42,13 +42,11 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def _step_keys(state: TrainState, axis_name: str | None) -> tuple[jax.Array, jax.Array]:
-    """The step's augmentation and dropout keys (per device under pmap)."""
+def _step_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
+    """The step's augmentation and dropout keys."""
     root = jax.random.wrap_key_data(state.rng)
-    keys = [rnglib.step_key(rnglib.stream(root, name), state.step) for name in ("augment", "dropout")]
-    if axis_name is not None:
-        keys = [jax.random.fold_in(key, jax.lax.axis_index(axis_name)) for key in keys]
-    return keys[0], keys[1]
+    augment, dropout = (rnglib.step_key(rnglib.stream(root, name), state.step) for name in ("augment", "dropout"))
+    return augment, dropout
 
 
 def _split(x: jax.Array, parts: int) -> list[jax.Array]:
@@ -85,13 +83,12 @@ def train_step(
     loss_scaling: bool = False,
     accumulate_steps: int = 1,
     ema_decay: float = 0.0,
-    axis_name: str | None = None,
 ) -> tuple[TrainState, Metrics]:
     """One optimisation step.
 
     Args:
       state: the training state.
-      batch: {'image': uint8 (B, H, W, C), 'label': int32 (B,)} (under pmap: this device's part).
+      batch: {'image': uint8 (B, H, W, C), 'label': int32 (B,)}, the global batch (sharded over devices).
       model: the Flax module, applied with train=True; its auxiliary outputs (`output_spec(model).aux`) add their
         weighted losses.
       task: targets, loss (with its label smoothing) and the training metric.
@@ -109,14 +106,13 @@ def train_step(
         batch norm normalises each micro-batch by its own statistics and updates its running averages K times.
       ema_decay: > 0: after the update, ema_params <- ema_decay * ema_params + (1 - ema_decay) * params (the
         state's ema_params must exist: `create_train_state(..., ema=True)`).
-      axis_name: the pmap axis to average gradients, metrics and BatchNorm statistics over (None under jit).
 
     Returns:
       (new state, metrics): scalar 'step' (the new step count), 'loss' (the task's mean loss of the main output,
       without the penalty and the auxiliary losses), task.train_metric (e.g. 'accuracy'), 'learning_rate',
       'finite' (bool).
     """
-    augment_key, dropout_key = _step_keys(state, axis_name)
+    augment_key, dropout_key = _step_keys(state)
     images = preprocess.train(augment_key, batch["image"])
     targets = task.targets(images, batch["label"])
     inputs = preprocess.normalize(images)  # in the compute dtype (config.precision)
@@ -155,10 +151,6 @@ def train_step(
     if scale is not None:
         loss, grads = loss / scale, jax.tree.map(lambda g: g / scale, grads)
     metric = task.train_metric_value(main, targets)
-    if axis_name is not None:
-        grads, data_loss, loss, metric, batch_stats = jax.lax.pmean(
-            (grads, data_loss, loss, metric, batch_stats), axis_name
-        )
     updates, opt_state = tx.update(grads, state.opt_state, state.params, value=data_loss)
     params = optax.apply_updates(state.params, updates)
     if max_norm > 0:
@@ -187,9 +179,8 @@ def eval_step(
     model: nn.Module,
     task: Task,
     preprocess: Preprocess,
-    axis_name: str | None = None,
 ) -> Metrics:
-    """Sums over one evaluation batch (`task.eval_sums`, summed over devices under pmap), with the state's
+    """Sums over one evaluation batch (`task.eval_sums`), with the state's
     `eval_variables` (the averaged parameters when the run keeps an average).
 
     The V views of each image (`preprocess.views`: crops, flips, scales) go through the model as one batch of
@@ -205,14 +196,14 @@ def eval_step(
     )
     outputs = task.combine_views(outputs.astype(jnp.float32).reshape(v, b, *outputs.shape[1:]))
     sums = task.eval_sums(outputs, task.targets(views[0], batch["label"]), batch["mask"])
-    return sums if axis_name is None else jax.lax.psum(sums, axis_name)
+    return sums
 
 
 def make_train_step(
     config: ml_collections.ConfigDict, *, model: nn.Module, task: Task, preprocess: Preprocess, plan: Plan
 ) -> tuple[TrainStep, optax.GradientTransformationExtraArgs]:
     """(step, tx): `train_step` with the optimiser, schedule and regularisation of a validated config, and the
-    optimiser (for `create_train_state`). The step takes (state, batch) and, under pmap, `axis_name=`."""
+    optimiser (for `create_train_state`). The step takes (state, batch)."""
     schedule = make_schedule(config, plan)
     tx = make_optimizer(config, schedule, steps_per_epoch=plan.steps_per_epoch)
     step = functools.partial(

@@ -121,11 +121,10 @@ def train_and_evaluate(
         stack.callback(checkpointer.close)
 
         # ----- Init, or restore the newest intact checkpoint that this config wrote.
-        abstract = jax.eval_shape(setup.init)
-        if strategy.state_sharding is not None:
-            abstract = jax.tree.map(
-                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=strategy.state_sharding), abstract
-            )
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=strategy.state_sharding),
+            jax.eval_shape(setup.init),
+        )
         restored = checkpointer.restore_latest(
             abstract,
             required_meta=("config_hash", "config", "pending_metrics"),
@@ -141,8 +140,7 @@ def train_and_evaluate(
             state, meta, last_checkpoint = strategy.init(init), {}, None
         else:
             state, meta, last_checkpoint = restored
-            state = strategy.put_state(state)
-        start_step = int(jax.device_get(strategy.local(state).step))
+        start_step = int(jax.device_get(state.step))
         recorded = read_manifest(workdir / "manifest.json").get("data_files")
         if start_step and recorded is not None:  # a resumption trains on the data the run started with
             datalib.check_same_files(
@@ -220,7 +218,7 @@ def train_and_evaluate(
 
         def save(state, step: int) -> None:
             checkpointer.save(
-                strategy.local(state),
+                state,
                 {
                     "step": step,
                     "epoch": step // plan.steps_per_epoch,

@@ -153,7 +153,7 @@ def test_bad_settings_name_the_key_and_the_valid_choices(key, value, error, word
         ({"schedule.warmup_steps": 5}, ["warmup_fraction", "warmup_steps=5"]),
         ({"model": "lenet6"}, ["config.model", "'lenet5'", "'lenet6'"]),
         ({"dataset": "mnist2"}, ["config.dataset", "'fashion_mnist'", "'mnist2'"]),
-        ({"parallel": "vmap"}, ["config.parallel", "'pmap'", "'vmap'"]),
+        ({"parallel": "pmap"}, ["config.parallel", "'jit'", "'pmap'"]),
         ({"loss": "l2"}, ["config.loss", "classification", "'multiclass_hinge'", "'l2'"]),
         ({"loss": "hinge"}, ["config.loss", "'multiclass_hinge'", "'hinge'"]),
         ({"loss": "multiclass_hinge"}, ["config.label_smoothing", "'multiclass_hinge'", "0.1"]),

@@ -1,6 +1,6 @@
 """Data parallelism: 8 CPU devices (in a subprocess, XLA_FLAGS set before jax is imported) give the 1-device
-results to float tolerance, with the jit/Mesh path (BatchNorm over the global batch, dropout) and with pmap;
-so do two processes joined by jax.distributed on 127.0.0.1."""
+results to float tolerance, BatchNorm over the global batch, dropout, and gradient accumulation included; so do
+two processes joined by jax.distributed on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow  # every test trains on several devices or process
 # (config overrides, model options) of each compared run.
 RUNS = {
     "jit": ({"num_epochs": 1, "eval_batch_size": 40}, {"batch_norm": True, "dropout": 0.1}),
-    # pmap draws augmentation and dropout per device, and BatchNorm statistics per device: compare without them
-    "pmap": ({"num_epochs": 1, "eval_batch_size": 40, "parallel": "pmap", "augment.crop_padding": 0}, {}),
+    # each device takes its share of every micro-batch (the micro-batches are strided over the batch)
+    "accumulate": ({"num_epochs": 1, "eval_batch_size": 40, "accumulate_steps": 2}, {"dropout": 0.1}),
 }
 
 SCRIPT = """
@@ -161,25 +161,17 @@ def test_sharding_helpers_on_one_device():
     batch = parallel.to_global({"x": np.arange(8.0).reshape(4, 2)}, parallel.batch_sharding(mesh))
     assert batch["x"].sharding.spec == parallel.batch_sharding(mesh).spec
     np.testing.assert_array_equal(batch["x"], np.arange(8.0).reshape(4, 2))
-    replicated = parallel.replicate({"w": np.ones(3)})
-    assert replicated["w"].shape == (jax.local_device_count(), 3)
-    np.testing.assert_array_equal(parallel.unreplicate(replicated)["w"], np.ones(3))
-    split = parallel.split_for_devices({"x": np.zeros((6, 5))}, 3)
-    assert split["x"].shape == (3, 2, 5)
     assert list(parallel.prefetch(iter(range(5)), lambda i: i * 10, size=2)) == [0, 10, 20, 30, 40]
     with pytest.raises(ValueError, match="coordinator_address"):
         parallel.initialize_distributed("", num_processes=2, process_id=0)
 
 
-@pytest.mark.parametrize("name", ["jit", "pmap"])
-def test_strategies_compile_put_fetch_and_reduce_on_one_device(name):
-    strategy = parallel.strategy(name)
-    assert strategy.devices == jax.device_count() and strategy.axis_name == (None if name == "jit" else "devices")
+def test_the_strategy_compiles_puts_fetches_and_reduces_on_one_device():
+    strategy = parallel.strategy("jit")
+    assert strategy.devices == jax.device_count()
 
-    def step(state, batch, axis_name=None):
-        total = batch["x"].sum()
-        total = total if axis_name is None else jax.lax.psum(total, axis_name)
-        return state + 1, total
+    def step(state, batch):
+        return state + 1, batch["x"].sum()
 
     compiled = strategy.compile_train(step)
     state = strategy.init(lambda: np.float32(0.0))

@@ -16,7 +16,7 @@ import ml_collections
 from ml_collections import config_dict
 
 FREE_FORM_KEYS = frozenset({"model_options"})  # sub-dicts whose keys are free (keyword options of the model)
-PARALLEL = ("jit", "pmap")
+PARALLEL = ("jit",)
 PRECISIONS = ("float32", "bfloat16", "float16")
 MATMUL_PRECISIONS = ("", "default", "high", "highest")
 
@@ -88,7 +88,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.checkpoint_every_steps = 0  # 0: at the end of every epoch; always at the end of training
     c.checkpoint_keep = 3
     c.skip_nonfinite = False  # True: skip (and count) steps whose loss or gradients are not finite
-    c.parallel = "jit"  # jit (a Mesh over all devices, batch sharded on 'data') | pmap
+    c.parallel = "jit"  # jit: a Mesh over all devices, the batch sharded on 'data' (cnnjax.parallel)
     c.tensorboard = False  # also write TensorBoard events (needs the 'tensorboard' extra: tensorboardX)
     c.stop_after_step = 0  # > 0: save a checkpoint and return after this step (a deterministic preemption)
     c.steps_per_call = 0  # training steps unrolled into one compiled call; 0: auto (plan.auto_steps_per_call)
