@@ -71,6 +71,11 @@ def seed_workdir(arm_results: Mapping[str, Any], seed: int | str) -> Path:
     return ROOT / arm_results["study"]["folder"] / f"seed_{seed}"
 
 
+def final_metrics(workdir: Path) -> dict[str, Any]:
+    """The final metrics a finished run recorded in its manifest.json."""
+    return json.loads((workdir / "manifest.json").read_text())["final_metrics"]
+
+
 def evaluations(workdir: Path) -> list[dict[str, Any]]:
     """The records of a run's metrics.jsonl that hold an evaluation (test metrics), in order."""
     lines = (workdir / "metrics.jsonl").read_text().splitlines()

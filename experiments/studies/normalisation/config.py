@@ -10,7 +10,8 @@
   bn_lr<LR>        batch norm before the ReLU (the notes' and the BN paper's placement)
   bn_after_lr<LR>  batch norm after the ReLU
 for LR in LRS: plain SGD with momentum 0.9 at a constant rate, no warm-up (the learning-rate tolerance is the
-question, so nothing softens a large rate).
+question, so nothing softens a large rate). A rate at which a run diverges is a result, not an error: non-finite
+steps are skipped (`skip_nonfinite`) and counted.
 
 conv 16@3x3 - norm/ReLU - max pool 2 - conv 32@3x3 - norm/ReLU - max pool 2 - dense 64 - 10, batch 128, 4 epochs
 (156 steps) on the first 5,000 training images; all 10,000 test images.
@@ -39,6 +40,7 @@ def get_config(arg: str | None = None):
     config.model_options.norm, config.model_options.norm_after_activation = NORMS[norm]
     config.optimizer.name = "momentum"
     config.optimizer.lr = float(lr)
+    config.skip_nonfinite = True
     config.num_epochs = 4
     config.limit_train = 5_000
     return config

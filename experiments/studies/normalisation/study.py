@@ -31,8 +31,13 @@ def arm(norm: str, lr: float) -> str:
 
 
 def run(seeds: list[int], runs_dir: str) -> dict[str, Any]:
-    """Trains the arms (`cnnjax repro`)."""
-    return {"seeds": seeds, "trains": TRAINS, "arms": common.train_arms(CONFIG, ARMS, seeds, runs_dir)}
+    """Trains the arms (`cnnjax repro`) and reads each seed's count of skipped non-finite steps."""
+    arms = common.train_arms(CONFIG, ARMS, seeds, runs_dir)
+    for name in ARMS:
+        arms[name]["nonfinite_steps"] = {
+            str(seed): common.final_metrics(common.seed_workdir(arms[name], seed))["nonfinite_steps"] for seed in seeds
+        }
+    return {"seeds": seeds, "trains": TRAINS, "arms": arms}
 
 
 def tolerance(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
@@ -63,10 +68,15 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
             f"{np.mean(accuracy(arm(norm, lr))):.4f} ± {np.std(accuracy(arm(norm, lr)), ddof=1):.4f}" for lr in LRS
         ]
         grid.append(f"| {LABELS[norm]} | " + " | ".join(cells) + " |")
-    limit_rows = ["| normalisation | largest lr that trains | best lr |", "|---|---|---|"] + [
-        f"| {LABELS[norm]} | {limits[norm]['largest_training_lr'] or 'none'} | {limits[norm]['best_lr']:g} |"
-        for norm in NORMS
-    ]
+    limit_rows = ["| normalisation | largest lr that trains | best lr | seeds diverging (non-finite steps) |"]
+    limit_rows.append("|---|---|---|---|")
+    for norm in NORMS:
+        diverged = [f"lr {lr:g}: {sum(n > 0 for n in arms[arm(norm, lr)]['nonfinite_steps'].values())}" for lr in LRS]
+        largest = limits[norm]["largest_training_lr"]
+        limit_rows.append(
+            f"| {LABELS[norm]} | {'none' if largest is None else f'{largest:g}'} | {limits[norm]['best_lr']:g} | "
+            f"{', '.join(d for d in diverged if not d.endswith(': 0')) or 'none'} |"
+        )
     pairs = [("lrn", "none"), ("bn", "none"), ("bn_after", "bn")]
     comparisons = [
         common.comparison(
