@@ -16,7 +16,8 @@ Per config:
   'alexnet': conv1 VALID; ReLU - LRN - max-pool after conv1 and conv2, max-pool after conv5; LRN size 5,
     alpha 1e-4, beta 0.75, k 2 (the paper's, alpha not divided by size). Maps 55, 27, 13, 13, 13 -> 6x6x256.
     The "two GPU towers" are groups=2 in conv2, conv4 and conv5 (conv2's kernel is (5, 5, 48, 256)); conv3 is
-    dense because the towers communicate there. Dropout follows the ReLU of fc1 and fc2 (Caffe's order).
+    dense because the towers communicate there. Dropout follows the ReLU of fc1 and fc2 (Caffe's order). With
+    `tower_axis` the towers run on two devices, as in the paper (`TowerConv`; docs/scaling.md).
   'tv': torchvision.models.alexnet: no LRN, no groups, adaptive average pool to 6x6 (`adaptive_pool=6`) before the
     classifier, dropout *before* fc1 and fc2. Maps at 224: 55, 27, 13, 13, 13 -> 6x6x256.
   'zfnet': ReLU - max-pool - LRN ("contrast normalisation", pooled then normalised, as in the paper's Fig. 3)
@@ -46,6 +47,7 @@ import dataclasses
 
 import flax.linen as nn
 import jax
+from jax.sharding import PartitionSpec as P
 
 from cnnjax import functional as F
 from cnnjax import nn as cnn
@@ -54,6 +56,7 @@ from cnnjax.models.heads import classifier
 from cnnjax.models.options import Count, Positive, Rate
 from cnnjax.models.registry import register
 from cnnjax.models.width import scaled
+from cnnjax.nn.base import Initializer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +121,42 @@ CONFIGS: dict[str, AlexNetConfig] = {
 WEIGHT_INITS = ("paper", "he")
 
 
+class TowerConv(cnn.Module):
+    """A convolution computed tower by tower, one tower per device along the mesh axis `axis` (model parallelism:
+    the paper's two GPUs). Same parameters as `cnn.Conv(..., groups=towers if grouped else 1)`: 'kernel' (kh, kw,
+    C_in / groups, features), 'bias' (features,). Each device holds and computes its tower's share of the output
+    channels (features / towers). `grouped`: a tower sees only its own tower's input channels (no communication);
+    otherwise every tower sees all input channels, gathered from the devices (where the paper's towers
+    communicate). Needs a mesh with `axis` of size `towers` (`jax.set_mesh`). (N, H, W, C_in) -> (N, H', W',
+    features), sharded on its channels along `axis`.
+    """
+
+    features: int
+    kernel_size: int
+    stride: int
+    padding: int
+    towers: int
+    axis: str
+    grouped: bool
+    kernel_init: Initializer
+    bias_init: Initializer
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        groups = self.towers if self.grouped else 1
+        k = self.kernel_size
+        kernel = self.declare("kernel", self.kernel_init, (k, k, x.shape[-1] // groups, self.features), x)
+        bias = self.declare("bias", self.bias_init, (self.features,), x)
+        channels = P(None, None, None, self.axis)
+
+        def tower(x, kernel, bias):  # one device: its tower's output channels
+            return F.conv(x, kernel, bias, stride=self.stride, padding=self.padding)
+
+        specs = (channels if self.grouped else P(), channels, P(self.axis))  # a dense layer gathers its input
+        args = [jax.reshard(a, spec) for a, spec in zip((self.promote(x), kernel, bias), specs)]
+        return jax.shard_map(tower, in_specs=specs, out_specs=channels)(*args)
+
+
 class AlexNet(nn.Module):
     """AlexNet-family classifier: (N, H, W, C) -> (N, num_classes) logits. See the module docstring.
 
@@ -134,6 +173,10 @@ class AlexNet(nn.Module):
       dropout_rate: dropout of the two hidden fc layers (0.5 in all three papers).
       weight_init: 'paper' or 'he' (see the module docstring).
       width: multiplier of every conv layer's feature maps (1.0 = the paper's).
+      tower_axis: a mesh axis of size `towers` to place the towers on, one per device (the paper's two GPUs;
+        `jax.set_mesh`): every convolution is computed tower by tower (`TowerConv`), the towers exchanging their
+        maps at conv3's input, as the paper's GPUs did, and XLA gathers them for the fully connected layers. The
+        numbers are those of one device (tested); None computes the towers as grouped convolutions on each device.
     """
 
     num_classes: Count = 1000
@@ -147,6 +190,7 @@ class AlexNet(nn.Module):
     dropout_rate: Rate = 0.5
     weight_init: str = "paper"
     width: Positive = 1.0
+    tower_axis: str | None = None
 
     def _inits(self, paper_bias: float):
         """(kernel_init, bias_init) for one layer."""
@@ -169,16 +213,32 @@ class AlexNet(nn.Module):
                 if i == 1:
                     kernel_size, padding = 3, 1
             kernel_init, bias_init = self._inits(layer.paper_bias)
-            x = cnn.Conv(
-                scaled(layer.features, self.width, self.towers),
-                kernel_size,
-                stride=stride,
-                padding=padding,
-                groups=self.towers if layer.grouped else 1,
-                kernel_init=kernel_init,
-                bias_init=bias_init,
-                name=f"conv{i}",
-            )(x)
+            features = scaled(layer.features, self.width, self.towers)
+            if self.tower_axis is None:
+                conv = cnn.Conv(
+                    features,
+                    kernel_size,
+                    stride=stride,
+                    padding=padding,
+                    groups=self.towers if layer.grouped else 1,
+                    kernel_init=kernel_init,
+                    bias_init=bias_init,
+                    name=f"conv{i}",
+                )
+            else:
+                conv = TowerConv(
+                    features,
+                    kernel_size,
+                    stride,
+                    padding,
+                    self.towers,
+                    self.tower_axis,
+                    layer.grouped,
+                    kernel_init,
+                    bias_init,
+                    name=f"conv{i}",
+                )
+            x = conv(x)
             x = F.relu(x)
             lrn = cnn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, name=f"lrn{i}")
             normalise = layer.lrn and self.lrn
@@ -188,6 +248,8 @@ class AlexNet(nn.Module):
                 x = cnn.MaxPool(self.pool_window, 2, ceil_mode=config.pool_ceil_mode, name=f"pool{i}")(x)
             if normalise and config.lrn_after_pool:
                 x = lrn(x)
+        if self.tower_axis is not None:  # the fully connected layers see every tower's maps
+            x = jax.reshard(x, P())
         if self.adaptive_pool is not None:
             x = cnn.AdaptiveAvgPool(self.adaptive_pool, name="avgpool")(x)
         kernel_init, hidden_bias_init = self._inits(config.paper_fc_bias)
