@@ -47,7 +47,9 @@ def test_xor_needs_a_hidden_layer():
     assert accuracy_linear <= 0.75 and accuracy_hidden == 1.0
 
 
-@pytest.mark.parametrize("name", ["xor", "fc_vs_conv", "loss", "regularisers", "dropout", "pooling", "activations"])
+@pytest.mark.parametrize(
+    "name", ["xor", "fc_vs_conv", "loss", "regularisers", "dropout", "pooling", "activations", "filters"]
+)
 def test_the_committed_readme_holds_the_tables_of_the_committed_results(name, tmp_path):
     study_dir = common.STUDIES_DIR / name
     shutil.copy(study_dir / "README.md", tmp_path / "README.md")
