@@ -10,6 +10,7 @@ from cnnjax.functional.norm import batch_norm, local_response_norm
 from cnnjax.functional.pool import adaptive_avg_pool, avg_pool, channel_max_pool, global_avg_pool, lp_pool, max_pool
 from cnnjax.functional.regularizers import (
     elastic_net_penalty,
+    filter_rms_project,
     l1_penalty,
     l2_penalty,
     max_norm_project,
@@ -30,6 +31,7 @@ __all__ = [
     "dropout",
     "elastic_net_penalty",
     "filter_bank",
+    "filter_rms_project",
     "fixed_filter",
     "get_activation",
     "global_avg_pool",

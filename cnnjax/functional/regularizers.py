@@ -68,3 +68,22 @@ def max_norm_project(params: PyTree, max_norm: float, mask: PyTree | None = None
         return p * jnp.minimum(1.0, max_norm / jnp.maximum(norms, 1e-12))
 
     return jax.tree.map(project, params, mask)
+
+
+@named_op("filter_rms_project")
+def filter_rms_project(params: PyTree, radius: float) -> PyTree:
+    """Rescales each convolution filter whose root-mean-square weight exceeds `radius` to that RMS (Zeiler & Fergus
+    2013: radius 0.1). Convolution kernels are the rank >= 3 leaves (HWIO: one filter per output channel, the RMS
+    over the other axes); dense kernels, biases and norms pass unchanged."""
+    radius = as_real(radius, "radius", "a positive RMS")
+    if not radius > 0:
+        raise ValueError(f"radius: expected a positive RMS, got {radius!r}")
+    _check_leaves(params)
+
+    def project(p):
+        if jnp.ndim(p) < 3:
+            return p
+        rms = jnp.sqrt(jnp.mean(jnp.square(p), axis=tuple(range(p.ndim - 1)), keepdims=True))
+        return p * jnp.minimum(1.0, radius / jnp.maximum(rms, 1e-12))
+
+    return jax.tree.map(project, params)

@@ -21,7 +21,7 @@ from cnnjax import functional as F
 from cnnjax.train.plan import Plan
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "step", "cosine", "plateau")
+SCHEDULES = ("constant", "step", "cosine", "polynomial", "plateau")
 
 Schedule = Callable[[jax.Array | int], jax.Array]
 
@@ -31,7 +31,8 @@ def make_schedule(config: ml_collections.ConfigDict, plan: Plan) -> Schedule:
 
     constant / plateau: `lr` (plateau's reductions are applied by the optimiser, see `make_optimizer`);
     step: `lr * decay_factor ** (number of the plan's decay boundaries passed)`; cosine: from `lr` down to
-    `final_lr_fraction * lr` at the plan's last step. The warm-up rises linearly from 0 to `lr` over the plan's
+    `final_lr_fraction * lr` at the plan's last step; polynomial: `lr * (1 - t / T) ** power` down to the same
+    end (T the steps after the warm-up). The warm-up rises linearly from 0 to `lr` over the plan's
     `warmup_steps`, and the schedule after it starts at its own step 0, except `step`, whose boundaries stay at
     their absolute steps. The config is validated (`config.validate`) and the durations resolved (`plan.resolve`).
     """
@@ -44,6 +45,9 @@ def make_schedule(config: ml_collections.ConfigDict, plan: Plan) -> Schedule:
         return base
     if s.name == "cosine":
         base = optax.cosine_decay_schedule(lr, decay_steps=plan.total_steps - warmup, alpha=s.final_lr_fraction)
+    elif s.name == "polynomial":
+        end = lr * s.final_lr_fraction
+        base = optax.polynomial_schedule(lr, end, power=s.power, transition_steps=plan.total_steps - warmup)
     else:
         base = optax.constant_schedule(lr)
     if warmup:
@@ -95,6 +99,10 @@ def make_optimizer(
                 rtol=config.schedule.plateau_rtol,
                 cooldown=config.schedule.plateau_cooldown,
                 accumulation_size=steps_per_epoch,
+                # after max_reductions the scale stays at factor ** max_reductions
+                min_scale=config.schedule.decay_factor**config.schedule.plateau_max_reductions
+                if config.schedule.plateau_max_reductions
+                else 0.0,
             )
         )
     if config.precision == "float16":  # a step whose gradients overflowed changes nothing but the scale

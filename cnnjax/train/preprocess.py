@@ -51,8 +51,11 @@ def make_preprocess(
     eval_crops: str = "center",
     eval_scales: Sequence[int] = (),
     dtype: str = "float32",
+    scaling: str = "standardize",
 ) -> Preprocess:
-    """The preprocessing of a run; `normalize` returns `dtype` (config.precision).
+    """The preprocessing of a run; `normalize` returns `dtype` (config.precision), scaled by `scaling`
+    (config.input_scaling: 'standardize' divides by 255 and standardises with the dataset's per-channel mean and
+    std, 'raw_mean' subtracts 255 x the mean from the 0..255 pixels).
 
     Training, in order: zero padding to `pad` x `pad` (when pad > 0); when crop_size > 0, inception_crop
     (random-size crop resized to crop_size), or scale_jitter_crop (shorter side rescaled to S ~ U[scale_min,
@@ -119,6 +122,9 @@ def make_preprocess(
         return datalib.eval_views(x, size=view_size, crops=eval_crops, scales=tuple(eval_scales))
 
     def normalize(images: jax.Array) -> jax.Array:
+        if scaling == "raw_mean":
+            mean = jnp.reshape(255.0 * jnp.asarray(dataset.mean, jnp.float32), (1,) * (images.ndim - 1) + (-1,))
+            return (images.astype(jnp.float32) - mean).astype(dtype)
         return datalib.normalize(images, dataset.mean, dataset.std).astype(dtype)
 
     input_shape = (size, size, channels) if size else (height, width, channels)

@@ -79,6 +79,7 @@ def train_step(
     preprocess: Preprocess,
     regularization: Callable[[object], jax.Array],
     max_norm: float = 0.0,
+    filter_rms: float = 0.0,
     skip_nonfinite: bool = False,
     loss_scaling: bool = False,
     accumulate_steps: int = 1,
@@ -97,6 +98,7 @@ def train_step(
       preprocess: augmentation (key, uint8 images) -> images, and their normalisation.
       regularization: params -> scalar penalty added to the loss (L1/L2 on kernels).
       max_norm: > 0: project the kernels' unit weight vectors after the update (`functional.max_norm_project`).
+      filter_rms: > 0: then rescale each conv filter's RMS to at most this (`functional.filter_rms_project`).
       skip_nonfinite: keep the old state (except step and nonfinite_steps) when the loss or a gradient is not finite.
       loss_scaling: float16: scale the loss by the optimiser's `optim.loss_scale` and the gradients back; a
         gradient that overflows then lowers the scale and skips the update (`optim.dynamic_loss_scale`) and only a
@@ -155,6 +157,8 @@ def train_step(
     params = optax.apply_updates(state.params, updates)
     if max_norm > 0:
         params = F.max_norm_project(params, max_norm)
+    if filter_rms > 0:
+        params = F.filter_rms_project(params, filter_rms)
     finite = jnp.isfinite(loss) if loss_scaling else jnp.isfinite(loss) & _all_finite(grads)
     new = state.replace(params=params, batch_stats=batch_stats, opt_state=opt_state)
     if ema_decay > 0:  # Polyak-style averaging of the weights: what evaluation and restore_run use
@@ -215,6 +219,7 @@ def make_train_step(
         preprocess=preprocess,
         regularization=functools.partial(regularization_loss, config=config),
         max_norm=config.regularization.max_norm,
+        filter_rms=config.regularization.filter_rms,
         skip_nonfinite=config.skip_nonfinite,
         loss_scaling=config.precision == "float16",
         accumulate_steps=config.accumulate_steps,

@@ -368,6 +368,7 @@ def build(
         eval_crops=config.eval_crops,
         eval_scales=tuple(config.eval_scales),
         dtype=config.precision,
+        scaling=config.input_scaling,
     )
     model, model_options, task = create_model(config, dataset, preprocess.input_shape, model)
     check_model_input(model, preprocess.input_shape, config, dataset)

@@ -169,7 +169,8 @@ class Run:
 
     @functools.cached_property
     def _preprocess(self) -> Preprocess:
-        return make_preprocess(self.config.augment, self.dataset, pad=self.config.pad_to, dtype=self.config.precision)
+        c = self.config
+        return make_preprocess(c.augment, self.dataset, pad=c.pad_to, dtype=c.precision, scaling=c.input_scaling)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

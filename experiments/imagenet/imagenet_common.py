@@ -14,12 +14,12 @@ builder decodes and checks the JPEGs with it):
 then pass `--data-dir DIR` (or set TFDS_DATA_DIR=DIR). DIR must be readable on every host of a multi-host run;
 each process reads only its shard of every batch.
 
-Devices. One command line for one GPU and for one host with 8 GPUs: the default strategy (`config.parallel='jit'`,
-`cnnjax/parallel.py`) shards each global batch over all local devices (batch 256 on 8 GPUs: 32 per GPU) and
-XLA all-reduces the gradients. A TPU pod slice (or any multi-host cluster that `jax.distributed.initialize()`
-recognises: Cloud TPU, SLURM, Open MPI) runs the same command on every host with `--coordinator-address auto`;
-the workdir must be a folder all hosts share (process 0 writes the files, all write the orbax checkpoints). Other
-multi-host set-ups name process 0 explicitly: `--coordinator-address HOST0:1234 --num-processes N --process-id I`.
+Devices. One command line for one GPU and for one host with 8 GPUs: data parallelism (`cnnjax/parallel.py`) shards
+each global batch over all local devices (batch 256 on 8 GPUs: 32 per GPU) and XLA all-reduces the gradients. A TPU
+pod slice (or any multi-host cluster that `jax.distributed.initialize()` recognises: Cloud TPU, SLURM, Open MPI)
+runs the same command on every host with `--coordinator-address auto`; the workdir must be a folder all hosts share
+(process 0 writes the files, all write the orbax checkpoints). Other multi-host set-ups name process 0 explicitly:
+`--coordinator-address HOST0:1234 --num-processes N --process-id I`.
 
 Evaluation: top-1 error = 1 - test_accuracy, top-5 error = 1 - test_top5_accuracy (metrics.jsonl, the last line).
 """

@@ -13,7 +13,11 @@ with scale jitter; the ILSVRC-2014 submission 7.3 test top-5.
 
 DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3.1): SGD, batch 256, momentum 0.9,
 weight decay 5e-4 (L2), dropout 0.5 in the first two fc layers, lr 0.01 divided by 10 when the validation accuracy
-stopped improving (three times; here: the training loss, patience 2 epochs), 370K iterations (74 epochs).
+stopped improving (three times; here: the training loss, patience 2 epochs, at most three times), 370K
+iterations (74 epochs). Input: the mean RGB value subtracted from each pixel, nothing else (section 2.1;
+config.input_scaling='raw_mean'). Initialisation: the paper trained configuration A from N(0, 0.01) and started the
+deeper nets from it, then noted that Glorot & Bengio's initialisation needs no pre-training: the model's
+weight_init='glorot'.
 Training scale S ~ U[256, 512] (multi-scale training), a random 224 x 224 crop, a horizontal flip, AlexNet's RGB
 colour shift (PCA noise, std 0.1). The stored 256 x 256 centre squares stand for S = 256, so S > 256 is an
 upsampled window of them (the paper rescaled the original image: the margins outside the square are not seen).
@@ -38,6 +42,9 @@ def get_config(arg: str | None = None):
     config.schedule.name = "plateau"
     config.schedule.decay_factor = 0.1
     config.schedule.plateau_patience = 2
+    config.schedule.plateau_max_reductions = 3
+    config.input_scaling = "raw_mean"
+    config.model_options.weight_init = "glorot"
     config.augment.crop_size = 224
     config.augment.scale_min = 256
     config.augment.scale_max = 512

@@ -182,7 +182,7 @@ def test_bad_settings_name_the_key_and_the_valid_choices(key, value, error, word
         ({"schedule.decay_epochs": [30, 60]}, ["config.schedule.decay_epochs", "'step' schedule", "'cosine'"]),
         (
             {"schedule.name": "step", "schedule.final_lr_fraction": 0.1},
-            ["config.schedule.final_lr_fraction", "'cosine' schedule", "'step'"],
+            ["config.schedule.final_lr_fraction", "'cosine' / 'polynomial' schedules", "'step'"],
         ),
         (
             {"distributed.coordinator_address": "localhost:notaport"},

@@ -187,3 +187,29 @@ def test_streams_are_stable_and_independent():
     assert output == f"{rnglib.shuffle_seed(root)} {zlib.crc32(b'params')}\n"  # Python's hash salt plays no part
     with pytest.raises(TypeError, match="seed"):
         rnglib.root_key(1.5)
+
+
+def test_polynomial_decay_falls_as_a_power_of_the_remaining_run():
+    config = _config(**{"schedule.name": "polynomial", "optimizer.lr": 0.08, "schedule.power": 0.5})
+    poly = _schedule(config, steps_per_epoch=10, total_steps=100)
+    np.testing.assert_allclose([float(poly(s)) for s in (0, 75, 100)], [0.08, 0.08 * 0.25**0.5, 0.0], rtol=1e-6)
+
+
+def test_plateau_reductions_stop_at_the_cap():
+    config = _config(
+        **{
+            "optimizer.name": "sgd",
+            "optimizer.weight_decay": 0.0,
+            "schedule.name": "plateau",
+            "schedule.plateau_patience": 1,
+            "schedule.plateau_max_reductions": 2,
+        }
+    )
+    tx = optim.make_optimizer(config, lambda step: 1.0, steps_per_epoch=1)
+    state = tx.init(PARAMS)
+    update = jax.jit(lambda state: tx.update(jax.tree.map(jnp.ones_like, PARAMS), state, PARAMS, value=1.0)[1])
+    scales = []
+    for _ in range(12):  # a constant loss: a plateau after every epoch of patience
+        state = update(state)
+        scales.append(float(optim.plateau_scale(state)))
+    assert scales[-1] == pytest.approx(0.01) and min(scales) == pytest.approx(0.01)  # 0.1 ** 2, never lower

@@ -67,3 +67,18 @@ def test_a_low_precision_run_trains_on_float32_state(precision, tmp_path):
     assert dtypes <= {np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.uint32), np.dtype(bool)}
     reference = train_and_evaluate(tiny_config(num_epochs=2), tmp_path / "float32", dataset=tiny_dataset(), model=model)
     assert final["test_accuracy"] > 0.5 and abs(final["test_accuracy"] - reference["test_accuracy"]) < 0.1
+
+
+def test_raw_mean_scaling_subtracts_the_mean_pixel_and_keeps_the_0_255_range():
+    from cnnjax.train import make_preprocess
+
+    from .helpers import tiny_config
+
+    dataset = tiny_dataset()
+    images = jnp.asarray(np.array([[[[0]], [[255]]]], np.uint8))  # (1, 2, 1, 1)
+    raw = make_preprocess(tiny_config().augment, dataset, scaling="raw_mean").normalize(images)
+    np.testing.assert_allclose(
+        np.asarray(raw).ravel(), [-255 * dataset.mean[0], 255 * (1 - dataset.mean[0])], rtol=1e-6
+    )
+    standard = make_preprocess(tiny_config().augment, dataset).normalize(images)
+    np.testing.assert_allclose(np.asarray(standard).ravel() * dataset.std[0] * 255, np.asarray(raw).ravel(), rtol=1e-5)

@@ -18,6 +18,7 @@ from ml_collections import config_dict
 FREE_FORM_KEYS = frozenset({"model_options"})  # sub-dicts whose keys are free (keyword options of the model)
 PARALLEL = ("jit",)
 PRECISIONS = ("float32", "bfloat16", "float16")
+INPUT_SCALINGS = ("standardize", "raw_mean")
 MATMUL_PRECISIONS = ("", "default", "high", "highest")
 
 
@@ -50,6 +51,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_batch_size = 1000
 
     c.pad_to = 0  # > 0: zero-pad images (centred) to pad_to x pad_to, before augmentation and in evaluation
+    # the model's input: 'standardize' = (x / 255 - mean) / std per channel; 'raw_mean' = x - 255 * mean, pixels in
+    # [0, 255] minus the per-channel mean (AlexNet's, ZFNet's and VGG's, whose fixed initialisations assume it)
+    c.input_scaling = "standardize"
     c.augment = ml_collections.ConfigDict()
     c.augment.crop_padding = 0  # random_crop with this zero padding (0 = off)
     c.augment.flip = False  # random horizontal flips
@@ -70,6 +74,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.regularization.l1 = 0.0  # l1 * ||W||_1 in the loss
     c.regularization.biases = False  # True: l2 and l1 also on biases and normalisation scales/offsets
     c.regularization.max_norm = 0.0  # > 0: project each unit's incoming weights onto ||w|| <= max_norm
+    c.regularization.filter_rms = 0.0  # > 0: rescale each conv filter whose RMS exceeds it (ZFNet: 0.1)
     c.grad_clip_norm = 0.0  # > 0: clip the global gradient norm
     # > 0: keep an exponential moving average of the weights (decay per step, e.g. 0.999), which evaluation,
     # checkpoints' restore_run and `cnnjax viz` use; batch norm's statistics are the trained ones
@@ -121,17 +126,19 @@ def _optimizer_schema() -> ml_collections.ConfigDict:
 
 def _schedule_schema() -> ml_collections.ConfigDict:
     s = ml_collections.ConfigDict()
-    s.name = "constant"  # constant | step | cosine | plateau
+    s.name = "constant"  # constant | step | cosine | polynomial | plateau
     s.warmup_fraction = 0.0  # linear warm-up from 0 over this fraction of the run ...
     s.warmup_epochs = 0.0  # ... or epochs ...
     s.warmup_steps = 0  # ... or steps; composable with every schedule
     s.decay_epochs = ()  # step: multiply the lr by decay_factor at these epochs ...
     s.decay_steps = ()  # ... or at these steps
     s.decay_factor = 0.1
-    s.final_lr_fraction = 0.0  # cosine: lr at the end / peak lr
+    s.final_lr_fraction = 0.0  # cosine, polynomial: lr at the end / peak lr
+    s.power = 1.0  # polynomial: lr falls as (1 - t / T) ** power (Caffe's "poly" policy; 1 = linear)
     s.plateau_patience = 5  # plateau: epochs without improvement of the epoch's mean training loss
     s.plateau_rtol = 1e-4
     s.plateau_cooldown = 0
+    s.plateau_max_reductions = 0  # plateau: > 0 caps the number of reductions (the papers reduced three times)
     return s
 
 

@@ -17,7 +17,7 @@ from cnnjax import data as datalib
 from cnnjax import models as modellib
 from cnnjax.models.outputs import output_spec
 from cnnjax.train import optim, rng, tasks
-from cnnjax.train.config.schema import MATMUL_PRECISIONS, PARALLEL, PRECISIONS, default_config
+from cnnjax.train.config.schema import INPUT_SCALINGS, MATMUL_PRECISIONS, PARALLEL, PRECISIONS, default_config
 
 
 def fill(config: ml_collections.ConfigDict | Mapping[str, Any]) -> ml_collections.ConfigDict:
@@ -118,9 +118,12 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("schedule.plateau_patience", _at_least(0), "a number of epochs >= 0"),
     ("schedule.plateau_rtol", _at_least(0), "a relative tolerance >= 0"),
     ("schedule.plateau_cooldown", _at_least(0), "a number of epochs >= 0"),
+    ("schedule.plateau_max_reductions", _at_least(0), "0 (no cap) or a number of reductions"),
+    ("schedule.power", lambda v: v > 0, "a positive power"),
     ("regularization.l2", _at_least(0), "a weight >= 0"),
     ("regularization.l1", _at_least(0), "a weight >= 0"),
     ("regularization.max_norm", _at_least(0), "0 (off) or a positive norm"),
+    ("regularization.filter_rms", _at_least(0), "0 (off) or a positive RMS"),
     ("grad_clip_norm", _at_least(0), "0 (off) or a positive norm"),
     ("ema_decay", lambda v: 0 <= v < 1, "0 (off) or a decay per step in (0, 1)"),
     ("label_smoothing", lambda v: 0 <= v < 1, "a value in [0, 1)"),
@@ -166,6 +169,7 @@ def validate(
         ("schedule.name", optim.SCHEDULES),
         ("parallel", PARALLEL),
         ("precision", PRECISIONS),
+        ("input_scaling", INPUT_SCALINGS),
         ("matmul_precision", MATMUL_PRECISIONS),
         ("numerics", ["", *backend.PROFILES]),
     ]
@@ -271,7 +275,9 @@ READ_ONLY_BY = {
     "schedule.decay_epochs": ("schedule.name", ("step",)),
     "schedule.decay_steps": ("schedule.name", ("step",)),
     "schedule.decay_factor": ("schedule.name", ("step", "plateau")),
-    "schedule.final_lr_fraction": ("schedule.name", ("cosine",)),
+    "schedule.final_lr_fraction": ("schedule.name", ("cosine", "polynomial")),
+    "schedule.power": ("schedule.name", ("polynomial",)),
+    "schedule.plateau_max_reductions": ("schedule.name", ("plateau",)),
     "schedule.plateau_patience": ("schedule.name", ("plateau",)),
     "schedule.plateau_rtol": ("schedule.name", ("plateau",)),
     "schedule.plateau_cooldown": ("schedule.name", ("plateau",)),
