@@ -141,9 +141,11 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 def check_batch_size(batch_size: int, name: str, *, devices: int, processes: int) -> None:
     """A global batch must split evenly over processes and devices."""
     if batch_size % devices or batch_size % processes:
+        near = [m for m in ((batch_size // devices) * devices, (batch_size // devices + 1) * devices) if m > 0]
         raise ValueError(
             f"{name}: expected a multiple of the device count {devices} (and of the process count {processes}), "
-            f"got {batch_size}"
+            f"got {batch_size}: {batch_size / devices:g} examples per device; {' or '.join(map(str, near))} "
+            f"would give {' or '.join(str(m // devices) for m in near)} per device"
         )
 
 

@@ -183,22 +183,30 @@ def eval_step(
     model: nn.Module,
     task: Task,
     preprocess: Preprocess,
+    views_per_pass: int = 0,
 ) -> Metrics:
     """Sums over one evaluation batch (`task.eval_sums`), with the state's
     `eval_variables` (the averaged parameters when the run keeps an average).
 
-    The V views of each image (`preprocess.views`: crops, flips, scales) go through the model as one batch of
-    V * B images; `task.combine_views` averages their outputs (V = 1: the output as it is).
+    The V views of each image (`preprocess.views`: crops, flips, scales) go through the model `views_per_pass` at
+    a time (0: all V at once), as batches of views_per_pass * B images, which bounds the activations' memory;
+    `task.combine_views` averages their outputs (V = 1: the output as it is).
 
     Args:
       batch: {'image': uint8 (B, H, W, C), 'label': int32 (B,), 'mask': bool (B,)}; mask False marks padding.
     """
     views = preprocess.views(batch["image"])  # (V, B, h, w, C)
     v, b = views.shape[:2]
-    outputs = model.apply(
-        state.eval_variables(), preprocess.normalize(views.reshape(v * b, *views.shape[2:])), train=False
-    )
-    outputs = task.combine_views(outputs.astype(jnp.float32).reshape(v, b, *outputs.shape[1:]))
+    per_pass = views_per_pass or v
+    passes = []
+    for start in range(0, v, per_pass):
+        chunk = views[start : start + per_pass]
+        if passes:  # a pass starts after the one before ends, so that their activations are never live together
+            chunk, passes[-1] = jax.lax.optimization_barrier((chunk, passes[-1]))
+        images = preprocess.normalize(chunk.reshape(chunk.shape[0] * b, *views.shape[2:]))
+        passes.append(model.apply(state.eval_variables(), images, train=False).astype(jnp.float32))
+    outputs = jnp.concatenate(passes) if len(passes) > 1 else passes[0]
+    outputs = task.combine_views(outputs.reshape(v, b, *outputs.shape[1:]))
     sums = task.eval_sums(outputs, task.targets(views[0], batch["label"]), batch["mask"])
     return sums
 

@@ -388,7 +388,13 @@ def build(
         shuffle_seed=rnglib.shuffle_seed(root),
         train_step=train_step,
         eval_step=steplib.with_matmul_precision(
-            functools.partial(steplib.eval_step, model=model, task=task, preprocess=preprocess),
+            functools.partial(
+                steplib.eval_step,
+                model=model,
+                task=task,
+                preprocess=preprocess,
+                views_per_pass=config.eval_views_per_pass,
+            ),
             config.matmul_precision,
         ),
         init=functools.partial(create_train_state, model, tx, root, preprocess.input_shape, ema=config.ema_decay > 0),

@@ -196,3 +196,25 @@ def test_ten_crop_evaluation_averages_the_softmax_of_the_ten_crops():
     expected = -jnp.log(probs[jnp.arange(8), batch["label"]]).sum()
     np.testing.assert_allclose(float(sums["loss_sum"]), float(expected), rtol=1e-4)
     assert float(sums["correct"]) == float(jnp.sum(jnp.argmax(probs, -1) == batch["label"]))
+
+
+def test_views_in_passes_give_the_same_sums_in_less_memory():
+    dataset = tiny_dataset()
+    augment = configlib.default_config().augment
+    augment.crop_size = 6
+    images, labels = tiny_arrays(8)
+    batch = {"image": jnp.asarray(images), "label": jnp.asarray(labels), "mask": jnp.ones(8, bool)}
+    model = TinyNet()
+    preprocess = make_preprocess(augment, dataset, eval_crops="ten")
+    state = create_train_state(model, optax.sgd(0.1), root_key(0), preprocess.input_shape)
+    compiled = {
+        k: jax.jit(functools.partial(eval_step, model=model, task=CLASSIFY, preprocess=preprocess, views_per_pass=k))
+        .lower(state, batch)
+        .compile()
+        for k in (0, 3)
+    }
+    at_once, in_passes = (compiled[k](state, batch) for k in (0, 3))
+    for key in at_once:
+        np.testing.assert_allclose(float(in_passes[key]), float(at_once[key]), rtol=1e-5)
+    memory = {k: c.memory_analysis().temp_size_in_bytes for k, c in compiled.items()}
+    assert memory[3] < memory[0]  # 3 views of 8 images at a time instead of 10

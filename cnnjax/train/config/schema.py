@@ -65,6 +65,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.augment.color_jitter = 0.0  # photometric distortions (GoogLeNet): brightness/contrast/saturation x U[1 +- s]
     c.eval_crops = "center"  # evaluation views per scale: center | center_flip | ten (softmax averaged)
     c.eval_scales = ()  # shorter sides Q to evaluate at (VGG: [256, 384, 512]); [] = the stored images' scale
+    # > 0: the evaluation views go through the model this many at a time (memory: eval batch x this many images,
+    # not x all the views); 0 = all at once
+    c.eval_views_per_pass = 0
 
     c.optimizer = _optimizer_schema()
     c.schedule = _schedule_schema()
