@@ -1,8 +1,9 @@
 """ResNet (He, Zhang, Ren, Sun 2015) on ImageNet 2012, the paper's recipe: ResNet-50 by default, the others as the
 argument: resnet.py:resnet18 | resnet34 | resnet50 | resnet101 | resnet152, all the paper's v1 (the stride of a
-downsampling bottleneck on its first 1x1 conv). Published (the paper, Tables 3 and 5), 10-crop validation top-1 / top-5:
-ResNet-34 24.19 / 7.40, ResNet-50 22.85 / 6.71, ResNet-101 21.75 / 6.05, ResNet-152 21.43 / 5.71; the ensemble's
-test top-5 3.57.
+downsampling bottleneck on its first 1x1 conv), with projection shortcuts where the shape changes (the paper's
+option B, the model's default). Published (the paper, Tables 3 and 5), 10-crop validation top-1 / top-5, option B:
+ResNet-34 24.52 / 7.46 (24.19 / 7.40 is its option C, projections everywhere), ResNet-50 22.85 / 6.71, ResNet-101
+21.75 / 6.05, ResNet-152 21.43 / 5.71; the ensemble's test top-5 3.57.
 
     cnnjax train --config experiments/imagenet/resnet.py --data-dir DIR --workdir runs/resnet50_imagenet
     cnnjax train --config experiments/imagenet/resnet.py:resnet101 --data-dir DIR --workdir runs/resnet101_imagenet
