@@ -26,7 +26,9 @@ from cnnjax.train import config as configlib
 REPO = Path(__file__).resolve().parents[2]
 
 IMAGENET = REPO / "experiments" / "imagenet"
-CONFIGS = sorted(p.stem for p in IMAGENET.glob("*.py") if p.stem not in ("__init__", "imagenet_common", "throughput"))
+CONFIGS = sorted(
+    p.stem for p in IMAGENET.glob("*.py") if p.stem not in ("__init__", "imagenet_common", "throughput", "eval_memory")
+)
 CLASSES = 10
 
 
