@@ -29,6 +29,7 @@ from cnnjax.train.metrics import read_manifest
 RUN_ONLY_KEYS = frozenset(
     {
         "data_dir",
+        "data_workers",
         "idx_dir",
         "log_every_steps",
         "checkpoint_every_steps",

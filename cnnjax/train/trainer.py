@@ -243,6 +243,7 @@ def train_and_evaluate(
                 seed=setup.shuffle_seed,
                 start_step=step,
                 steps_per_epoch=plan.steps_per_epoch,
+                worker_count=config.data_workers,
             ),
             strategy.put_batch,
         )
@@ -517,10 +518,17 @@ def default_workdir(config: ml_collections.ConfigDict, root: str | Path = "runs"
 
 # ------------------------------------------------------------------------------------------- loop helpers
 def train_batches(
-    source: datalib.Source, batch_size: int, *, seed: int, start_step: int, steps_per_epoch: int
+    source: datalib.Source,
+    batch_size: int,
+    *,
+    seed: int,
+    start_step: int,
+    steps_per_epoch: int,
+    worker_count: int = 0,
 ) -> Iterator[dict[str, np.ndarray]]:
     """This process's training batches from `start_step` on, epoch after epoch, without end (the order of each
-    epoch follows from `seed` and its number, so a resumed run sees the same batches)."""
+    epoch follows from `seed` and its number, so a resumed run sees the same batches; `worker_count`: grain
+    worker processes reading a non-array source, as `cnnjax.data.batches`)."""
     epoch, start_batch = divmod(start_step, steps_per_epoch)
     while True:
         yield from datalib.batches(
@@ -531,6 +539,7 @@ def train_batches(
             start_batch=start_batch,
             shard_index=jax.process_index(),
             shard_count=jax.process_count(),
+            worker_count=worker_count,
         )
         epoch, start_batch = epoch + 1, 0
 

@@ -31,6 +31,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.loss = ""  # a loss of cnnjax.train.tasks.LOSSES that fits the model's task; '' = the task's default
     c.dataset = "fashion_mnist"
     c.data_dir = ""  # '' = the data library's default
+    # grain worker processes decoding a tfds source (ImageNet); 0: 8 threads in the training process. Arrays in
+    # memory (MNIST, Fashion-MNIST) need none. The batches are the same either way.
+    c.data_workers = 0
     c.idx_dir = ""  # a folder of IDX files (MNIST format) to read instead of tfds
     c.limit_train = config_dict.placeholder(int)  # use only the first N training examples (None = all)
     c.limit_test = config_dict.placeholder(int)  # use only the first N evaluation examples (None = all)

@@ -97,6 +97,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("eval_batch_size", _at_least(1), "a positive batch size"),
     ("eval_views_per_pass", _at_least(0), "0 (all views at once) or a number of views"),
     ("accumulate_steps", _at_least(1), "a positive number of micro-batches per step (1: off)"),
+    ("data_workers", _at_least(0), "0 (threads in this process) or a number of worker processes"),
     ("pad_to", _at_least(0), "0 (off) or a size in pixels"),
     ("augment.crop_padding", _at_least(0), "0 (off) or a padding in pixels"),
     ("augment.crop_size", _at_least(0), "0 (off) or a size in pixels"),
