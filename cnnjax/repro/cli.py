@@ -158,10 +158,13 @@ def study(argv: Sequence[str]) -> int:
         return 1
     main, summary = report["main_metric"], report["summary"][report["main_metric"]]
     ci = summary["ci95"]
-    print(
-        f"{main}: {summary['mean']:.4f} ± {summary['std'] or 0:.4f} over {summary['n']} seeds"
-        + ("" if ci is None else f", 95% CI [{ci[0]:.4f}, {ci[1]:.4f}]")
-    )
+    if summary["mean"] is None:
+        print(f"{main}: not finite in {summary['not_finite']} of {summary['n']} seeds")
+    else:
+        print(
+            f"{main}: {summary['mean']:.4f} ± {summary['std'] or 0:.4f} over {summary['n']} seeds"
+            + ("" if ci is None else f", 95% CI [{ci[0]:.4f}, {ci[1]:.4f}]")
+        )
     for outcome in outcomes:
         print(f"check {outcome['check']}: {'passed' if outcome['passed'] else 'FAILED'}")
     print(f"report: {the_study.folder / reportlib.REPORT_MD}")

@@ -49,6 +49,16 @@ def _ordered(metrics: Sequence[str], main: str) -> list[str]:
     return sorted(metrics, key=lambda k: (k != main, k.startswith("train_"), k))
 
 
+def _summary(values: Sequence[float]) -> dict[str, Any]:
+    """`stats.summarize` of one metric over the seeds; when a seed's value is not finite (a diverged run's loss),
+    no statistics (None) and how many seeds were not finite."""
+    values = [float(v) for v in values]  # a manifest writes a non-finite value as the string 'nan' or 'inf'
+    if all(math.isfinite(v) for v in values):
+        return stats.summarize(values).to_dict()
+    undefined = dict.fromkeys(("mean", "std", "ci95", "min", "max"))
+    return {"n": len(values), **undefined, "not_finite": sum(not math.isfinite(v) for v in values)}
+
+
 def build_report(
     study: Study, runs: Mapping[int, Run], checks: Sequence[Mapping[str, Any]], command: str
 ) -> dict[str, Any]:
@@ -56,7 +66,7 @@ def build_report(
     command that ran it."""
     first = runs[study.seeds[0]]
     names = _ordered(checked_metrics(first, study.eval_split), study.main_metric)
-    summary = {name: stats.summarize([run.final[name] for run in runs.values()]).to_dict() for name in names}
+    summary = {name: _summary([run.final[name] for run in runs.values()]) for name in names}
     differing = {}
     for seed, run in runs.items():
         found = environment_differences(first, run)
@@ -72,7 +82,7 @@ def build_report(
                 seed: {
                     "workdir": str(run.workdir),
                     "command": study.command(study.train_argv(seed, run.workdir)),
-                    **{name: run.final[name] for name in names},
+                    **{name: float(run.final[name]) for name in names},  # 'nan' as written: not finite
                     "steps": run.final.get("step"),
                     "wall_time": run.final.get("wall_time"),
                 }

@@ -93,9 +93,11 @@ def checks_line(arms: Mapping[str, Mapping[str, Any]]) -> str:
     )
 
 
-def per_seed(report: Mapping[str, Any], metric: str) -> dict[str, float]:
-    """seed -> the final value of `metric` in a `cnnjax repro` report."""
-    return {seed: float(row[metric]) for seed, row in report["per_seed"].items()}
+def per_seed(report: Mapping[str, Any], metric: str) -> dict[str, float | None]:
+    """seed -> the final value of `metric` in a `cnnjax repro` report (None where it is not finite or not reported:
+    a diverged run's loss)."""
+    values = {seed: row.get(metric) for seed, row in report["per_seed"].items()}
+    return {seed: None if value is None else float(value) for seed, value in values.items()}
 
 
 def summary_row(name: str, values: Sequence[float], digits: int = 4, significant: bool = False) -> str:

@@ -135,3 +135,23 @@ def test_a_folder_without_a_report_is_refused(tmp_path):
     (tmp_path / "report.json").write_text("{")
     with pytest.raises(ValueError, match=r"report.json: not valid JSON"):
         reportlib.read_report(tmp_path)
+
+
+def test_a_diverged_seed_leaves_its_metric_without_statistics_not_the_report(tmp_path):
+    study = studylib.open_study(RUNLOCAL, [0, 1], folder=tmp_path / "s")
+    runs = {
+        seed: studylib.read_run(fake_run(study.workdir(seed), {"test_loss": loss}, [0.5, 0.5, 0.5], [2.0] * 6))
+        for seed, loss in ((0, 1.2), (1, float("nan")))
+    }
+    report = reportlib.write_report(study, runs, [], "cnnjax repro X")
+    assert report["summary"]["test_loss"] == {
+        "n": 2,
+        "mean": None,
+        "std": None,
+        "ci95": None,
+        "min": None,
+        "max": None,
+        "not_finite": 1,
+    }
+    assert report["per_seed"]["1"]["test_loss"] is None and report["summary"]["test_accuracy"]["mean"] == 0.5
+    assert "| test_loss (lower) | n/a | n/a | n/a | n/a | n/a |" in (tmp_path / "s" / "report.md").read_text()

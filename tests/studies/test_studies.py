@@ -48,7 +48,19 @@ def test_xor_needs_a_hidden_layer():
 
 
 @pytest.mark.parametrize(
-    "name", ["xor", "fc_vs_conv", "loss", "regularisers", "dropout", "pooling", "activations", "filters", "pretraining"]
+    "name",
+    [
+        "xor",
+        "fc_vs_conv",
+        "loss",
+        "regularisers",
+        "dropout",
+        "pooling",
+        "normalisation",
+        "activations",
+        "filters",
+        "pretraining",
+    ],
 )
 def test_the_committed_readme_holds_the_tables_of_the_committed_results(name, tmp_path):
     study_dir = common.STUDIES_DIR / name
