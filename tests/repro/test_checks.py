@@ -98,7 +98,8 @@ def test_rerun_check_names_the_environment_fields_that_differ(tmp_path):
             "devices:3",
             [],
             r"--check devices:3: config.batch_size: expected a multiple of the device count 3 "
-            r".*got 128; set --config.batch_size to one",
+            r".*got 128: 42.6667 examples per device; 126 or 129 would give 42 or 43 per device; set "
+            r"--config.batch_size to one",
         ),
         (
             [0, 1],

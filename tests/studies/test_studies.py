@@ -58,8 +58,9 @@ def test_xor_needs_a_hidden_layer():
         "pooling",
         "normalisation",
         "activations",
-        "filters",
+        "depth",
         "pretraining",
+        "filters",
     ],
 )
 def test_the_committed_readme_holds_the_tables_of_the_committed_results(name, tmp_path):
