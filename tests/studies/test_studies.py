@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from experiments.studies import common
+from experiments.studies.__main__ import STUDIES
 from experiments.studies.xor import study as xor
 
 
@@ -47,22 +48,7 @@ def test_xor_needs_a_hidden_layer():
     assert accuracy_linear <= 0.75 and accuracy_hidden == 1.0
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "xor",
-        "fc_vs_conv",
-        "loss",
-        "regularisers",
-        "dropout",
-        "pooling",
-        "normalisation",
-        "activations",
-        "depth",
-        "pretraining",
-        "filters",
-    ],
-)
+@pytest.mark.parametrize("name", STUDIES)
 def test_the_committed_readme_holds_the_tables_of_the_committed_results(name, tmp_path):
     study_dir = common.STUDIES_DIR / name
     shutil.copy(study_dir / "README.md", tmp_path / "README.md")

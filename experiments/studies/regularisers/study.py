@@ -19,20 +19,10 @@ import numpy as np
 from cnnjax import functional as F
 from cnnjax.viz import load_run
 from experiments.studies import common
+from experiments.studies.regularisers.config import ARGS
 
 CONFIG = "experiments/studies/regularisers/config.py"
-ARMS = (
-    "none",
-    "l2_1e-4",
-    "l2_1e-3",
-    "l2_1e-2",
-    "l2_1e-3_biases",
-    "l1_1e-4",
-    "elastic",
-    "max_norm_2",
-    "max_norm_1",
-    "decay_1e-3",
-)
+ARMS = ARGS
 L2_ARMS = ("none", "l2_1e-4", "l2_1e-3", "l2_1e-2")
 SEEDS = "0-4"
 SMALL = 1e-3
