@@ -2,7 +2,8 @@
 
 `make_schedule` turns `config.schedule` + `config.optimizer.lr` into a step -> lr function; `make_optimizer`
 chains gradient clipping, the optimiser and, for the 'plateau' schedule, optax's reduce_on_plateau (which scales
-the updates and is fed the training loss through `value=`), and for float16 puts the chain behind
+the updates; fed the training loss through `value=`, or a validation metric after each evaluation through
+`watch_plateau`), and for float16 puts the chain behind
 `dynamic_loss_scale`. Loss-side regularisers (L1, L2) and the max-norm
 projection live in the training step, over `cnnjax.functional`'s penalties with `weight_mask`.
 """
@@ -22,6 +23,7 @@ from cnnjax.train.plan import Plan
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "polynomial", "plateau")
+PLATEAU_METRICS = ("train_loss", "validation_error", "validation_loss")  # what the plateau schedule watches
 
 Schedule = Callable[[jax.Array | int], jax.Array]
 
@@ -73,7 +75,8 @@ def make_optimizer(
 ) -> optax.GradientTransformationExtraArgs:
     """clip (optional) -> the optimiser of `config.optimizer.name` with `schedule` -> reduce_on_plateau (optional).
 
-    The chain's `update` takes `value=<the step's training loss>` (used by reduce_on_plateau, ignored otherwise).
+    The chain's `update` takes `value=<the step's training loss>` (used by reduce_on_plateau when
+    `schedule.plateau_metric` is 'train_loss', ignored otherwise).
     AdamW's decoupled `weight_decay` applies to kernels only (`functional.weight_mask`).
     """
     o = config.optimizer
@@ -91,23 +94,51 @@ def make_optimizer(
     if config.grad_clip_norm > 0:
         chain.append(optax.clip_by_global_norm(config.grad_clip_norm))
     chain.append(optimizers[o.name]())
-    if config.schedule.name == "plateau":
-        chain.append(
-            optax.contrib.reduce_on_plateau(
-                factor=config.schedule.decay_factor,
-                patience=config.schedule.plateau_patience,
-                rtol=config.schedule.plateau_rtol,
-                cooldown=config.schedule.plateau_cooldown,
-                accumulation_size=steps_per_epoch,
-                # after max_reductions the scale stays at factor ** max_reductions
-                min_scale=config.schedule.decay_factor**config.schedule.plateau_max_reductions
-                if config.schedule.plateau_max_reductions
-                else 0.0,
-            )
-        )
+    if config.schedule.name == "plateau" and config.schedule.plateau_metric == "train_loss":
+        chain.append(make_plateau(config, accumulation_size=steps_per_epoch))
+    elif config.schedule.name == "plateau":  # the state changes after each evaluation (`watch_plateau`)
+        chain.append(scale_by_plateau(make_plateau(config, accumulation_size=1)))
     if config.precision == "float16":  # a step whose gradients overflowed changes nothing but the scale
         return optax.chain(dynamic_loss_scale(), optax.apply_if_finite(optax.chain(*chain), NEVER_APPLY_NONFINITE))
     return optax.chain(*chain)
+
+
+def make_plateau(config: ml_collections.ConfigDict, accumulation_size: int) -> optax.GradientTransformationExtraArgs:
+    """optax's reduce_on_plateau with `config.schedule`'s factor, patience, tolerance, cooldown and cap; it decides
+    once per `accumulation_size` values (the mean of the values it was fed)."""
+    s = config.schedule
+    return optax.contrib.reduce_on_plateau(
+        factor=s.decay_factor,
+        patience=s.plateau_patience,
+        rtol=s.plateau_rtol,
+        cooldown=s.plateau_cooldown,
+        accumulation_size=accumulation_size,
+        # after max_reductions the scale stays at factor ** max_reductions
+        min_scale=s.decay_factor**s.plateau_max_reductions if s.plateau_max_reductions else 0.0,
+    )
+
+
+def scale_by_plateau(plateau: optax.GradientTransformationExtraArgs) -> optax.GradientTransformationExtraArgs:
+    """Multiplies the updates by `plateau`'s current scale and leaves its state as it is: the state changes only
+    through `watch_plateau`, fed a validation metric after each evaluation rather than every step's loss."""
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return optax.tree.scale(state.scale, updates), state
+
+    return optax.GradientTransformationExtraArgs(plateau.init, update)
+
+
+def watch_plateau(
+    opt_state: optax.OptState, value: jax.Array, plateau: optax.GradientTransformationExtraArgs
+) -> optax.OptState:
+    """`opt_state` with its reduce_on_plateau state advanced by one observation `value` (a validation loss or
+    error; lower is better) under `plateau` (`make_plateau(config, accumulation_size=1)`). Pure: jit it."""
+
+    def observe(x):
+        return plateau.update({}, x, value=value)[1] if _is_plateau(x) else x
+
+    return jax.tree.map(observe, opt_state, is_leaf=_is_plateau)
 
 
 NEVER_APPLY_NONFINITE = 2**30  # apply_if_finite's count of rejected steps after which it would apply one anyway
@@ -161,9 +192,12 @@ def _is_loss_scale(x) -> bool:
 
 def plateau_scale(opt_state: optax.OptState) -> jax.Array:
     """reduce_on_plateau's current factor on the learning rate (1.0 when the chain has none)."""
-    is_plateau = lambda x: isinstance(x, optax.contrib.ReduceLROnPlateauState)
-    states = [x for x in jax.tree.leaves(opt_state, is_leaf=is_plateau) if is_plateau(x)]
+    states = [x for x in jax.tree.leaves(opt_state, is_leaf=_is_plateau) if _is_plateau(x)]
     return states[0].scale if states else jnp.asarray(1.0)
+
+
+def _is_plateau(x) -> bool:
+    return isinstance(x, optax.contrib.ReduceLROnPlateauState)
 
 
 def regularization_loss(params, config: ml_collections.ConfigDict) -> jax.Array:

@@ -39,8 +39,8 @@ from cnnjax import models as modellib
 from cnnjax import summary as summarylib
 from cnnjax.models.outputs import output_spec
 from cnnjax.train import config as configlib
+from cnnjax.train import optim, resume
 from cnnjax.train import plan as planlib
-from cnnjax.train import resume
 from cnnjax.train import rng as rnglib
 from cnnjax.train import step as steplib
 from cnnjax.train import tasks as tasklib
@@ -79,8 +79,8 @@ def train_and_evaluate(
     model: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Trains `config.model` on `config.dataset`, evaluating on the test split (or, with config.validation_examples,
-    on the held-out end of the training split: validation_* metrics); resumes from `workdir` if it holds a
-    checkpoint.
+    on the held-out end of the training split: validation_* metrics, and with config.test_at_end the test split
+    once more after the last step); resumes from `workdir` if it holds a checkpoint.
 
     Args:
       config: a config (keys of `config.default_config()`; missing keys take its values), e.g. a recipe.
@@ -92,7 +92,8 @@ def train_and_evaluate(
     Returns:
       The final metrics: step, epoch, train_loss, train_<the task's metric>, the evaluation metrics (test_accuracy,
       ... for a classifier), wall_time, nonfinite_steps (or, after `config.stop_after_step`, the metrics so far
-      with 'stopped': True).
+      with 'stopped': True). The test split's metrics of config.test_at_end are in the returned metrics, the
+      manifest and the last line, not in metrics.jsonl.
     """
     started, start_time = time.time(), datetime.datetime.now(datetime.UTC)
     config = configlib.validate(config, model=model, dataset_given=dataset is not None)
@@ -188,6 +189,8 @@ def train_and_evaluate(
             train_steps = strategy.compile_train(steplib.unrolled(setup.train_step, setup.steps_per_call))
             train_steps = train_steps.lower(state, *[batch_shape] * setup.steps_per_call).compile()
         eval_step = strategy.compile_eval(setup.eval_step)
+        if setup.watch_plateau is not None:
+            watch_plateau = jax.jit(setup.watch_plateau, out_shardings=strategy.state_sharding)
         compile_seconds: float | None = time.perf_counter() - began  # None once a record carries it
         if received:  # a signal while compiling: nothing new to save
             raise Interrupted(received[0], start_step, workdir, saved=last_checkpoint is not None)
@@ -204,17 +207,17 @@ def train_and_evaluate(
             if start_step:
                 progress.message(f"resuming from the checkpoint of step {start_step} in {workdir}")
 
-        def evaluate(state) -> dict[str, float]:
-            """The task's metrics over the evaluation split, named '<eval_split>_*' (every process takes part)."""
+        def evaluate(state, source=setup.eval_source, split=setup.eval_split) -> dict[str, float]:
+            """The task's metrics over `source`, named '<split>_*' (every process takes part)."""
             batches = datalib.padded_batches(
-                setup.eval_source, setup.local_eval_batch, shard_index=jax.process_index(), shard_count=processes
+                source, setup.local_eval_batch, shard_index=jax.process_index(), shard_count=processes
             )
             totals = None
             for batch in parallel.prefetch(batches, strategy.put_batch):
                 sums = eval_step(state, batch)
                 totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
             metrics = task.summarize(strategy.to_host(totals))
-            return {f"{setup.eval_split}_{k.removeprefix('test_')}": v for k, v in metrics.items()}
+            return {f"{split}_{k.removeprefix('test_')}": v for k, v in metrics.items()}
 
         def save(state, step: int) -> None:
             checkpointer.save(
@@ -271,6 +274,9 @@ def train_and_evaluate(
                 if is_time_to_evaluate(step, plan):
                     record.update(evaluate(state))
                     last_evaluation = record
+                    if setup.watch_plateau is not None:  # the plateau schedule's observation, saved with the state
+                        value = watched_value(record, config.schedule.plateau_metric)
+                        state = state.replace(opt_state=watch_plateau(state.opt_state, value))
                     main = f"{setup.eval_split}_{task.main_metric}"
                     progress.message(
                         f"epoch {record['epoch']:.2f} step {step}: {setup.eval_split}_loss "
@@ -300,12 +306,15 @@ def train_and_evaluate(
         if final is None or final["step"] != step:  # resumed at the end: evaluate again
             previous = writer.records[-1] if writer and writer.records else {}
             final = {**previous, "step": step, "epoch": step / plan.steps_per_epoch, **evaluate(state)}
+        if setup.test_source is not None:  # chosen on the validation split, reported on the test split
+            final = {**final, **evaluate(state, setup.test_source, "test")}
         wall = time.time() - started
         result = {**final, "nonfinite_steps": int(strategy.to_host(state.nonfinite_steps)), "wall_time": wall}
         main = f"{setup.eval_split}_{task.main_metric}"
         if is_main:
             finish_manifest(workdir, end_time=datetime.datetime.now(datetime.UTC), metrics=result)
-            print(f"{main}: {final[main]:.4f} (wall time {wall:.1f} s)", flush=True)
+            test = f", test_{task.main_metric}: {final['test_' + task.main_metric]:.4f}" if setup.test_source else ""
+            print(f"{main}: {final[main]:.4f}{test} (wall time {wall:.1f} s)", flush=True)
         return result
 
 
@@ -314,6 +323,7 @@ def train_and_evaluate(
 class Setup:
     """Everything a run computes with. train_source / eval_source: the examples trained and evaluated on
     (eval_split 'test', or 'validation' for held-out training examples: the prefix of the evaluation metrics);
+    test_source: the test split when it is evaluated at the end besides (config.test_at_end), else None;
     local_batch / local_eval_batch: this process's part of a batch; model_options: the options the model was
     created with (recorded with each checkpoint); train_step / eval_step / init: the pure steps and the state's
     initialisation, to be compiled; steps_per_call: training steps per compiled call."""
@@ -321,6 +331,7 @@ class Setup:
     train_source: datalib.Source
     eval_source: datalib.Source
     eval_split: str
+    test_source: datalib.Source | None  # config.test_at_end: the test split, evaluated once after the last step
     local_batch: int
     local_eval_batch: int
     plan: planlib.Plan
@@ -333,6 +344,13 @@ class Setup:
     eval_step: Callable[..., dict[str, jax.Array]]
     init: Callable[[], TrainState]
     steps_per_call: int
+    watch_plateau: Callable[[Any, jax.Array], Any] | None = None  # (opt_state, watched value) -> opt_state, or None
+
+
+def watched_value(record: Mapping[str, Any], metric: str) -> float:
+    """The value that a plateau schedule watching `metric` ('validation_error' | 'validation_loss') reads from an
+    evaluation record: the error is 1 - validation_accuracy."""
+    return 1.0 - record["validation_accuracy"] if metric == "validation_error" else record["validation_loss"]
 
 
 def build(
@@ -374,11 +392,20 @@ def build(
     model, model_options, task = create_model(config, dataset, preprocess.input_shape, model)
     check_model_input(model, preprocess.input_shape, config, dataset)
     train_step, tx = steplib.make_train_step(config, model=model, task=task, preprocess=preprocess, plan=plan)
+    watch_plateau = None
+    if config.schedule.name == "plateau" and config.schedule.plateau_metric != "train_loss":
+        if config.schedule.plateau_metric == "validation_error" and task.main_metric != "accuracy":
+            raise ValueError(
+                f"config.schedule.plateau_metric: 'validation_error' is 1 - accuracy, and the {type(task).__name__} "
+                f"task measures {task.main_metric!r}; expected 'validation_loss', got 'validation_error'"
+            )
+        watch_plateau = functools.partial(optim.watch_plateau, plateau=optim.make_plateau(config, accumulation_size=1))
     root = rnglib.root_key(config.seed)
     return Setup(
         train_source=train_source,
         eval_source=eval_source,
         eval_split=eval_split,
+        test_source=datalib.take(dataset.test, config.limit_test) if config.test_at_end else None,
         local_batch=local_batch,
         local_eval_batch=config.eval_batch_size // processes,
         plan=plan,
@@ -401,6 +428,7 @@ def build(
         init=functools.partial(create_train_state, model, tx, root, preprocess.input_shape, ema=config.ema_decay > 0),
         steps_per_call=config.steps_per_call
         or choose_steps_per_call(model, preprocess.input_shape, config.batch_size // devices),
+        watch_plateau=watch_plateau,
     )
 
 

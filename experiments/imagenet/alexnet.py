@@ -12,8 +12,9 @@ top-5 validation error, 5 CNNs 38.1 / 16.4 (test top-5 16.4); LRN is worth 1.4 /
 DIR: imagenet2012 prepared by tfds (imagenet_common.py says how). Recipe (section 5): SGD, momentum 0.9, batch
 128, weight decay 5e-4 (an L2 penalty on the kernels), init N(0, 0.01) with bias 1 in conv2/4/5 and the fc layers
 (the model's weight_init='paper'), lr 0.01 divided by 10 when learning plateaus, three times before the end, ~90
-epochs. The paper watched the validation error; here optax's reduce_on_plateau watches the epoch's mean training
-loss (patience 2 epochs), capped at the paper's three reductions. Input (section 2): raw pixels minus the mean
+epochs. The paper watched the validation error; here the top-1 error on 25,000 training images held out
+(`imagenet_common.plateau_on_validation_error`: patience 2 epochs, at most the paper's three reductions), and the
+50,000 ILSVRC validation images are evaluated once, at the end. Input (section 2): raw pixels minus the mean
 (config.input_scaling='raw_mean', per channel; the paper subtracted the mean image), the scale the N(0, 0.01)
 initialisation and the LRN constants (k = 2) assume: with standardised inputs the logits' spread across images is
 about 45x smaller at initialisation and LRN acts almost as a constant.
@@ -22,7 +23,7 @@ layer arithmetic needs) with horizontal flips, PCA colour noise (std 0.1). Evalu
 averaged over ten crops (four corners, centre, and their reflections): config.eval_crops='ten'.
 """
 
-from imagenet_common import args, base, finish, parse
+from imagenet_common import args, base, finish, parse, plateau_on_validation_error
 
 ARGS = args()
 
@@ -34,10 +35,7 @@ def get_config(arg: str | None = None):
     config.batch_size = 128
     config.optimizer.lr = 0.01
     config.regularization.l2 = 5e-4
-    config.schedule.name = "plateau"
-    config.schedule.decay_factor = 0.1
-    config.schedule.plateau_patience = 2
-    config.schedule.plateau_max_reductions = 3
+    plateau_on_validation_error(config, patience=2, reductions=3)
     config.input_scaling = "raw_mean"
     config.augment.crop_size = 227
     config.augment.pca_jitter = 0.1

@@ -16,14 +16,15 @@ ResNet-34 24.52 / 7.46 (24.19 / 7.40 is its option C, projections everywhere), R
 DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3.4): shorter side S ~ U[256, 480] (scale
 augmentation), a random 224 x 224 crop or its horizontal flip, AlexNet's colour augmentation (PCA noise, std
 0.1), BN after every conv (the model's), He init, SGD with batch 256, momentum 0.9, weight decay 1e-4, no
-dropout, lr 0.1 divided by 10 when the error plateaus (here: the epoch's training loss, patience 3 epochs), up
+dropout, lr 0.1 divided by 10 when the error plateaus (the paper does not say which error; here: the error on
+25,000 held-out training images, patience 3 epochs, no cap), up
 to 60 x 10^4 iterations (120 epochs). The stored 256 x 256 centre squares stand for S = 256 (see vgg.py). The
 weight decay is an L2 penalty on the kernels only (no BN scales, no biases). Evaluation: the paper's 10-crop
 testing (config.eval_crops='ten'); its best single-model figures use fully-convolutional multi-scale testing,
 which the library does not have. For the step schedule everyone uses now, see resnet_torchvision.py.
 """
 
-from imagenet_common import args, base, finish, parse
+from imagenet_common import args, base, finish, parse, plateau_on_validation_error
 
 VARIANTS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 ARGS = args(VARIANTS)
@@ -37,9 +38,7 @@ def get_config(arg: str | None = None):
     config.batch_size = 256
     config.optimizer.lr = 0.1
     config.regularization.l2 = 1e-4
-    config.schedule.name = "plateau"
-    config.schedule.decay_factor = 0.1
-    config.schedule.plateau_patience = 3
+    plateau_on_validation_error(config, patience=3, reductions=0)
     config.augment.crop_size = 224
     config.augment.scale_min = 256
     config.augment.scale_max = 480

@@ -13,7 +13,8 @@ with scale jitter; the ILSVRC-2014 submission 7.3 test top-5.
 
 DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3.1): SGD, batch 256, momentum 0.9,
 weight decay 5e-4 (L2), dropout 0.5 in the first two fc layers, lr 0.01 divided by 10 when the validation accuracy
-stopped improving (three times; here: the training loss, patience 2 epochs, at most three times), 370K
+stopped improving (three times; here: the error on 25,000 held-out training images, patience 2 epochs, at most
+three times; the ILSVRC validation images are evaluated at the end), 370K
 iterations (74 epochs). Input: the mean RGB value subtracted from each pixel, nothing else (section 2.1;
 config.input_scaling='raw_mean'). Initialisation: the paper trained configuration A from N(0, 0.01) and started the
 deeper nets from it, then noted that Glorot & Bengio's initialisation needs no pre-training: the model's
@@ -26,7 +27,7 @@ averaged over the 6 views (a subset of the paper's dense and 150-crop evaluation
 The paper initialised the deeper nets from configuration A; this recipe starts every one from the model's init.
 """
 
-from imagenet_common import args, base, finish, parse
+from imagenet_common import args, base, finish, parse, plateau_on_validation_error
 
 VARIANTS = ("vgg11", "vgg13", "vgg16", "vgg19")
 ARGS = args(VARIANTS)
@@ -39,10 +40,7 @@ def get_config(arg: str | None = None):
     config.batch_size = 256
     config.optimizer.lr = 0.01
     config.regularization.l2 = 5e-4
-    config.schedule.name = "plateau"
-    config.schedule.decay_factor = 0.1
-    config.schedule.plateau_patience = 2
-    config.schedule.plateau_max_reductions = 3
+    plateau_on_validation_error(config, patience=2, reductions=3)
     config.input_scaling = "raw_mean"
     config.model_options.weight_init = "glorot"
     config.augment.crop_size = 224

@@ -9,16 +9,16 @@ error; a 6-net ensemble 14.8 test top-5 (the 2013 winner, Clarifai, 11.7: Russak
         --coordinator-address auto
     cnnjax train --config experiments/imagenet/zfnet.py:runlocal --data-dir DIR   # 8 steps, a smoke test
 
-DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3): 256 x 256 centre squares, random
-224 x 224 crops with horizontal flips, SGD with batch 128, lr 0.01, momentum 0.9, annealed by hand when the
-validation error plateaus (here: /10 when the training loss plateaus, patience 2 epochs, at most three times, as
-alexnet.py), raw pixels minus the per-channel mean (config.input_scaling='raw_mean', as alexnet.py), dropout
-0.5 in fc6/fc7, 70 epochs. Not stated by the paper, taken from AlexNet's (which it follows): weight decay 5e-4 and
-the N(0, 0.01) init. Each conv filter whose RMS exceeds 0.1 is renormalised to it after every update (section
-3, config.regularization.filter_rms). Evaluation: ten crops, as AlexNet's.
+DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3): 256 x 256 centre squares, random 224 x
+224 crops with horizontal flips, SGD with batch 128, lr 0.01, momentum 0.9, annealed by hand when the validation error
+plateaus (here: /10 when the error on 25,000 held-out training images plateaus, patience 2 epochs, at most three
+times, as alexnet.py), raw pixels minus the per-channel mean (config.input_scaling='raw_mean', as alexnet.py), dropout
+0.5 in fc6/fc7, 70 epochs. Not stated by the paper, taken from AlexNet's (which it follows): weight decay 5e-4 and the
+N(0, 0.01) init. Each conv filter whose RMS exceeds 0.1 is renormalised to it after every update (section 3,
+config.regularization.filter_rms). Evaluation: ten crops, as AlexNet's.
 """
 
-from imagenet_common import args, base, finish, parse
+from imagenet_common import args, base, finish, parse, plateau_on_validation_error
 
 ARGS = args()
 
@@ -30,10 +30,7 @@ def get_config(arg: str | None = None):
     config.batch_size = 128
     config.optimizer.lr = 0.01
     config.regularization.l2 = 5e-4
-    config.schedule.name = "plateau"
-    config.schedule.decay_factor = 0.1
-    config.schedule.plateau_patience = 2
-    config.schedule.plateau_max_reductions = 3
+    plateau_on_validation_error(config, patience=2, reductions=3)
     config.input_scaling = "raw_mean"
     config.regularization.filter_rms = 0.1
     config.augment.crop_size = 224

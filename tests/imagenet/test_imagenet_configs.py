@@ -75,12 +75,14 @@ def mock_imagenet(n: int = 4) -> data.Dataset:
 
 def two_steps(config):
     """The recipe at 2 steps of batch 2, evaluated on 3 images (padded batches of 2), without its learning-rate
-    decay points (they lie past a 2-step run)."""
+    decay points (they lie past a 2-step run); a recipe that watches a held-out split holds out 2 images."""
     config.batch_size, config.eval_batch_size = 2, 2
     config.num_epochs, config.num_steps = 0, 2
     config.schedule.decay_epochs, config.schedule.decay_steps = (), ()
     config.limit_train, config.limit_test = None, None
     config.checkpoint_every_steps = 0
+    if config.validation_examples:  # a plateau on held-out images: 2 of the 4 mock training images
+        config.validation_examples = 2
     return config
 
 
@@ -118,7 +120,7 @@ def test_recipe_builds_its_real_model_for_its_input(name):
 def test_alexnet_recipe_reads_imagenet2012_through_tfds_mock_data(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     config = two_steps(configlib.load_config(f"{IMAGENET / 'alexnet'}.py:runlocal"))
-    config.limit_train, config.limit_test = 4, 3
+    config.limit_train, config.limit_test = 2, 3
     with tfds.testing.mock_data(num_examples=4):
         result = train_and_evaluate(config, tmp_path / "alexnet", model=StandIn(num_classes=1000))
     assert result["step"] == 2 and 0.0 <= result["test_accuracy"] <= result["test_top5_accuracy"] <= 1.0

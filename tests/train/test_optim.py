@@ -213,3 +213,29 @@ def test_plateau_reductions_stop_at_the_cap():
         state = update(state)
         scales.append(float(optim.plateau_scale(state)))
     assert scales[-1] == pytest.approx(0.01) and min(scales) == pytest.approx(0.01)  # 0.1 ** 2, never lower
+
+
+def test_a_plateau_watching_a_validation_metric_changes_only_when_it_is_fed_one():
+    config = _config(
+        **{
+            "optimizer.name": "sgd",
+            "schedule.name": "plateau",
+            "schedule.plateau_metric": "validation_loss",
+            "schedule.plateau_patience": 1,
+            "validation_examples": 10,
+        }
+    )
+    tx = optim.make_optimizer(config, lambda step: 1.0, steps_per_epoch=3)
+    state = tx.init(PARAMS)
+    grads = jax.tree.map(jnp.ones_like, PARAMS)
+    for _ in range(10):  # training steps leave the plateau's state alone, whatever loss they pass
+        updates, state = tx.update(grads, state, PARAMS, value=jnp.asarray(5.0))
+    assert float(optim.plateau_scale(state)) == 1.0
+    watch = jax.jit(lambda state, value: optim.watch_plateau(state, value, optim.make_plateau(config, 1)))
+    scales = []
+    for value in (1.0, 0.5, 0.6, 0.5):  # improves, improves, then two evaluations without improvement
+        state = watch(state, value)
+        scales.append(float(optim.plateau_scale(state)))
+    assert scales == pytest.approx([1.0, 1.0, 0.1, 0.01])  # patience 1: each evaluation without improvement
+    updates, _ = tx.update(grads, state, PARAMS, value=jnp.asarray(0.0))
+    assert float(updates["conv"]["kernel"][0, 0, 0, 0]) == pytest.approx(-0.01)  # sgd: -lr * scale * grad

@@ -40,6 +40,7 @@ def default_config() -> ml_collections.ConfigDict:
     # > 0: hold out the LAST N training examples, train on the others (then limit_train) and evaluate on the held-out
     # ones instead of the test split, reporting validation_* metrics; for choosing settings without the test set.
     c.validation_examples = 0
+    c.test_at_end = False  # with validation_examples: also evaluate the test split once, after the last step (test_*)
 
     c.seed = 0
     # a .npz of parameters named by their '/'-joined paths ('conv1/kernel', as `cnnjax.train.save_params` writes)
@@ -141,7 +142,9 @@ def _schedule_schema() -> ml_collections.ConfigDict:
     s.decay_factor = 0.1
     s.final_lr_fraction = 0.0  # cosine, polynomial: lr at the end / peak lr
     s.power = 1.0  # polynomial: lr falls as (1 - t / T) ** power (Caffe's "poly" policy; 1 = linear)
-    s.plateau_patience = 5  # plateau: epochs without improvement of the epoch's mean training loss
+    s.plateau_metric = "train_loss"  # plateau: what it watches: train_loss (each epoch's mean, in the training
+    # step) | validation_error | validation_loss (after each evaluation of config.validation_examples held out)
+    s.plateau_patience = 5  # plateau: epochs (train_loss) or evaluations (validation_*) without improvement
     s.plateau_rtol = 1e-4
     s.plateau_cooldown = 0
     s.plateau_max_reductions = 0  # plateau: > 0 caps the number of reductions (the papers reduced three times)

@@ -117,7 +117,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("schedule.warmup_steps", _at_least(0), "a number of steps >= 0"),
     ("schedule.decay_factor", lambda v: v > 0, "a positive factor"),
     ("schedule.final_lr_fraction", _at_least(0), "a fraction >= 0"),
-    ("schedule.plateau_patience", _at_least(0), "a number of epochs >= 0"),
+    ("schedule.plateau_patience", _at_least(0), "a number of epochs or evaluations >= 0"),
     ("schedule.plateau_rtol", _at_least(0), "a relative tolerance >= 0"),
     ("schedule.plateau_cooldown", _at_least(0), "a number of epochs >= 0"),
     ("schedule.plateau_max_reductions", _at_least(0), "0 (no cap) or a number of reductions"),
@@ -169,6 +169,7 @@ def validate(
     choices = [
         ("optimizer.name", optim.OPTIMIZERS),
         ("schedule.name", optim.SCHEDULES),
+        ("schedule.plateau_metric", optim.PLATEAU_METRICS),
         ("parallel", PARALLEL),
         ("precision", PRECISIONS),
         ("input_scaling", INPUT_SCALINGS),
@@ -195,6 +196,8 @@ def validate(
     _check_scales_and_views(config)
     _check_read(flat)
     _check_decay_points(config.schedule)
+    _check_plateau_watch(config)
+    _check_test_at_end(config)
     _check_distributed(config.distributed)
     if config.init_from and not Path(init_from_path(config)).is_file():
         raise ValueError(
@@ -280,6 +283,7 @@ READ_ONLY_BY = {
     "schedule.final_lr_fraction": ("schedule.name", ("cosine", "polynomial")),
     "schedule.power": ("schedule.name", ("polynomial",)),
     "schedule.plateau_max_reductions": ("schedule.name", ("plateau",)),
+    "schedule.plateau_metric": ("schedule.name", ("plateau",)),
     "schedule.plateau_patience": ("schedule.name", ("plateau",)),
     "schedule.plateau_rtol": ("schedule.name", ("plateau",)),
     "schedule.plateau_cooldown": ("schedule.name", ("plateau",)),
@@ -316,6 +320,31 @@ def _check_decay_points(schedule: ml_collections.ConfigDict) -> None:
         raise ValueError(
             f"config.schedule.decay_factor: the plateau schedule multiplies the rate by it; expected a "
             f"factor in (0, 1), got {schedule.decay_factor!r}"
+        )
+
+
+def _check_test_at_end(config: ml_collections.ConfigDict) -> None:
+    if config.test_at_end and not config.validation_examples:
+        raise ValueError(
+            "config.test_at_end: without a validation split the run evaluates the test split already; expected "
+            "config.validation_examples > 0 or test_at_end False, got test_at_end True with validation_examples 0"
+        )
+
+
+def _check_plateau_watch(config: ml_collections.ConfigDict) -> None:
+    """A plateau schedule that watches a validation metric needs a validation split and an evaluation per epoch."""
+    watched = config.schedule.plateau_metric
+    if config.schedule.name != "plateau" or not watched.startswith("validation_"):
+        return
+    if not config.validation_examples:
+        raise ValueError(
+            f"config.schedule.plateau_metric: {watched!r} is measured on examples held out of the training split; "
+            "expected config.validation_examples > 0 (e.g. --config.validation_examples=10000), got 0"
+        )
+    if config.eval_every_epochs < 1:
+        raise ValueError(
+            f"config.eval_every_epochs: the plateau schedule watches {watched!r} after each evaluation; expected "
+            f"an evaluation at least every epoch's end (eval_every_epochs >= 1), got {config.eval_every_epochs!r}"
         )
 
 
