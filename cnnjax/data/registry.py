@@ -226,6 +226,7 @@ def load_dataset(
     data_dir: PathLike | None = None,
     idx_dir: PathLike | None = None,
     in_memory: bool | None = None,
+    image_size: int | None = None,
 ) -> Dataset:
     """Loads a named dataset.
 
@@ -242,6 +243,11 @@ def load_dataset(
         the MNIST family (read straight from the IDX files), False otherwise
         (random access to the array_record files). For the MNIST family,
         False prepares the `LocalIdx` tfds builder in `data_dir` on first use.
+      image_size: for the datasets of variable-size images ('imagenette',
+        'imagenet2012'), the size they are read at: each image's shorter side
+        resized to it and its centre square kept (None: 256). A scale
+        augmentation up to shorter side S (VGG's 512, ResNet's 480) keeps the
+        full resolution only from images read at S or more.
 
     Raises:
       ValueError: unknown `name`, or `idx_dir` for a non-IDX dataset.
@@ -250,6 +256,13 @@ def load_dataset(
     if name not in _SPECS:
         raise ValueError(f"load_dataset: name must be one of {list(_SPECS)}, got {name!r}")
     spec = _SPECS[name]
+    if image_size is not None:
+        if not spec.resize:
+            resized = sorted(n for n, s in _SPECS.items() if s.resize)
+            raise ValueError(f"image_size: only {resized} are read at a chosen size, got image_size for {name!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+            raise ValueError(f"image_size: expected a size in pixels (an int >= 1), got {image_size!r}")
+        spec = dataclasses.replace(spec, resize=image_size, image_shape=(image_size, image_size, spec.image_shape[2]))
     if name in idx.IDX_DATASETS:
         return _load_idx(name, spec, data_dir, idx_dir, True if in_memory is None else in_memory)
     if idx_dir is not None:

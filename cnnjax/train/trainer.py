@@ -433,11 +433,13 @@ def build(
 
 
 def load_dataset(config: ml_collections.ConfigDict) -> datalib.Dataset:
-    """config.dataset; config.data_dir names the IDX directory for the IDX datasets (unless idx_dir is set)."""
+    """config.dataset (read at config.image_size when set); config.data_dir names the IDX directory for the IDX
+    datasets (unless idx_dir is set)."""
     idx_dir, data_dir = config.idx_dir or None, config.data_dir or None
     if config.dataset in datalib.IDX_DATASETS and idx_dir is None:
         idx_dir, data_dir = data_dir, None
-    return datalib.load_dataset(config.dataset, data_dir=data_dir, idx_dir=idx_dir)
+    image_size = config.image_size or None
+    return datalib.load_dataset(config.dataset, data_dir=data_dir, idx_dir=idx_dir, image_size=image_size)
 
 
 def split_data(

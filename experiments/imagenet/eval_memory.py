@@ -30,10 +30,11 @@ def eval_memory(spec: str, views_per_pass: int | None) -> tuple[int, int, float]
     config = load_config(f"{FOLDER}/{name}.py" + (f":{arg}" if arg else ""))
     if views_per_pass is not None:
         config.eval_views_per_pass = views_per_pass
-    setup = build(config, random_imagenet(config.batch_size))
+    size = config.image_size or 256
+    setup = build(config, random_imagenet(config.batch_size, size))
     batch = config.eval_batch_size
     abstract_batch = {
-        "image": jax.ShapeDtypeStruct((batch, 256, 256, 3), np.uint8),
+        "image": jax.ShapeDtypeStruct((batch, size, size, 3), np.uint8),
         "label": jax.ShapeDtypeStruct((batch,), np.int32),
         "mask": jax.ShapeDtypeStruct((batch,), np.bool_),
     }

@@ -14,14 +14,14 @@ ResNet-34 24.52 / 7.46 (24.19 / 7.40 is its option C, projections everywhere), R
     cnnjax train --config experiments/imagenet/resnet.py:resnet50,runlocal --data-dir DIR   # 8 steps, a smoke test
 
 DIR: imagenet2012 prepared by tfds (imagenet_common.py). Recipe (section 3.4): shorter side S ~ U[256, 480] (scale
-augmentation), a random 224 x 224 crop or its horizontal flip, AlexNet's colour augmentation (PCA noise, std
-0.1), BN after every conv (the model's), He init, SGD with batch 256, momentum 0.9, weight decay 1e-4, no
-dropout, lr 0.1 divided by 10 when the error plateaus (the paper does not say which error; here: the error on
-25,000 held-out training images, patience 3 epochs, no cap), up
-to 60 x 10^4 iterations (120 epochs). The stored 256 x 256 centre squares stand for S = 256 (see vgg.py). The
-weight decay is an L2 penalty on the kernels only (no BN scales, no biases). Evaluation: the paper's 10-crop
-testing (config.eval_crops='ten'); its best single-model figures use fully-convolutional multi-scale testing,
-which the library does not have. For the step schedule everyone uses now, see resnet_torchvision.py.
+augmentation), a random 224 x 224 crop or its horizontal flip, AlexNet's colour augmentation (PCA noise, std 0.1), BN
+after every conv (the model's), He init, SGD with batch 256, momentum 0.9, weight decay 1e-4, no dropout, lr 0.1
+divided by 10 when the error plateaus (the paper does not say which error; here: the error on 25,000 held-out training
+images, patience 3 epochs, no cap), up to 60 x 10^4 iterations (120 epochs). The images are read at shorter side 480
+(centre square, config.image_size; see vgg.py). The weight decay is an L2 penalty on the kernels only (no BN scales,
+no biases). Evaluation: the paper's 10-crop testing (config.eval_crops='ten', of the image at shorter side 256); its
+best single-model figures use fully-convolutional multi-scale testing, which the library does not have. For the step
+schedule everyone uses now, see resnet_torchvision.py.
 """
 
 from imagenet_common import args, base, finish, parse, plateau_on_validation_error
@@ -42,7 +42,9 @@ def get_config(arg: str | None = None):
     config.augment.crop_size = 224
     config.augment.scale_min = 256
     config.augment.scale_max = 480
+    config.image_size = 480  # read at the largest training scale: S < 480 downsamples, nothing is upsampled
     config.augment.pca_jitter = 0.1
     config.eval_crops = "ten"
+    config.eval_scales = [256]  # AlexNet's ten crops: of the image at shorter side 256
     config.eval_views_per_pass = 2  # 2 x 256 images at a time: 12 GiB for ResNet-50, 19 for ResNet-152 (eval_memory.py)
     return finish(config, local)

@@ -25,10 +25,11 @@ DEFAULT_CONFIGS = ("alexnet", "zfnet", "vgg", "googlenet", "resnet", "resnet_tor
 FOLDER = "experiments/imagenet"
 
 
-def random_imagenet(n: int) -> data.Dataset:
-    """n random 256 x 256 RGB images (imagenet2012's stored size) with labels in [0, 1000)."""
+def random_imagenet(n: int, size: int = 256) -> data.Dataset:
+    """n random size x size RGB images (imagenet2012 as read: 256, or a recipe's config.image_size) with labels in
+    [0, 1000)."""
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (n, 256, 256, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
     return data.from_arrays(
         images,
         (np.arange(n) % 1000).astype(np.int32),
@@ -61,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10, help="timed steps after the compiling one")
     args = parser.parse_args(argv)
-    dataset = random_imagenet(args.batch)
     device = jax.devices()[0]
     print(
         f"Training step, random data, batch {args.batch}, median of {args.steps} steps; {jax.device_count()} x "
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|---|---|")
     for spec in args.configs:
         config = recipe_at_batch(spec, args.batch)
+        dataset = random_imagenet(args.batch, config.image_size or 256)
         setup = build(config, dataset)
         params = sum(x.size for x in jax.tree.leaves(jax.eval_shape(setup.init).params))
         began = time.perf_counter()

@@ -108,6 +108,16 @@ def test_stock_datasets_through_tfds_mock_data(name, shape, size):
         assert memory.train.images.shape == (6, *shape)
 
 
+def test_variable_size_images_are_read_at_the_chosen_size():
+    with tfds.testing.mock_data(num_examples=2):
+        ds = load_dataset("imagenet2012", image_size=96)
+        assert ds.image_shape == (96, 96, 3) and ds.train[0]["image"].shape == (96, 96, 3)
+    with pytest.raises(ValueError, match=r"image_size: only \['imagenet2012', 'imagenette'\] .* for 'cifar10'"):
+        load_dataset("cifar10", image_size=64)
+    with pytest.raises(ValueError, match=r"image_size: expected a size in pixels \(an int >= 1\), got 0"):
+        load_dataset("imagenet2012", image_size=0)
+
+
 @pytest.mark.parametrize(
     "name, hint",
     [

@@ -10,6 +10,7 @@ reads `imagenet2012` through tfds's mock data (no TensorFlow, no files).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import flax.linen as nn
@@ -26,9 +27,8 @@ from cnnjax.train import config as configlib
 REPO = Path(__file__).resolve().parents[2]
 
 IMAGENET = REPO / "experiments" / "imagenet"
-CONFIGS = sorted(
-    p.stem for p in IMAGENET.glob("*.py") if p.stem not in ("__init__", "imagenet_common", "throughput", "eval_memory")
-)
+TOOLS = ("__init__", "imagenet_common", "throughput", "eval_memory", "loader_speed")  # the folder's other modules
+CONFIGS = sorted(p.stem for p in IMAGENET.glob("*.py") if p.stem not in TOOLS)
 CLASSES = 10
 
 
@@ -124,3 +124,16 @@ def test_alexnet_recipe_reads_imagenet2012_through_tfds_mock_data(tmp_path):
     with tfds.testing.mock_data(num_examples=4):
         result = train_and_evaluate(config, tmp_path / "alexnet", model=StandIn(num_classes=1000))
     assert result["step"] == 2 and 0.0 <= result["test_accuracy"] <= result["test_top5_accuracy"] <= 1.0
+
+
+def test_loader_speed_reads_decodes_and_resizes_synthetic_jpegs(capsys, tmp_path):
+    from experiments.imagenet import loader_speed
+
+    source = loader_speed.JpegSource(count=2, length=5)
+    assert len(source) == 5 and source[0]["image"].shape == (375, 500, 3) and source[3]["image"].shape == (500, 375, 3)
+    out = tmp_path / "rows.json"
+    args = ["--images", "2", "--epoch", "24", "--batch", "8", "--sizes", "64", "--workers", "0", "--json", str(out)]
+    loader_speed.main(args)
+    assert "| 64 | 0 |" in capsys.readouterr().out
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["image_size"] == 64 and row["images_per_sec"] > 0

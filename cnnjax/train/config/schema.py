@@ -31,6 +31,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.loss = ""  # a loss of cnnjax.train.tasks.LOSSES that fits the model's task; '' = the task's default
     c.dataset = "fashion_mnist"
     c.data_dir = ""  # '' = the data library's default
+    # > 0: read imagenet2012 / imagenette at this size (shorter side resized to it, centre square kept; 0: 256),
+    # e.g. the largest scale of a scale augmentation; a Dataset passed to train_and_evaluate is used as it is
+    c.image_size = 0
     # grain worker processes decoding a tfds source (ImageNet); 0: 8 threads in the training process. Arrays in
     # memory (MNIST, Fashion-MNIST) need none. The batches are the same either way.
     c.data_workers = 0

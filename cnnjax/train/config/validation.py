@@ -99,6 +99,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("accumulate_steps", _at_least(1), "a positive number of micro-batches per step (1: off)"),
     ("data_workers", _at_least(0), "0 (threads in this process) or a number of worker processes"),
     ("pad_to", _at_least(0), "0 (off) or a size in pixels"),
+    ("image_size", _at_least(0), "0 (the dataset's own) or a size in pixels"),
     ("augment.crop_padding", _at_least(0), "0 (off) or a padding in pixels"),
     ("augment.crop_size", _at_least(0), "0 (off) or a size in pixels"),
     ("augment.pca_jitter", _at_least(0), "a standard deviation >= 0"),
