@@ -371,6 +371,14 @@ def build(
             f"config.accumulate_steps: expected a divisor of the per-device batch {config.batch_size // devices} "
             f"(config.batch_size {config.batch_size} over {devices} devices), got {config.accumulate_steps}"
         )
+    ghost = config.model_options.get("ghost_batch_size", 0)
+    micro_batch = config.batch_size // devices // config.accumulate_steps  # what each batch norm sees in training
+    if ghost and micro_batch % ghost:
+        raise ValueError(
+            f"config.model_options.ghost_batch_size: expected a divisor of the batch each device normalises, "
+            f"{micro_batch} (config.batch_size {config.batch_size} over {devices} devices and "
+            f"{config.accumulate_steps} micro-batches), got {ghost}"
+        )
     train_source, eval_source, eval_split = split_data(config, dataset)
     steps_per_epoch = datalib.num_batches(train_source, local_batch, shard_count=processes)
     if steps_per_epoch == 0:

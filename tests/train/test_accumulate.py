@@ -44,6 +44,13 @@ def test_a_batch_that_does_not_split_into_the_micro_batches_is_refused(tmp_path)
         train_and_evaluate(config, tmp_path, dataset=tiny_dataset(), model=TinyNet())
 
 
+def test_a_ghost_batch_that_does_not_divide_what_a_device_normalises_is_refused(tmp_path):
+    config = tiny_config(model="resnet20", accumulate_steps=2)
+    config.model_options.ghost_batch_size = 12
+    with pytest.raises(ValueError, match=r"config\.model_options\.ghost_batch_size: .* normalises, 16 .* got 12"):
+        train_and_evaluate(config, tmp_path, dataset=tiny_dataset())
+
+
 def test_the_learning_rate_scales_with_the_batch_of_one_update():
     from cnnjax.train import scaled_lr
 
