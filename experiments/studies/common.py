@@ -13,7 +13,8 @@ import json
 import subprocess
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,27 @@ def plot_mean_band(ax, x: Sequence[float], values: np.ndarray, label: str, **lin
     mean, std = values.mean(0), values.std(0, ddof=1)
     (drawn,) = ax.plot(x, mean, label=label, **line)
     ax.fill_between(x, mean - std, mean + std, color=drawn.get_color(), alpha=0.2)
+
+
+@contextmanager
+def figure(
+    path: Path, *, ncols: int = 1, nrows: int = 1, figsize: tuple[float, float] = (6.4, 4.2), **subplots: Any
+) -> Iterator[tuple[Any, Any]]:
+    """A study's figure: yields `(fig, axes)` of `plt.subplots(nrows, ncols)` (`axes` one Axes for a single panel)
+    of `figsize` inches with constrained layout (`subplots`, e.g. sharey=True, passed on); on a normal exit writes it
+    to `path` at 100 dpi, and closes it in every case.
+
+    Selects matplotlib's Agg backend first: the figures are only written to files, so no display is needed (a study
+    runs the same on a headless machine), and the rendering does not depend on the machine's default backend.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, constrained_layout=True, **subplots)
+    try:
+        yield fig, axes
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)

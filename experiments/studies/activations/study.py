@@ -107,28 +107,21 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     layers = results["layers"]
-    fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2), sharey=True, constrained_layout=True)
-    for ax, when in zip(axes, ("init", "trained")):
-        for arm in ARMS:
-            values = np.array(
-                [[g[when][layer] for layer in layers] for g in results["arms"][arm]["gradients"].values()]
-            )
-            ax.plot(range(len(layers)), values.mean(0), marker="o", label=arm)
-            ax.fill_between(range(len(layers)), values.min(0), values.max(0), alpha=0.2)
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(layers)), layers)
-        ax.axvline(3.5, color="grey", linestyle=":")
-        ax.set_title(f"{'at initialisation' if when == 'init' else 'after training'}")
-        ax.set_xlabel("layer (input side left; conv | dense)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend()
-    axes[0].set_ylabel("||dL/dW|| / ||W|| (mean; band: min-max over seeds)")
-    fig.suptitle("Gradient size per layer in an 8-layer plain CNN")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path, ncols=2, figsize=(11.0, 4.2), sharey=True) as (fig, axes):
+        for ax, when in zip(axes, ("init", "trained")):
+            for arm in ARMS:
+                values = np.array(
+                    [[g[when][layer] for layer in layers] for g in results["arms"][arm]["gradients"].values()]
+                )
+                ax.plot(range(len(layers)), values.mean(0), marker="o", label=arm)
+                ax.fill_between(range(len(layers)), values.min(0), values.max(0), alpha=0.2)
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(layers)), layers)
+            ax.axvline(3.5, color="grey", linestyle=":")
+            ax.set_title(f"{'at initialisation' if when == 'init' else 'after training'}")
+            ax.set_xlabel("layer (input side left; conv | dense)")
+            ax.grid(alpha=0.3, which="both")
+            ax.legend()
+        axes[0].set_ylabel("||dL/dW|| / ||W|| (mean; band: min-max over seeds)")
+        fig.suptitle("Gradient size per layer in an 8-layer plain CNN")

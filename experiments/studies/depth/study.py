@@ -65,25 +65,21 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, constrained_layout=True)
-    for ax, kind in zip(axes, ("plain", "residual")):
-        for i, depth in enumerate(DEPTHS):
-            arm = results["arms"][f"{kind}_{depth}"]
-            colour = f"C{i}"
-            for metric, style, label in (("train_error_by_epoch", "--", "train"), ("test_error_by_epoch", "-", "test")):
-                curves = np.array(list(arm[metric].values()))  # (seeds, epochs)
-                epochs = 2 * np.arange(1, curves.shape[1] + 1)
-                common.plot_mean_band(ax, epochs, curves, f"{depth} layers, {label}", color=colour, linestyle=style)
-        ax.set_title(f"{kind} networks")
-        ax.set_xlabel("epoch (5,000 training images)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("error (dashed: training, solid: test)")
-    fig.suptitle(f"Depth with and without shortcuts, mean ± std over {len(results['seeds'])} seeds")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path, ncols=2, figsize=(10, 4.2), sharey=True) as (fig, axes):
+        for ax, kind in zip(axes, ("plain", "residual")):
+            for i, depth in enumerate(DEPTHS):
+                arm = results["arms"][f"{kind}_{depth}"]
+                colour = f"C{i}"
+                for metric, style, label in (
+                    ("train_error_by_epoch", "--", "train"),
+                    ("test_error_by_epoch", "-", "test"),
+                ):
+                    curves = np.array(list(arm[metric].values()))  # (seeds, epochs)
+                    epochs = 2 * np.arange(1, curves.shape[1] + 1)
+                    common.plot_mean_band(ax, epochs, curves, f"{depth} layers, {label}", color=colour, linestyle=style)
+            ax.set_title(f"{kind} networks")
+            ax.set_xlabel("epoch (5,000 training images)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        axes[0].set_ylabel("error (dashed: training, solid: test)")
+        fig.suptitle(f"Depth with and without shortcuts, mean ± std over {len(results['seeds'])} seeds")

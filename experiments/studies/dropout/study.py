@@ -106,20 +106,13 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    for arm in ARMS:
-        curves = np.array(list(results["arms"][arm]["test_accuracy_by_epoch"].values()))  # (seeds, epochs)
-        epochs = np.arange(1, curves.shape[1] + 1)
-        common.plot_mean_band(ax, epochs, curves, arm)
-    ax.set_xlabel("epoch (3,000 training images)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"Dropout placement: test accuracy, mean ± std over {len(results['seeds'])} seeds")
-    ax.grid(alpha=0.3)
-    ax.legend(title="dropout")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path) as (_, ax):
+        for arm in ARMS:
+            curves = np.array(list(results["arms"][arm]["test_accuracy_by_epoch"].values()))  # (seeds, epochs)
+            epochs = np.arange(1, curves.shape[1] + 1)
+            common.plot_mean_band(ax, epochs, curves, arm)
+        ax.set_xlabel("epoch (3,000 training images)")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"Dropout placement: test accuracy, mean ± std over {len(results['seeds'])} seeds")
+        ax.grid(alpha=0.3)
+        ax.legend(title="dropout")

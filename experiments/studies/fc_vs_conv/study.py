@@ -89,20 +89,13 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], names: dict[str, str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    for arm in ARMS:
-        values = np.array(list(results["arms"][arm]["shift_accuracy"].values()))  # (seeds, shifts)
-        common.plot_mean_band(ax, SHIFTS, values, names[arm], marker="o")
-    ax.set_xlabel("shift of the test images (pixels; mean over right, left, down, up)")
-    ax.set_ylabel("test accuracy")
-    ax.set_xticks(SHIFTS)
-    ax.set_title(f"Fashion-MNIST: accuracy under translation, mean ± std over {len(results['seeds'])} seeds")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path) as (_, ax):
+        for arm in ARMS:
+            values = np.array(list(results["arms"][arm]["shift_accuracy"].values()))  # (seeds, shifts)
+            common.plot_mean_band(ax, SHIFTS, values, names[arm], marker="o")
+        ax.set_xlabel("shift of the test images (pixels; mean over right, left, down, up)")
+        ax.set_ylabel("test accuracy")
+        ax.set_xticks(SHIFTS)
+        ax.set_title(f"Fashion-MNIST: accuracy under translation, mean ± std over {len(results['seeds'])} seeds")
+        ax.grid(alpha=0.3)
+        ax.legend()

@@ -81,22 +81,15 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     seed = str(results["seeds"][0])
-    fig, ax = plt.subplots(figsize=(5.6, 5.0), constrained_layout=True)
-    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
-    for arm in ARMS:
-        measured = results["arms"][arm]["calibration"][seed]
-        confidence, accuracy, _ = zip(*measured["bins"])
-        ax.plot(confidence, accuracy, "o-", label=f"{arm} (ECE {measured['ece']:.3f})", markersize=4)
-    ax.set_xlabel("top probability (mean in each of 15 bins)")
-    ax.set_ylabel("accuracy in the bin")
-    ax.set_title(f"Reliability on the Fashion-MNIST test set, LeNet-5, seed {seed}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path, figsize=(5.6, 5.0)) as (_, ax):
+        ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
+        for arm in ARMS:
+            measured = results["arms"][arm]["calibration"][seed]
+            confidence, accuracy, _ = zip(*measured["bins"])
+            ax.plot(confidence, accuracy, "o-", label=f"{arm} (ECE {measured['ece']:.3f})", markersize=4)
+        ax.set_xlabel("top probability (mean in each of 15 bins)")
+        ax.set_ylabel("accuracy in the bin")
+        ax.set_title(f"Reliability on the Fashion-MNIST test set, LeNet-5, seed {seed}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)

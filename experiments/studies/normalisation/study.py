@@ -114,22 +114,15 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    for norm in NORMS:
-        values = np.array([list(results["arms"][arm(norm, lr)]["test_accuracy"].values()) for lr in LRS]).T
-        common.plot_mean_band(ax, LRS, values, LABELS[norm], marker="o")
-    ax.axhline(results["trains"], color="grey", linewidth=0.8, linestyle=":")
-    ax.set_xscale("log")
-    ax.set_xticks(LRS, [f"{lr:g}" for lr in LRS])
-    ax.set_xlabel("learning rate (SGD, momentum 0.9, constant)")
-    ax.set_ylabel("test accuracy after 4 epochs")
-    ax.set_title(f"Normalisation and learning rate, mean ± std over {len(results['seeds'])} seeds")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path) as (_, ax):
+        for norm in NORMS:
+            values = np.array([list(results["arms"][arm(norm, lr)]["test_accuracy"].values()) for lr in LRS]).T
+            common.plot_mean_band(ax, LRS, values, LABELS[norm], marker="o")
+        ax.axhline(results["trains"], color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xscale("log")
+        ax.set_xticks(LRS, [f"{lr:g}" for lr in LRS])
+        ax.set_xlabel("learning rate (SGD, momentum 0.9, constant)")
+        ax.set_ylabel("test accuracy after 4 epochs")
+        ax.set_title(f"Normalisation and learning rate, mean ± std over {len(results['seeds'])} seeds")
+        ax.grid(alpha=0.3)
+        ax.legend()

@@ -107,27 +107,20 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     shifts = results["shifts"]
-    fig, (ax_acc, ax_feat) = plt.subplots(1, 2, figsize=(11.0, 4.2), constrained_layout=True)
-    for arm in ARMS:
-        r = results["arms"][arm]
-        for ax, values in (
-            (ax_acc, np.array(list(r["shift_accuracy"].values()))),
-            (ax_feat, np.array([m["feature_change"] for m in r["representation"].values()])),
-        ):
-            common.plot_mean_band(ax, shifts, values, arm, marker="o")
-    ax_acc.set_ylabel("test accuracy")
-    ax_feat.set_ylabel("||f(shifted) - f|| / ||f||, features the dense head reads")
-    for ax in (ax_acc, ax_feat):
-        ax.set_xlabel("shift of the test images (pixels)")
-        ax.set_xticks(shifts)
-        ax.grid(alpha=0.3)
-        ax.legend(title="pooling")
-    fig.suptitle(f"Pooling and translation, mean ± std over {len(results['seeds'])} seeds")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path, ncols=2, figsize=(11.0, 4.2)) as (fig, (ax_acc, ax_feat)):
+        for arm in ARMS:
+            r = results["arms"][arm]
+            for ax, values in (
+                (ax_acc, np.array(list(r["shift_accuracy"].values()))),
+                (ax_feat, np.array([m["feature_change"] for m in r["representation"].values()])),
+            ):
+                common.plot_mean_band(ax, shifts, values, arm, marker="o")
+        ax_acc.set_ylabel("test accuracy")
+        ax_feat.set_ylabel("||f(shifted) - f|| / ||f||, features the dense head reads")
+        for ax in (ax_acc, ax_feat):
+            ax.set_xlabel("shift of the test images (pixels)")
+            ax.set_xticks(shifts)
+            ax.grid(alpha=0.3)
+            ax.legend(title="pooling")
+        fig.suptitle(f"Pooling and translation, mean ± std over {len(results['seeds'])} seeds")

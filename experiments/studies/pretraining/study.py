@@ -67,23 +67,16 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    for kind in ("random", "pretrained"):
-        values = np.array([list(results["arms"][f"{kind}_{n}"]["test_accuracy"].values()) for n in LABELS]).T
-        common.plot_mean_band(
-            ax, LABELS, values, "random initialisation" if kind == "random" else "pretrained", marker="o"
-        )
-    ax.set_xscale("log")
-    ax.set_xticks(LABELS, [f"{n:,}" for n in LABELS])
-    ax.set_xlabel("labelled training images")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"Layer-wise pretraining, mean ± std over {len(results['seeds'])} seeds")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path) as (_, ax):
+        for kind in ("random", "pretrained"):
+            values = np.array([list(results["arms"][f"{kind}_{n}"]["test_accuracy"].values()) for n in LABELS]).T
+            common.plot_mean_band(
+                ax, LABELS, values, "random initialisation" if kind == "random" else "pretrained", marker="o"
+            )
+        ax.set_xscale("log")
+        ax.set_xticks(LABELS, [f"{n:,}" for n in LABELS])
+        ax.set_xlabel("labelled training images")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"Layer-wise pretraining, mean ± std over {len(results['seeds'])} seeds")
+        ax.grid(alpha=0.3)
+        ax.legend()

@@ -108,21 +108,16 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    for arm in L2_ARMS:
-        gaps = np.array(list(results["arms"][arm]["gap_by_epoch"].values()))  # (seeds, epochs)
-        epochs = np.arange(1, gaps.shape[1] + 1)
-        common.plot_mean_band(ax, epochs, gaps, "no regulariser" if arm == "none" else f"L2 {arm.removeprefix('l2_')}")
-    ax.axhline(0, color="grey", linewidth=0.8)
-    ax.set_xlabel("epoch (2,000 training images)")
-    ax.set_ylabel("train accuracy - test accuracy")
-    ax.set_title(f"Overfitting against L2 strength, mean ± std over {len(results['seeds'])} seeds")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path) as (_, ax):
+        for arm in L2_ARMS:
+            gaps = np.array(list(results["arms"][arm]["gap_by_epoch"].values()))  # (seeds, epochs)
+            epochs = np.arange(1, gaps.shape[1] + 1)
+            common.plot_mean_band(
+                ax, epochs, gaps, "no regulariser" if arm == "none" else f"L2 {arm.removeprefix('l2_')}"
+            )
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel("epoch (2,000 training images)")
+        ax.set_ylabel("train accuracy - test accuracy")
+        ax.set_title(f"Overfitting against L2 strength, mean ± std over {len(results['seeds'])} seeds")
+        ax.grid(alpha=0.3)
+        ax.legend()

@@ -98,29 +98,22 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def _figure(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     grid = np.linspace(-0.5, 1.5, 101, dtype=np.float32)
     xx, yy = np.meshgrid(grid, grid)
     flat = jnp.asarray(np.stack([xx.ravel(), yy.ravel()], axis=1))
     seed = results["seeds"][0]
-    fig, axes = plt.subplots(1, len(WIDTHS), figsize=(2.9 * len(WIDTHS), 3.4), constrained_layout=True)
-    for ax, width in zip(axes, WIDTHS):
-        variables, accuracy, _ = train(width, seed)
-        p1 = jax.nn.softmax(network(width).apply(variables, flat))[:, 1].reshape(xx.shape)
-        ax.contourf(xx, yy, p1, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.8)
-        ax.contour(xx, yy, p1, levels=[0.5], colors="k", linewidths=1.5)
-        ax.scatter(POINTS[:, 0], POINTS[:, 1], c=LABELS, cmap="RdBu_r", edgecolors="k", s=80, vmin=0, vmax=1)
-        rate = np.mean(np.asarray(results["arms"][str(width)]["accuracy"]) == 1.0)
-        ax.set_title(
-            f"{_name(str(width))}\nseed {seed}: accuracy {accuracy:.2f}\nsolved by {rate:.0%} of seeds", fontsize=9
-        )
-        ax.set_xticks([0, 1])
-        ax.set_yticks([0, 1])
-        ax.set_aspect("equal")
-    fig.suptitle("XOR: P(class 1) and the decision boundary (black) of each hidden width's first-seed network")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with common.figure(path, ncols=len(WIDTHS), figsize=(2.9 * len(WIDTHS), 3.4)) as (fig, axes):
+        for ax, width in zip(axes, WIDTHS):
+            variables, accuracy, _ = train(width, seed)
+            p1 = jax.nn.softmax(network(width).apply(variables, flat))[:, 1].reshape(xx.shape)
+            ax.contourf(xx, yy, p1, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.8)
+            ax.contour(xx, yy, p1, levels=[0.5], colors="k", linewidths=1.5)
+            ax.scatter(POINTS[:, 0], POINTS[:, 1], c=LABELS, cmap="RdBu_r", edgecolors="k", s=80, vmin=0, vmax=1)
+            rate = np.mean(np.asarray(results["arms"][str(width)]["accuracy"]) == 1.0)
+            ax.set_title(
+                f"{_name(str(width))}\nseed {seed}: accuracy {accuracy:.2f}\nsolved by {rate:.0%} of seeds", fontsize=9
+            )
+            ax.set_xticks([0, 1])
+            ax.set_yticks([0, 1])
+            ax.set_aspect("equal")
+        fig.suptitle("XOR: P(class 1) and the decision boundary (black) of each hidden width's first-seed network")
