@@ -16,8 +16,8 @@ import jax
 import numpy as np
 
 from cnnjax import backend
-from cnnjax.train import build, load_config
-from experiments.imagenet.throughput import FOLDER, random_imagenet
+from cnnjax.train import build
+from experiments.imagenet.throughput import random_imagenet, recipe_at_batch
 
 DEFAULT_CONFIGS = ("alexnet", "zfnet", "vgg", "googlenet", "resnet", "resnet:resnet152", "resnet_torchvision")
 GIB = 2**30
@@ -26,8 +26,7 @@ GIB = 2**30
 def eval_memory(spec: str, views_per_pass: int | None) -> tuple[int, int, float]:
     """(views, views per pass, GiB of temporaries + arguments) of a recipe's compiled evaluation step;
     `views_per_pass` None: the recipe's."""
-    name, _, arg = spec.partition(":")
-    config = load_config(f"{FOLDER}/{name}.py" + (f":{arg}" if arg else ""))
+    config = recipe_at_batch(spec)
     if views_per_pass is not None:
         config.eval_views_per_pass = views_per_pass
     size = config.image_size or 256

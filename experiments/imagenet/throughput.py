@@ -40,12 +40,18 @@ def random_imagenet(n: int, size: int = 256) -> data.Dataset:
     )
 
 
-def recipe_at_batch(spec: str, batch: int):
-    """The config 'name[:arg]' of this folder at a global batch of `batch`, over exactly one batch of data."""
+def recipe_at_batch(spec: str, batch: int | None = None):
+    """The config 'name[:arg]' of this folder at a global batch of `batch` (None: the recipe's), over exactly one
+    batch of data: without its held-out split (a plateau on it then watches the training loss), which changes
+    neither the step nor its memory."""
     name, _, arg = spec.partition(":")
     config = load_config(f"{FOLDER}/{name}.py" + (f":{arg}" if arg else ""))
-    config.batch_size = config.eval_batch_size = batch
+    if batch is not None:
+        config.batch_size = config.eval_batch_size = batch
     config.limit_train = config.limit_test = None
+    config.validation_examples, config.test_at_end = 0, False
+    if config.schedule.name == "plateau":
+        config.schedule.plateau_metric = "train_loss"
     return config
 
 

@@ -14,7 +14,7 @@ CONFIGS = sorted(p for p in (REPO / "experiments" / "configs").glob("*.py") if p
 IMAGENET = sorted(
     p
     for p in (REPO / "experiments" / "imagenet").glob("*.py")
-    if p.stem not in ("__init__", "imagenet_common", "throughput", "eval_memory")
+    if p.stem not in ("__init__", "imagenet_common", "throughput", "eval_memory", "loader_speed")
 )
 RECIPES = sorted(p for p in (REPO / "cnnjax" / "train" / "recipes").glob("*.py") if p.stem != "__init__")
 
