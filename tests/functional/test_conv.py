@@ -194,10 +194,11 @@ def test_locally_connected_with_shared_weights_equals_conv(spatial, ksize, strid
     rng = np.random.default_rng(len(spatial))
     x = rng.normal(size=(2, *spatial, 3)).astype(np.float32)
     w = rng.normal(size=(*ksize, 3, 4)).astype(np.float32)
-    y = F.conv(x, w, stride=stride, padding=padding)
-    local = F.locally_connected(
-        x, _shared_as_local(w, y.shape[1:-1]), kernel_size=ksize, stride=stride, padding=padding
-    )
+    with jax.default_matmul_precision("highest"):  # float32 products on GPU too (its default is TF32)
+        y = F.conv(x, w, stride=stride, padding=padding)
+        local = F.locally_connected(
+            x, _shared_as_local(w, y.shape[1:-1]), kernel_size=ksize, stride=stride, padding=padding
+        )
     np.testing.assert_allclose(local, y, rtol=1e-4, atol=1e-4)
 
 
