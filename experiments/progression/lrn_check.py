@@ -91,9 +91,12 @@ def _divisor(x: jax.Array, lrn: cnn.LocalResponseNorm) -> jax.Array:
     return (lrn.k + lrn.alpha * window) ** lrn.beta
 
 
-def final_metrics(workdir: Path) -> dict[str, float]:
-    last = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[-1])
-    return {key: last[key] for key in ("step", "validation_accuracy", "validation_loss", "train_loss")}
+def final_metrics(workdir: Path) -> dict[str, float] | None:
+    """The finished run's last evaluation (its manifest's final metrics), or None while it is still training."""
+    final = json.loads((workdir / "manifest.json").read_text()).get("final_metrics")
+    if final is None:
+        return None
+    return {key: final[key] for key in ("step", "validation_accuracy", "validation_loss", "train_loss")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,9 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     for row in ROWS:
         for arm in ("on", "off"):
             workdir = args.folder / f"{row}_{arm}"
-            if not (workdir / "metrics.jsonl").is_file():
+            entry = final_metrics(workdir) if (workdir / "manifest.json").is_file() else None
+            if entry is None:
+                print(f"| {row} | {arm} | not finished | | |")
                 continue
-            entry = final_metrics(workdir)
             if arm == "on":
                 entry["divisor_over_k_beta"] = divisor_quantiles(workdir)
             result[f"{row}_{arm}"] = entry
