@@ -9,8 +9,11 @@
 // in per-thread buffers, so concurrent calls from XLA's threads share nothing mutable.
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +22,8 @@
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "xla/ffi/api/ffi.h"
+
+extern "C" void omp_set_num_threads(int);  // GNU OpenMP, which libdnnl links
 
 namespace ffi = xla::ffi;
 using dnnl::memory;
@@ -141,10 +146,87 @@ const Entry& lookup(Kind kind, const Geometry& g) {
   return *it->second;
 }
 
+// Work shared by the calling thread and the tasks it schedules on XLA's intra-op pool: slices of the batch, claimed
+// from a counter, so the caller never waits for a task that has not started (a task that starts after every slice
+// is claimed returns at once; it holds the state through a shared_ptr).
+struct Slices {
+  int64_t count;
+  std::function<void(int64_t)> run;
+  std::atomic<int64_t> next{0};
+  std::mutex mutex;
+  std::condition_variable all_done;
+  int64_t done = 0;
+  std::string error;
+
+  void work() {
+    for (int64_t i; (i = next.fetch_add(1)) < count;) {
+      std::string message;
+      try {
+        run(i);
+      } catch (const dnnl::error& err) {
+        message = err.what();
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!message.empty() && error.empty()) error = message;
+      if (++done == count) all_done.notify_all();
+    }
+  }
+};
+
+// Runs run(0) ... run(count - 1) on the caller and up to count - 1 threads of `pool`; returns the first error.
+std::string parallel(ffi::ThreadPool& pool, int64_t count, std::function<void(int64_t)> run) {
+  auto slices = std::make_shared<Slices>();
+  slices->count = count;
+  slices->run = std::move(run);
+  for (int64_t t = 1; t < count; ++t) pool.Schedule([slices] { slices->work(); });
+  slices->work();
+  std::unique_lock<std::mutex> lock(slices->mutex);
+  slices->all_done.wait(lock, [&] { return slices->done == slices->count; });
+  return slices->error;
+}
+
+// oneDNN runs single-threaded in each of XLA's threads (GNU OpenMP's own threads would compete with XLA's pool).
+void single_threaded() {
+  thread_local bool set = false;
+  if (!set) {
+    omp_set_num_threads(1);
+    set = true;
+  }
+}
+
+// `w`: the kernel (or its gradient) in the primitive's format, e.weights (the user's HWIO when no reorder is needed).
+void execute(const Entry& e, Kind kind, float* x, void* w, float* y) {
+  single_threaded();
+  auto& eng = engine();
+  thread_local dnnl::stream stream(eng);
+  thread_local Buffer scratch_buffer;
+  memory scratch(e.scratchpad, eng, scratch_buffer.get(std::max<size_t>(e.scratchpad.get_size(), 64)));
+  memory weights(e.weights, eng, w);
+  if (kind == kForward) {
+    e.primitive.execute(stream, {{DNNL_ARG_SRC, memory(e.activations_in, eng, x)},
+                                 {DNNL_ARG_WEIGHTS, weights},
+                                 {DNNL_ARG_DST, memory(e.activations_out, eng, y)},
+                                 {DNNL_ARG_SCRATCHPAD, scratch}});
+  } else if (kind == kBackwardData) {
+    e.primitive.execute(stream, {{DNNL_ARG_DIFF_DST, memory(e.activations_in, eng, y)},
+                                 {DNNL_ARG_WEIGHTS, weights},
+                                 {DNNL_ARG_DIFF_SRC, memory(e.activations_out, eng, x)},
+                                 {DNNL_ARG_SCRATCHPAD, scratch}});
+  } else {
+    e.primitive.execute(stream, {{DNNL_ARG_SRC, memory(e.activations_in, eng, x)},
+                                 {DNNL_ARG_DIFF_DST, memory(e.activations_out, eng, y)},
+                                 {DNNL_ARG_DIFF_WEIGHTS, weights},
+                                 {DNNL_ARG_SCRATCHPAD, scratch}});
+  }
+  stream.wait();
+}
+
 // x: (n, h, w, c), w: (kh, kw, c / groups, o), y: (n, oh, ow, o), whichever of them are the inputs and the output.
-ffi::Error Run(Kind kind, float* x, float* w, float* y, ffi::Span<const int64_t> xd, ffi::Span<const int64_t> wd,
-               ffi::Span<const int64_t> yd, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
-               int64_t dh, int64_t dw, int64_t groups) {
+// The batch is cut into as many slices as XLA's pool has threads (at most n), one oneDNN call per slice; the
+// kernel gradient sums the slices' partial gradients in slice order (deterministic for a given thread count).
+ffi::Error Run(ffi::ThreadPool& pool, Kind kind, float* x, float* w, float* y, ffi::Span<const int64_t> xd,
+               ffi::Span<const int64_t> wd, ffi::Span<const int64_t> yd, int64_t sh, int64_t sw, int64_t pt,
+               int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups) {
   if (xd.size() != 4 || wd.size() != 4 || yd.size() != 4) {
     return ffi::Error::InvalidArgument("onednn conv: expected rank-4 NHWC activations and an HWIO kernel");
   }
@@ -152,34 +234,61 @@ ffi::Error Run(Kind kind, float* x, float* w, float* y, ffi::Span<const int64_t>
   if (groups < 1 || g.c != wd[2] * groups || g.o != wd[3] || g.o % groups || yd[0] != g.n) {
     return ffi::Error::InvalidArgument("onednn conv: inconsistent shapes");
   }
+  const int64_t count = std::max<int64_t>(1, std::min(pool.num_threads(), g.n));
+  const int64_t base = g.n / count, extra = g.n % count;
+  auto first = [&](int64_t i) { return i * base + std::min(i, extra); };
+  auto size = [&](int64_t i) { return base + (i < extra ? 1 : 0); };
+  const int64_t x_image = g.h * g.w * g.c, y_image = g.oh * g.ow * g.o;
   try {
-    const Entry& e = lookup(kind, g);
+    std::vector<const Entry*> entries(count);
+    for (int64_t i = 0; i < count; ++i) {
+      Geometry gi = g;
+      gi.n = size(i);
+      entries[i] = &lookup(kind, gi);
+    }
+    const Entry& e0 = *entries[0];
     auto& eng = engine();
     thread_local dnnl::stream stream(eng);
-    thread_local Buffer scratch_buffer, weights_buffer;
-    memory scratch(e.scratchpad, eng, scratch_buffer.get(std::max<size_t>(e.scratchpad.get_size(), 64)));
-    memory user_w(e.user_weights, eng, w);
-    memory prim_w = e.reorder_weights ? memory(e.weights, eng, weights_buffer.get(e.weights.get_size())) : user_w;
-    if (kind == kForward) {
-      if (e.reorder_weights) e.weights_reorder.execute(stream, user_w, prim_w);
-      e.primitive.execute(stream, {{DNNL_ARG_SRC, memory(e.activations_in, eng, x)},
-                                   {DNNL_ARG_WEIGHTS, prim_w},
-                                   {DNNL_ARG_DST, memory(e.activations_out, eng, y)},
-                                   {DNNL_ARG_SCRATCHPAD, scratch}});
-    } else if (kind == kBackwardData) {
-      if (e.reorder_weights) e.weights_reorder.execute(stream, user_w, prim_w);
-      e.primitive.execute(stream, {{DNNL_ARG_DIFF_DST, memory(e.activations_in, eng, y)},
-                                   {DNNL_ARG_WEIGHTS, prim_w},
-                                   {DNNL_ARG_DIFF_SRC, memory(e.activations_out, eng, x)},
-                                   {DNNL_ARG_SCRATCHPAD, scratch}});
+    thread_local Buffer weights_buffer;
+    std::string error;
+    if (kind != kBackwardWeights) {
+      void* prim_w = w;
+      if (e0.reorder_weights) {
+        single_threaded();
+        prim_w = weights_buffer.get(e0.weights.get_size());
+        memory from(e0.user_weights, eng, w), to(e0.weights, eng, prim_w);
+        e0.weights_reorder.execute(stream, from, to);
+        stream.wait();
+      }
+      error = parallel(pool, count, [&](int64_t i) {
+        execute(*entries[i], kind, x + first(i) * x_image, prim_w, y + first(i) * y_image);
+      });
     } else {
-      e.primitive.execute(stream, {{DNNL_ARG_SRC, memory(e.activations_in, eng, x)},
-                                   {DNNL_ARG_DIFF_DST, memory(e.activations_out, eng, y)},
-                                   {DNNL_ARG_DIFF_WEIGHTS, prim_w},
-                                   {DNNL_ARG_SCRATCHPAD, scratch}});
-      if (e.reorder_weights) e.weights_reorder.execute(stream, prim_w, user_w);
+      // Partial kernel gradients in the primitive's format, one per slice, then summed and reordered to HWIO.
+      const size_t floats = e0.weights.get_size() / sizeof(float);
+      thread_local Buffer partial_buffer;
+      float* partials = static_cast<float*>(partial_buffer.get(count * floats * sizeof(float)));
+      const bool direct = count == 1 && !e0.reorder_weights;
+      error = parallel(pool, count, [&](int64_t i) {
+        execute(*entries[i], kind, x + first(i) * x_image, direct ? static_cast<void*>(w) : partials + i * floats,
+                y + first(i) * y_image);
+      });
+      if (error.empty() && !direct) {
+        for (int64_t i = 1; i < count; ++i) {
+          const float* p = partials + i * floats;
+          for (size_t j = 0; j < floats; ++j) partials[j] += p[j];
+        }
+        if (e0.reorder_weights) {
+          single_threaded();
+          memory from(e0.weights, eng, partials), to(e0.user_weights, eng, w);
+          e0.weights_reorder.execute(stream, from, to);
+          stream.wait();
+        } else {
+          std::copy(partials, partials + floats, w);
+        }
+      }
     }
-    stream.wait();
+    if (!error.empty()) return ffi::Error::Internal("onednn conv: " + error);
   } catch (const dnnl::error& err) {
     return ffi::Error::Internal(std::string("onednn conv: ") + err.what());
   }
@@ -191,36 +300,36 @@ ffi::Error Run(Kind kind, float* x, float* w, float* y, ffi::Span<const int64_t>
       .Attr<int64_t>("pad_left").Attr<int64_t>("pad_right").Attr<int64_t>("dilation_h").Attr<int64_t>("dilation_w") \
       .Attr<int64_t>("groups")
 
-ffi::Error Forward(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> y, int64_t sh,
+ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> y, int64_t sh,
                    int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups) {
-  return Run(kForward, x.typed_data(), w.typed_data(), y->typed_data(), x.dimensions(), w.dimensions(),
+  return Run(pool, kForward, x.typed_data(), w.typed_data(), y->typed_data(), x.dimensions(), w.dimensions(),
              y->dimensions(), sh, sw, pt, pb, pl, pr, dh, dw, groups);
 }
 
-ffi::Error BackwardData(ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> dx, int64_t sh,
+ffi::Error BackwardData(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> dx, int64_t sh,
                         int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
                         int64_t groups) {
-  return Run(kBackwardData, dx->typed_data(), w.typed_data(), dy.typed_data(), dx->dimensions(), w.dimensions(),
+  return Run(pool, kBackwardData, dx->typed_data(), w.typed_data(), dy.typed_data(), dx->dimensions(), w.dimensions(),
              dy.dimensions(), sh, sw, pt, pb, pl, pr, dh, dw, groups);
 }
 
-ffi::Error BackwardWeights(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy, ffi::ResultBuffer<ffi::F32> dw,
+ffi::Error BackwardWeights(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy, ffi::ResultBuffer<ffi::F32> dw,
                            int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh,
                            int64_t ddw, int64_t groups) {
-  return Run(kBackwardWeights, x.typed_data(), dw->typed_data(), dy.typed_data(), x.dimensions(), dw->dimensions(),
+  return Run(pool, kBackwardWeights, x.typed_data(), dw->typed_data(), dy.typed_data(), x.dimensions(), dw->dimensions(),
              dy.dimensions(), sh, sw, pt, pb, pl, pr, dh, ddw, groups);
 }
 
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxOnednnConvForward, Forward,
-                              ffi::Ffi::Bind().Arg<ffi::Buffer<ffi::F32>>().Arg<ffi::Buffer<ffi::F32>>()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<ffi::F32>>().Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>() GEOMETRY_ATTRS);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxOnednnConvBackwardData, BackwardData,
-                              ffi::Ffi::Bind().Arg<ffi::Buffer<ffi::F32>>().Arg<ffi::Buffer<ffi::F32>>()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<ffi::F32>>().Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>() GEOMETRY_ATTRS);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxOnednnConvBackwardWeights, BackwardWeights,
-                              ffi::Ffi::Bind().Arg<ffi::Buffer<ffi::F32>>().Arg<ffi::Buffer<ffi::F32>>()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<ffi::F32>>().Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>() GEOMETRY_ATTRS);
 
 // The oneDNN version the extension was built against, for `cnnjax.backend.configuration()`.
