@@ -55,15 +55,15 @@ def main() -> None:
         pad = (k - 1) // 2
         geometry = conv_module._Geometry((s, s), ((pad, pad), (pad, pad)), (1, 1), 1)
         routes = {
-            "lax": lambda a, b: conv_module._conv(a, b, geometry),
-            "onednn": lambda a, b: onednn.conv(a, b, geometry.strides, geometry.pairs, geometry.dilations, 1),
+            "lax": lambda a, b, g=geometry: conv_module._conv(a, b, g),
+            "onednn": lambda a, b, g=geometry: onednn.conv(a, b, g.strides, g.pairs, g.dilations, 1),
         }
         dy = jnp.asarray(rng.standard_normal(routes["lax"](x, w).shape), jnp.float32)
         timed = {}
         for route, f in routes.items():
             timed[("forward", route)] = jax.jit(f)
-            timed[("bwd-data", route)] = jax.jit(lambda a, b, f=f: jax.vjp(lambda z: f(z, b), a)[1](dy)[0])
-            timed[("bwd-wgt", route)] = jax.jit(lambda a, b, f=f: jax.vjp(lambda z: f(a, z), b)[1](dy)[0])
+            timed[("bwd-data", route)] = jax.jit(lambda a, b, f=f, dy=dy: jax.vjp(lambda z: f(z, b), a)[1](dy)[0])
+            timed[("bwd-wgt", route)] = jax.jit(lambda a, b, f=f, dy=dy: jax.vjp(lambda z: f(a, z), b)[1](dy)[0])
         times = {key: [] for key in timed}
         for fn in timed.values():
             jax.block_until_ready(fn(x, w))

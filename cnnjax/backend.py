@@ -100,6 +100,7 @@ class Profile:
     xla_flags: Mapping[str, str]  # flag name (without '--') -> value, added to XLA_FLAGS by `configure`
     kernel_gradient_route: bool  # conv's kernel gradient through `_kernel_tangent_cpu`
     tiled_max_pool: bool  # stride == window, unpadded max pooling as reshape + max
+    onednn_conv: bool = False  # 2-D float32 conv on oneDNN's primitives (`cnnjax.functional.onednn`) on CPU
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)  # variables `configure` sets, for the
     # libraries XLA calls that read their settings from the environment (once, when first used)
 
@@ -113,6 +114,7 @@ PROFILES: dict[str, Profile] = {
         },
         kernel_gradient_route=True,
         tiled_max_pool=True,
+        onednn_conv=True,
     ),
     "portable": Profile(
         xla_flags={
@@ -271,7 +273,9 @@ def configuration() -> dict[str, Any]:
       {'profile': the configured name, or None (never configured: the "xla" row), 'xla_flags': $XLA_FLAGS,
       'xla_flags_added': the flags `configure` added to it, 'environment': the profile's environment variables
       as they are ({name: value}, None where unset), 'environment_added': those `configure` set ('NAME=value'),
-      'kernel_gradient_route' and 'tiled_max_pool': the CPU formulations in effect}.
+      'kernel_gradient_route' and 'tiled_max_pool': the CPU formulations in effect, 'onednn_conv': whether 2-D
+      float32 convolutions run on oneDNN's primitives (the profile asks for them, the extension is built and has
+      not failed to load)}.
     """
     active = _profile(None)
     return {
@@ -282,7 +286,25 @@ def configuration() -> dict[str, Any]:
         "environment_added": [] if _configured is None else list(_configured.environment_added),
         "kernel_gradient_route": active.kernel_gradient_route,
         "tiled_max_pool": active.tiled_max_pool,
+        "onednn_conv": active.onednn_conv and _onednn_conv_usable(),
     }
+
+
+def _onednn_conv_usable() -> bool:
+    """The oneDNN convolution's extension is built and, if cnnjax tried to load it, loaded (without loading it)."""
+    from pathlib import Path
+
+    module = sys.modules.get("cnnjax.functional.onednn")
+    if module is not None:
+        return module.status()["loaded"] is not False and module.LIBRARY.exists()
+    return (Path(__file__).parent / "functional" / "_build" / "onednn_conv.so").exists()
+
+
+def onednn_conv(backend: str, profile: str | None = None) -> bool:
+    """Whether conv may run on oneDNN's primitives (`cnnjax.functional.onednn`) on `backend` under `profile` (None:
+    the process's): on CPU where the profile asks for it ("fast"), elsewhere never. Whether a given convolution
+    does: `cnnjax.functional.conv._onednn_route`."""
+    return backend == "cpu" and _profile(profile).onednn_conv
 
 
 def kernel_gradient_route(backend: str, profile: str | None = None) -> bool:

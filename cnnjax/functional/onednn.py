@@ -9,7 +9,7 @@ does, so `grad`, `jvp`, `hessian` and `vmap` compose with them:
 
 (conv's transpose in x is backward_data, in w backward_weights; backward_data's in dy is conv, in w
 backward_weights; backward_weights's in x is backward_data, in dy conv.) On CPU each lowers to a custom call of
-`onednn_conv.cc` (built by scripts/setup.sh into `_onednn_conv.so` next to this file); on any other platform to
+`onednn_conv.cc` (built by scripts/setup.sh into `_build/onednn_conv.so` next to this file); on any other platform to
 the lax formulation, which is also the reference the tests compare with. vmap folds a batched activation operand
 into the convolution's batch when the other operand is unbatched, else maps the primitive over the batch
 (`lax.map`: per-example kernel gradients, a batched kernel).
@@ -37,7 +37,7 @@ from jax import lax
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-LIBRARY = pathlib.Path(__file__).with_name("_onednn_conv.so")
+LIBRARY = pathlib.Path(__file__).parent / "_build" / "onednn_conv.so"  # not importable: no module
 SOURCE = pathlib.Path(__file__).with_name("onednn_conv.cc")
 _TARGETS = {
     "forward": "cnnjax_onednn_conv_forward",
@@ -58,7 +58,7 @@ _error: str | None = None
 
 
 def available() -> bool:
-    """Whether the custom calls are registered: loads `_onednn_conv.so` and registers its three targets on the
+    """Whether the custom calls are registered: loads `LIBRARY` and registers its three targets on the
     first call; when that fails, warns once (what is missing, how to build it) and returns False from then on."""
     global _loaded, _version, _error
     if _loaded is not None:
@@ -283,4 +283,3 @@ def _batch(primitive, folded_operand, shape_param):
 _batch(conv_p, 0, None)
 _batch(backward_data_p, 0, "x_shape")
 _batch(backward_weights_p, 0, "w_shape")
-
