@@ -62,15 +62,24 @@ RuntimeError (and changes nothing) unless the flags are in XLA_FLAGS already. A 
 variable already in the environment, keeps the user's value (e.g.
 `XLA_FLAGS=--xla_cpu_experimental_onednn_custom_call=false`).
 
-Kernel-gradient route (`kernel_gradient_route`): conv's kernel gradient runs on Eigen, one convolution per feature
-group (`cnnjax.functional.conv._kernel_tangent_cpu`, which cites its measurements). Chosen per platform when a
-program is lowered (`lax.platform_dependent`).
+oneDNN convolution (`onednn_conv`, "fast" only): 2-D float32 convolutions -- forward, input gradient and kernel
+gradient -- run on oneDNN's NHWC primitives as `jax.ffi` custom calls (`cnnjax.functional.onednn`, built by
+scripts/setup.sh; where it is not built, cnnjax warns once and keeps the lax formulations below). Each call cuts the
+batch into one slice per thread of XLA's intra-op pool and runs oneDNN single-threaded on each: GNU OpenMP's own
+threads, oneDNN's default, competed with XLA's pool on 2 cores and ran 2-5x slower than XLA's own convolutions.
+The kernel gradient sums the slices' partial gradients in a fixed order, so its bits depend on the pool's size
+(the core count) as well as on the CPU. Chosen per platform when a program is lowered (the primitives lower to the
+lax formulation on other platforms). "portable" keeps XLA's own paths.
+
+Kernel-gradient route (`kernel_gradient_route`): for the convolutions the oneDNN convolution does not take, conv's
+kernel gradient runs on Eigen, one convolution per feature group (`cnnjax.functional.conv._kernel_tangent_cpu`,
+which cites its measurements). Chosen per platform when a program is lowered (`lax.platform_dependent`).
 
 Tiled max pool (`tiled_max_pool`): max pooling with stride == window and no padding as a reshape + max, whose
 gradient is an elementwise mask instead of XLA:CPU's slower select-and-scatter loop
 (`cnnjax.functional.pool._tiled_max_pool`). Chosen when tracing, by `jax.default_backend()`.
 
-Both formulations are for XLA:CPU; on GPU and TPU every profile runs the plain formulations, and their backends
+These formulations are for XLA:CPU; on GPU and TPU every profile runs the plain formulations, and their backends
 ignore the XLA:CPU flags.
 
 Steps per call (`steps_per_call`): on CPU, short training steps run several to a compiled call. It follows the
