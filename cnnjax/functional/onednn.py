@@ -116,13 +116,7 @@ def conv(
     dilations: Sequence[int],
     groups: int,
 ) -> jax.Array:
-    """conv(x, w) on the primitives: NHWC x, HWIO w, float32 (see `supports`).
-
-    A kernel axis of size 1 is given dilation 1 (the same convolution): oneDNN 3.2's backward-weights primitive
-    returned wrong kernel gradients for a 2x1 kernel dilated (1, 2) with padding (found by a randomised comparison
-    with lax; tests/functional/test_onednn_conv.py keeps the case).
-    """
-    dilations = tuple(1 if k == 1 else d for k, d in zip(w.shape[:2], dilations))
+    """conv(x, w) on the primitives: NHWC x, HWIO w, float32 (see `supports`)."""
     return conv_p.bind(x, w, **_geometry(strides, padding, dilations, groups))
 
 

@@ -33,11 +33,17 @@ CASES = [
     (4, (12, 12), 6, 6, 3, 1, "SAME", 2, 1),
     (2, (16, 16), 8, 8, 3, 2, ((1, 0), (1, 0)), (2, 1), 8),  # depthwise
     (5, (8, 8), 16, 32, 3, 1, "SAME", 1, 1),
-    (1, (10, 6), 3, 1, (2, 1), (3, 1), ((3, 4), (2, 1)), (1, 2), 1),  # oneDNN's wrong kernel gradient (onednn.conv)
+    (1, (10, 6), 3, 1, (2, 1), (3, 1), ((3, 4), (2, 1)), (1, 2), 1),  # a dilated axis of size 1: see _lax
 ]
 
 
 def _lax(x, w, *, stride, padding, dilation, groups):
+    # A kernel axis of size 1 is given dilation 1, the same convolution: with XLA:CPU's oneDNN rewriter (the "fast"
+    # profile's --xla_cpu_experimental_onednn_custom_call=true), jax.grad of lax.conv_general_dilated returns a wrong
+    # kernel gradient for a 2x1 kernel dilated (1, 2), stride (3, 1), padding ((3, 4), (2, 1)) (finite differences
+    # and XLA's default flags agree with the undilated kernel and with the oneDNN convolution).
+    nd = w.ndim - 2
+    dilation = tuple(1 if k == 1 else d for k, d in zip(w.shape[:nd], conv_module.as_tuple(dilation, nd, "dilation")))
     return conv_module._lax_conv(x, w, _geometry(x, w, stride, padding, dilation, groups))
 
 
