@@ -252,34 +252,31 @@ def _fold(x, dim):
     return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), x.shape[0]
 
 
-def _batch(primitive, folded_operand, shape_param):
-    """vmap: with only the activation operand `folded_operand` (0 or 1) batched, one call on the batch merged into
-    N; otherwise `lax.map` over the batch (one call per batch element)."""
+def _batch(primitive, shape_param=None, foldable=True):
+    """vmap: with only the first (activation) operand batched and `foldable`, one call on the batch merged into N
+    (`shape_param`, the output's shape parameter, scaled to match); otherwise `lax.map` over the batch (one call
+    per batch element: per-example kernel gradients, batched kernels)."""
 
     def rule(args, dims, **params):
-        a, b = args
-        da, db = dims
-        if (da, db)[1 - folded_operand] is None and shape_param != "w_shape":
-            operand, size = _fold(args[folded_operand], dims[folded_operand])
-            folded = [a, b]
-            folded[folded_operand] = operand
-            if shape_param == "x_shape":
-                params = {**params, "x_shape": (size * params["x_shape"][0], *params["x_shape"][1:])}
-            out = primitive.bind(*folded, **params)
+        if foldable and dims[1] is None:
+            operand, size = _fold(args[0], dims[0])
+            if shape_param is not None:
+                shape = params[shape_param]
+                params = {**params, shape_param: (size * shape[0], *shape[1:])}
+            out = primitive.bind(operand, args[1], **params)
             return out.reshape(size, out.shape[0] // size, *out.shape[1:]), 0
         mapped = [d is not None for d in dims]
         moved = [jnp.moveaxis(v, d, 0) if m else v for v, d, m in zip(args, dims, mapped)]
 
         def one(sliced):
             it = iter(sliced)
-            operands = [next(it) if m else v for v, m in zip(moved, mapped)]
-            return primitive.bind(*operands, **params)
+            return primitive.bind(*(next(it) if m else v for v, m in zip(moved, mapped)), **params)
 
         return lax.map(one, [v for v, m in zip(moved, mapped) if m]), 0
 
     batching.primitive_batchers[primitive] = rule
 
 
-_batch(conv_p, 0, None)
-_batch(backward_data_p, 0, "x_shape")
-_batch(backward_weights_p, 0, "w_shape")
+_batch(conv_p)
+_batch(backward_data_p, "x_shape")
+_batch(backward_weights_p, foldable=False)
