@@ -38,14 +38,13 @@ fi
 onednn_source=cnnjax/functional/onednn_conv.cc onednn_library=cnnjax/functional/_build/onednn_conv.so
 if [ ! -f "$onednn_library" ] || [ "$onednn_source" -nt "$onednn_library" ]; then
   if onednn_log=$(
-    set -e
-    .venv/bin/python -m pip install -q onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0 2>&1
-    jax_include=$(.venv/bin/python -c 'import jax; print(jax.ffi.include_dir())')
-    venv=$(cd .venv && pwd)
-    mkdir -p "$(dirname "$onednn_library")"
-    g++ -O2 -std=c++17 -fPIC -shared -isystem "$jax_include" -isystem "$venv/include" "$onednn_source" \
-      -o "$onednn_library.tmp" -L"$venv/lib" -ldnnl -lgomp -Wl,-rpath,"$venv/lib" 2>&1
-    mv "$onednn_library.tmp" "$onednn_library"
+    # (set -e does not apply inside an if condition: each step is chained)
+    .venv/bin/python -m pip install -q onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0 2>&1 &&
+      jax_include=$(.venv/bin/python -c 'import jax; print(jax.ffi.include_dir())' 2>&1) &&
+      venv=$(cd .venv && pwd) && mkdir -p "$(dirname "$onednn_library")" &&
+      g++ -O2 -std=c++17 -fPIC -shared -isystem "$jax_include" -isystem "$venv/include" "$onednn_source" \
+        -o "$onednn_library.tmp" -L"$venv/lib" -ldnnl -lgomp -Wl,-rpath,"$venv/lib" 2>&1 &&
+      mv "$onednn_library.tmp" "$onednn_library"
   ); then
     echo "setup: built the oneDNN convolution ($onednn_library)"
   else

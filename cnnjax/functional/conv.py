@@ -154,7 +154,11 @@ def _onednn_route(x: jax.Array, w: jax.Array, g: _Geometry) -> bool:
     and once the extension has loaded (`onednn.available`, which warns once when it cannot). The primitives lower to
     custom calls on CPU and to the lax formulation on other platforms; the rest of the convolutions, 1-D and 3-D,
     other dtypes, negative padding, keep `_conv`."""
-    return backend.onednn_conv("cpu") and onednn.supports(x, w, g.pairs, g.groups) and onednn.available()
+    return (
+        backend.onednn_conv("cpu")
+        and onednn.supports(x, w, g.pairs, g.groups)
+        and onednn.available(warn=jax.default_backend() == "cpu")  # elsewhere the primitives lower to lax anyway
+    )
 
 
 class _Geometry(NamedTuple):

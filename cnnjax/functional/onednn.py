@@ -57,9 +57,10 @@ _version: str | None = None
 _error: str | None = None
 
 
-def available() -> bool:
+def available(warn: bool = True) -> bool:
     """Whether the custom calls are registered: loads `LIBRARY` and registers its three targets on the
-    first call; when that fails, warns once (what is missing, how to build it) and returns False from then on."""
+    first call; when that fails, warns once (what is missing, how to build it; unless `warn` is False) and returns
+    False from then on."""
     global _loaded, _version, _error
     if _loaded is not None:
         return _loaded
@@ -78,12 +79,13 @@ def available() -> bool:
         except (OSError, AttributeError) as error:
             _error = str(error)
             _loaded = False
-            warnings.warn(
-                f"cnnjax: the oneDNN convolution is unavailable ({_error}); conv runs its lax formulation. "
-                "Build it with `bash scripts/setup.sh` (needs g++ and the onednn-devel-cpu-gomp wheel)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+            if warn:
+                warnings.warn(
+                    f"cnnjax: the oneDNN convolution is unavailable ({_error}); conv runs its lax formulation. "
+                    "Build it with `bash scripts/setup.sh` (needs g++ and the onednn-devel-cpu-gomp wheel)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         return _loaded
 
 
