@@ -62,15 +62,24 @@ RuntimeError (and changes nothing) unless the flags are in XLA_FLAGS already. A 
 variable already in the environment, keeps the user's value (e.g.
 `XLA_FLAGS=--xla_cpu_experimental_onednn_custom_call=false`).
 
-Kernel-gradient route (`kernel_gradient_route`): conv's kernel gradient runs on Eigen, one convolution per feature
-group (`cnnjax.functional.conv._kernel_tangent_cpu`, which cites its measurements). Chosen per platform when a
-program is lowered (`lax.platform_dependent`).
+oneDNN convolution (`onednn_conv`, "fast" only): 2-D float32 convolutions -- forward, input gradient and kernel
+gradient -- run on oneDNN's NHWC primitives as `jax.ffi` custom calls (`cnnjax.functional.onednn`, built by
+scripts/setup.sh; where it is not built, cnnjax warns once and keeps the lax formulations below). Each call cuts the
+batch into one slice per thread of XLA's intra-op pool and runs oneDNN single-threaded on each: GNU OpenMP's own
+threads, oneDNN's default, competed with XLA's pool on 2 cores and ran 2-5x slower than XLA's own convolutions.
+The kernel gradient sums the slices' partial gradients in a fixed order, so its bits depend on the pool's size
+(the core count) as well as on the CPU. Chosen per platform when a program is lowered (the primitives lower to the
+lax formulation on other platforms). "portable" keeps XLA's own paths.
+
+Kernel-gradient route (`kernel_gradient_route`): for the convolutions the oneDNN convolution does not take, conv's
+kernel gradient runs on Eigen, one convolution per feature group (`cnnjax.functional.conv._kernel_tangent_cpu`,
+which cites its measurements). Chosen per platform when a program is lowered (`lax.platform_dependent`).
 
 Tiled max pool (`tiled_max_pool`): max pooling with stride == window and no padding as a reshape + max, whose
 gradient is an elementwise mask instead of XLA:CPU's slower select-and-scatter loop
 (`cnnjax.functional.pool._tiled_max_pool`). Chosen when tracing, by `jax.default_backend()`.
 
-Both formulations are for XLA:CPU; on GPU and TPU every profile runs the plain formulations, and their backends
+These formulations are for XLA:CPU; on GPU and TPU every profile runs the plain formulations, and their backends
 ignore the XLA:CPU flags.
 
 Steps per call (`steps_per_call`): on CPU, short training steps run several to a compiled call. It follows the
@@ -100,6 +109,7 @@ class Profile:
     xla_flags: Mapping[str, str]  # flag name (without '--') -> value, added to XLA_FLAGS by `configure`
     kernel_gradient_route: bool  # conv's kernel gradient through `_kernel_tangent_cpu`
     tiled_max_pool: bool  # stride == window, unpadded max pooling as reshape + max
+    onednn_conv: bool = False  # 2-D float32 conv on oneDNN's primitives (`cnnjax.functional.onednn`) on CPU
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)  # variables `configure` sets, for the
     # libraries XLA calls that read their settings from the environment (once, when first used)
 
@@ -113,6 +123,7 @@ PROFILES: dict[str, Profile] = {
         },
         kernel_gradient_route=True,
         tiled_max_pool=True,
+        onednn_conv=True,
     ),
     "portable": Profile(
         xla_flags={
@@ -271,7 +282,9 @@ def configuration() -> dict[str, Any]:
       {'profile': the configured name, or None (never configured: the "xla" row), 'xla_flags': $XLA_FLAGS,
       'xla_flags_added': the flags `configure` added to it, 'environment': the profile's environment variables
       as they are ({name: value}, None where unset), 'environment_added': those `configure` set ('NAME=value'),
-      'kernel_gradient_route' and 'tiled_max_pool': the CPU formulations in effect}.
+      'kernel_gradient_route' and 'tiled_max_pool': the CPU formulations in effect, 'onednn_conv': whether 2-D
+      float32 convolutions run on oneDNN's primitives (the profile asks for them, the extension is built and has
+      not failed to load)}.
     """
     active = _profile(None)
     return {
@@ -282,7 +295,25 @@ def configuration() -> dict[str, Any]:
         "environment_added": [] if _configured is None else list(_configured.environment_added),
         "kernel_gradient_route": active.kernel_gradient_route,
         "tiled_max_pool": active.tiled_max_pool,
+        "onednn_conv": active.onednn_conv and _onednn_conv_usable(),
     }
+
+
+def _onednn_conv_usable() -> bool:
+    """The oneDNN convolution's extension is built and, if cnnjax tried to load it, loaded (without loading it)."""
+    from pathlib import Path
+
+    module = sys.modules.get("cnnjax.functional.onednn")
+    if module is not None:
+        return module.status()["loaded"] is not False and module.LIBRARY.exists()
+    return (Path(__file__).parent / "functional" / "_build" / "onednn_conv.so").exists()
+
+
+def onednn_conv(backend: str, profile: str | None = None) -> bool:
+    """Whether conv may run on oneDNN's primitives (`cnnjax.functional.onednn`) on `backend` under `profile` (None:
+    the process's): on CPU where the profile asks for it ("fast"), elsewhere never. Whether a given convolution
+    does: `cnnjax.functional.conv._onednn_route`."""
+    return backend == "cpu" and _profile(profile).onednn_conv
 
 
 def kernel_gradient_route(backend: str, profile: str | None = None) -> bool:

@@ -32,6 +32,27 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" !
   echo "$extras" > "$stamp"
 fi
 
+# The oneDNN convolution (cnnjax/functional/onednn_conv.cc -> _build/onednn_conv.so): oneDNN 3.2 from PyPI (CPU only, GNU
+# OpenMP), compiled with g++ against jax's FFI headers. Rebuilt only when the source is newer than the library; when
+# it cannot be built, one line says so and cnnjax runs its lax convolutions.
+onednn_source=cnnjax/functional/onednn_conv.cc onednn_library=cnnjax/functional/_build/onednn_conv.so
+if [ ! -f "$onednn_library" ] || [ "$onednn_source" -nt "$onednn_library" ]; then
+  if onednn_log=$(
+    # (set -e does not apply inside an if condition: each step is chained)
+    .venv/bin/python -m pip install -q onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0 2>&1 &&
+      jax_include=$(.venv/bin/python -c 'import jax; print(jax.ffi.include_dir())' 2>&1) &&
+      venv=$(cd .venv && pwd) && mkdir -p "$(dirname "$onednn_library")" &&
+      g++ -O2 -std=c++17 -fPIC -shared -isystem "$jax_include" -isystem "$venv/include" "$onednn_source" \
+        -o "$onednn_library.tmp" -L"$venv/lib" -ldnnl -lgomp -Wl,-rpath,"$venv/lib" 2>&1 &&
+      mv "$onednn_library.tmp" "$onednn_library"
+  ); then
+    echo "setup: built the oneDNN convolution ($onednn_library)"
+  else
+    rm -f "$onednn_library.tmp"
+    echo "setup: the oneDNN convolution did not build, cnnjax will use lax convolutions (needs g++ and the onednn-devel-cpu-gomp 2023.2.0 wheel): $(printf '%s' "$onednn_log" | grep -m1 -iE 'error|not found|no matching' || printf '%s' "$onednn_log" | tail -n1)"
+  fi
+fi
+
 fmnist_dir=${CNNJAX_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 if [ ! -f "$fmnist_dir/train-images-idx3-ubyte.gz" ] && [ ! -f "$fmnist_dir/train-images-idx3-ubyte" ]; then
   if [ -z "${CNNJAX_FASHION_MNIST_DIR:-}" ] && command -v apt-get >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 user's, before JAX starts a backend, recorded), chosen by flag > config > CNNJAX_PROFILE > the command's default,
 checked against a config's numerics, CPU formulations gated by backend, and an import that changes nothing."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -224,7 +225,9 @@ def _kernel_gradient_text(platform: str) -> str:
     return jax.jit(grad).trace(w).lower(lowering_platforms=(platform,)).as_text()
 
 
-def test_conv_kernel_gradient_route_is_lowered_for_cpu_only():
+def test_conv_kernel_gradient_route_is_lowered_for_cpu_only(monkeypatch):
+    # the lax formulation's route (the oneDNN convolution, which replaces it where built: test_onednn_conv.py)
+    monkeypatch.setattr(importlib.import_module("cnnjax.functional.conv"), "_onednn_route", lambda *_: False)
     # the route: x padded one more pixel, kept by an optimisation barrier, convolved with padding -1
     assert "optimization_barrier" in _kernel_gradient_text("cpu")
     for other in ("cuda", "rocm", "tpu"):

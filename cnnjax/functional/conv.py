@@ -1,5 +1,8 @@
 """Convolutions on `jax.lax.conv_general_dilated`: NHWC activations, HWIO kernels (1-D, 2-D and 3-D).
 
+Under the "fast" profile, 2-D float32 convolutions run on oneDNN's NHWC primitives instead, as custom calls
+(`cnnjax.functional.onednn`, `_onednn_route`); the lax formulation is their reference and fallback.
+
 As in every deep learning library, "convolution" here is cross-correlation: the kernel is not flipped. The
 mathematical convolution of the notes is `conv(x, flip(w), padding=k - 1)` (see `tests/functional`).
 """
@@ -18,6 +21,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from cnnjax import backend
+from cnnjax.functional import onednn
 from cnnjax.functional.checks import (
     Padding,
     Window,
@@ -139,7 +143,22 @@ def conv(
     """
     _, strides, dilations, pairs = _prepare(x, w, b, stride, padding, dilation, groups)
     geometry = _Geometry(tuple(strides), tuple(tuple(p) for p in pairs), tuple(dilations), groups)
+    if _onednn_route(x, w, geometry):
+        return _add_bias(onednn.conv(x, w, geometry.strides, geometry.pairs, geometry.dilations, groups), b)
     return _add_bias(_conv(x, w, geometry), b)
+
+
+def _onednn_route(x: jax.Array, w: jax.Array, g: _Geometry) -> bool:
+    """Whether conv runs on oneDNN's primitives (`cnnjax.functional.onednn`): where the process's profile asks for
+    it (`cnnjax.backend.onednn_conv`), for the convolutions they take (2-D, float32, padding >= 0: `onednn.supports`)
+    and once the extension has loaded (`onednn.available`, which warns once when it cannot). The primitives lower to
+    custom calls on CPU and to the lax formulation on other platforms; the rest of the convolutions, 1-D and 3-D,
+    other dtypes, negative padding, keep `_conv`."""
+    return (
+        backend.onednn_conv("cpu")
+        and onednn.supports(x, w, g.pairs, g.groups)
+        and onednn.available(warn=jax.default_backend() == "cpu")  # elsewhere the primitives lower to lax anyway
+    )
 
 
 class _Geometry(NamedTuple):

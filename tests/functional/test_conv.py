@@ -1,5 +1,6 @@
 """conv, conv_transpose, locally_connected, conv_matrix, conv_output_size and linear against NumPy references."""
 
+import importlib
 import itertools
 
 import chex
@@ -343,16 +344,23 @@ def test_conv_derivatives_equal_lax_conv_general_dilated(
     chex.assert_trees_all_close(hvp(ours), hvp(ref), rtol=1e-4, atol=1e-4)
 
 
-def test_conv_kernel_gradient_is_left_to_eigen_under_the_fast_profile():
-    # Under the "fast" profile (tests/conftest.py), oneDNN takes the forward and input-gradient convolutions; the
-    # kernel gradient must stay an XLA convolution (Eigen), where it measured several times faster.
+@pytest.fixture
+def lax_route(monkeypatch):
+    """conv's lax formulation, as without the oneDNN convolution (tests/functional/test_onednn_conv.py tests that)."""
+    monkeypatch.setattr(importlib.import_module("cnnjax.functional.conv"), "_onednn_route", lambda *_: False)
+
+
+def test_conv_kernel_gradient_is_left_to_eigen_under_the_fast_profile(lax_route):
+    # Under the "fast" profile (tests/conftest.py), XLA's oneDNN rewriter takes the lax formulation's forward and
+    # input-gradient convolutions; the kernel gradient must stay an XLA convolution (Eigen), where it measured
+    # several times faster.
     x, w = jnp.ones((4, 8, 8, 3)), jnp.ones((3, 3, 3, 5))
     hlo = jax.jit(jax.grad(lambda x, w: jnp.sum(F.conv(x, w) ** 2), (0, 1))).lower(x, w).compile().as_text()
     assert hlo.count("__onednn$convolution") == 2  # forward, input gradient
     assert len([line for line in hlo.splitlines() if " convolution(" in line]) == 1  # the kernel gradient
 
 
-def test_grouped_kernel_gradient_is_one_convolution_per_group_on_cpu():
+def test_grouped_kernel_gradient_is_one_convolution_per_group_on_cpu(lax_route):
     # XLA:CPU's transposed grouped convolution (batch_group_count) measured 30-35x slower than per-group kernel
     # gradients; up to MAX_SPLIT_GROUPS groups, conv's kernel tangent is one convolution per group instead.
     from cnnjax.functional.conv import MAX_SPLIT_GROUPS
