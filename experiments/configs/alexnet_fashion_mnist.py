@@ -23,8 +23,8 @@ import paper_sgd  # next to this file: the config loader puts this folder on sys
 
 ARGS = paper_sgd.ARGS
 
-# Checked on validation: not yet; no validation run of this row was made (time), nothing was tuned; the check is
-# `python -m experiments.progression tune --row alexnet` (the last 10,000 training images; never the test set).
+# Checked on validation (the last 10,000 training images, seed 0, `fast`; nothing tuned): validation accuracy
+# 0.8830 as configured, 0.8834 with model_options.lrn=False (experiments/progression/lrn_check.py, README "Findings").
 
 
 def get_config(arg: str | None = None):
