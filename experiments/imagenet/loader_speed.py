@@ -6,10 +6,10 @@ worker processes (0: 8 threads in the training process).
     python -m experiments.imagenet.loader_speed --sizes 256 --workers 0 2 --epoch 1024 --json out.json
 
 The images are synthetic JPEGs at ILSVRC-2012's typical size and compression (500 x 375 and 375 x 500, quality 90,
-smooth random content: ~100 KB each, about the dataset's average), decoded on access as tfds's array_record data
-source decodes them; reading the files from disk is not included. The figures are the host's side of the
-comparison with an accelerator's training step (img/s of `benchmarks/run.py`): the loader must deliver at least
-what the step consumes. Run it on an otherwise idle machine.
+smooth random content with sensor-like noise: ~100 KB each; ILSVRC-2012 averages ~110 KB), decoded on access as
+tfds's array_record data source decodes them; reading the files from disk is not included. The figures are the
+host's side of the comparison with an accelerator's training step (img/s of `benchmarks/run.py`): the loader must
+deliver at least what the step consumes. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class JpegSource:
             h, w = (375, 500) if i % 2 == 0 else (500, 375)
             coarse = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
             smooth = np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC), np.int16)
-            image = np.clip(smooth + rng.normal(0, 6, smooth.shape), 0, 255).astype(np.uint8)  # sensor-like noise
+            image = np.clip(smooth + rng.normal(0, 18, smooth.shape), 0, 255).astype(np.uint8)  # sensor-like noise
             buffer = io.BytesIO()
             Image.fromarray(image).save(buffer, format="JPEG", quality=90)
             self.encoded.append(buffer.getvalue())
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     jpegs = JpegSource(args.images, args.epoch)
-    kilobytes = sum(len(b) for b in jpegs.encoded) / len(jpegs) / 1024
+    kilobytes = sum(len(b) for b in jpegs.encoded) / len(jpegs.encoded) / 1024
     print(
         f"{args.epoch} reads of {args.images} synthetic JPEGs ({kilobytes:.0f} KB on average), batch {args.batch}, "
         f"{os.cpu_count()} CPUs\n"
