@@ -75,6 +75,12 @@ Kernel-gradient route (`kernel_gradient_route`): for the convolutions the oneDNN
 kernel gradient runs on Eigen, one convolution per feature group (`cnnjax.functional.conv._kernel_tangent_cpu`,
 which cites its measurements). Chosen per platform when a program is lowered (`lax.platform_dependent`).
 
+Tiled transposed convolution (`tiled_conv_transpose`, "fast" only): a 2-D `conv_transpose` whose stride equals its
+kernel size, unpadded (U-Net's 2x2/2 up-convolutions), as one matrix product and a reshape: each input pixel writes
+its own block, and the gradients are matrix products too, where XLA:CPU's transposed convolution's gradient is
+14-18x slower than the matrix products' at U-Net's shapes (`cnnjax.functional.conv._tiled_conv_transpose`). Chosen when
+tracing, by `jax.default_backend()`.
+
 Tiled max pool (`tiled_max_pool`): max pooling with stride == window and no padding as a reshape + max, whose
 gradient is an elementwise mask instead of XLA:CPU's slower select-and-scatter loop
 (`cnnjax.functional.pool._tiled_max_pool`). Chosen when tracing, by `jax.default_backend()`.
@@ -109,6 +115,7 @@ class Profile:
     xla_flags: Mapping[str, str]  # flag name (without '--') -> value, added to XLA_FLAGS by `configure`
     kernel_gradient_route: bool  # conv's kernel gradient through `_kernel_tangent_cpu`
     tiled_max_pool: bool  # stride == window, unpadded max pooling as reshape + max
+    tiled_conv_transpose: bool = False  # 2-D conv_transpose with stride == kernel as one matrix product + reshape
     onednn_conv: bool = False  # 2-D float32 conv on oneDNN's primitives (`cnnjax.functional.onednn`) on CPU
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)  # variables `configure` sets, for the
     # libraries XLA calls that read their settings from the environment (once, when first used)
@@ -124,6 +131,7 @@ PROFILES: dict[str, Profile] = {
         kernel_gradient_route=True,
         tiled_max_pool=True,
         onednn_conv=True,
+        tiled_conv_transpose=True,
     ),
     "portable": Profile(
         xla_flags={
@@ -282,9 +290,9 @@ def configuration() -> dict[str, Any]:
       {'profile': the configured name, or None (never configured: the "xla" row), 'xla_flags': $XLA_FLAGS,
       'xla_flags_added': the flags `configure` added to it, 'environment': the profile's environment variables
       as they are ({name: value}, None where unset), 'environment_added': those `configure` set ('NAME=value'),
-      'kernel_gradient_route' and 'tiled_max_pool': the CPU formulations in effect, 'onednn_conv': whether 2-D
-      float32 convolutions run on oneDNN's primitives (the profile asks for them, the extension is built and has
-      not failed to load)}.
+      'kernel_gradient_route', 'tiled_max_pool' and 'tiled_conv_transpose': the CPU formulations in effect,
+      'onednn_conv': whether 2-D float32 convolutions run on oneDNN's primitives (the profile asks for them, the
+      extension is built and has not failed to load)}.
     """
     active = _profile(None)
     return {
@@ -295,6 +303,7 @@ def configuration() -> dict[str, Any]:
         "environment_added": [] if _configured is None else list(_configured.environment_added),
         "kernel_gradient_route": active.kernel_gradient_route,
         "tiled_max_pool": active.tiled_max_pool,
+        "tiled_conv_transpose": active.tiled_conv_transpose,
         "onednn_conv": active.onednn_conv and _onednn_conv_usable(),
     }
 
@@ -320,6 +329,13 @@ def kernel_gradient_route(backend: str, profile: str | None = None) -> bool:
     """Whether conv's kernel gradient takes `_kernel_tangent_cpu` on `backend` ('cpu', 'gpu', 'cuda', 'rocm',
     'tpu') under `profile` (None: the process's): on CPU where the profile asks for it, elsewhere never."""
     return backend == "cpu" and _profile(profile).kernel_gradient_route
+
+
+def tiled_conv_transpose(backend: str, profile: str | None = None) -> bool:
+    """Whether a 2-D transposed convolution with stride == kernel size and no padding is one matrix product and a
+    reshape on `backend` under `profile` (None: the process's): on CPU where the profile asks for it ("fast"),
+    elsewhere never (`lax.conv_transpose`)."""
+    return backend == "cpu" and _profile(profile).tiled_conv_transpose
 
 
 def tiled_max_pool(backend: str, profile: str | None = None) -> bool:
