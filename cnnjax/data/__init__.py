@@ -26,7 +26,14 @@ from cnnjax.data.augment import (
 from cnnjax.data.batching import batches, epoch_indices, num_batches, padded_batches, skip, take
 from cnnjax.data.files import check_same_files, fingerprint_files
 from cnnjax.data.idx import IDX_DATASETS, find_idx_files, read_idx, write_idx
-from cnnjax.data.registry import Dataset, channel_stats, from_arrays, list_datasets, load_dataset
+from cnnjax.data.registry import (
+    Dataset,
+    channel_stats,
+    from_arrays,
+    list_datasets,
+    load_dataset,
+    resized_datasets,
+)
 from cnnjax.data.sources import ArraySource, ResizeCenterCrop, Source, TfdsSource, to_array_source
 from cnnjax.data.views import EVAL_CROPS, crop_offsets, crop_views, eval_views, five_crops, flip, rescale, ten_crops
 
@@ -69,6 +76,7 @@ __all__ = [
     "read_idx",
     "resample_boxes",
     "rescale",
+    "resized_datasets",
     "scale_jitter_crop",
     "skip",
     "take",

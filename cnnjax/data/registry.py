@@ -125,6 +125,11 @@ def list_datasets() -> tuple[str, ...]:
     return tuple(_SPECS)
 
 
+def resized_datasets() -> tuple[str, ...]:
+    """The datasets of variable-size images, resized when read: those `load_dataset` takes an `image_size` for."""
+    return tuple(sorted(name for name, spec in _SPECS.items() if spec.resize))
+
+
 def _make(
     name: str, spec: _Spec, train: Source, test: Source, class_names: tuple[str, ...] | None, files: list[Path]
 ) -> Dataset:
@@ -258,8 +263,9 @@ def load_dataset(
     spec = _SPECS[name]
     if image_size is not None:
         if not spec.resize:
-            resized = sorted(n for n, s in _SPECS.items() if s.resize)
-            raise ValueError(f"image_size: only {resized} are read at a chosen size, got image_size for {name!r}")
+            raise ValueError(
+                f"image_size: only {list(resized_datasets())} are read at a chosen size, got image_size for {name!r}"
+            )
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size: expected a size in pixels (an int >= 1), got {image_size!r}")
         spec = dataclasses.replace(spec, resize=image_size, image_shape=(image_size, image_size, spec.image_shape[2]))

@@ -206,6 +206,7 @@ def test_bad_settings_name_the_key_and_the_valid_choices(key, value, error, word
             {"optimizer.momentum": 0.5},
             ["config.optimizer.momentum", "'momentum' / 'nesterov' / 'rmsprop' optimizers", "'adamw'", "0.5"],
         ),
+        ({"image_size": 64}, ["config.image_size", "['imagenet2012', 'imagenette']", "'fashion_mnist'", "got 64"]),
         (
             {"optimizer.name": "sgd", "optimizer.weight_decay": 0.0, "optimizer.b2": 0.5},
             ["config.optimizer.b2", "'adam' / 'adamw'", "'sgd'", "0.5"],

@@ -184,6 +184,11 @@ def validate(
     for key, valid in choices:
         if flat[key] not in valid:
             raise ValueError(f"config.{key}: expected one of {list(valid)}, got {flat[key]!r}")
+    if config.image_size and not dataset_given and config.dataset not in datalib.resized_datasets():
+        raise ValueError(
+            f"config.image_size: only {list(datalib.resized_datasets())} are read at a chosen size; expected 0 for "
+            f"{config.dataset!r}, got {config.image_size!r}"
+        )
     if config.optimizer.weight_decay and config.optimizer.name != "adamw":
         raise ValueError(
             f"config.optimizer.weight_decay: decoupled weight decay is AdamW's; for {config.optimizer.name!r} set "
