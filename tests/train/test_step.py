@@ -181,16 +181,21 @@ def test_eval_views_of_a_position_blind_model_give_the_one_view_figures():
     )
 
 
-def test_ten_crop_evaluation_averages_the_softmax_of_the_ten_crops():
-    dataset = tiny_dataset()
+def _ten_crops():
+    """(batch of 8 tiny images, TinyNet, its ten-crop preprocess of 6 x 6 crops, an initial state)."""
     augment = configlib.default_config().augment
     augment.crop_size = 6
     images, labels = tiny_arrays(8)
     batch = {"image": jnp.asarray(images), "label": jnp.asarray(labels), "mask": jnp.ones(8, bool)}
     model = TinyNet()
-    preprocess = make_preprocess(augment, dataset, eval_crops="ten")
-    sums = _evaluate(model, preprocess, batch)
+    preprocess = make_preprocess(augment, tiny_dataset(), eval_crops="ten")
     state = create_train_state(model, optax.sgd(0.1), root_key(0), preprocess.input_shape)
+    return batch, model, preprocess, state
+
+
+def test_ten_crop_evaluation_averages_the_softmax_of_the_ten_crops():
+    batch, model, preprocess, state = _ten_crops()
+    sums = _evaluate(model, preprocess, batch)
     crops = jnp.stack([preprocess.normalize(v) for v in preprocess.views(batch["image"])])
     probs = jnp.mean(jnp.stack([jax.nn.softmax(model.apply({"params": state.params}, c)) for c in crops]), axis=0)
     expected = -jnp.log(probs[jnp.arange(8), batch["label"]]).sum()
@@ -199,14 +204,7 @@ def test_ten_crop_evaluation_averages_the_softmax_of_the_ten_crops():
 
 
 def test_views_in_passes_give_the_same_sums_in_less_memory():
-    dataset = tiny_dataset()
-    augment = configlib.default_config().augment
-    augment.crop_size = 6
-    images, labels = tiny_arrays(8)
-    batch = {"image": jnp.asarray(images), "label": jnp.asarray(labels), "mask": jnp.ones(8, bool)}
-    model = TinyNet()
-    preprocess = make_preprocess(augment, dataset, eval_crops="ten")
-    state = create_train_state(model, optax.sgd(0.1), root_key(0), preprocess.input_shape)
+    batch, model, preprocess, state = _ten_crops()
     compiled = {
         k: jax.jit(functools.partial(eval_step, model=model, task=CLASSIFY, preprocess=preprocess, views_per_pass=k))
         .lower(state, batch)
