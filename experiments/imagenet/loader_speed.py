@@ -67,13 +67,29 @@ def images_per_sec(source: data.Source, batch_size: int, workers: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 480, 512], help="config.image_size values")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="config.data_workers values")
-    parser.add_argument("--images", type=int, default=256, help="distinct synthetic JPEGs")
-    parser.add_argument("--epoch", type=int, default=3072, help="images read per measurement (cycling)")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--sizes", type=_positive, nargs="+", default=[256, 480, 512], help="config.image_size values")
+    parser.add_argument(
+        "--workers", type=_non_negative, nargs="+", default=[0, 1, 2], help="config.data_workers values"
+    )
+    parser.add_argument("--images", type=_positive, default=256, help="distinct synthetic JPEGs")
+    parser.add_argument("--epoch", type=_positive, default=3072, help="images read per measurement (cycling)")
+    parser.add_argument("--batch", type=_positive, default=64)
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     jpegs = JpegSource(args.images, args.epoch)

@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path, help="holds <row>_on and <row>_off workdirs")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        parser.error(
+            f"folder: expected a folder holding alexnet_on, alexnet_off, zfnet_on, zfnet_off, got {args.folder}"
+        )
     result = {}
     print("| row | LRN | validation accuracy | validation loss | divisor / 2^0.75: 1% / 50% / 99% / 99.9% quantiles |")
     print("|---|---|---|---|---|")
