@@ -22,13 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable from any directory
 
 
-WORKLOAD_NAMES = ("lenet5", "resnet20", "resnet20_28", "resnet50")  # benchmarks/run.py's WORKLOADS
+from benchmarks.run import WORKLOADS, _random_dataset, build_setup
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--workload", default="resnet20", choices=WORKLOAD_NAMES, help="a workload of benchmarks/run.py"
+        "--workload", default="resnet20", choices=sorted(WORKLOADS), help="a workload of benchmarks/run.py"
     )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=5)
@@ -38,8 +38,6 @@ def main() -> None:
 
     backend.configure("fast")
     import jax
-
-    from benchmarks.run import WORKLOADS, _random_dataset, build_setup
 
     conv_module = importlib.import_module("cnnjax.functional.conv")
     workload = WORKLOADS[args.workload]
