@@ -234,6 +234,10 @@ ffi::Error Run(ffi::ThreadPool& pool, Kind kind, float* x, float* w, float* y, f
   if (groups < 1 || g.c != wd[2] * groups || g.o != wd[3] || g.o % groups || yd[0] != g.n) {
     return ffi::Error::InvalidArgument("onednn conv: inconsistent shapes");
   }
+  // Before any primitive is created on this thread: oneDNN fixes a primitive's thread count (and with it how the
+  // kernel gradient's reduction is split) when it creates it, so a primitive created under GNU OpenMP's default
+  // team would give other bits than one created single-threaded, depending on which thread created it first.
+  single_threaded();
   const int64_t count = std::max<int64_t>(1, std::min(pool.num_threads(), g.n));
   const int64_t base = g.n / count, extra = g.n % count;
   auto first = [&](int64_t i) { return i * base + std::min(i, extra); };
