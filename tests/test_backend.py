@@ -5,6 +5,7 @@ checked against a config's numerics, CPU formulations gated by backend, and an i
 import importlib
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -120,6 +121,34 @@ def test_a_users_environment_variable_keeps_its_value():
         **{name: "AVX512_CORE"},
     )
     assert record["environment"] == {name: "AVX512_CORE"} and record["environment_added"] == []
+
+
+FAULTS_PER_CALL = """
+import json, resource
+from cnnjax import backend
+record = backend.configure({profile!r})
+import jax, jax.numpy as jnp
+x = jnp.ones((4096, 4096))  # 64 MiB: the reversed exp below is a 64-MiB temporary buffer of each call
+f = jax.jit(lambda x: jnp.sum(jnp.exp(x)[::-1] @ x[:8].T))
+for _ in range(10):
+    f(x).block_until_ready()
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    f(x).block_until_ready()
+print(json.dumps([record["host_memory_retained"], (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 5]))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the malloc settings are glibc's")
+@pytest.mark.parametrize(
+    "profile, tunables, retained",
+    [("fast", "", True), ("portable", "", True), ("xla", "", False), ("fast", "glibc.malloc.tcache_count=7", False)],
+)
+def test_retained_host_memory_stops_each_call_page_faulting_its_temporary_buffer(profile, tunables, retained):
+    # 64 MiB = 16,384 pages; glibc's defaults mmap and unmap the buffer at each call, so each call faults it in
+    recorded, faults = _json(FAULTS_PER_CALL.format(profile=profile), GLIBC_TUNABLES=tunables)
+    assert recorded == retained
+    assert faults < 1_000 if retained else faults > 10_000
 
 
 def test_configure_after_a_backend_started_raises_and_names_the_fix():
