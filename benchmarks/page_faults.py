@@ -1,5 +1,5 @@
 """The training step with glibc's malloc as `cnnjax.backend.configure` sets it (freed memory kept for reuse) and
-with glibc's defaults, in alternating processes: milliseconds and minor page faults per step.
+with glibc's defaults, in alternating processes: milliseconds and minor page faults per step, peak resident memory.
 
     .venv/bin/python benchmarks/page_faults.py --workload resnet20 --rounds 4 \
         --json benchmarks/results/page_faults_resnet20.json
@@ -10,7 +10,7 @@ memory"). Each round runs one process per arm (the order alternating): the step 
 step per call, --warmup steps, then --steps timed steps. The "glibc defaults" arm sets
 GLIBC_TUNABLES=glibc.malloc.tcache_count=7 (glibc's default value), which `configure` reads as the user's own malloc
 settings and leaves alone. Prints and records the median over rounds of each arm's median step time and its minor
-page faults per step.
+page faults per step, and the largest peak RSS of its processes.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def measure(workload_name: str, warmup: int, steps: int) -> dict:
         "ms_per_step": 1e3 * statistics.median(times),
         "minor_faults_per_step": faults / steps,
         "host_memory_retained": configuration["host_memory_retained"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
     }
 
 
@@ -89,7 +90,7 @@ def main() -> None:
             record = runs[name][-1]
             print(
                 f"round {r} {name:15s} {record['ms_per_step']:8.1f} ms/step  "
-                f"{record['minor_faults_per_step']:9.0f} faults/step",
+                f"{record['minor_faults_per_step']:9.0f} faults/step  {record['peak_rss_mb']:6.0f} MB peak RSS",
                 flush=True,
             )
     summary = {
@@ -97,6 +98,7 @@ def main() -> None:
             "ms_per_step": statistics.median(rec["ms_per_step"] for rec in records),
             "minor_faults_per_step": statistics.median(rec["minor_faults_per_step"] for rec in records),
             "host_memory_retained": records[0]["host_memory_retained"],
+            "peak_rss_mb": max(rec["peak_rss_mb"] for rec in records),
         }
         for name, records in runs.items()
     }
