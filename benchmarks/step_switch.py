@@ -5,12 +5,15 @@ compiled once as the library runs it and once with the formulation switched off.
     .venv/bin/python benchmarks/step_switch.py --switch onednn --workload resnet20 --rounds 6
     .venv/bin/python benchmarks/step_switch.py --switch onednn --workload lenet5 --rounds 6
     .venv/bin/python benchmarks/step_switch.py --switch batch_norm_remat --workload resnet20 --rounds 10
+    .venv/bin/python benchmarks/step_switch.py --switch batch_norm_rule --workload resnet20 --rounds 10
 
 Switches:
   onednn            conv's oneDNN route (`cnnjax.functional.onednn`); off: XLA's oneDNN rewriter and the Eigen
                     kernel gradient, what "fast" runs where the extension is not built
   batch_norm_remat  batch norm's backward pass recomputing x - mean and the normalised x from x and the saved
                     statistics (`cnnjax.functional.norm`); off: every intermediate saved (plain autodiff)
+  batch_norm_rule   batch norm's training derivative as its custom JVP rule (`cnnjax.functional.norm`); off: the
+                    plain derivative of the same formula
 
 Prints the number of oneDNN custom calls in each compiled step, the median step time of each over --rounds rounds
 of --steps steps (the order alternating every round) and off / on (> 1: the library's formulation is faster).
@@ -35,13 +38,15 @@ from benchmarks.run import WORKLOADS, _random_dataset, build_setup
 @contextlib.contextmanager
 def switched_off(switch: str):
     """Within the block, traced programs run without the formulation `switch`."""
+    norm = importlib.import_module("cnnjax.functional.norm")
     if switch == "onednn":
         module, name, value = importlib.import_module("cnnjax.functional.conv"), "_onednn_route", lambda *a, **k: False
-    else:
+    elif switch == "batch_norm_remat":
         import jax
 
-        module, name = importlib.import_module("cnnjax.functional.norm"), "_KEEP_STATISTICS"
-        value = jax.checkpoint_policies.everything_saveable
+        module, name, value = norm, "_KEEP_STATISTICS", jax.checkpoint_policies.everything_saveable
+    else:  # batch_norm_rule: the plain derivative of the same formula
+        module, name, value = norm, "_batch_normalize", norm._batch_normalize.fun
     kept = getattr(module, name)
     setattr(module, name, value)
     try:
@@ -52,7 +57,7 @@ def switched_off(switch: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--switch", default="onednn", choices=["onednn", "batch_norm_remat"])
+    parser.add_argument("--switch", default="onednn", choices=["onednn", "batch_norm_remat", "batch_norm_rule"])
     parser.add_argument(
         "--workload", default="resnet20", choices=sorted(WORKLOADS), help="a workload of benchmarks/run.py"
     )

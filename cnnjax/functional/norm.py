@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import TypedDict
@@ -119,40 +120,75 @@ def batch_norm(
         # own fusions: saved, XLA writes both as full-size arrays in the forward pass and reads them back (two
         # extra passes over memory per layer; recomputed, a ResNet-20 training step on CPU measured 1.01-1.05x
         # faster, benchmarks/step_switch.py --switch batch_norm_remat).
-        normalize = jax.checkpoint(_normalize_with_batch_statistics, policy=_KEEP_STATISTICS, static_argnums=(2, 3))
-        y, mean, var = normalize(x, params, eps, axis_name)
+        normalize = jax.checkpoint(_batch_normalize, policy=_KEEP_STATISTICS, static_argnums=(3, 4))
+        y, mean, var = normalize(x, params.get("scale"), params.get("bias"), eps, axis_name)
         new_state = {
             "mean": momentum * state["mean"] + (1.0 - momentum) * mean,
             "var": momentum * state["var"] + (1.0 - momentum) * var,
         }
     else:
-        y, new_state = _normalize(x, params, state["mean"], state["var"], eps), state
+        mean, var, new_state = state["mean"], state["var"], state
+        y = _affine(_standardize(x, mean, var, eps), params.get("scale"), params.get("bias"))
     return (y.astype(out_dtype) if low_precision else y), new_state
 
 
 _KEEP_STATISTICS = jax.checkpoint_policies.save_only_these_names("batch_norm_statistics")
 
 
-def _normalize_with_batch_statistics(x, params, eps, axis_name):
-    """(x normalised by its statistics over every axis but the last, their mean, their biased variance)."""
+def _statistics(x: jax.Array, axis_name: str | None) -> tuple[jax.Array, jax.Array]:
+    """The mean and the biased variance of x (N, ..., C) over every axis but the last, and over `axis_name`."""
     axes = tuple(range(x.ndim - 1))
-    mean = jnp.mean(x, axes)
-    mean_sq = jnp.mean(jnp.square(x), axes)
+    mean, mean_sq = jnp.mean(x, axes), jnp.mean(jnp.square(x), axes)
     if axis_name is not None:
         mean, mean_sq = lax.pmean((mean, mean_sq), axis_name)
     mean, mean_sq = checkpoint_name((mean, mean_sq), "batch_norm_statistics")
-    var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
-    return _normalize(x, params, mean, var, eps), mean, var
+    return mean, jnp.maximum(mean_sq - jnp.square(mean), 0.0)
 
 
-def _normalize(x, params, mean, var, eps):
-    """(x - mean) / sqrt(var + eps) * scale + bias, over the last axis (the params present)."""
-    y = (x - _channels(mean, x.ndim)) * _channels(lax.rsqrt(var + eps), x.ndim)
-    if "scale" in params:
-        y = y * _channels(params["scale"], x.ndim)
-    if "bias" in params:
-        y = y + _channels(params["bias"], x.ndim)
-    return y
+def _standardize(x, mean, var, eps):
+    return (x - _channels(mean, x.ndim)) * _channels(lax.rsqrt(var + eps), x.ndim)
+
+
+def _affine(x_hat, scale, bias):
+    y = x_hat if scale is None else x_hat * _channels(scale, x_hat.ndim)
+    return y if bias is None else y + _channels(bias, x_hat.ndim)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _batch_normalize(x, scale, bias, eps, axis_name):
+    """(x standardised by its own statistics, then scaled and shifted; the mean; the biased variance). scale and
+    bias: (C,) or None."""
+    mean, var = _statistics(x, axis_name)
+    return _affine(_standardize(x, mean, var, eps), scale, bias), mean, var
+
+
+@_batch_normalize.defjvp
+def _batch_normalize_jvp(eps, axis_name, primals, tangents):
+    """The derivative with the statistics' terms as (C,) vectors broadcast last: with k = scale / sqrt(var + eps),
+    a = mean(dx), b = mean(x_hat * dx),
+
+        dy = k dx - k a - x_hat k b + x_hat dscale + dbias,   dmean = a,   dvar = 2 b sqrt(var + eps).
+
+    Its transpose (the backward pass) then sums only the cotangent and the cotangent times x_hat over the batch, the
+    same two sums as dbias and dscale, which XLA computes once: the plain derivative of the standardisation sums four
+    products (two passes more over every activation; benchmarks/step_switch.py --switch batch_norm_rule)."""
+    x, scale, bias = primals
+    dx, dscale, dbias = tangents
+    mean, var = _statistics(x, axis_name)
+    x_hat = _standardize(x, mean, var, eps)
+    axes = tuple(range(x.ndim - 1))
+    a, b = jnp.mean(dx, axes), jnp.mean(x_hat * dx, axes)
+    if axis_name is not None:
+        a, b = lax.pmean((a, b), axis_name)
+    rstd = lax.rsqrt(var + eps)
+    k = rstd if scale is None else scale * rstd
+    # added, not subtracted, so that the transposed terms are the plain sums that dbias and dscale take
+    dy = dx * _channels(k, x.ndim) + _channels(-k * a, x.ndim) + x_hat * _channels(-k * b, x.ndim)
+    if scale is not None:
+        dy = dy + x_hat * _channels(dscale, x.ndim)
+    if bias is not None:
+        dy = dy + _channels(dbias, x.ndim)
+    return (_affine(x_hat, scale, bias), mean, var), (dy, a, 2.0 * b / rstd)
 
 
 def _ghost_batch_norm(x, params, state, momentum, eps, axis_name, size, out_dtype):
@@ -164,11 +200,7 @@ def _ghost_batch_norm(x, params, state, momentum, eps, axis_name, size, out_dtyp
     axes = tuple(range(1, groups.ndim - 1))
     mean, mean_sq = jnp.mean(groups, axes, keepdims=True), jnp.mean(jnp.square(groups), axes, keepdims=True)
     var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
-    y = ((groups - mean) * lax.rsqrt(var + eps)).reshape(x.shape)
-    if "scale" in params:
-        y = y * _channels(params["scale"], x.ndim)
-    if "bias" in params:
-        y = y + _channels(params["bias"], x.ndim)
+    y = _affine(((groups - mean) * lax.rsqrt(var + eps)).reshape(x.shape), params.get("scale"), params.get("bias"))
     group_mean, group_var = (jnp.mean(v.reshape(-1, x.shape[-1]), 0) for v in (mean, var))
     if axis_name is not None:  # the groups are each device's own; only the running statistics are shared
         group_mean, group_var = lax.pmean((group_mean, group_var), axis_name)

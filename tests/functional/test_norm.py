@@ -107,3 +107,80 @@ class JitTest(chex.TestCase):
         x = (np.random.default_rng(2).normal(size=(1, 2, 2, 6)) * 30).astype(np.float32)
         y = self.variant(F.local_response_norm)(x)
         np.testing.assert_allclose(y, lrn_reference(x, 5, 1e-4, 0.75, 2.0), rtol=1e-5)
+
+
+# batch_norm's training derivative is a custom JVP rule (cnnjax.functional.norm._batch_normalize_jvp); the plain
+# derivative of the same formula, `_batch_normalize.fun`, is the reference.
+def _objective(normalize, params, axis_name=None):
+    """A scalar of all three outputs (y, mean, var), so that every output's derivative counts."""
+
+    def f(x, scale, bias):
+        y, mean, var = normalize(
+            x, scale if "scale" in params else None, bias if "bias" in params else None, 1e-5, axis_name
+        )
+        w = jnp.cos(jnp.arange(y.size, dtype=y.dtype)).reshape(y.shape)
+        return jnp.sum(w * y**2) + jnp.sum(jnp.sin(mean)) + jnp.sum(jnp.sqrt(var))
+
+    return f
+
+
+@pytest.mark.parametrize("keys", [("scale", "bias"), ("scale",), ()], ids=["scale+bias", "scale", "none"])
+def test_batch_norm_training_derivatives_equal_the_plain_derivatives(keys):
+    from cnnjax.functional.norm import _batch_normalize
+
+    with jax.enable_x64(True):
+        x, params, _ = _batch()
+        x = jnp.asarray(x, jnp.float64)
+        params = {k: jnp.asarray(v, jnp.float64) for k, v in params.items() if k in keys}
+        scale, bias = params.get("scale", jnp.ones(3)), params.get("bias", jnp.zeros(3))
+        rule, plain = _objective(_batch_normalize, params), _objective(_batch_normalize.fun, params)
+        args = (x, scale, bias)
+        tangents = tuple(jnp.asarray(np.random.default_rng(1).normal(size=a.shape)) for a in args)
+        for derivative in (
+            lambda f: jax.grad(f, argnums=(0, 1, 2))(*args),
+            lambda f: jax.jvp(f, args, tangents)[1],
+            lambda f: jax.jvp(jax.grad(f), args, tangents)[1],  # Hessian-vector product, forward over reverse
+            lambda f: jax.grad(lambda *a: jax.grad(f)(*a).sum())(*args),  # reverse over reverse
+        ):
+            chex.assert_trees_all_close(derivative(rule), derivative(plain), rtol=1e-9, atol=1e-9)
+
+
+def test_batch_norm_training_derivatives_under_a_mapped_axis_equal_the_unmapped_ones():
+    x, params, state = _batch(shape=(8, 3))
+
+    def loss(x, params):
+        y, new_state = F.batch_norm(x, params, state, train=True)
+        return jnp.sum(jnp.cos(y)) + jnp.sum(new_state["var"])
+
+    def sharded_loss(x, params):
+        def per_device(xs):
+            y, new_state = F.batch_norm(xs, params, state, train=True, axis_name="batch")
+            return jnp.sum(jnp.cos(y)) + jnp.sum(new_state["var"]) / 2  # the var is the same on both
+
+        return jnp.sum(jax.vmap(per_device, axis_name="batch")(x.reshape(2, 4, 3)))
+
+    chex.assert_trees_all_close(
+        jax.grad(sharded_loss, argnums=(0, 1))(x, params),
+        jax.grad(loss, argnums=(0, 1))(x, params),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_batch_norm_training_passes_finite_differences_to_second_order_both_modes():
+    from jax.test_util import check_grads
+
+    with jax.enable_x64(True):
+        x, params, state = _batch(shape=(6, 2, 3))
+
+        def f(x, scale):
+            return F.batch_norm(x, {"scale": scale, "bias": params["bias"]}, state, train=True)[0]
+
+        check_grads(
+            f,
+            (jnp.asarray(x, jnp.float64), jnp.asarray(params["scale"], jnp.float64)),
+            order=2,
+            modes=("fwd", "rev"),
+            atol=1e-5,
+            rtol=1e-5,
+        )
