@@ -17,8 +17,8 @@ peak, and for cnnjax the input pipeline's img/s (`cnnjax.data.batches` over an i
 `jax.device_put`; Fashion-MNIST for 28x28x1 inputs, random arrays of the workload's shape otherwise).
 
 The cnnjax side runs under the backend profile of its flag set (`cnnjax.backend.configure`): "fast" for 'cnnjax'
-(the default), "portable" for 'portable', "xla" with exactly the given flags for every other set. Several flag sets
-in one run alternate round by round, so their ratios hold on a shared machine:
+(the default) and 'cnnjax-avx2', "portable" for 'portable', "xla" with exactly the given flags for every other set.
+Several flag sets in one run alternate round by round, so their ratios hold on a shared machine:
 
     .venv/bin/python benchmarks/run.py --workloads lenet5,resnet20 --frameworks cnnjax --xla-flags cnnjax \
         --xla-flags portable --xla-flags xla --rounds 6
@@ -26,6 +26,12 @@ in one run alternate round by round, so their ratios hold on a shared machine:
 Both sides train the same architecture (parameter counts asserted equal) with SGD momentum 0.9 at lr 0.01, batch
 norm in training mode, on fixed random uint8 images normalised inside the step, cross-entropy on random labels.
 The load average is recorded with every round: numbers from a shared machine are not idle-machine numbers.
+
+An AVX-512 machine run as the AVX2 class (every library's kernels capped at AVX2; the caches and cores stay the
+machine's, so this approximates an AVX2 CPU, it is not one):
+
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python benchmarks/run.py \
+        --workloads resnet20,resnet20_28 --xla-flags cnnjax-avx2
 """
 
 from __future__ import annotations
@@ -69,9 +75,12 @@ WORKLOADS = {
 }
 FRAMEWORKS = ("cnnjax", "pytorch-eager", "pytorch-channels-last", "pytorch-compile")
 FLAG_SETS = {  # cnnjax side: name -> XLA_FLAGS; 'cnnjax' and 'portable' = the library's "fast" and "portable"
-    # profiles (cnnjax.backend), every other set runs under the "xla" profile, i.e. exactly these flags and the plain
-    # lax formulations (names checked by XLA: unknown ones abort)
+    # profiles (cnnjax.backend), 'cnnjax-avx2' = "fast" with XLA's code capped at AVX2 (with ONEDNN_MAX_CPU_ISA=AVX2
+    # and ATEN_CPU_CAPABILITY=avx2 in the environment: an AVX-512 CPU run as the AVX2 class), every other set runs
+    # under the "xla" profile, i.e. exactly these flags and the plain lax formulations (names checked by XLA: unknown
+    # ones abort)
     "cnnjax": "",
+    "cnnjax-avx2": "--xla_cpu_max_isa=AVX2",
     "portable": "",
     "xla": "",
     "eigen": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
@@ -310,7 +319,7 @@ class Variant:
     def profile(self) -> str:
         """cnnjax: "fast" for the library's flag set, "portable" for its portable one, else "xla" (exactly
         `xla_flags`)."""
-        return {"": "fast", "cnnjax": "fast", "portable": "portable"}.get(self.flags_name, "xla")
+        return {"": "fast", "cnnjax": "fast", "cnnjax-avx2": "fast", "portable": "portable"}.get(self.flags_name, "xla")
 
     @property
     def label(self) -> str:

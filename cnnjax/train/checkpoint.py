@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import hashlib
 import json
 import logging
@@ -384,12 +385,15 @@ def _failed_write_log(record: logging.LogRecord) -> bool:
 
 @contextlib.contextmanager
 def _in_flight_reads_quiet(quiet: float = 0.05, limit: float = 1.0) -> Iterator[None]:
-    """Drops the "Event loop is closed" errors of a failed read, only while it runs and settles.
+    """Drops the echoes of a failed read, only while it runs and settles: TensorStore's "Event loop is closed"
+    errors and asyncio's "Task exception was never retrieved" logs.
 
     When one array of a damaged checkpoint fails to read, orbax closes its event loop while TensorStore still reads
     the others; each of those reads then fails to call back into the closed loop, and Python prints its
-    RuntimeError as a traceback from a TensorStore thread, within milliseconds. After a failure this waits until
-    `quiet` seconds pass without one (at most `limit` seconds); other unraisable exceptions go to the hook in place.
+    RuntimeError as a traceback from a TensorStore thread, within milliseconds; and the read's other failed tasks,
+    whose exceptions nobody retrieves, are logged by asyncio (at ERROR, with the traceback) whenever the garbage
+    collector meets them. After a failure this collects them at once and waits until `quiet` seconds pass without an
+    error (at most `limit` seconds); other unraisable exceptions and logs go where they went.
     """
     previous = sys.unraisablehook
     last = [time.monotonic()]
@@ -400,11 +404,17 @@ def _in_flight_reads_quiet(quiet: float = 0.05, limit: float = 1.0) -> Iterator[
         else:
             previous(unraisable)
 
+    def unretrieved(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Task exception was never retrieved")
+
+    asyncio_log = logging.getLogger("asyncio")
     sys.unraisablehook = hook
+    asyncio_log.addFilter(unretrieved)
     try:
         yield
     except Exception:
         failed = time.monotonic()
+        gc.collect()  # the failed read's tasks: logged (and dropped) now, not at some later collection
         while time.monotonic() - last[0] < quiet or time.monotonic() - failed < quiet:
             if time.monotonic() - failed > limit:
                 break
@@ -412,6 +422,7 @@ def _in_flight_reads_quiet(quiet: float = 0.05, limit: float = 1.0) -> Iterator[
         raise
     finally:
         sys.unraisablehook = previous
+        asyncio_log.removeFilter(unretrieved)
 
 
 def _stderr(text: str) -> None:

@@ -233,7 +233,9 @@ def train_and_evaluate(
                     "pending_metrics": pending.state_dict(),
                     "model_options": setup.model_options,
                     "input_shape": list(preprocess.input_shape),
-                    "records": writer.records if writer else [],  # to restore a lost metrics.jsonl
+                    # to restore a lost metrics.jsonl; a copy: the checkpoint is written in the background, and the
+                    # live list would take the records of later steps first
+                    "records": list(writer.records) if writer else [],
                 },
             )
 

@@ -119,6 +119,17 @@ def test_a_damaged_newest_checkpoint_falls_back_and_finishes_as_uninterrupted(fa
     assert Checkpointer(run_copy / "checkpoints", keep=3).all_steps() == [8, 12, 16]  # 12 saved again
 
 
+def test_each_checkpoint_carries_the_records_up_to_its_own_step(tmp_path, monkeypatch):
+    # Checkpoints are written in the background: the meta handed to `save` must not change after the call, or a
+    # checkpoint takes records of later steps (and a fall-back to it then logs those steps twice).
+    handed = []
+    save = Checkpointer.save
+    monkeypatch.setattr(Checkpointer, "save", lambda self, state, meta: (handed.append(meta), save(self, state, meta)))
+    _run(tmp_path)
+    assert [meta["step"] for meta in handed] == [4, 8, 12, 16]
+    assert [[r["step"] for r in meta["records"]] for meta in handed] == [[4], [4, 8], [4, 8, 12], [4, 8, 12, 16]]
+
+
 def test_no_readable_checkpoint_is_one_line_naming_each(run_copy):
     for step in (4, 8, 12):
         _zero(run_copy / "checkpoints" / str(step) / "meta" / "metadata")
