@@ -88,15 +88,16 @@ gradient is an elementwise mask instead of XLA:CPU's slower select-and-scatter l
 These formulations are for XLA:CPU; on GPU and TPU every profile runs the plain formulations, and their backends
 ignore the XLA:CPU flags.
 
-Host memory (`retain_host_memory`, "fast" and "portable"): XLA:CPU allocates each call's temporary buffer (357 MB
-for a ResNet-20 training step at batch 128) with malloc and frees it when the call ends. glibc serves an allocation
-that large from its threads' arenas by mmap and unmaps it at free, so every call page-faults the whole buffer in
-again: 87,000 minor faults per ResNet-20 step, a third of the step's time on a 2-core AMD EPYC (AVX-512) machine
-(330 ms per step, 215 ms with the setting; `benchmarks/page_faults.py`). `configure` therefore asks glibc, through
-mallopt, for one arena, no mmap for large blocks and no trimming (M_ARENA_MAX=1, M_MMAP_MAX=0, M_TRIM_THRESHOLD=-1),
-so the buffer is reused from the heap. The cost: the process keeps the most memory it ever held (it returns none to
-the system). It changes no result. Not applied where the C library is not glibc, or where GLIBC_TUNABLES sets a
-glibc.malloc tunable already (the user's choice).
+Host memory (`retain_host_memory`, "fast" and "portable"): XLA:CPU allocates each call's temporary buffer (about
+200 MB for a ResNet-20 training step at batch 128) with malloc and frees it when the call ends. glibc serves an
+allocation that large from its threads' arenas by mmap and unmaps it at free, so every call page-faults the whole
+buffer in again: 53,000 minor faults per ResNet-20 step on a 2-core AMD EPYC (AVX-512), 278 ms per step against
+228 ms with the setting (`benchmarks/page_faults.py`, docs/performance.md). `configure` therefore asks glibc,
+through mallopt, for one arena, no mmap for large blocks and no trimming (M_ARENA_MAX=1, M_MMAP_MAX=0,
+M_TRIM_THRESHOLD=-1), so the buffer is reused from the heap. The cost: the process keeps the most memory it has held
+(it returns none to the system; 1.1-1.3 GB peak against 0.72 GB in that measurement). It changes no result. Not
+applied where the C library is not glibc, or where GLIBC_TUNABLES sets a glibc.malloc tunable already (the user's
+choice).
 
 Steps per call (`steps_per_call`): on CPU, short training steps run several to a compiled call. It follows the
 backend, not the profile: the unrolled steps give the same bits, only fewer dispatches.
