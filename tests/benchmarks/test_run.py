@@ -63,7 +63,15 @@ def test_cnnjax_side_json(tmp_path, capsys):
 
 def test_flag_sets_run_under_their_profiles():
     profiles = {name: run.Variant("cnnjax", name, run.FLAG_SETS[name]).profile for name in run.FLAG_SETS}
-    assert profiles == {"cnnjax": "fast", "portable": "portable", "xla": "xla", "eigen": "xla", "eigen+onednn": "xla"}
+    assert profiles == {
+        "cnnjax": "fast",
+        "cnnjax-avx2": "fast",
+        "portable": "portable",
+        "xla": "xla",
+        "eigen": "xla",
+        "eigen+onednn": "xla",
+    }
+    assert "--xla_cpu_max_isa=AVX2" in run.FLAG_SETS["cnnjax-avx2"]
     assert run.Variant("cnnjax").profile == "fast" and run.Variant("cnnjax", "flags3", "--xla_foo=1").profile == "xla"
 
 
