@@ -118,7 +118,7 @@ def batch_norm(
     if train:
         # The backward pass keeps x and the two statistics and recomputes x - mean and the normalised x inside its
         # own fusions: saved, XLA writes both as full-size arrays in the forward pass and reads them back (two
-        # extra passes over memory per layer; recomputed, a ResNet-20 training step on CPU measured 1.00-1.05x
+        # extra passes over memory per layer; recomputed, a ResNet-20 training step on CPU measured 1.01-1.03x
         # faster, benchmarks/step_switch.py --switch batch_norm_remat).
         normalize = jax.checkpoint(_batch_normalize, policy=_KEEP_STATISTICS, static_argnums=(3, 4))
         y, mean, var = normalize(x, params.get("scale"), params.get("bias"), eps, axis_name)
