@@ -132,10 +132,13 @@ x = jnp.ones((4096, 4096))  # 64 MiB: the reversed exp below is a 64-MiB tempora
 f = jax.jit(lambda x: jnp.sum(jnp.exp(x)[::-1] @ x[:8].T))
 for _ in range(10):
     f(x).block_until_ready()
-faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(5):
-    f(x).block_until_ready()
-print(json.dumps([record["host_memory_retained"], (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 5]))
+per_call = []  # faults per call in windows of 5 calls
+for _ in range(4):
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        f(x).block_until_ready()
+    per_call.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 5)
+print(json.dumps([record["host_memory_retained"], per_call]))
 """
 
 
@@ -145,10 +148,12 @@ print(json.dumps([record["host_memory_retained"], (resource.getrusage(resource.R
     [("fast", "", True), ("portable", "", True), ("xla", "", False), ("fast", "glibc.malloc.tcache_count=7", False)],
 )
 def test_retained_host_memory_stops_each_call_page_faulting_its_temporary_buffer(profile, tunables, retained):
-    # 64 MiB = 16,384 pages; glibc's defaults mmap and unmap the buffer at each call, so each call faults it in
-    recorded, faults = _json(FAULTS_PER_CALL.format(profile=profile), GLIBC_TUNABLES=tunables)
+    # 64 MiB = 16,384 pages; glibc's defaults mmap and unmap the buffer at each call, so each call faults it in.
+    # Retained, the heap can still grow now and then (a freed block split by a small allocation no longer fits the
+    # next buffer): the quietest window of calls is compared.
+    recorded, per_call = _json(FAULTS_PER_CALL.format(profile=profile), GLIBC_TUNABLES=tunables)
     assert recorded == retained
-    assert faults < 1_000 if retained else faults > 10_000
+    assert min(per_call) < 1_000 if retained else min(per_call) > 10_000
 
 
 def test_configure_after_a_backend_started_raises_and_names_the_fix():
