@@ -37,8 +37,8 @@ setup = build_setup(workload, dataset, 1)
 state = jax.jit(setup.init)()
 batch = jax.device_put({{"image": dataset.train.images, "label": dataset.train.labels}})
 step = jax.jit(setup.train_step, donate_argnums=0)
-for _ in range({warmup} + 1):
-    if _ == {warmup}:
+for i in range({warmup} + 1):
+    if i == {warmup}:
         print({mark!r}, flush=True)
     state, metrics = step(state, batch)
     jax.block_until_ready(metrics)
@@ -54,8 +54,8 @@ model = model.train().to(memory_format=torch.channels_last)
 optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 x = torch.randn(workload.batch, workload.shape[-1], *workload.shape[:2]).contiguous(memory_format=torch.channels_last)
 y = torch.randint(0, workload.num_classes, (workload.batch,))
-for _ in range({warmup} + 1):
-    if _ == {warmup}:
+for i in range({warmup} + 1):
+    if i == {warmup}:
         print({mark!r}, flush=True)
     optimizer.zero_grad(set_to_none=True)
     torch.nn.functional.cross_entropy(model(x), y).backward()
